@@ -1,0 +1,55 @@
+# The two README commands: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test test-fast web worker lint format bench migrate demo clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+# torch first and pinned: that exact CPU build installs from local disk in seconds (TRL-NOTES.md).
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py bootstrap_demo --url http://127.0.0.1:$(PORT)/
+
+run: demo
+	bin/run-local
+
+web: $(VENV)/.installed
+	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 4
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO
+
+test: $(VENV)/.installed-dev
+	bin/test
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/annotate.py
+
+clean:
+	rm -rf $(VENV) var .cache

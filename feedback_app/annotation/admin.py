@@ -1,0 +1,50 @@
+from django.contrib import admin
+
+from .models import Assignment, Candidate, Membership, Project, Prompt, Ranking, Task
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "__str__", "external_id", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["text", "external_id"]
+
+
+class CandidateInline(admin.TabularInline):
+    model = Candidate
+    extra = 0
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "round", "submitted_count", "target_annotations"]
+    list_filter = ["project", "round"]
+    list_select_related = ["project"]
+    inlines = [CandidateInline]
+    raw_id_fields = ["prompt"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["task", "annotator", "status", "leased_at", "expires_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["task"]
+
+
+@admin.register(Ranking)
+class RankingAdmin(admin.ModelAdmin):
+    list_display = ["task", "annotator", "groups", "all_bad", "unsafe", "time_spent_ms", "created_at"]
+    list_filter = ["task__project", "all_bad", "unsafe"]
+    raw_id_fields = ["task", "assignment"]

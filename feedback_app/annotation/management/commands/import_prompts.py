@@ -1,0 +1,38 @@
+"""``manage.py import_prompts PROJECT FILE``: load a JSONL file of prompts, all or nothing."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from feedback_app.annotation import services
+from feedback_app.annotation.importing import parse_jsonl
+from feedback_app.annotation.models import Project
+from feedback_app.common.errors import ServiceError
+
+
+class Command(BaseCommand):
+    help = "Import prompts (and candidates) from a JSONL file into a project, all or nothing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="project id or name")
+        parser.add_argument("file", type=Path)
+
+    def handle(self, *args, project: str, file: Path, **options):
+        lookup = {"pk": int(project)} if project.isdigit() else {"name": project}
+        proj = Project.objects.filter(**lookup).first()
+        if proj is None:
+            raise CommandError(f"project: no project {project!r}")
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"file: cannot read {file}: {exc.strerror}") from exc
+        try:
+            records = parse_jsonl(data, k=proj.candidates_per_task)
+            result = services.prompts_import(project=proj, records=records)
+        except ServiceError as exc:
+            lines = "\n".join(f"  {p}" for p in exc.problems)
+            raise CommandError(f"nothing imported; fix these:\n{lines}") from exc
+        self.stdout.write(
+            f"Imported {result.created} prompts ({result.tasks} tasks) into {proj.name}; "
+            f"{result.existing} were already there."
+        )

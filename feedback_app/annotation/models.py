@@ -1,0 +1,204 @@
+"""Projects, prompts, candidates, tasks, leases and rankings.
+
+Rankings store what the annotator did (ordered groups of candidate ids, the order shown);
+everything else (pairs, agreement, exports) is derived from them elsewhere.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from feedback_app.common.models import TimeStampedModel
+
+
+class Project(TimeStampedModel):
+    class Rationale(models.TextChoices):
+        OPTIONAL = "optional", "Optional"
+        REQUIRED = "required", "Required"
+
+    name = models.CharField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    candidates_per_task = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(2), MaxValueValidator(8)]
+    )
+    annotations_per_task = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(candidates_per_task__gte=2, candidates_per_task__lte=8),
+                name="project_k_between_2_and_8",
+            ),
+            models.CheckConstraint(
+                condition=Q(annotations_per_task__gte=1), name="project_overlap_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(TimeStampedModel):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_once_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class Prompt(TimeStampedModel):
+    """A prompt: plain text, or a chat (a list of {role, content} messages)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField(blank=True, help_text="The prompt when it is plain text.")
+    messages = models.JSONField(null=True, blank=True, help_text="The prompt when it is a chat.")
+    content_hash = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "content_hash"], name="prompt_unique_content_per_project"
+            )
+        ]
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+    def __str__(self) -> str:
+        if self.is_chat:
+            return (self.messages[-1]["content"] if self.messages else "")[:60]
+        return self.text[:60]
+
+
+class Task(TimeStampedModel):
+    """One prompt with its K candidates, as handed to annotators."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    round = models.PositiveIntegerField(default=1)
+    target_annotations = models.PositiveSmallIntegerField()
+    # Kept by ranking_submit under the task's row lock: lets the hand-out skip full tasks with
+    # an index instead of counting every task's rankings on each request.
+    submitted_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "round"], name="task_once_per_prompt_round"),
+            models.CheckConstraint(
+                condition=Q(submitted_count__lte=F("target_annotations")),
+                name="task_never_over_target",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "submitted_count", "id"])]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} (round {self.round})"
+
+
+class Candidate(TimeStampedModel):
+    """A completion shown in a task; `source` names the model or external origin that made it."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
+    text = models.TextField()
+    source = models.CharField(max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(help_text="Order in the imported file.")
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "position"], name="candidate_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Assignment(TimeStampedModel):
+    """An annotator's claim on a task: a lease until `expires_at`, then submitted or skipped.
+
+    A lease past `expires_at` is expired (derived, not stored): it no longer holds a slot, and
+    the row is reused if the same annotator is handed the task again.
+    """
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.LEASED)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    display_order = models.JSONField(help_text="Candidate ids in the order shown.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="assignment_once_per_task")
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "status"]),
+            models.Index(fields=["task", "status", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.task_id}: {self.status}"
+
+
+class Ranking(TimeStampedModel):
+    """An annotator's order of a task's candidates: groups of ids, best first; a group is a tie."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="rankings")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rankings"
+    )
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="ranking")
+    groups = models.JSONField()
+    display_order = models.JSONField()
+    rationale = models.TextField(blank=True)
+    all_bad = models.BooleanField(default=False)
+    unsafe = models.BooleanField(default=False)
+    time_spent_ms = models.PositiveIntegerField()
+    payload_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="ranking_once_per_task")
+        ]
+
+    @property
+    def flags(self) -> list[str]:
+        return [name for name in ("all_bad", "unsafe") if getattr(self, name)]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} ranked task {self.task_id}"

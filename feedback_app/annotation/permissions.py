@@ -1,0 +1,39 @@
+"""Who may do what in a project: decided here and nowhere else."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from .models import Membership, Project
+
+
+def is_project_admin(user: AbstractBaseUser, project: Project) -> bool:
+    """Staff administer every project; others only where their membership says admin."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    return Membership.objects.filter(
+        project=project, user=user, role=Membership.Role.ADMIN
+    ).exists()
+
+
+def can_annotate(user: AbstractBaseUser, project: Project) -> bool:
+    """Members of a project (either role) annotate it; staff who are not members do not."""
+    return projects_to_annotate(user).filter(pk=project.pk).exists()
+
+
+def projects_to_annotate(user: AbstractBaseUser) -> QuerySet[Project]:
+    """Projects `user` is a member of, in either role."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user=user)
+
+
+def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()

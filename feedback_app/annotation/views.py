@@ -1,0 +1,149 @@
+"""Pages: the annotator's ranking page, guidelines, and the admin import page."""
+
+from __future__ import annotations
+
+from string import ascii_uppercase
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from feedback_app.common.errors import ServiceError
+
+from . import permissions, selectors, services
+from .forms import ImportForm, ranks_from_post
+from .importing import parse_jsonl
+from .models import Assignment, Project
+from .rankings import FLAGS
+
+
+def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
+    return get_object_or_404(permissions.projects_to_annotate(request.user), pk=project_id)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    projects = permissions.projects_visible_to(request.user)
+    return TemplateResponse(request, "annotation/home.html", {"projects": projects})
+
+
+def _task_page(
+    request: HttpRequest,
+    project: Project,
+    assignment: Assignment | None,
+    *,
+    errors: list | None = None,
+    status: int = 200,
+) -> TemplateResponse:
+    now = timezone.now()
+    context = {
+        "project": project,
+        "progress": selectors.annotator_progress(project=project, annotator=request.user, now=now),
+        "errors": errors or [],
+        "assignment": assignment,
+        "posted": request.POST if request.method == "POST" else {},
+    }
+    if assignment is not None:
+        candidates = selectors.candidates_in_display_order(assignment)
+        prompt = assignment.task.prompt
+        context.update(
+            task=assignment.task,
+            prompt=prompt,
+            candidates=[
+                {"label": ascii_uppercase[i], "key": i + 1, "candidate": c}
+                for i, c in enumerate(candidates)
+            ],
+            ranks=range(1, len(candidates) + 1),
+            flags=FLAGS,
+        )
+    return TemplateResponse(request, "annotation/annotate.html", context, status=status)
+
+
+@login_required
+@require_GET
+def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project_for_annotator(request, project_id)
+    assignment = services.task_assign_next(project=project, annotator=request.user)
+    return _task_page(request, project, assignment)
+
+
+@login_required
+@require_POST
+def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+    project = _project_for_annotator(request, project_id)
+    assignment = (
+        Assignment.objects.select_related("task__prompt")
+        .filter(task_id=task_id, task__project=project, annotator=request.user)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("This task was not handed to you")
+    try:
+        groups = ranks_from_post(request.POST, assignment.display_order)
+        services.ranking_submit(
+            task_id=task_id,
+            annotator=request.user,
+            groups=groups,
+            rationale=request.POST.get("rationale", ""),
+            flags=request.POST.getlist("flags"),
+        )
+    except ServiceError as exc:
+        return _task_page(request, project, assignment, errors=exc.problems, status=exc.status_code)
+    messages.success(request, "Ranking saved.")
+    return redirect("annotation:annotate", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def skip_task(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+    project = _project_for_annotator(request, project_id)
+    try:
+        services.task_skip(task_id=task_id, annotator=request.user)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, "Skipped; you will not see that task again.")
+    return redirect("annotation:annotate", project_id=project.pk)
+
+
+@login_required
+@require_GET
+def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project_for_annotator(request, project_id)
+    return TemplateResponse(request, "annotation/guidelines.html", {"project": project})
+
+
+@login_required
+def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = get_object_or_404(Project, pk=project_id)
+    if not permissions.is_project_admin(request.user, project):
+        raise Http404("No such project")
+    form = ImportForm(request.POST or None, request.FILES or None)
+    problems: list = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            records = parse_jsonl(form.cleaned_data["file"].read(), k=project.candidates_per_task)
+            result = services.prompts_import(project=project, records=records)
+        except ServiceError as exc:
+            problems, status = exc.problems, exc.status_code
+        else:
+            messages.success(
+                request,
+                f"Imported {result.created} prompts ({result.tasks} tasks); "
+                f"{result.existing} were already in the project.",
+            )
+            return redirect("annotation:import", project_id=project.pk)
+    elif request.method == "POST":
+        status = 400
+    return TemplateResponse(
+        request,
+        "annotation/import.html",
+        {"project": project, "form": form, "problems": problems},
+        status=status,
+    )

@@ -1,0 +1,49 @@
+"""Errors that services raise and interfaces (pages, API, commands) turn into 4xx answers.
+
+Each names the field it is about, so a user is told what to fix; none is ever a 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: where (`field`, a line when there is one) and what."""
+
+    field: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.field}: {self.message}"
+
+
+class ServiceError(Exception):
+    status_code = 400
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, field: str = "non_field_errors"):
+        if isinstance(problems, str):
+            problems = [Problem(field, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+    @property
+    def field(self) -> str:
+        return self.problems[0].field
+
+
+class InvalidInput(ServiceError):
+    """The request itself is wrong: fix it and send again."""
+
+    status_code = 400
+
+
+class Conflict(ServiceError):
+    """The request is well formed but clashes with what is stored."""
+
+    status_code = 409

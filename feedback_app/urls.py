@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from feedback_app.annotation import views as annotation_views
+from feedback_app.common.views import healthz
+
+urlpatterns = [
+    path("", annotation_views.home, name="home"),
+    path("", include("feedback_app.annotation.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,57 @@
+"""Shared fixtures: small projects built through the same import service users go through."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _records(n_tasks: int, k: int, prefix: str = "prompt"):
+    from feedback_app.annotation.importing import check_records
+
+    objects = [
+        (i + 1, {"prompt": f"{prefix} {i}", "candidates": [f"{prefix} {i} answer {j}" for j in range(k)]})
+        for i in range(n_tasks)
+    ]
+    return check_records(objects, k=k)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, **extra):
+        return django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_project(make_user):
+    """Build a project with `n_tasks` tasks of `k` candidates and the given annotators."""
+    from feedback_app.annotation import services
+    from feedback_app.annotation.models import Membership, Project
+
+    def make(*, name="P", k=3, overlap=2, n_tasks=4, annotators=(), rationale="optional"):
+        project = Project.objects.create(
+            name=name, candidates_per_task=k, annotations_per_task=overlap, rationale=rationale
+        )
+        for user in annotators:
+            Membership.objects.create(project=project, user=user)
+        services.prompts_import(project=project, records=_records(n_tasks, k, prefix=name))
+        return project
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
