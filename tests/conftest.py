@@ -15,7 +15,13 @@ def _records(n_tasks: int, k: int, prefix: str = "prompt"):
     from feedback_app.annotation.importing import check_records
 
     objects = [
-        (i + 1, {"prompt": f"{prefix} {i}", "candidates": [f"{prefix} {i} answer {j}" for j in range(k)]})
+        (
+            i + 1,
+            {
+                "prompt": f"{prefix} {i}",
+                "candidates": [f"{prefix} {i} answer {j}" for j in range(k)],
+            },
+        )
         for i in range(n_tasks)
     ]
     return check_records(objects, k=k)
@@ -24,7 +30,9 @@ def _records(n_tasks: int, k: int, prefix: str = "prompt"):
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, **extra):
-        return django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+        return django_user_model.objects.create_user(
+            username=username, password="pw-" + username, **extra
+        )
 
     return make
 

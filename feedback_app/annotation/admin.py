@@ -45,6 +45,14 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Ranking)
 class RankingAdmin(admin.ModelAdmin):
-    list_display = ["task", "annotator", "groups", "all_bad", "unsafe", "time_spent_ms", "created_at"]
+    list_display = [
+        "task",
+        "annotator",
+        "groups",
+        "all_bad",
+        "unsafe",
+        "time_spent_ms",
+        "created_at",
+    ]
     list_filter = ["task__project", "all_bad", "unsafe"]
     raw_id_fields = ["task", "assignment"]

@@ -92,7 +92,9 @@ def _check_candidates(
         return []
     if k is not None and value and len(value) != k:
         problems.append(
-            Problem("candidates", f"this project ranks {k} candidates a task, got {len(value)}", line)
+            Problem(
+                "candidates", f"this project ranks {k} candidates a task, got {len(value)}", line
+            )
         )
         return []
     out = []
@@ -119,7 +121,9 @@ def _check_candidates(
     return out
 
 
-def check_record(obj: object, line: int, k: int | None, problems: list[Problem]) -> PromptRecord | None:
+def check_record(
+    obj: object, line: int, k: int | None, problems: list[Problem]
+) -> PromptRecord | None:
     """Check one decoded line; append what is wrong to `problems` and return None if anything is."""
     before = len(problems)
     if not isinstance(obj, dict):
@@ -157,7 +161,7 @@ def check_record(obj: object, line: int, k: int | None, problems: list[Problem])
 
 
 def check_records(objects: Iterable[tuple[int, object]], *, k: int | None) -> list[PromptRecord]:
-    """Check decoded objects (line number, object); raise with every problem found, or return all."""
+    """Check (line number, object) pairs; raise with every problem found, or return all."""
     problems: list[Problem] = []
     records: list[PromptRecord] = []
     first_line: dict[str, int] = {}
@@ -192,7 +196,9 @@ def parse_jsonl(data: bytes | str, *, k: int | None) -> list[PromptRecord]:
         try:
             objects.append((number, json.loads(raw)))
         except json.JSONDecodeError as exc:
-            problems.append(Problem("line", f"not valid JSON ({exc.msg}, column {exc.colno})", number))
+            problems.append(
+                Problem("line", f"not valid JSON ({exc.msg}, column {exc.colno})", number)
+            )
             if len(problems) >= MAX_PROBLEMS:
                 break
     if problems:

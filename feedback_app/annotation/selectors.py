@@ -16,7 +16,9 @@ def live_leases(now: datetime) -> Q:
     return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
 
 
-def live_lease(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> Assignment | None:
+def live_lease(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime
+) -> Assignment | None:
     """The lease `annotator` holds in `project`, so a reload shows the same task."""
     return (
         Assignment.objects.filter(live_leases(now), task__project=project, annotator=annotator)
@@ -56,8 +58,11 @@ def slots_taken(*, task: Task, now: datetime) -> int:
     row = (
         Task.objects.filter(pk=task.pk)
         .annotate(
-            leased=Count("assignments", filter=Q(assignments__status=Assignment.Status.LEASED)
-                         & Q(assignments__expires_at__gt=now))
+            leased=Count(
+                "assignments",
+                filter=Q(assignments__status=Assignment.Status.LEASED)
+                & Q(assignments__expires_at__gt=now),
+            )
         )
         .values_list("submitted_count", "leased")
         .get()

@@ -33,7 +33,9 @@ class ImportResult:
 
 
 @transaction.atomic
-def prompts_import(*, project: Project, records: list[PromptRecord], round: int = 1) -> ImportResult:
+def prompts_import(
+    *, project: Project, records: list[PromptRecord], round: int = 1
+) -> ImportResult:
     """Store checked records all or nothing; prompts already in the project are left alone.
 
     Records with candidates become a task of `round`. The content hash makes a re-import of the
@@ -186,9 +188,7 @@ def ranking_submit(
         if assignment.expires_at <= now:
             taken = selectors.slots_taken(task=task, now=now)
             if taken >= task.target_annotations:
-                raise Conflict(
-                    Problem("task", "your lease ran out and others completed this task")
-                )
+                raise Conflict(Problem("task", "your lease ran out and others completed this task"))
 
         ranking = Ranking.objects.create(
             task=task,
@@ -216,7 +216,9 @@ def task_skip(*, task_id: int, annotator: AbstractBaseUser) -> Assignment:
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update()
-            .filter(task_id=task_id, annotator=annotator, task__project__memberships__user=annotator)
+            .filter(
+                task_id=task_id, annotator=annotator, task__project__memberships__user=annotator
+            )
             .first()
         )
         if assignment is None:

@@ -3,8 +3,8 @@
 Markdown is rendered with raw HTML disabled (so an embedded tag shows as text), then the result
 passes nh3 with a short allow-list as the last line of defence: no script, no event handler, no
 ``javascript:`` URL can survive either step. Images are not allowed: a remote image in a
-completion would let its author track who reads it. Nothing else in the code base may mark model data
-safe.
+completion would let its author track who reads it. Nothing else in the code base may mark
+model data safe.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from feedback_app.annotation import services
@@ -44,7 +44,10 @@ def test_text_and_chat_prompts_parse_with_their_candidates():
         (json.dumps({"candidates": ["a", "b"]}), "prompt"),
         (json.dumps({"prompt": "x", "candidates": ["a"]}), "candidates"),
         (json.dumps({"prompt": "x", "candidates": ["a", ""]}), "candidates[1]"),
-        (json.dumps({"prompt": "x", "candidates": ["a", {"text": "b", "modle": "m"}]}), "candidates[1]"),
+        (
+            json.dumps({"prompt": "x", "candidates": ["a", {"text": "b", "modle": "m"}]}),
+            "candidates[1]",
+        ),
         (json.dumps({"prompt": [{"role": "bot", "content": "x"}]}), "prompt[0].role"),
         (json.dumps({"prompt": [{"role": "user", "content": 3}]}), "prompt[0].content"),
         (json.dumps({"prompt": [{"role": "assistant", "content": "x"}]}), "prompt"),
@@ -128,7 +131,8 @@ def test_upload_page_with_a_bad_file_names_line_and_field_and_stores_nothing(cli
     client.force_login(make_user("boss", is_staff=True))
     bad = GOOD + b'\n{"prompt": [{"role": "user", "content": ""}]}'
     response = client.post(
-        reverse("annotation:import", args=[project.pk]), {"file": SimpleUploadedFile("p.jsonl", bad)}
+        reverse("annotation:import", args=[project.pk]),
+        {"file": SimpleUploadedFile("p.jsonl", bad)},
     )
     assert response.status_code == 400
     body = response.content.decode()

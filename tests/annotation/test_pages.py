@@ -1,8 +1,8 @@
 import re
 
 import pytest
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from feedback_app.annotation import services
@@ -26,7 +26,9 @@ def test_pages_need_login(client, make_project):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_ranking_page_shows_prompt_and_candidates_labelled_in_display_order(client, make_project, alice):
+def test_ranking_page_shows_prompt_and_candidates_labelled_in_display_order(
+    client, make_project, alice
+):
     project = make_project(k=3, annotators=[alice])
     client.force_login(alice)
     body = client.get(annotate_url(project)).content.decode()
@@ -44,10 +46,14 @@ def test_chat_prompt_shows_every_message(client, alice):
 
     project = Project.objects.create(name="chat", candidates_per_task=2)
     project.memberships.create(user=alice)
-    chat = [{"role": "user", "content": "first question"}, {"role": "assistant", "content": "first answer"},
-            {"role": "user", "content": "follow-up"}]  # fmt: skip
+    chat = [
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "follow-up"},
+    ]
     services.prompts_import(
-        project=project, records=check_records([(1, {"prompt": chat, "candidates": ["x", "y"]})], k=2)
+        project=project,
+        records=check_records([(1, {"prompt": chat, "candidates": ["x", "y"]})], k=2),
     )
     client.force_login(alice)
     body = client.get(annotate_url(project)).content.decode()
@@ -105,12 +111,17 @@ def test_annotators_cannot_open_projects_they_are_not_members_of(client, make_pr
     assert "B" not in [p.name for p in client.get(reverse("home")).context["projects"]]
 
 
-def test_annotator_cannot_submit_for_a_task_leased_to_someone_else(client, make_project, alice, bob):
+def test_annotator_cannot_submit_for_a_task_leased_to_someone_else(
+    client, make_project, alice, bob
+):
     project = make_project(annotators=[alice, bob])
     a = services.task_assign_next(project=project, annotator=bob)
     client.force_login(alice)
     data = {f"rank-{i}": str(n) for n, i in enumerate(a.display_order, 1)}
-    assert client.post(reverse("annotation:submit", args=[project.pk, a.task_id]), data).status_code == 404
+    assert (
+        client.post(reverse("annotation:submit", args=[project.pk, a.task_id]), data).status_code
+        == 404
+    )
     assert Ranking.objects.count() == 0
 
 
@@ -148,6 +159,8 @@ def test_next_task_and_submit_query_counts_are_pinned_whatever_k(client, make_pr
     next_queries = _count(client, "get", annotate_url(project))
     a = services.task_assign_next(project=project, annotator=alice)
     data = {f"rank-{i}": str(n) for n, i in enumerate(a.display_order, 1)}
-    submit_queries = _count(client, "post", reverse("annotation:submit", args=[project.pk, a.task_id]), data)
+    submit_queries = _count(
+        client, "post", reverse("annotation:submit", args=[project.pk, a.task_id]), data
+    )
     reload_queries = _count(client, "get", annotate_url(project))
     assert (next_queries, submit_queries, reload_queries) == (14, 12, 14)

@@ -2,8 +2,8 @@ import pytest
 
 from feedback_app.annotation.rankings import (
     check_flags,
-    check_rationale,
     check_ranking,
+    check_rationale,
     display_order,
     groups_from_ranks,
     payload_hash,

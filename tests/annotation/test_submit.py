@@ -94,7 +94,9 @@ def test_a_late_submit_is_accepted_while_the_slot_is_still_free(make_project, al
     project = make_project(n_tasks=1, overlap=1, annotators=[alice])
     a = services.task_assign_next(project=project, annotator=alice)
     late = a.expires_at + timedelta(seconds=1)
-    result = services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a), now=late)
+    result = services.ranking_submit(
+        task_id=a.task_id, annotator=alice, groups=groups_of(a), now=late
+    )
     assert result.created
 
 
