@@ -84,6 +84,8 @@
       return;
     }
     if (target.closest("textarea, input, select") || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Enter on a focused button or link keeps its own meaning (skip, log out, ...).
+    if (event.key === "Enter" && target.closest("button, a")) return;
     const key = event.key;
     if (/^[1-9]$/.test(key) && Number(key) <= k) {
       const pos = Number(key);
@@ -123,13 +125,14 @@
   panelBox.addEventListener("drop", (event) => {
     event.preventDefault();
     const pos = Number(event.dataTransfer.getData("text/plain"));
+    if (!byPos.has(pos)) return;
     const li = event.target.closest("li[data-group]");
     snapshot();
     if (li) {
+      // map() keeps emptied groups until the filter, so `gi` still points at the drop target.
       const gi = Number(li.dataset.group);
-      const members = groups[gi];
       groups = groups.map((g) => g.filter((p) => p !== pos));
-      members.push(pos);
+      groups[gi].push(pos);
       groups = groups.filter((g) => g.length);
     } else {
       place(pos);
