@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "feedback_app.common",
     "feedback_app.annotation",
+    "feedback_app.preferences",
+    "feedback_app.finetuning",
 ]
 
 MIDDLEWARE = [
@@ -86,7 +88,36 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+        # No JIT for the app's queries: they are short index lookups, and JIT compilation
+        # (30-60 ms) triggered by a high cost estimate never pays off for them.
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Short-lived derived values only (a project's count of unfilled tasks, sessions): the
+# database stays the source of truth. Redis, shared by every process, when REDIS_URL is set;
+# otherwise each process keeps its own in memory.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "feedback",
+        }
+    }
+    # Sessions read from Redis and written through to the database: saves a query a request,
+    # and a logout still ends the session everywhere because every process shares the cache.
+    # (Not with the per-process memory cache: another process would keep a logged-out session.)
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -119,14 +150,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 
 _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or env.str("REDIS_URL", default="")
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"  # a host name keeps kombu from warning
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "out"),
         "data_folder_out": str(_BROKER_DIR / "out"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="")
@@ -153,3 +185,35 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Jobs and models --------------------------------------------------------------------------
+MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
+SNAPSHOT_DIR = Path(env.str("SNAPSHOT_DIR", default=str(VAR_DIR / "snapshots")))
+# Where `bootstrap` caches the offline base model (shared by every project and run).
+BASE_MODEL_CACHE = Path(
+    env.str("BASE_MODEL_CACHE", default=str(BASE_DIR / ".cache" / "base-model"))
+)
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=3.0)
+# A running job whose heartbeat is older than this is failed by the sweep (its worker died).
+JOB_STALE_AFTER_SECONDS = env.float("JOB_STALE_AFTER_SECONDS", default=60.0)
+JOB_SWEEP_EVERY_SECONDS = env.float("JOB_SWEEP_EVERY_SECONDS", default=30.0)
+JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=6 * 3600)
+# torch threads per job (unset: torch's default, all cores). On a machine shared with the web
+# server and database, 1 thread per concurrent job measured far faster (docs/training.md).
+TORCH_THREADS = env.int("TORCH_THREADS", default=None)
+# Which Celery queue each job kind goes to: training workers may live on GPU machines.
+JOB_QUEUES = {
+    "generate": env.str("QUEUE_GENERATION", default="generation"),
+    "evaluate": env.str("QUEUE_TRAINING", default="training"),
+    "train_reward": env.str("QUEUE_TRAINING", default="training"),
+    "train_dpo": env.str("QUEUE_TRAINING", default="training"),
+    "build_dataset": env.str("QUEUE_DEFAULT", default="default"),
+    "promote": env.str("QUEUE_DEFAULT", default="default"),
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {
+        "task": "finetuning.sweep_stale_jobs",
+        "schedule": JOB_SWEEP_EVERY_SECONDS,
+    },
+}
+

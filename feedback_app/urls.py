@@ -7,6 +7,7 @@ from feedback_app.common.views import healthz
 urlpatterns = [
     path("", annotation_views.home, name="home"),
     path("", include("feedback_app.annotation.urls")),
+    path("", include("feedback_app.finetuning.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

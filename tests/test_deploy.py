@@ -20,8 +20,10 @@ VENV_BIN = Path(sys.executable).parent
 
 def test_compose_has_database_broker_web_and_worker():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "web", "worker", "migrate"} <= set(services)
-    for name in ("web", "worker", "migrate"):
+    assert {"postgres", "redis", "web", "worker", "trainer", "beat", "migrate"} <= set(services)
+    assert "training" in services["trainer"]["command"]
+    assert "training" not in ",".join(services["worker"]["command"])
+    for name in ("web", "worker", "trainer", "beat", "migrate"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
@@ -38,8 +40,10 @@ def _local(command: list[str]) -> list[str]:
     return [str(VENV_BIN / program), *command[1:]]
 
 
-def _start(command: list[str], tmp_path: Path, env: dict) -> tuple[subprocess.Popen, Path]:
-    log = tmp_path / f"{Path(command[0]).name}.log"
+def _start(
+    command: list[str], tmp_path: Path, env: dict, name: str
+) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / f"{name}.log"
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
@@ -47,10 +51,10 @@ def _start(command: list[str], tmp_path: Path, env: dict) -> tuple[subprocess.Po
 
 
 @pytest.mark.django_db(transaction=True)
-def test_compose_migrate_web_and_worker_commands_run_here(tmp_path, unused_tcp_port):
+def test_every_compose_command_runs_here_without_docker(tmp_path, unused_tcp_port):
     from django.conf import settings
 
-    from tests.integration.conftest import _database_url
+    from tests.workers import _database_url
 
     env = {
         **os.environ,
@@ -66,26 +70,28 @@ def test_compose_migrate_web_and_worker_commands_run_here(tmp_path, unused_tcp_p
     )  # fmt: skip
     assert migrate.returncode == 0, migrate.stderr
 
-    web_cmd = [
-        a.replace("0.0.0.0:8000", f"127.0.0.1:{unused_tcp_port}")
-        for a in services["web"]["command"]
-    ]
-    web, web_log = _start(_local(web_cmd), tmp_path, env)
-    worker, worker_log = _start(_local(services["worker"]["command"]), tmp_path, env)
+    port = f"127.0.0.1:{unused_tcp_port}"
+    commands = {
+        "web": [a.replace("0.0.0.0:8000", port) for a in services["web"]["command"]],
+        "worker": services["worker"]["command"],
+        "trainer": services["trainer"]["command"],
+        "beat": [a.replace("/app/var/", f"{tmp_path}/") for a in services["beat"]["command"]],
+    }
+    ready_line = {"worker": "ready.", "trainer": "ready.", "beat": "beat: Starting"}
+    started = {name: _start(_local(cmd), tmp_path, env, name) for name, cmd in commands.items()}
     try:
-        deadline = time.monotonic() + 60
-        healthy = ready = False
-        while time.monotonic() < deadline and not (healthy and ready):
+        deadline = time.monotonic() + 90
+        ready: set[str] = set()
+        while time.monotonic() < deadline and len(ready) < len(started):
             with contextlib.suppress(httpx.TransportError):
-                healthy = (
-                    httpx.get(f"http://127.0.0.1:{unused_tcp_port}/healthz").status_code == 200
-                )
-            ready = "ready." in worker_log.read_text()
+                if httpx.get(f"http://{port}/healthz").status_code == 200:
+                    ready.add("web")
+            ready |= {n for n, line in ready_line.items() if line in started[n][1].read_text()}
             time.sleep(0.3)
-        assert healthy, web_log.read_text()[-2000:]
-        assert ready, worker_log.read_text()[-2000:]
+        for name, (_, log) in started.items():
+            assert name in ready, f"{name} did not start:\n{log.read_text()[-2000:]}"
     finally:
-        for proc in (web, worker):
+        for proc, _ in started.values():
             proc.terminate()
             proc.wait(timeout=30)
 
@@ -97,3 +103,36 @@ def unused_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_make_runs_launcher_serves_the_site_and_its_worker_runs_tasks(tmp_path, unused_tcp_port):
+    """bin/run-local is what `make run` ends with: gunicorn plus a real worker (with beat)."""
+    from django.conf import settings
+
+    from feedback_app.common.tasks import ping
+    from tests.workers import _database_url
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "VAR_DIR": str(settings.VAR_DIR),
+        "PORT": str(unused_tcp_port),
+    }
+    proc = subprocess.Popen(
+        [str(ROOT / "bin" / "run-local")], cwd=ROOT, env=env, start_new_session=True,
+        stdout=(tmp_path / "run.log").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        up = False
+        while not up and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                up = httpx.get(f"http://127.0.0.1:{unused_tcp_port}/healthz").status_code == 200
+            time.sleep(0.3)
+        assert up, (tmp_path / "run.log").read_text()[-2000:]
+        assert ping.delay().get(timeout=60)["pong"] is True
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)

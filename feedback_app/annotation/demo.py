@@ -15,6 +15,7 @@ from .importing import parse_jsonl
 from .models import Membership, Project
 
 DEMO_FILE = Path(__file__).parent / "demo_data" / "prompts.jsonl"
+LOOP_FILE = Path(__file__).parent / "demo_data" / "loop_prompts.jsonl"
 ADMIN = "demo-admin"
 ANNOTATORS = ("annotator-1", "annotator-2", "annotator-3")
 PROJECT = "Demo: assistant replies"
@@ -28,6 +29,15 @@ Rank the replies from **best** to **worst** for the person who asked.
 
 Two replies of the same quality may be **tied** (press `=` before the second number).
 Flag *all bad* when none of the replies would be acceptable, and *unsafe* when one could harm.
+"""
+LOOP_PROJECT = "Demo: the loop"
+LOOP_GUIDELINES = """\
+These candidates come from a **small model pretrained here in minutes** on Python's own
+documentation, so expect odd text. Prefer continuations that are **positive** about what they
+describe ("useful", "valid", "simple") over ones about errors and failures, and **varied** text
+over repetition. The simulated annotators (`manage.py simulate_annotators`) follow the same rule,
+so the whole loop can be clicked through in minutes: rank, build a snapshot, train a reward
+model, run DPO, evaluate, promote, and generate the next round from the new model.
 """
 
 
@@ -53,6 +63,7 @@ def demo_password(explicit: str | None) -> tuple[str, bool]:
 
 @transaction.atomic
 def demo_bootstrap(*, password: str, reset_passwords: bool) -> DemoResult:
+    """The annotation demo: users, and a project of hand-written prompts and candidates."""
     users = get_user_model().objects
     project, _ = Project.objects.get_or_create(
         name=PROJECT,
@@ -71,3 +82,54 @@ def demo_bootstrap(*, password: str, reset_passwords: bool) -> DemoResult:
     records = parse_jsonl(DEMO_FILE.read_bytes(), k=project.candidates_per_task)
     result = services.prompts_import(project=project, records=records)
     return DemoResult(project, password, imported=result.created)
+
+
+@dataclass(frozen=True)
+class LoopDemo:
+    project: Project
+    base: object
+    job: object | None
+
+
+def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
+    """The loop demo: prompts without candidates, the offline base model as the active policy,
+    and round 1 queued for the worker to generate (once: a second run queues nothing).
+    """
+    from feedback_app.finetuning import services as loop_services
+    from feedback_app.finetuning.models import Job, ModelVersion
+
+    with transaction.atomic():
+        project, _ = Project.objects.get_or_create(
+            name=LOOP_PROJECT,
+            defaults={
+                "guidelines": LOOP_GUIDELINES,
+                "candidates_per_task": 4,
+                "annotations_per_task": 3,
+            },
+        )
+        for user in get_user_model().objects.filter(username__in=(ADMIN, *ANNOTATORS)):
+            role = Membership.Role.ADMIN if user.username == ADMIN else Membership.Role.ANNOTATOR
+            Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+        services.prompts_import(
+            project=project,
+            records=parse_jsonl(LOOP_FILE.read_bytes(), k=project.candidates_per_task),
+        )
+        base = ModelVersion.objects.filter(project=project, name="base").first()
+        if base is None:
+            base = loop_services.model_register(
+                project=project, kind=ModelVersion.Kind.POLICY, name="base", weights=base_weights
+            )
+        job = None
+        started = (
+            project.tasks.exists()
+            or Job.objects.filter(
+                project=project, kind=Job.Kind.GENERATE, status__in=Job.ACTIVE
+            ).exists()
+        )
+        if not started:
+            job = loop_services.job_launch(
+                project=project,
+                kind=Job.Kind.GENERATE,
+                params={"max_new_tokens": 40, "temperature": 0.9, "top_p": 0.95, "seed": 0},
+            )
+    return LoopDemo(project=project, base=base, job=job)

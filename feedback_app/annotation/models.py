@@ -128,6 +128,13 @@ class Candidate(TimeStampedModel):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
     text = models.TextField()
     source = models.CharField(max_length=200, blank=True)
+    model_version = models.ForeignKey(
+        "finetuning.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="candidates",
+    )
     position = models.PositiveSmallIntegerField(help_text="Order in the imported file.")
 
     class Meta:

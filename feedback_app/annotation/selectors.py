@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from .models import Assignment, Candidate, Project, Task
@@ -23,8 +24,24 @@ def live_lease(
     return (
         Assignment.objects.filter(live_leases(now), task__project=project, annotator=annotator)
         .select_related("task__prompt")
+        .prefetch_related(Prefetch("task__candidates", queryset=_candidates()))
         .order_by("leased_at")
         .first()
+    )
+
+
+def _candidates() -> QuerySet[Candidate]:
+    # Explicit order: the model's default ("task", "position") joins the task table for nothing.
+    return Candidate.objects.order_by("position")
+
+
+def _live_lease_count(task: OuterRef | Task, now: datetime) -> Subquery:
+    return Subquery(
+        Assignment.objects.filter(live_leases(now), task=task)
+        .order_by()
+        .values("task")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
 
 
@@ -34,20 +51,13 @@ def open_tasks(*, project: Project, annotator: AbstractBaseUser, now: datetime) 
     A slot is held by a submitted ranking (``submitted_count``) or by someone's live lease.
     Oldest first, so tasks complete in import order.
     """
-    leases = (
-        Assignment.objects.filter(live_leases(now), task=OuterRef("pk"))
-        .order_by()
-        .values("task")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     mine = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator).filter(
         Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | live_leases(now)
     )
     return (
         Task.objects.filter(project=project, submitted_count__lt=F("target_annotations"))
         .filter(~Exists(mine))
-        .annotate(leased=Coalesce(Subquery(leases), Value(0)))
+        .annotate(leased=Coalesce(_live_lease_count(OuterRef("pk"), now), Value(0)))
         .filter(submitted_count__lt=F("target_annotations") - F("leased"))
         .order_by("id")
     )
@@ -70,23 +80,84 @@ def slots_taken(*, task: Task, now: datetime) -> int:
     return row[0] + row[1]
 
 
+def candidates_and_live_leases(*, task: Task, now: datetime) -> tuple[list[Candidate], int]:
+    """The task's candidates, and its live leases counted by the same (fresh) statement.
+
+    For the hand-out, which holds the task's row lock: the locked row's ``submitted_count`` is
+    current, but leases live in another table and the locking statement's snapshot may predate
+    a hand-out that committed just before we got the lock, so they are re-read here, in one
+    query with the candidates the page needs anyway.
+    """
+    rows = list(
+        _candidates()
+        .filter(task=task)
+        .annotate(live_leases=Coalesce(_live_lease_count(task, now), Value(0)))
+    )
+    return rows, rows[0].live_leases if rows else 0
+
+
+def keep_candidates(task: Task, candidates: list[Candidate]) -> None:
+    """Store rows already read where a prefetch would: ``task.candidates.all()`` returns them."""
+    task._prefetched_objects_cache = {"candidates": candidates}
+
+
 @dataclass(frozen=True)
 class Progress:
     done: int
     remaining: int
 
 
-def annotator_progress(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> Progress:
-    """Rankings this annotator submitted, and tasks left to them (the one they hold included)."""
+# How long a project's count of unfilled tasks may be reused (per cache, see settings.CACHES).
+UNFILLED_CACHE_SECONDS = 10
+
+
+def _unfilled_key(project: Project) -> str:
+    # created_at as well as the id: SQLite hands out a rolled-back id again (tests do that).
+    return f"annotation:unfilled:{project.pk}:{project.created_at.timestamp()}"
+
+
+def unfilled_task_count(project: Project) -> int:
+    """Tasks of `project` with fewer submitted rankings than their target; cached briefly.
+
+    Counting scans every task of the project (milliseconds at 20 000 tasks), too much for each
+    page view; tasks only ever fill up, so a cached value is at most a little too high.
+    """
+    key = _unfilled_key(project)
+    count = cache.get(key)
+    if count is None:
+        count = Task.objects.filter(
+            project=project, submitted_count__lt=F("target_annotations")
+        ).count()
+        cache.set(key, count, UNFILLED_CACHE_SECONDS)
+    return count
+
+
+def forget_unfilled_task_count(project: Project) -> None:
+    """Called when tasks are added, so the next page view counts them."""
+    cache.delete(_unfilled_key(project))
+
+
+def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> Progress:
+    """Rankings this annotator submitted, and an upper bound of the tasks left to them.
+
+    ``remaining`` = tasks of the project that still need rankings (fewer submitted than the
+    target, as of at most ``UNFILLED_CACHE_SECONDS`` ago) minus those among them this annotator
+    has ranked or skipped. The task they hold counts as remaining. It can be higher than what
+    they will be handed: tasks whose free slots are all leased to others count too, and a task
+    filled in the last few seconds may still count. One query on the annotator's assignments
+    (plus the project count when it is not cached), whatever the project's size.
+    """
+    unfilled = Q(task__submitted_count__lt=F("task__target_annotations"))
+    closed = Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
     counts = Assignment.objects.filter(task__project=project, annotator=annotator).aggregate(
         done=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
-        held=Count("pk", filter=live_leases(now)),
+        closed_unfilled=Count("pk", filter=closed & unfilled),
     )
-    open_count = open_tasks(project=project, annotator=annotator, now=now).count()
-    done, remaining = counts["done"], open_count + counts["held"]
-    return Progress(done=done, remaining=remaining)
+    remaining = max(0, unfilled_task_count(project) - counts["closed_unfilled"])
+    return Progress(done=counts["done"], remaining=remaining)
 
 
 def candidates_in_display_order(assignment: Assignment) -> list[Candidate]:
-    by_id = {c.pk: c for c in Candidate.objects.filter(task_id=assignment.task_id)}
+    """Uses the candidates already loaded with the assignment (prefetch) when there are some."""
+    by_id = {c.pk: c for c in assignment.task.candidates.all()}
     return [by_id[i] for i in assignment.display_order if i in by_id]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -84,7 +84,20 @@ def prompts_import(
         for t, (_, r) in zip(tasks, with_candidates, strict=True)
         for i, c in enumerate(r.candidates)
     )
+    if tasks:
+        transaction.on_commit(lambda: _after_import(project))
     return ImportResult(created=len(new), existing=len(existing), tasks=len(tasks))
+
+
+def _after_import(project: Project) -> None:
+    selectors.forget_unfilled_task_count(project)
+    if connection.vendor == "postgresql":
+        # Fresh planner statistics now rather than when autovacuum gets to it: until then the
+        # planner takes a bulk-imported table for a few rows and the hand-out sorts every open
+        # task instead of walking the index (1.4 ms instead of 0.2 at 2 000 tasks, growing
+        # with the table). Took 0.36 s after importing 20 000 tasks (80 000 candidates).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE annotation_task, annotation_assignment, annotation_candidate")
 
 
 def task_assign_next(
@@ -113,21 +126,32 @@ def task_assign_next(
             )
             if task is None:
                 return None
-            if selectors.slots_taken(task=task, now=now) >= task.target_annotations:
+            # The locked row's submitted_count is current (PostgreSQL returns the newest
+            # version of a row it locks); live leases are re-read by a new statement.
+            candidates, leased = selectors.candidates_and_live_leases(task=task, now=now)
+            if task.submitted_count + leased >= task.target_annotations:
                 continue  # filled by a transaction that committed after our read
-            ids = list(task.candidates.values_list("id", flat=True))
-            fields = {
-                "status": Assignment.Status.LEASED,
-                "leased_at": now,
-                "expires_at": now + lease,
-                "display_order": display_order(ids, task_id=task.pk, annotator_id=annotator.pk),
-            }
-            # Their own expired lease is the only row that can exist; no savepoints needed.
-            if not Assignment.objects.filter(task=task, annotator=annotator).update(
-                **fields, updated_at=now
-            ):
-                return Assignment.objects.create(task=task, annotator=annotator, **fields)
-            assignment = Assignment.objects.get(task=task, annotator=annotator)
+            ids = [c.pk for c in candidates]
+            # Their own expired lease is the only row that can exist: it is renewed in place
+            # (INSERT ... ON CONFLICT DO UPDATE, one statement, no savepoint).
+            (assignment,) = Assignment.objects.bulk_create(
+                [
+                    Assignment(
+                        task=task,
+                        annotator=annotator,
+                        status=Assignment.Status.LEASED,
+                        leased_at=now,
+                        expires_at=now + lease,
+                        display_order=display_order(
+                            ids, task_id=task.pk, annotator_id=annotator.pk
+                        ),
+                    )
+                ],
+                update_conflicts=True,
+                unique_fields=["task", "annotator"],
+                update_fields=["status", "leased_at", "expires_at", "display_order", "updated_at"],
+            )
+            selectors.keep_candidates(task, candidates)  # the page shows them: no second read
             assignment.task = task
             return assignment
     return None
@@ -163,7 +187,9 @@ def ranking_submit(
         )
         if task is None:
             raise InvalidInput(Problem("task", f"no task {task_id} in your projects"))
-        candidate_ids = list(task.candidates.values_list("id", flat=True))
+        candidate_ids = list(
+            Candidate.objects.filter(task=task).order_by().values_list("id", flat=True)
+        )
         normalised = check_ranking(groups, candidate_ids)
         flag_names = check_flags(flags)
         text = check_rationale(

@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import ServiceError
@@ -40,10 +39,9 @@ def _task_page(
     errors: list | None = None,
     status: int = 200,
 ) -> TemplateResponse:
-    now = timezone.now()
     context = {
         "project": project,
-        "progress": selectors.annotator_progress(project=project, annotator=request.user, now=now),
+        "progress": selectors.annotator_progress(project=project, annotator=request.user),
         "errors": errors or [],
         "assignment": assignment,
         "posted": request.POST if request.method == "POST" else {},
@@ -75,14 +73,19 @@ def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
-    project = _project_for_annotator(request, project_id)
+    # One query for the project (membership checked), the task, its prompt and the assignment.
     assignment = (
-        Assignment.objects.select_related("task__prompt")
-        .filter(task_id=task_id, task__project=project, annotator=request.user)
+        Assignment.objects.select_related("task__prompt", "task__project")
+        .filter(
+            task_id=task_id,
+            task__project__in=permissions.projects_to_annotate(request.user).filter(pk=project_id),
+            annotator=request.user,
+        )
         .first()
     )
     if assignment is None:
         raise Http404("This task was not handed to you")
+    project = assignment.task.project
     try:
         groups = ranks_from_post(request.POST, assignment.display_order)
         services.ranking_submit(

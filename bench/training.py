@@ -1,0 +1,362 @@
+"""Benchmark the training package: reward model, DPO and generation throughput on this machine.
+
+    .venv/bin/python bench/training.py                 # everything, prints markdown tables
+    .venv/bin/python bench/training.py --experiment    # + the controlled-sentiment table
+
+Every training variant runs in a fresh subprocess (clean peak-memory reading) on the same base
+model (the default bootstrap, built or taken from .cache/bootstrap) and the same pairs:
+- ours: `train_reward` / `train_dpo` with their CPU set-up (fp32, no checkpointing,
+  precomputed reference);
+- TRL out of the box: `RewardConfig(output_dir)` / `DPOConfig(output_dir)` defaults, changing only
+  what is needed to run here (`use_cpu=True` when bf16 is refused; `report_to="none"`);
+- plain torch: a minimal DPO loop (reference log-probs once up front, AdamW, the same batches).
+Figures are measured, never asserted; the machine's load average is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import training  # noqa: E402,F401  (offline defaults)
+
+VARIANTS = (
+    "rm-ours",
+    "rm-trl-default",
+    "dpo-ours",
+    "dpo-ours-lora",
+    "dpo-trl-default",
+    "dpo-plain",
+)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def make_pairs(n: int, seed: int) -> list[dict[str, str]]:
+    """Pairs cut from the Python docs: 6-word prompt, two different 24-word continuations."""
+    from training.bootstrap import corpus_documents
+
+    words = [w for doc in corpus_documents() for w in doc.split() if w.isascii()]
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        a, b = rng.randrange(len(words) - 40), rng.randrange(len(words) - 40)
+        pairs.append(
+            {
+                "prompt": " ".join(words[a : a + 6]),
+                "chosen": " " + " ".join(words[a + 6 : a + 30]),
+                "rejected": " " + " ".join(words[b : b + 24]),
+            }
+        )
+    return pairs
+
+
+def _tokens(model: str, pairs: list[dict[str, str]]) -> int:
+    """Tokens a DPO step reads per epoch: prompt + chosen and prompt + rejected."""
+    from training.data import tokenize_pair
+    from training.models import load_tokenizer
+
+    tok = load_tokenizer(model)
+    total = 0
+    for p in pairs:
+        ids = tokenize_pair(tok, p)
+        total += 2 * len(ids["prompt_ids"]) + len(ids["chosen_ids"]) + len(ids["rejected_ids"])
+    return total
+
+
+def _plain_dpo(model_path: str, pairs: list[dict[str, str]], batch_size: int, lr: float) -> dict:
+    """The floor: reference log-probs once, then AdamW on -log sigmoid(beta h), nothing else."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    from training.data import tokenize_pair
+    from training.losses import dpo_loss
+    from training.models import load_tokenizer
+
+    def batch_logps(model: Any, batch: dict) -> tuple[Any, Any]:
+        """Completion log-probs, projecting through the LM head only at completion positions."""
+        hidden = model.base_model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state[:, :-1]
+        mask = batch["completion_mask"][:, 1:].bool()
+        labels = batch["input_ids"][:, 1:][mask]
+        logp = torch.log_softmax(model.lm_head(hidden[mask]), dim=-1)
+        per_token = logp.gather(1, labels.unsqueeze(1)).squeeze(1)
+        rows = torch.arange(mask.shape[0]).unsqueeze(1).expand_as(mask)[mask]
+        sums = torch.zeros(mask.shape[0], dtype=per_token.dtype).index_add(0, rows, per_token)
+        return sums.chunk(2)
+
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    tok = load_tokenizer(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    examples = [tokenize_pair(tok, p) for p in pairs]
+    collate = DataCollatorForPreference(pad_token_id=tok.pad_token_id)
+    batches = [collate(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+    model.eval()
+    with torch.no_grad():
+        refs = [batch_logps(model, b) for b in batches]
+    setup = time.perf_counter() - started
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    order = list(range(len(batches)))
+    random.Random(0).shuffle(order)
+    losses = []
+    started = time.perf_counter()
+    for step, i in enumerate(order):
+        for group in optimizer.param_groups:  # linear decay, as the Trainer's default schedule
+            group["lr"] = lr * (1 - step / len(order))
+        pc, pr = batch_logps(model, batches[i])
+        loss = dpo_loss(pc, pr, refs[i][0], refs[i][1], beta=0.1)[0].mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+    return {
+        "setup_seconds": setup,
+        "train_seconds": time.perf_counter() - started,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+    }
+
+
+def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
+    """TRL's config with its own defaults; only what is needed to run here is changed."""
+    from trl import DPOConfig, RewardConfig
+
+    cls = DPOConfig if kind == "dpo" else RewardConfig
+    changed = ["report_to=none", "save_strategy=no"]
+    try:
+        args = cls(output_dir=out, report_to="none", save_strategy="no")
+    except ValueError:
+        args = cls(output_dir=out, report_to="none", save_strategy="no", use_cpu=True)
+        changed.append("use_cpu=True (plain defaults refuse bf16 on this CPU)")
+    return args, changed
+
+
+def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any]:
+    import torch  # noqa: F401  (imported before the memory baseline)
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+    from trl import DPOTrainer, RewardTrainer  # noqa: F401
+
+    from training.data import read_jsonl
+
+    pairs = read_jsonl(data)
+    tokens = _tokens(model, pairs)
+    out = str(Path(work) / variant)
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    info: dict[str, Any] = {"variant": variant, "pairs": len(pairs), "tokens_per_epoch": tokens}
+    if variant == "rm-ours":
+        from training.config import RewardTrainConfig
+        from training.reward import train_reward
+
+        r = train_reward(model, pairs, out, RewardTrainConfig(batch_size=8, logging_steps=10))
+        info.update(train_seconds=r.metrics["train_seconds"], loss=r.metrics["train_loss"])
+    elif variant.startswith("dpo-ours"):
+        from training.config import DPOTrainConfig
+        from training.dpo import train_dpo
+
+        config = DPOTrainConfig(batch_size=8, logging_steps=10, lora=variant.endswith("lora"))
+        r = train_dpo(model, pairs, out, config)
+        info.update(
+            train_seconds=r.metrics["train_seconds"],
+            setup_seconds=r.metrics["setup_seconds"],
+            loss=r.metrics["train_loss"],
+        )
+    elif variant in ("rm-trl-default", "dpo-trl-default"):
+        from trl import DPOTrainer, RewardTrainer
+
+        from training.data import pairs_to_dataset
+        from training.models import load_tokenizer
+
+        kind = variant.split("-")[0]
+        args, changed = _trl_default_args(kind, out)
+        tok = load_tokenizer(model)
+        if kind == "dpo":
+            trainer = DPOTrainer(
+                model=model, args=args, train_dataset=pairs_to_dataset(pairs), processing_class=tok
+            )
+        else:
+            from transformers import AutoModelForSequenceClassification
+
+            m = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
+            m.config.pad_token_id = tok.pad_token_id
+            trainer = RewardTrainer(
+                model=m, args=args, train_dataset=pairs_to_dataset(pairs), processing_class=tok
+            )
+        setup = time.perf_counter() - started
+        t0 = time.perf_counter()
+        output = trainer.train()
+        info.update(
+            train_seconds=time.perf_counter() - t0,
+            setup_seconds=setup,
+            loss=output.training_loss,
+            changed_from_defaults=changed,
+            bf16=args.bf16,
+            gradient_checkpointing=args.gradient_checkpointing,
+        )
+    elif variant == "dpo-plain":
+        info.update(_plain_dpo(model, pairs, batch_size=8, lr=5e-5))
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+    info["total_seconds"] = time.perf_counter() - started
+    info.setdefault("setup_seconds", info["total_seconds"] - info["train_seconds"])
+    info["pairs_per_s"] = len(pairs) / info["train_seconds"]
+    info["tokens_per_s"] = tokens / info["train_seconds"]
+    info["pairs_per_s_end_to_end"] = len(pairs) / info["total_seconds"]
+    info["peak_rss_mb"] = _rss_mb()
+    info["peak_rss_growth_mb"] = _rss_mb() - rss_before
+    return info
+
+
+def bench_generation(model: str, prompts: int, new_tokens: int) -> list[dict[str, Any]]:
+    from training.config import GenerateConfig
+    from training.experiment import corpus_prompts
+    from training.generate import generate
+    from training.models import load_causal_lm
+
+    loaded = load_causal_lm(model)
+    texts = corpus_prompts(prompts, 3, heldout=True)
+    rows = []
+    for batch in (1, 8, 32):
+        config = GenerateConfig(num_samples=1, max_new_tokens=new_tokens, batch_size=batch)
+        generate(loaded, texts[:batch], config)  # warm-up
+        result = generate(loaded, texts, config)
+        rows.append({"batch": batch, **result.metrics})
+    return rows
+
+
+def _subprocess(variant: str, model: str, data: str, work: str, threads: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--one", variant, "--model", model, "--data", data]
+    cmd += ["--work", work, "--threads", str(threads)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    if out.returncode != 0:
+        return {"variant": variant, "error": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    if not runs:
+        return {}
+    out: dict[str, Any] = {"variant": runs[0]["variant"]}
+    for key, value in runs[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = float(statistics.median(r[key] for r in runs))
+    return out
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:,.1f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--model", help="base model (default: the default bootstrap)")
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--work", default=str(REPO / ".cache" / "bench-training"))
+    parser.add_argument("--pairs", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per training variant")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
+    parser.add_argument("--gen-prompts", type=int, default=64)
+    parser.add_argument("--gen-tokens", type=int, default=64)
+    parser.add_argument(
+        "--experiment", action="store_true", help="also run the sentiment experiment"
+    )
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.one:
+        print(json.dumps(run_variant(args.one, args.model, args.data, args.work)))
+        return
+
+    from training.bootstrap import bootstrap_base_model
+    from training.data import write_jsonl
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.model:
+        model = args.model
+    else:
+        boot = bootstrap_base_model(REPO / ".cache" / "bootstrap")
+        model = boot.output_dir
+        print(f"bootstrap metrics: {json.dumps(boot.metrics)}", flush=True)
+    data = work / "pairs.jsonl"
+    write_jsonl(data, make_pairs(args.pairs, seed=0))
+    print(
+        f"model {model}; cores {os.cpu_count()}; torch threads {args.threads}; "
+        f"load {os.getloadavg()}",
+        flush=True,
+    )
+
+    rows = []
+    variants = args.variants.split(",")
+    for _ in range(args.repeat):  # round robin, so load spikes hit every variant alike
+        for variant in variants:
+            row = _subprocess(variant, model, str(data), str(work), args.threads)
+            row["load_1min"] = os.getloadavg()[0]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    cols = [
+        "variant",
+        "setup_seconds",
+        "train_seconds",
+        "pairs_per_s",
+        "tokens_per_s",
+        "pairs_per_s_end_to_end",
+        "peak_rss_mb",
+        "peak_rss_growth_mb",
+        "loss",
+        "load_1min",
+    ]
+    print("\n## Training (every run)\n\n" + _table(rows, cols), flush=True)
+    medians = [
+        _median([r for r in rows if r["variant"] == v and "error" not in r]) for v in variants
+    ]
+    print("\n## Training (median per variant)\n\n" + _table([m for m in medians if m], cols))
+
+    gen = bench_generation(model, args.gen_prompts, args.gen_tokens)
+    print(
+        "\n## Generation\n\n"
+        + _table(gen, ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]),
+        flush=True,
+    )
+    print(f"\nload after: {os.getloadavg()}")
+
+    if args.experiment:
+        from training.experiment import run_sentiment_experiment
+
+        table = run_sentiment_experiment(work / "experiment", base_model=model)
+        print("\n## Sentiment experiment\n\n" + json.dumps(table, indent=2, default=str))
+    (work / "results.json").write_text(json.dumps({"training": rows, "generation": gen}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

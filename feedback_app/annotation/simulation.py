@@ -1,0 +1,89 @@
+"""Simulated annotators: a documented rule ranks candidates, through the same services as people.
+
+The rule (for demos, load tests and the end-to-end test): a candidate's score is its sentiment
+under the lexicon of `training.experiment` (#positive words - #negative words, the words the
+Python documentation uses, e.g. "useful", "valid" against "error", "fails"), plus half its share
+of distinct words (0..1), so that among equally positive texts the less repetitive wins. A policy
+trained on the bots' rankings should learn to sound more positive and repeat itself less. Equal
+scores are tied. With `noise` > 0, each adjacent pair of groups is swapped with that
+probability, like a careless annotator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from training.experiment import sentiment
+
+Score = Callable[[str], float]
+
+
+def rule_score(text: str) -> float:
+    """sentiment + 0.5 * distinct-word share: the bots' documented judgement of a completion."""
+    words = text.lower().split()
+    variety = len(set(words)) / len(words) if words else 0.0
+    return sentiment(text) + 0.5 * variety
+
+
+def rank_by_score(
+    candidates: Sequence[tuple[int, str]],
+    *,
+    score: Score = rule_score,
+    rng: random.Random | None = None,
+    noise: float = 0.0,
+) -> list[list[int]]:
+    """Groups of candidate ids, best first; equal scores share a group (a tie).
+
+    >>> rank_by_score([(1, "an error"), (2, "useful and valid"), (3, "plain"), (4, "plain plain")])
+    [[2], [3], [4], [1]]
+    """
+    by_score: dict[float, list[int]] = {}
+    for cid, text in candidates:
+        by_score.setdefault(score(text), []).append(cid)
+    groups = [sorted(by_score[s]) for s in sorted(by_score, reverse=True)]
+    if noise and rng is not None:
+        for i in range(len(groups) - 1):
+            if rng.random() < noise:
+                groups[i], groups[i + 1] = groups[i + 1], groups[i]
+    return groups
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    submitted: int
+
+
+def simulate(
+    *,
+    project,
+    annotators: Sequence,
+    noise: float = 0.0,
+    seed: int = 0,
+    max_tasks: int | None = None,
+) -> SimulationResult:
+    """Each bot in turn takes its next task and ranks it, until nothing is left (or max_tasks)."""
+    from . import services
+    from .models import Candidate
+
+    rng = random.Random(seed)
+    submitted = 0
+    active = list(annotators)
+    while active and (max_tasks is None or submitted < max_tasks):
+        for bot in list(active):
+            assignment = services.task_assign_next(project=project, annotator=bot)
+            if assignment is None:
+                active.remove(bot)
+                continue
+            texts = dict(
+                Candidate.objects.filter(task_id=assignment.task_id).values_list("id", "text")
+            )
+            groups = rank_by_score(
+                [(cid, texts[cid]) for cid in assignment.display_order], rng=rng, noise=noise
+            )
+            services.ranking_submit(task_id=assignment.task_id, annotator=bot, groups=groups)
+            submitted += 1
+            if max_tasks is not None and submitted >= max_tasks:
+                break
+    return SimulationResult(submitted=submitted)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FinetuningConfig(AppConfig):
+    name = "feedback_app.finetuning"
+    label = "finetuning"

@@ -1,0 +1,197 @@
+"""Check and complete job parameters before a job is stored: bad input never reaches a worker.
+
+Each kind's checker returns the parameters the job will run with (defaults filled in, ids
+resolved), so a job row says exactly what it did. Training settings are validated by the
+`training` config dataclasses themselves: one set of rules for the page, the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedback_app.annotation.models import Project
+from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.preferences.pairs import PairPolicy
+from training.config import (
+    ConfigError,
+    DPOTrainConfig,
+    EvalConfig,
+    GenerateConfig,
+    RewardTrainConfig,
+)
+
+from .models import Job, ModelVersion
+
+GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
+
+
+def _config(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return cls.from_dict(data).to_dict()
+    except ConfigError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidInput(Problem(field.split(",")[0].strip(), message or str(exc))) from exc
+    except TypeError as exc:
+        raise InvalidInput(Problem("params", str(exc))) from exc
+
+
+def _split(params: dict[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {k: v for k, v in params.items() if k in own}, {
+        k: v for k, v in params.items() if k not in own
+    }
+
+
+def _id(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise InvalidInput(Problem(field, f"must be an id, got {value!r}"))
+    return int(value)
+
+
+def _version(project: Project, value: Any, field: str, kind: str) -> ModelVersion:
+    if value in (None, ""):
+        version = ModelVersion.objects.filter(project=project, kind=kind, is_active=True).first()
+        if version is None:
+            raise InvalidInput(Problem(field, f"no active {kind} model in this project; name one"))
+        return version
+    version = ModelVersion.objects.filter(project=project, kind=kind, pk=_id(value, field)).first()
+    if version is None:
+        raise InvalidInput(Problem(field, f"no {kind} model version {value} in this project"))
+    return version
+
+
+def _snapshot(project: Project, value: Any) -> DatasetSnapshot:
+    qs = DatasetSnapshot.objects.filter(project=project)
+    snap = (
+        qs.order_by("-id").first()
+        if value in (None, "")
+        else qs.filter(pk=_id(value, "snapshot")).first()
+    )
+    if snap is None:
+        raise InvalidInput(
+            Problem("snapshot", "no such dataset snapshot in this project; build one first")
+        )
+    if not snap.counts.get("train"):
+        raise InvalidInput(Problem("snapshot", "this snapshot has no training pairs"))
+    return snap
+
+
+def _limit(value: Any, field: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(Problem(field, "must be a whole number >= 1"))
+    return value
+
+
+def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    own, gen = _split(params, {"model_versions", "prompt_limit"})
+    unknown = sorted(set(gen) - set(GENERATE_FIELDS))
+    if unknown:
+        raise InvalidInput(Problem(unknown[0], "unknown parameter"))
+    raw = own.get("model_versions") or [None]
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 2:
+        raise InvalidInput(Problem("model_versions", "one policy, or two for a head-to-head round"))
+    versions = [_version(project, v, "model_versions", ModelVersion.Kind.POLICY) for v in raw]
+    if len({v.pk for v in versions}) != len(versions):
+        raise InvalidInput(Problem("model_versions", "name two different versions"))
+    config = _config(GenerateConfig, {"num_samples": project.candidates_per_task, **gen})
+    return {
+        "model_versions": [v.pk for v in versions],
+        "prompt_limit": _limit(own.get("prompt_limit"), "prompt_limit"),
+        **{k: config[k] for k in GENERATE_FIELDS},
+    }
+
+
+def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    own, policy_fields = _split(params, {"test_fraction", "seed"})
+    try:
+        policy = PairPolicy(**policy_fields)
+    except TypeError as exc:
+        raise InvalidInput(Problem("params", str(exc))) from exc
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidInput(Problem(field, message)) from exc
+    fraction = own.get("test_fraction", 0.1)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        raise InvalidInput(Problem("test_fraction", "must be in [0, 1)"))
+    seed = own.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInput(Problem("seed", "must be a whole number >= 0"))
+    return {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
+
+
+def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    own, config = _split(params, {"snapshot", "base"})
+    snap = _snapshot(project, own.get("snapshot"))
+    base = _version(project, own.get("base"), "base", ModelVersion.Kind.POLICY)
+    return {"snapshot": snap.pk, "base": base.pk, "config": _config(RewardTrainConfig, config)}
+
+
+def check_train_dpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    own, config = _split(params, {"snapshot", "policy"})
+    snap = _snapshot(project, own.get("snapshot"))
+    policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
+    return {"snapshot": snap.pk, "policy": policy.pk, "config": _config(DPOTrainConfig, config)}
+
+
+def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    own, config = _split(params, {"policy", "reward", "prompt_limit"})
+    if own.get("policy") in (None, ""):
+        policy = (
+            ModelVersion.objects.filter(project=project, kind="policy", parent__isnull=False)
+            .order_by("-id")
+            .first()
+        )
+        if policy is None:
+            raise InvalidInput(Problem("policy", "no trained policy to evaluate yet"))
+    else:
+        policy = _version(project, own["policy"], "policy", ModelVersion.Kind.POLICY)
+    if policy.parent_id is None:
+        raise InvalidInput(Problem("policy", "this version has no parent to compare against"))
+    if own.get("reward") in (None, ""):
+        reward = (
+            ModelVersion.objects.filter(project=project, kind="reward")
+            .order_by("-is_active", "-id")
+            .first()
+        )
+        if reward is None:
+            raise InvalidInput(
+                Problem("reward", "train a reward model first: it judges the samples")
+            )
+    else:
+        reward = _version(project, own["reward"], "reward", ModelVersion.Kind.REWARD)
+    return {
+        "policy": policy.pk,
+        "reward": reward.pk,
+        "prompt_limit": _limit(own.get("prompt_limit", 16), "prompt_limit"),
+        "config": _config(EvalConfig, config),
+    }
+
+
+def check_promote(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    value = params.get("model_version")
+    if value in (None, ""):
+        raise InvalidInput(Problem("model_version", "name the version to promote"))
+    version = ModelVersion.objects.filter(project=project, pk=_id(value, "model_version")).first()
+    if version is None:
+        raise InvalidInput(Problem("model_version", f"no model version {value} in this project"))
+    return {"model_version": version.pk}
+
+
+CHECKERS = {
+    Job.Kind.GENERATE: check_generate,
+    Job.Kind.BUILD_DATASET: check_build_dataset,
+    Job.Kind.TRAIN_REWARD: check_train_reward,
+    Job.Kind.TRAIN_DPO: check_train_dpo,
+    Job.Kind.EVALUATE: check_evaluate,
+    Job.Kind.PROMOTE: check_promote,
+}
+
+
+def check_params(project: Project, kind: str, params: Any) -> dict[str, Any]:
+    if kind not in CHECKERS:
+        raise InvalidInput(Problem("kind", f"must be one of {sorted(CHECKERS)}"))
+    if not isinstance(params, dict):
+        raise InvalidInput(Problem("params", "must be a JSON object"))
+    return CHECKERS[kind](project, params)

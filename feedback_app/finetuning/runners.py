@@ -1,0 +1,238 @@
+"""One runner a job kind: read rows -> call `training/` -> write rows. Called in a worker.
+
+Each takes the Job and its JobReporter and returns the job's outputs. Heavy imports (torch,
+transformers) happen inside, so the web process never loads them.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from feedback_app.annotation.models import Prompt
+from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.services import snapshot_build
+
+from . import services
+from .jobs import JobCancelled, JobReporter
+from .models import Job, ModelVersion
+
+
+def _prompt_input(p: Prompt) -> str | list[dict]:
+    return p.messages if p.is_chat else p.text
+
+
+def _read_pairs(snapshot: DatasetSnapshot, split: str) -> list[dict]:
+    from training.data import read_jsonl
+
+    path = Path(snapshot.path) / f"{split}.jsonl"
+    return read_jsonl(path) if path.exists() and path.stat().st_size else []
+
+
+def _out_dir(job: Job, name: str) -> Path:
+    path = Path(settings.MODEL_DIR) / str(job.project_id) / f"{name}-job{job.pk}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stopped(result: Any) -> None:
+    if getattr(result, "stopped", False) or (isinstance(result, dict) and result.get("stopped")):
+        raise JobCancelled()
+
+
+def run_generate(job: Job, reporter: JobReporter) -> dict:
+    """K candidates a prompt from one policy, or split between two for a head-to-head round."""
+    from training.config import GenerateConfig
+    from training.generate import generate
+
+    p = job.params
+    versions = list(ModelVersion.objects.filter(pk__in=p["model_versions"]))
+    versions.sort(key=lambda v: p["model_versions"].index(v.pk))
+    prompts = list(Prompt.objects.filter(project=job.project).order_by("id"))
+    if p.get("prompt_limit"):
+        prompts = prompts[: p["prompt_limit"]]
+    if not prompts:
+        raise ValueError("the project has no prompts; import some first")
+    k = job.project.candidates_per_task
+    shares = [
+        k // len(versions) + (1 if i < k % len(versions) else 0) for i in range(len(versions))
+    ]
+    per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
+    inputs = [_prompt_input(x) for x in prompts]
+    tokens = 0
+    for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
+        reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
+        config = GenerateConfig(
+            num_samples=n,
+            **{
+                key: p[key]
+                for key in ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
+            },
+        )
+        result = generate(
+            version.weights,
+            inputs,
+            config,
+            progress=reporter.progress_between(i / len(versions), (i + 1) / len(versions)),
+        )
+        _stopped(result)
+        for row, samples in zip(per_prompt, result.samples, strict=True):
+            row.extend((s.text, version) for s in samples)
+            tokens += sum(s.completion_tokens for s in samples)
+    rng = random.Random(job.pk)  # interleave the versions so file order says nothing
+    for row in per_prompt:
+        rng.shuffle(row)
+    rnd = services.round_store(
+        project=job.project, prompts=prompts, candidates=per_prompt, versions=versions, job=job
+    )
+    reporter.log(f"Round {rnd.number}: {len(prompts)} tasks, {tokens} tokens generated")
+    return {"round": rnd.number, "tasks": len(prompts), "completion_tokens": tokens}
+
+
+def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
+    p = dict(job.params)
+    test_fraction, seed = p.pop("test_fraction"), p.pop("seed")
+    reporter.stage("Aggregating rankings into preference pairs", 0.1)
+    snap = snapshot_build(
+        project=job.project,
+        policy=PairPolicy(**p),
+        test_fraction=test_fraction,
+        seed=seed,
+        job=job,
+        note=reporter.log,
+    )
+    return {"snapshot": snap.pk, "content_hash": snap.content_hash, **snap.counts}
+
+
+def run_train_reward(job: Job, reporter: JobReporter) -> dict:
+    from training.config import RewardTrainConfig
+    from training.evaluate import preference_accuracy_reward
+    from training.reward import train_reward
+
+    p = job.params
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    base = ModelVersion.objects.get(pk=p["base"])
+    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
+    out = _out_dir(job, "reward")
+    result = train_reward(
+        base.weights,
+        train,
+        out,
+        RewardTrainConfig.from_dict(p["config"]),
+        reporter.progress_between(0, 0.9),
+    )
+    _stopped(result)
+    metrics = dict(result.metrics)
+    if test:
+        reporter.stage(f"Scoring {len(test)} held-out pairs", 0.9)
+        metrics.update(
+            {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
+        )
+    version = services.model_register(
+        project=job.project,
+        kind=ModelVersion.Kind.REWARD,
+        name=f"reward-{job.pk}",
+        weights=out,
+        parent=None,
+        job=job,
+        snapshot=snapshot,
+        metrics=metrics,
+    )
+    return {"model_version": version.pk, "metrics": metrics}
+
+
+def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
+    from training.config import DPOTrainConfig
+    from training.dpo import train_dpo
+    from training.evaluate import preference_accuracy_policy
+
+    p = job.params
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    policy = ModelVersion.objects.get(pk=p["policy"])
+    config = DPOTrainConfig.from_dict(p["config"])
+    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
+    out = _out_dir(job, "policy")
+    result = train_dpo(policy.weights, train, out, config, reporter.progress_between(0, 0.9))
+    _stopped(result)
+    metrics = dict(result.metrics)
+    if test:
+        reporter.stage(f"Implicit-reward accuracy on {len(test)} held-out pairs", 0.9)
+        acc = preference_accuracy_policy(
+            out, policy.weights, test, beta=config.beta, max_length=config.max_length
+        )
+        metrics.update({f"heldout_{k}": v for k, v in acc.items()})
+    version = services.model_register(
+        project=job.project,
+        kind=ModelVersion.Kind.POLICY,
+        name=f"policy-{job.pk}",
+        weights=out,
+        parent=policy,
+        job=job,
+        snapshot=snapshot,
+        metrics=metrics,
+        activate_if_first=False,
+    )
+    return {"model_version": version.pk, "metrics": metrics}
+
+
+def run_evaluate(job: Job, reporter: JobReporter) -> dict:
+    from training.config import EvalConfig
+    from training.evaluate import compare_policies
+
+    p = job.params
+    policy = ModelVersion.objects.select_related("parent").get(pk=p["policy"])
+    reward = ModelVersion.objects.get(pk=p["reward"])
+    prompts = [_prompt_input(x) for x in Prompt.objects.filter(project=job.project).order_by("-id")]
+    prompts = prompts[: p["prompt_limit"]] if p.get("prompt_limit") else prompts
+    reporter.stage(f"{policy.name} against {policy.parent.name}, judged by {reward.name}", 0.0)
+    result = compare_policies(
+        policy.weights,
+        policy.parent.weights,
+        prompts,
+        judge=reward.weights,
+        config=EvalConfig.from_dict(p["config"]),
+        progress=reporter.progress,
+    )
+    _stopped(result)
+    summary = {
+        "win_rate": result["win_rate"],
+        "kl_to_parent": result["kl"],
+        "policy_mean_score": result["policy_mean_score"],
+        "parent_mean_score": result["parent_mean_score"],
+        "comparisons": result["comparisons"],
+        "judge": reward.name,
+    }
+    version = ModelVersion.objects.get(pk=policy.pk)
+    version.metrics = {**version.metrics, **summary}
+    version.save(update_fields=["metrics", "updated_at"])
+    reporter.log(f"win rate {summary['win_rate']:.2f} over {summary['comparisons']} samples")
+    examples = [
+        {"prompt": pr, "policy": a, "parent": b}
+        for pr, a, b in list(
+            zip(result["prompts"], result["policy_samples"], result["parent_samples"], strict=True)
+        )[:5]
+    ]
+    return {"model_version": policy.pk, **summary, "examples": examples}
+
+
+def run_promote(job: Job, reporter: JobReporter) -> dict:
+    version = ModelVersion.objects.get(pk=job.params["model_version"])
+    services.model_promote(version=version)
+    reporter.log(f"{version.name} is now the active {version.kind}")
+    return {"model_version": version.pk}
+
+
+RUNNERS = {
+    Job.Kind.GENERATE: run_generate,
+    Job.Kind.BUILD_DATASET: run_build_dataset,
+    Job.Kind.TRAIN_REWARD: run_train_reward,
+    Job.Kind.TRAIN_DPO: run_train_dpo,
+    Job.Kind.EVALUATE: run_evaluate,
+    Job.Kind.PROMOTE: run_promote,
+}

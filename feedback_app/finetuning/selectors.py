@@ -1,0 +1,76 @@
+"""Reads for the loop pages and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, F, Max, Q
+
+from feedback_app.annotation.models import Project, Task
+from feedback_app.preferences.pairs import pairwise_agreement
+from feedback_app.preferences.selectors import ranking_rows
+from feedback_app.preferences.services import rankings_since_last_snapshot
+
+from .models import Job, ModelVersion
+
+
+@dataclass(frozen=True)
+class LoopOverview:
+    round: int
+    round_tasks: int
+    round_tasks_complete: int
+    active_policy: ModelVersion | None
+    active_reward: ModelVersion | None
+    rankings_since_snapshot: int
+    agreement: float | None
+    running_jobs: int
+
+
+def loop_overview(*, project: Project) -> LoopOverview:
+    """The loop at a glance: current round and its progress, active models, new rankings."""
+    current = Task.objects.filter(project=project).aggregate(n=Max("round"))["n"] or 0
+    tasks = Task.objects.filter(project=project, round=current).aggregate(
+        total=Count("pk"),
+        complete=Count("pk", filter=Q(submitted_count__gte=F("target_annotations"))),
+    )
+    active = {v.kind: v for v in ModelVersion.objects.filter(project=project, is_active=True)}
+    return LoopOverview(
+        round=current,
+        round_tasks=tasks["total"],
+        round_tasks_complete=tasks["complete"],
+        active_policy=active.get(ModelVersion.Kind.POLICY),
+        active_reward=active.get(ModelVersion.Kind.REWARD),
+        rankings_since_snapshot=rankings_since_last_snapshot(project=project),
+        agreement=pairwise_agreement(r.row for r in ranking_rows(project=project)),
+        running_jobs=Job.objects.filter(project=project, status__in=Job.ACTIVE).count(),
+    )
+
+
+def model_versions(*, project: Project):
+    return (
+        ModelVersion.objects.filter(project=project)
+        .select_related("parent", "snapshot", "job")
+        .order_by("-id")
+    )
+
+
+def recent_jobs(*, project: Project, limit: int = 20):
+    return Job.objects.filter(project=project).order_by("-id")[:limit]
+
+
+def job_status(job: Job) -> dict:
+    """What the job page polls: small, JSON-ready."""
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "progress_note": job.progress_note,
+        "metric_history": job.metric_history,
+        "log_tail": job.log_tail,
+        "error": job.error,
+        "outputs": job.outputs,
+        "cancel_requested": job.cancel_requested,
+        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+        "finished": job.is_finished,
+    }

@@ -1,0 +1,144 @@
+"""Admin pages of the loop: overview with launch forms, a live job page, model versions."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from feedback_app.annotation.models import Project
+from feedback_app.annotation.permissions import is_project_admin
+from feedback_app.common.errors import ServiceError
+
+from . import jobs, selectors, services
+from .forms import FORMS
+from .models import Job, ModelVersion
+
+
+def _admin_project(request: HttpRequest, project_id: int) -> Project:
+    project = get_object_or_404(Project, pk=project_id)
+    if not is_project_admin(request.user, project):
+        raise Http404("No such project")
+    return project
+
+
+def _admin_job(request: HttpRequest, job_id: int) -> Job:
+    job = get_object_or_404(Job.objects.select_related("project"), pk=job_id)
+    if not is_project_admin(request.user, job.project):
+        raise Http404("No such job")
+    return job
+
+
+def _loop_page(request, project, forms=None, status=200) -> TemplateResponse:
+    forms = forms or {}
+    context = {
+        "project": project,
+        "overview": selectors.loop_overview(project=project),
+        "jobs": selectors.recent_jobs(project=project),
+        "forms": {
+            kind: forms.get(kind) or cls(project=project, prefix=kind)
+            for kind, cls in FORMS.items()
+        },
+        "kinds": dict(Job.Kind.choices),
+    }
+    return TemplateResponse(request, "finetuning/loop.html", context, status=status)
+
+
+@login_required
+@require_GET
+def loop(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _loop_page(request, _admin_project(request, project_id))
+
+
+@login_required
+@require_POST
+def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    if kind not in FORMS:
+        raise Http404("No such job kind")
+    form = FORMS[kind](request.POST, project=project, prefix=kind)
+    if form.is_valid():
+        try:
+            job = services.job_launch(
+                project=project, kind=kind, params=form.params(), user=request.user
+            )
+        except ServiceError as exc:
+            for problem in exc.problems:
+                name = problem.field if problem.field in form.fields else None
+                form.add_error(name, problem.message if name else str(problem))
+        else:
+            messages.success(request, f"{job.get_kind_display()} queued as job #{job.pk}.")
+            return redirect("finetuning:job", job_id=job.pk)
+    return _loop_page(request, project, forms={kind: form}, status=400)
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _admin_job(request, job_id)
+    context = {
+        "job": job,
+        "project": job.project,
+        "status": selectors.job_status(job),
+        "params_json": json.dumps(job.params, indent=2, sort_keys=True),
+        "outputs_json": json.dumps(job.outputs, indent=2, sort_keys=True),
+    }
+    return TemplateResponse(request, "finetuning/job.html", context)
+
+
+@login_required
+@require_GET
+def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
+    return JsonResponse(selectors.job_status(_admin_job(request, job_id)))
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _admin_job(request, job_id)
+    try:
+        jobs.job_cancel(job=job)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, "Cancel requested.")
+    return redirect("finetuning:job", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _admin_job(request, job_id)
+    try:
+        new = jobs.job_retry(job=job, user=request.user)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("finetuning:job", job_id=job.pk)
+    return redirect("finetuning:job", job_id=new.pk)
+
+
+@login_required
+@require_GET
+def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    versions = selectors.model_versions(project=project)
+    return TemplateResponse(
+        request, "finetuning/models.html", {"project": project, "versions": versions}
+    )
+
+
+@login_required
+@require_POST
+def model_promote(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    project = _admin_project(request, project_id)
+    version = get_object_or_404(ModelVersion, pk=version_id, project=project)
+    services.model_promote(version=version)
+    messages.success(
+        request, f"{version.name} is now the active {version.get_kind_display().lower()}."
+    )
+    return redirect("finetuning:models", project_id=project.pk)

@@ -1,0 +1,187 @@
+"""Rankings -> preference pairs -> aggregated votes -> kept pairs. Pure: no ORM, no Django.
+
+Vocabulary: a *ranking* is a list of groups of candidate ids, best first (a group is a tie). Its
+*pairs* are every (better, worse) across two groups; ids in one group give no pair, only a tie
+vote. *Aggregation* counts, for each unordered pair of candidates of a task, how many annotators
+preferred each side and how many tied them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+
+def pairs_from_ranking(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """Every (better, worse) pair across groups; ties give none.
+
+    >>> pairs_from_ranking([[7], [5, 9], [6]])
+    [(7, 5), (7, 9), (7, 6), (5, 6), (9, 6)]
+    """
+    out = []
+    for i, better in enumerate(groups):
+        for worse in groups[i + 1 :]:
+            out.extend((b, w) for b in better for w in worse)
+    return out
+
+
+def ties_in_ranking(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """Unordered pairs (low id first) that a ranking tied."""
+    return [(a, b) for g in groups for i, a in enumerate(sorted(g)) for b in sorted(g)[i + 1 :]]
+
+
+@dataclass(frozen=True)
+class RankingRow:
+    """What aggregation needs of one stored ranking."""
+
+    task_id: int
+    annotator_id: int
+    groups: list[list[int]]
+    all_bad: bool = False
+    unsafe: bool = False
+
+
+@dataclass
+class PairVotes:
+    """Votes on one unordered candidate pair (a < b) of one task."""
+
+    task_id: int
+    a: int
+    b: int
+    for_a: int = 0
+    for_b: int = 0
+    ties: int = 0
+    annotators: list[int] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.for_a + self.for_b + self.ties
+
+    @property
+    def chosen(self) -> int | None:
+        """The side with more votes; None on a draw."""
+        if self.for_a == self.for_b:
+            return None
+        return self.a if self.for_a > self.for_b else self.b
+
+    @property
+    def rejected(self) -> int | None:
+        chosen = self.chosen
+        return None if chosen is None else (self.b if chosen == self.a else self.a)
+
+    @property
+    def votes(self) -> int:
+        """Votes for the chosen side."""
+        return max(self.for_a, self.for_b)
+
+    @property
+    def agreement(self) -> float:
+        """Share of everyone who judged the pair (ties included) that sided with the majority."""
+        return self.votes / self.total if self.total else 0.0
+
+    @property
+    def margin(self) -> float:
+        """(votes for chosen - votes for rejected) / judges: 1 unanimous, 0 a draw."""
+        return abs(self.for_a - self.for_b) / self.total if self.total else 0.0
+
+
+def aggregate(rankings: Iterable[RankingRow]) -> list[PairVotes]:
+    """Count votes per (task, unordered candidate pair), in a stable order."""
+    table: dict[tuple[int, int, int], PairVotes] = {}
+
+    def cell(task_id: int, x: int, y: int) -> PairVotes:
+        a, b = (x, y) if x < y else (y, x)
+        key = (task_id, a, b)
+        if key not in table:
+            table[key] = PairVotes(task_id=task_id, a=a, b=b)
+        return table[key]
+
+    for r in rankings:
+        for better, worse in pairs_from_ranking(r.groups):
+            votes = cell(r.task_id, better, worse)
+            if better == votes.a:
+                votes.for_a += 1
+            else:
+                votes.for_b += 1
+            votes.annotators.append(r.annotator_id)
+        for x, y in ties_in_ranking(r.groups):
+            votes = cell(r.task_id, x, y)
+            votes.ties += 1
+            votes.annotators.append(r.annotator_id)
+    return [table[k] for k in sorted(table)]
+
+
+@dataclass(frozen=True)
+class PairPolicy:
+    """Which aggregated pairs become training data.
+
+    min_votes: votes the chosen side needs; min_agreement: share of judges on the chosen side;
+    drop_all_bad: ignore rankings flagged "all candidates are bad" (their order says little);
+    drop_unsafe: ignore rankings flagged unsafe. Draws (no majority) are always dropped, since
+    TRL's formats cannot express a tie. include_feedback: add the pairs that deployment
+    feedback gives (`preferences.feedback`); off by default, so annotators' rankings and end
+    users' clicks stay apart unless a snapshot asks for both.
+    """
+
+    min_votes: int = 1
+    min_agreement: float = 0.5
+    drop_all_bad: bool = True
+    drop_unsafe: bool = False
+    include_feedback: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_votes, bool) or not isinstance(self.min_votes, int):
+            raise ValueError("min_votes: must be a whole number")
+        if self.min_votes < 1:
+            raise ValueError("min_votes: must be at least 1")
+        if not isinstance(self.min_agreement, int | float) or not 0 <= self.min_agreement <= 1:
+            raise ValueError("min_agreement: must be between 0 and 1")
+        if not isinstance(self.include_feedback, bool):
+            raise ValueError("include_feedback: must be true or false")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        # Left out while off, so snapshots built before the flag existed keep their hash.
+        if not self.include_feedback:
+            del data["include_feedback"]
+        return data
+
+
+def select_rankings(rankings: Iterable[RankingRow], policy: PairPolicy) -> list[RankingRow]:
+    return [
+        r
+        for r in rankings
+        if not (policy.drop_all_bad and r.all_bad) and not (policy.drop_unsafe and r.unsafe)
+    ]
+
+
+def keep_pairs(votes: Iterable[PairVotes], policy: PairPolicy) -> list[PairVotes]:
+    """Pairs with a majority that meets the policy's vote and agreement thresholds."""
+    return [
+        v
+        for v in votes
+        if v.chosen is not None
+        and v.votes >= policy.min_votes
+        and v.agreement >= policy.min_agreement
+    ]
+
+
+def pairwise_agreement(rankings: Iterable[RankingRow]) -> float | None:
+    """How often two annotators who judged the same pair gave the same verdict (ties count).
+
+    Averaged over every pair of annotators on every candidate pair; None without overlap.
+    """
+    verdicts: dict[tuple[int, int, int], list[int]] = {}
+    for r in rankings:
+        for better, worse in pairs_from_ranking(r.groups):
+            a, b = sorted((better, worse))
+            verdicts.setdefault((r.task_id, a, b), []).append(1 if better == a else -1)
+        for a, b in ties_in_ranking(r.groups):
+            verdicts.setdefault((r.task_id, a, b), []).append(0)
+    same = total = 0
+    for vs in verdicts.values():
+        for i, x in enumerate(vs):
+            for y in vs[i + 1 :]:
+                total += 1
+                same += x == y
+    return same / total if total else None

@@ -1,0 +1,29 @@
+import random
+
+import pytest
+
+from feedback_app.annotation.models import Ranking
+from feedback_app.annotation.simulation import rank_by_score, rule_score, simulate
+
+
+def test_the_rule_prefers_positive_then_less_repetitive_text():
+    assert rule_score("useful and valid") > rule_score("plain words") > rule_score("an error")
+    assert rule_score("one two three") > rule_score("one one one")
+
+
+def test_equal_scores_are_tied():
+    assert rank_by_score([(1, "same"), (2, "same"), (3, "an error")]) == [[1, 2], [3]]
+
+
+def test_noise_swaps_neighbouring_groups():
+    cands = [(1, "useful valid"), (2, "plain"), (3, "an error")]
+    assert rank_by_score(cands, rng=random.Random(0), noise=1.0) == [[2], [3], [1]]
+    assert rank_by_score(cands, rng=random.Random(0), noise=0.0) == [[1], [2], [3]]
+
+
+@pytest.mark.django_db
+def test_bots_rank_every_open_task_through_the_services(make_project, make_user):
+    bots = [make_user(f"bot-{i}") for i in range(3)]
+    project = make_project(n_tasks=5, overlap=2, annotators=bots)
+    result = simulate(project=project, annotators=bots)
+    assert result.submitted == 10 == Ranking.objects.count()

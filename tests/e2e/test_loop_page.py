@@ -1,0 +1,58 @@
+"""An admin launches DPO from the loop page and watches the job page reach 100 %."""
+
+import pytest
+from playwright.sync_api import expect
+
+from feedback_app.annotation.models import Project
+from feedback_app.finetuning import services
+from feedback_app.finetuning.models import Job, ModelVersion
+from feedback_app.preferences.models import DatasetSnapshot
+from training.data import write_jsonl
+
+from .conftest import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_admin_launches_dpo_from_the_page_and_watches_it_reach_100_percent(
+    page, live_server, start_worker, tiny_policy, make_user, tmp_path
+):
+    start_worker()
+    make_user("boss", is_staff=True)
+    project = Project.objects.create(name="Loop demo", candidates_per_task=2)
+    base = services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    pairs = [
+        {"prompt": f"Item {i} is", "chosen": " useful.", "rejected": " an error."} for i in range(8)
+    ]
+    write_jsonl(folder / "train.jsonl", pairs)
+    write_jsonl(folder / "test.jsonl", [])
+    DatasetSnapshot.objects.create(
+        project=project, content_hash="abc", policy={}, test_fraction=0, seed=0, path=str(folder),
+        format="standard", counts={"train": 8, "test": 0},
+    )  # fmt: skip
+
+    login(page, live_server, "boss", "pw-boss")
+    page.goto(f"{live_server.url}/projects/{project.pk}/loop/")
+    launcher = page.get_by_test_id("launch-train_dpo")
+    launcher.locator("summary").click()
+    launcher.locator("[name=train_dpo-epochs]").fill("6")
+    launcher.locator("[name=train_dpo-batch_size]").fill("2")
+    launcher.locator("[name=train_dpo-max_length]").fill("48")
+    launcher.locator("[name=train_dpo-learning_rate]").fill("0.0005")
+    launcher.get_by_test_id("start-train_dpo").click()
+
+    expect(page).to_have_url(f"{live_server.url}/jobs/{Job.objects.get().pk}/")
+    seen = set()
+    for _ in range(600):  # watch the bar move (at most ~120 s)
+        seen.add(page.get_by_test_id("job-progress").inner_text())
+        if page.get_by_test_id("job-status").inner_text() == "succeeded":
+            break
+        page.wait_for_timeout(200)
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded")
+    expect(page.get_by_test_id("job-progress")).to_have_text("100%")
+    assert len(seen) > 2, f"the bar did not move live: {seen}"
+    assert page.locator("#chart polyline").count() == 1  # the loss curve was drawn
+    trained = ModelVersion.objects.get(parent=base)
+    assert trained.job.status == "succeeded"

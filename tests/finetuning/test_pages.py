@@ -1,0 +1,123 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning.models import Job, ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user("boss", is_staff=True))
+    return client
+
+
+def test_loop_page_shows_round_models_and_launch_forms(admin_client, loop_project):
+    project, base = loop_project
+    body = admin_client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
+    assert 'data-testid="round">1<' in body
+    assert base.name in body
+    for kind in ("generate", "build_dataset", "train_reward", "train_dpo", "evaluate"):
+        assert f'data-testid="start-{kind}"' in body
+    assert 'name="train_dpo-beta"' in body and 'value="0.1"' in body
+
+
+def test_loop_pages_are_for_admins_only(client, loop_project, alice):
+    project, base = loop_project
+    client.force_login(alice)  # an annotator of the project
+    job = Job.objects.create(project=project, kind="build_dataset")
+    for url in (
+        reverse("finetuning:loop", args=[project.pk]),
+        reverse("finetuning:models", args=[project.pk]),
+        reverse("finetuning:job", args=[job.pk]),
+        reverse("finetuning:job-status", args=[job.pk]),
+    ):
+        assert client.get(url).status_code == 404, url
+    assert (
+        client.post(reverse("finetuning:launch", args=[project.pk, "build_dataset"])).status_code
+        == 404
+    )
+    assert client.post(reverse("finetuning:promote", args=[project.pk, base.pk])).status_code == 404
+    assert Job.objects.count() == 1
+
+
+def test_launching_from_the_page_queues_a_job_and_shows_it(admin_client, loop_project):
+    project, _ = loop_project
+    url = reverse("finetuning:launch", args=[project.pk, "build_dataset"])
+    data = {"build_dataset-min_votes": "1", "build_dataset-min_agreement": "0.6",
+            "build_dataset-test_fraction": "0.2", "build_dataset-seed": "3"}  # fmt: skip
+    response = admin_client.post(url, data)
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "finetuning:job", args=[job.pk]
+    )
+    assert job.params["min_agreement"] == 0.6 and job.params["seed"] == 3
+    assert job.params["drop_all_bad"] is False  # an unticked box means False on an HTML form
+
+
+def test_bad_hyperparameters_come_back_on_the_form_with_the_field_named(admin_client, loop_project):
+    project, _ = loop_project
+    from feedback_app.preferences.models import DatasetSnapshot
+
+    DatasetSnapshot.objects.create(
+        project=project, content_hash="h", policy={}, test_fraction=0, seed=0, path="/x",
+        format="standard", counts={"train": 3},
+    )  # fmt: skip
+    url = reverse("finetuning:launch", args=[project.pk, "train_dpo"])
+    data = {
+        "train_dpo-beta": "-1",
+        "train_dpo-learning_rate": "5e-5",
+        "train_dpo-epochs": "1",
+        "train_dpo-batch_size": "8",
+        "train_dpo-max_length": "128",
+        "train_dpo-loss_type": "ipo",
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 400
+    form = response.context["forms"]["train_dpo"]
+    assert "beta" in form.errors and "must be > 0" in form.errors["beta"][0]
+    assert Job.objects.count() == 0
+
+
+def test_job_page_and_its_status_feed(admin_client, loop_project):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="train_dpo", params={"beta": 0.1})
+    jobs.job_claim(job_id=job.pk, worker="w")
+    Job.objects.filter(pk=job.pk).update(progress=0.5, metric_history=[{"step": 1, "loss": 0.69}])
+    page = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
+    assert "50%" in page and 'data-testid="cancel"' in page
+    status = admin_client.get(reverse("finetuning:job-status", args=[job.pk])).json()
+    assert status["progress"] == 0.5 and status["metric_history"][0]["loss"] == 0.69
+    admin_client.post(reverse("finetuning:job-cancel", args=[job.pk]))
+    assert Job.objects.get(pk=job.pk).cancel_requested
+
+
+def test_failed_job_can_be_retried_from_its_page(admin_client, loop_project):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_dataset", status="failed", error="boom")
+    response = admin_client.post(reverse("finetuning:job-retry", args=[job.pk]))
+    retry = Job.objects.get(retry_of=job)
+    assert response["Location"] == reverse("finetuning:job", args=[retry.pk])
+
+
+def test_models_page_shows_lineage_metrics_and_who_won(admin_client, loop_project):
+    project, base = loop_project
+    child = services.model_register(
+        project=project, kind="policy", name="policy-7", weights="/x", parent=base,
+        metrics={"win_rate": 0.75, "kl_to_parent": 0.12, "heldout_accuracy": 0.9},
+        activate_if_first=False,
+    )  # fmt: skip
+    body = admin_client.get(reverse("finetuning:models", args=[project.pk])).content.decode()
+    assert "policy-7" in body and "0.75" in body and "won" in body and "0.120" in body
+    admin_client.post(reverse("finetuning:promote", args=[project.pk, child.pk]))
+    assert ModelVersion.objects.get(pk=child.pk).is_active
+
+
+def test_job_params_are_shown_as_json(admin_client, loop_project):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="generate", params={"temperature": 0.7})
+    body = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
+    assert json.dumps({"temperature": 0.7}, indent=2) in body.replace("&quot;", '"')

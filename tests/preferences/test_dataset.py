@@ -1,0 +1,37 @@
+from feedback_app.preferences.dataset import (
+    PromptView,
+    content_hash,
+    in_test_split,
+    jsonl_bytes,
+    trl_row,
+)
+
+
+def test_text_prompt_gives_trls_standard_row():
+    row = trl_row(PromptView("h", text="Hi"), " yes", " no")
+    assert row == {"prompt": "Hi", "chosen": " yes", "rejected": " no"}
+
+
+def test_chat_prompt_gives_trls_conversational_row():
+    chat = [{"role": "user", "content": "Hi"}]
+    row = trl_row(PromptView("h", messages=chat), "yes", "no")
+    assert row["prompt"] == chat
+    assert row["chosen"] == [{"role": "assistant", "content": "yes"}]
+    assert row["rejected"] == [{"role": "assistant", "content": "no"}]
+
+
+def test_split_is_by_prompt_deterministic_and_near_the_fraction():
+    hashes = [f"prompt-{i}" for i in range(4000)]
+    first = [in_test_split(h, test_fraction=0.2, seed=1) for h in hashes]
+    assert first == [in_test_split(h, test_fraction=0.2, seed=1) for h in hashes]
+    assert 0.17 < sum(first) / len(first) < 0.23
+    assert first != [in_test_split(h, test_fraction=0.2, seed=2) for h in hashes]
+    assert not any(in_test_split(h, test_fraction=0.0, seed=1) for h in hashes)
+
+
+def test_same_rows_give_the_same_bytes_and_hash_and_any_change_moves_it():
+    rows = [{"prompt": "p", "chosen": "c", "rejected": "r"}]
+    a = content_hash([("train.jsonl", jsonl_bytes(rows))])
+    assert a == content_hash([("train.jsonl", jsonl_bytes([dict(reversed(rows[0].items()))]))])
+    assert a != content_hash([("train.jsonl", jsonl_bytes([{**rows[0], "chosen": "C"}]))])
+    assert a != content_hash([("test.jsonl", jsonl_bytes(rows))])

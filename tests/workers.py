@@ -1,0 +1,113 @@
+"""Fixtures for tests that need real Celery worker processes and a tiny local model.
+
+Loaded for every test package by `pytest_plugins` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _database_url() -> str:
+    """The test database (pytest-django renamed it) as a URL the worker can read."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+# Short heartbeats so the fault tests see a dead worker in seconds, not a minute.
+WORKER_ENV = {"JOB_HEARTBEAT_SECONDS": "0.5", "JOB_STALE_AFTER_SECONDS": "4"}
+
+
+def _purge_queues() -> None:
+    """Drop messages a previous test left, so this worker only runs what this test sends."""
+    from feedback_app.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", "generation", "training"):
+            conn.default_channel.queue_declare(queue=queue)
+            conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path, settings):
+    """Start real `celery worker` processes (not eager mode); all are stopped afterwards."""
+    settings.JOB_STALE_AFTER_SECONDS = float(WORKER_ENV["JOB_STALE_AFTER_SECONDS"])
+    _purge_queues()
+    procs: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        env = {
+            **os.environ,
+            **WORKER_ENV,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
+            "VAR_DIR": str(settings.VAR_DIR),
+        }
+        log = tmp_path / f"worker-{len(procs)}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "feedback_app", "worker",
+             "--queues", "default,generation,training", "--concurrency", "1",
+             "--pool", "prefork", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a test can SIGKILL it whole
+        )  # fmt: skip
+        procs.append(proc)
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        proc.log_path = log
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+
+
+@pytest.fixture
+def celery_worker_process(start_worker):
+    return start_worker()
+
+
+@pytest.fixture(scope="session")
+def tiny_policy() -> str:
+    """A tiny bootstrapped causal LM (seconds to build; cached in .cache/test-models)."""
+    from training.bootstrap import bootstrap_base_model
+    from training.config import BootstrapConfig
+
+    cache = Path(os.environ.get("TRAINING_TEST_CACHE", ROOT / ".cache" / "test-models"))
+    return bootstrap_base_model(cache, BootstrapConfig.tiny()).output_dir
+
+
+def wait_for_job(job, *, timeout: float = 300, until=("succeeded", "failed", "cancelled")):
+    """Poll the job row until its status is in `until`; fail with its log if time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.status in until:
+            return job
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job.pk} ({job.kind}) still {job.status}:\n{job.log_tail}")
+        time.sleep(0.25)
