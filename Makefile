@@ -48,8 +48,12 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Each prints its table; results are recorded in docs/benchmarks.md. Minutes each.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/annotate.py
+	$(PY) bench/loop.py
+	$(PY) bench/export.py
+	$(PY) bench/training.py
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -43,6 +43,10 @@ INSTALLED_APPS = [
     "feedback_app.annotation",
     "feedback_app.preferences",
     "feedback_app.finetuning",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -217,3 +221,47 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- REST API (feedback_app/api, docs/api.md) --------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "feedback_app.api.throttling.UserThrottle",
+        "feedback_app.api.throttling.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="1000/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+    },
+    # JSON bodies only, except where a view says otherwise (the prompt import takes files).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "feedback_app.api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "feedback_app.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "feedback_app.api.schema.ApiSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Feedback loop API",
+    "DESCRIPTION": "Import prompts, annotate, export preference pairs, run the training loop.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # No CDN is reachable: the docs page's assets come from drf-spectacular-sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "JobKindEnum": "feedback_app.finetuning.models.Job.Kind",
+        "ModelVersionKindEnum": "feedback_app.finetuning.models.ModelVersion.Kind",
+        "FeedbackKindEnum": "feedback_app.preferences.models.DeploymentFeedback.Kind",
+    },
+}

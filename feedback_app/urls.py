@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("feedback_app.finetuning.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("feedback_app.api.urls")),
     path("healthz", healthz, name="healthz"),
 ]

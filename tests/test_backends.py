@@ -13,5 +13,9 @@ def test_database_is_the_one_database_url_names():
 
 
 def test_broker_is_the_one_the_environment_names():
-    url = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://localhost/"
+    url = (
+        os.environ.get("CELERY_BROKER_URL")
+        or os.environ.get("REDIS_URL")
+        or "filesystem://localhost/"
+    )
     assert url == settings.CELERY_BROKER_URL

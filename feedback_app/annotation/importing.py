@@ -131,7 +131,10 @@ def check_record(
         return None
     unknown = sorted(set(obj) - KEYS)
     if unknown:
-        problems.append(Problem(unknown[0], f"unknown field; allowed: {sorted(KEYS)}", line))
+        name = unknown[0] or "line"  # an empty key still needs a name the user can find
+        problems.append(
+            Problem(name, f"unknown field {unknown[0]!r}; allowed: {sorted(KEYS)}", line)
+        )
         return None
     prompt = obj.get("prompt")
     text, messages = "", None

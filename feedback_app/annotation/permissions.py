@@ -8,15 +8,19 @@ from django.db.models import QuerySet
 from .models import Membership, Project
 
 
-def is_project_admin(user: AbstractBaseUser, project: Project) -> bool:
+def projects_administered_by(user: AbstractBaseUser) -> QuerySet[Project]:
     """Staff administer every project; others only where their membership says admin."""
     if not user.is_authenticated:
-        return False
+        return Project.objects.none()
     if user.is_staff:
-        return True
-    return Membership.objects.filter(
-        project=project, user=user, role=Membership.Role.ADMIN
-    ).exists()
+        return Project.objects.all()
+    return Project.objects.filter(
+        memberships__user=user, memberships__role=Membership.Role.ADMIN
+    ).distinct()
+
+
+def is_project_admin(user: AbstractBaseUser, project: Project) -> bool:
+    return projects_administered_by(user).filter(pk=project.pk).exists()
 
 
 def can_annotate(user: AbstractBaseUser, project: Project) -> bool:

@@ -1,0 +1,76 @@
+"""Who reaches what through the API, decided here on top of `annotation.permissions`.
+
+Every view gets its objects through these querysets, so an object of a project the user
+cannot see is simply not found (404, its existence is not revealed); a project the user sees
+but may not administer answers 403 to an admin action.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from feedback_app.annotation import permissions as rules
+from feedback_app.annotation.models import Membership, Project
+
+
+def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:
+    return rules.projects_visible_to(user)
+
+
+def administered_projects(user: AbstractBaseUser) -> QuerySet[Project]:
+    return rules.projects_administered_by(user)
+
+
+def visible_project(user: AbstractBaseUser, project_id: int) -> Project:
+    """A project the user sees (member or staff), else 404."""
+    return get_object_or_404(visible_projects(user), pk=project_id)
+
+
+def annotated_project(user: AbstractBaseUser, project_id: int) -> Project:
+    """A project the user annotates (member in either role); 404 if they cannot see it at all."""
+    project = visible_project(user, project_id)
+    if not rules.can_annotate(user, project):
+        raise PermissionDenied("only members of this project annotate it")
+    return project
+
+
+def administered_project(user: AbstractBaseUser, project_id: int) -> Project:
+    """A project the user administers; 404 if they cannot see it, 403 if they only annotate it."""
+    project = visible_project(user, project_id)
+    if not rules.is_project_admin(user, project):
+        raise PermissionDenied("only admins of this project may do this")
+    return project
+
+
+class IsStaffToCreate(BasePermission):
+    """Only staff create projects; a project's admins edit it (checked per object)."""
+
+    message = "only staff create projects"
+
+    def has_permission(self, request, view) -> bool:
+        if request.method == "POST":
+            return bool(request.user and request.user.is_staff)
+        return True
+
+    def has_object_permission(self, request, view, obj: Project) -> bool:
+        if request.method in ("PUT", "PATCH"):
+            self.message = "only admins of this project may edit it"
+            return rules.is_project_admin(request.user, obj)
+        return True
+
+
+class AdministersAProject(BasePermission):
+    """For cross-project admin lists (rankings, jobs, versions): admins of at least one."""
+
+    message = "only project admins may list these"
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated) and (
+            user.is_staff
+            or Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
+        )

@@ -1,0 +1,434 @@
+"""Shapes of what the API reads and writes.
+
+Input serializers only check the shape DRF must know (types for the schema, required keys);
+the rules themselves (a ranking covers every candidate once, a chat ends with a user message,
+job parameters) stay in the services, which name the field they reject.
+"""
+
+from __future__ import annotations
+
+from string import ascii_uppercase
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from feedback_app.annotation.models import Assignment, Project, Ranking
+from feedback_app.annotation.rankings import FLAGS
+from feedback_app.annotation.selectors import Progress, candidates_in_display_order
+from feedback_app.finetuning.models import Job, ModelVersion
+from feedback_app.preferences.models import DatasetSnapshot, DeploymentFeedback
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text='Where: a body field ("ranking[1]"), "url", ...')
+    message = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True, help_text="Line or item number, if any.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    errors = ProblemSerializer(many=True)
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "guidelines",
+            "candidates_per_task",
+            "annotations_per_task",
+            "rationale",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_candidates_per_task(self, value: int) -> int:
+        # Imported tasks have K candidates; changing K later would orphan them.
+        if self.instance is not None and value != self.instance.candidates_per_task:
+            raise serializers.ValidationError("fixed once the project exists")
+        return value
+
+
+# --- prompts ---------------------------------------------------------------------------------
+
+_PROMPT_SCHEMA = {
+    "oneOf": [
+        {"type": "string"},
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+                    "content": {"type": "string"},
+                },
+                "required": ["role", "content"],
+            },
+        },
+    ]
+}
+
+
+class PromptRecordSerializer(serializers.Serializer):
+    """One prompt to import: the same object as one line of the import page's JSONL file."""
+
+    prompt = extend_schema_field(_PROMPT_SCHEMA)(serializers.JSONField())
+    candidates = extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "properties": {"text": {"type": "string"}, "model": {"type": "string"}},
+                        "required": ["text"],
+                    },
+                ]
+            },
+        }
+    )(serializers.JSONField(required=False))
+    metadata = serializers.DictField(required=False)
+    id = extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})(
+        serializers.JSONField(required=False)
+    )
+
+
+class PromptUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A JSONL file, one prompt object a line.")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Prompts added.")
+    existing = serializers.IntegerField(help_text="Prompts already in the project (left alone).")
+    tasks = serializers.IntegerField(help_text="Tasks created (prompts that had candidates).")
+
+
+# --- annotation ------------------------------------------------------------------------------
+
+
+class PromptContentSerializer(serializers.Serializer):
+    text = serializers.CharField(allow_blank=True)
+    messages = serializers.ListField(child=serializers.DictField(), allow_null=True)
+
+
+class CandidateShownSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField(help_text="A, B, C ... in display order.")
+    text = serializers.CharField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    remaining = serializers.IntegerField(help_text="An upper bound (see docs/architecture.md).")
+
+
+class NextTaskSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
+    project = serializers.IntegerField()
+    round = serializers.IntegerField()
+    prompt = PromptContentSerializer()
+    candidates = CandidateShownSerializer(many=True, help_text="In this annotator's order.")
+    lease_expires_at = serializers.DateTimeField()
+    progress = ProgressSerializer()
+
+    @staticmethod
+    def payload(assignment: Assignment, progress: Progress) -> dict[str, Any]:
+        task = assignment.task
+        candidates = candidates_in_display_order(assignment)
+        return {
+            "task": task.pk,
+            "project": task.project_id,
+            "round": task.round,
+            "prompt": {"text": task.prompt.text, "messages": task.prompt.messages},
+            "candidates": [
+                {"id": c.pk, "label": ascii_uppercase[i], "text": c.text}
+                for i, c in enumerate(candidates)
+            ],
+            "lease_expires_at": assignment.expires_at,
+            "progress": {"done": progress.done, "remaining": progress.remaining},
+        }
+
+
+class RankingInputSerializer(serializers.Serializer):
+    """Passed to `ranking_submit` as sent: the one ranking validator checks it there."""
+
+    ranking = extend_schema_field(
+        {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "integer"}},
+            "description": "Groups of candidate ids, best first; a group of several is a tie.",
+            "example": [[12], [10, 13], [11]],
+        }
+    )(serializers.JSONField())
+    rationale = extend_schema_field({"type": "string"})(
+        serializers.JSONField(required=False, default="")
+    )
+    flags = extend_schema_field({"type": "array", "items": {"type": "string", "enum": FLAGS}})(
+        serializers.JSONField(required=False, default=list)
+    )
+
+
+class RankingSerializer(serializers.ModelSerializer):
+    ranking = serializers.JSONField(source="groups")
+    project = serializers.IntegerField(source="task.project_id")
+    round = serializers.IntegerField(source="task.round")
+    annotator_username = serializers.CharField(source="annotator.get_username")
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=FLAGS))
+
+    class Meta:
+        model = Ranking
+        fields = [
+            "id",
+            "task",
+            "project",
+            "round",
+            "annotator",
+            "annotator_username",
+            "ranking",
+            "display_order",
+            "rationale",
+            "flags",
+            "time_spent_ms",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SubmittedRankingSerializer(serializers.ModelSerializer):
+    """What a submit answers: the same for a repeat of the same payload."""
+
+    ranking = serializers.JSONField(source="groups")
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=FLAGS))
+
+    class Meta:
+        model = Ranking
+        fields = ["id", "task", "ranking", "display_order", "rationale", "flags", "time_spent_ms"]
+        read_only_fields = fields
+
+
+class SkipResultSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class RankingFilterSerializer(serializers.Serializer):
+    project = serializers.IntegerField(required=False, min_value=1)
+    annotator = serializers.IntegerField(required=False, min_value=1)
+    round = serializers.IntegerField(required=False, min_value=1)
+    since = serializers.DateTimeField(required=False, help_text="Submitted at or after.")
+
+
+# --- pairs -----------------------------------------------------------------------------------
+
+
+class PairFilterSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(
+        choices=["jsonl", "json"],
+        required=False,
+        default="jsonl",
+        help_text="jsonl: the whole export, streamed; json: one page, with `next`.",
+    )
+    metadata = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add votes, ties, judges, agreement, margin, models, round, task columns.",
+    )
+    min_agreement = serializers.FloatField(required=False, default=0.5, min_value=0, max_value=1)
+    min_votes = serializers.IntegerField(required=False, default=1, min_value=1)
+    drop_all_bad = serializers.BooleanField(required=False, default=True)
+    drop_unsafe = serializers.BooleanField(required=False, default=False)
+    round = serializers.IntegerField(required=False, min_value=1)
+    model = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Model version id, or source name: pairs with a candidate from that model.",
+    )
+    since = serializers.DateTimeField(
+        required=False, help_text="Count only rankings submitted at or after this time."
+    )
+    cursor = serializers.CharField(required=False, help_text="format=json: the `next` page.")
+    page_size = serializers.IntegerField(required=False, default=500, min_value=1, max_value=5000)
+
+
+class PairRowSerializer(serializers.Serializer):
+    """A row as TRL reads it: strings (standard) or message lists (conversational)."""
+
+    prompt = serializers.JSONField()
+    chosen = serializers.JSONField()
+    rejected = serializers.JSONField()
+
+
+class PairPageSerializer(serializers.Serializer):
+    results = PairRowSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="Cursor of the next page, or null.")
+
+
+# --- snapshots, jobs, model versions -------------------------------------------------------------
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetSnapshot
+        fields = [
+            "id",
+            "project",
+            "content_hash",
+            "format",
+            "policy",
+            "test_fraction",
+            "seed",
+            "counts",
+            "rankings_through",
+            "job",
+            "created_at",
+            "files",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"train": {"type": "string"}, "test": {"type": "string"}},
+        }
+    )
+    def get_files(self, obj: DatasetSnapshot) -> dict[str, str]:
+        return {split: f"/api/v1/snapshots/{obj.pk}/files/{split}/" for split in ("train", "test")}
+
+
+class SnapshotCreateSerializer(serializers.Serializer):
+    """The build_dataset job's parameters (PairPolicy fields, test_fraction, seed)."""
+
+    min_votes = serializers.JSONField(required=False)
+    min_agreement = serializers.JSONField(required=False)
+    drop_all_bad = serializers.JSONField(required=False)
+    drop_unsafe = serializers.JSONField(required=False)
+    include_feedback = serializers.JSONField(required=False)
+    test_fraction = serializers.JSONField(required=False)
+    seed = serializers.JSONField(required=False)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    metrics = serializers.JSONField(source="metric_history", help_text="One entry a logged step.")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "project",
+            "kind",
+            "params",
+            "status",
+            "progress",
+            "progress_note",
+            "metrics",
+            "log_tail",
+            "error",
+            "outputs",
+            "cancel_requested",
+            "retry_of",
+            "heartbeat_at",
+            "started_at",
+            "finished_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class JobCreateSerializer(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    params = extend_schema_field(OpenApiTypes.OBJECT)(
+        serializers.JSONField(required=False, default=dict)
+    )
+
+
+class JobFilterSerializer(serializers.Serializer):
+    project = serializers.IntegerField(required=False, min_value=1)
+    kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    won_against_parent = serializers.BooleanField(allow_null=True, read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "project",
+            "kind",
+            "name",
+            "weights",
+            "parent",
+            "job",
+            "snapshot",
+            "metrics",
+            "is_active",
+            "won_against_parent",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelVersionFilterSerializer(serializers.Serializer):
+    project = serializers.IntegerField(required=False, min_value=1)
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices, required=False)
+
+
+# --- feedback from deployment --------------------------------------------------------------------
+
+
+class FeedbackInputSerializer(serializers.Serializer):
+    """Passed to `feedback_record` as sent; it checks the rules and names the field."""
+
+    kind = serializers.ChoiceField(
+        choices=DeploymentFeedback.Kind.choices,
+        help_text="thumbs: a rating of one response; choice: one of two responses picked.",
+    )
+    source = extend_schema_field({"type": "string", "maxLength": 200})(serializers.JSONField())
+    prompt = extend_schema_field(_PROMPT_SCHEMA)(serializers.JSONField())
+    response = extend_schema_field({"type": "string"})(serializers.JSONField(required=False))
+    rating = extend_schema_field({"type": "string", "enum": ["up", "down"]})(
+        serializers.JSONField(required=False)
+    )
+    chosen = extend_schema_field({"type": "string"})(serializers.JSONField(required=False))
+    rejected = extend_schema_field({"type": "string"})(serializers.JSONField(required=False))
+    model_version = extend_schema_field({"type": "integer", "nullable": True})(
+        serializers.JSONField(required=False)
+    )
+    end_user = extend_schema_field({"type": "string"})(serializers.JSONField(required=False))
+    metadata = extend_schema_field(OpenApiTypes.OBJECT)(serializers.JSONField(required=False))
+
+
+class FeedbackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeploymentFeedback
+        fields = [
+            "id",
+            "project",
+            "kind",
+            "source",
+            "prompt_text",
+            "prompt_messages",
+            "response",
+            "rating",
+            "chosen",
+            "rejected",
+            "model_version",
+            "end_user",
+            "metadata",
+            "created_at",
+        ]
+        read_only_fields = fields

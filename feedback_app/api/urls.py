@@ -1,0 +1,58 @@
+"""Routes under /api/v1/; anything else there answers a JSON 404."""
+
+from __future__ import annotations
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from .errors import not_found
+from .views import annotation, feedback, loop, pairs, projects, rankings
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("projects", projects.ProjectViewSet, basename="project")
+router.register("rankings", rankings.RankingViewSet, basename="ranking")
+router.register("snapshots", loop.SnapshotViewSet, basename="snapshot")
+router.register("jobs", loop.JobViewSet, basename="job")
+router.register("model-versions", loop.ModelVersionViewSet, basename="model-version")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path(
+        "projects/<int:project_id>/prompts/",
+        projects.PromptImportApi.as_view(),
+        name="prompts-import",
+    ),
+    path(
+        "projects/<int:project_id>/tasks/next/",
+        annotation.NextTaskApi.as_view(),
+        name="task-next",
+    ),
+    path(
+        "tasks/<int:task_id>/ranking/", annotation.RankingSubmitApi.as_view(), name="ranking-submit"
+    ),
+    path("tasks/<int:task_id>/skip/", annotation.SkipApi.as_view(), name="task-skip"),
+    path("projects/<int:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
+    path(
+        "projects/<int:project_id>/snapshots/",
+        loop.ProjectSnapshotsApi.as_view(),
+        name="project-snapshots",
+    ),
+    path("projects/<int:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(
+            url_name="api:schema", permission_classes=[AllowAny], authentication_classes=[]
+        ),
+        name="docs",
+    ),
+    re_path(r"^.*$", not_found),
+]

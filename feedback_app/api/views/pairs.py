@@ -1,0 +1,76 @@
+"""Preference pairs export: streamed JSONL in TRL's format, or JSON pages with a cursor."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback_app.preferences.pairs import PairPolicy
+
+from .. import export, permissions
+from ..serializers import PairFilterSerializer, PairPageSerializer
+from .rankings import filters
+
+
+class PairsApi(APIView):
+    """Pairs aggregated from the project's rankings, as TRL's DPOTrainer and RewardTrainer read.
+
+    Standard rows (`prompt`, `chosen`, `rejected` as text) when every exported prompt is text;
+    conversational rows (message lists) when any is a chat. Ordered by task, then candidate pair.
+    """
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # `?format=jsonl|json` is this view's own parameter, not DRF's renderer override.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        parameters=[PairFilterSerializer],
+        responses={
+            (200, "application/jsonl"): OpenApiResponse(
+                response={"type": "string"},
+                description="format=jsonl (default): one JSON row a line, streamed.",
+                examples=[
+                    OpenApiExample(
+                        "standard",
+                        value='{"chosen":" 2","prompt":"Name a prime.","rejected":" 4"}\n',
+                    )
+                ],
+            ),
+            (200, "application/json"): PairPageSerializer,
+        },
+        operation_id="projects_pairs_export",
+    )
+    def get(self, request: Request, project_id: int):
+        project = permissions.administered_project(request.user, project_id)
+        f = filters(request, PairFilterSerializer)
+        after = 0
+        if f.get("cursor"):
+            if not f["cursor"].isdigit():
+                raise ValidationError({"cursor": ["not a cursor this endpoint returned"]})
+            after = int(f["cursor"])
+        q = export.PairQuery(
+            policy=PairPolicy(
+                min_votes=f["min_votes"],
+                min_agreement=f["min_agreement"],
+                drop_all_bad=f["drop_all_bad"],
+                drop_unsafe=f["drop_unsafe"],
+            ),
+            round=f.get("round"),
+            model=f.get("model"),
+            since=f.get("since"),
+            metadata=f["metadata"],
+            after_task=after,
+        )
+        if f["format"] == "json":
+            rows, last = export.page(project, q, size=f["page_size"])
+            return Response({"results": rows, "next": None if last is None else str(last)})
+        response = StreamingHttpResponse(
+            export.stream_jsonl(project, q), content_type="application/jsonl"
+        )
+        response["Content-Disposition"] = f'attachment; filename="pairs-{project.pk}.jsonl"'
+        response["X-Accel-Buffering"] = "no"  # let a proxy pass the first bytes on at once
+        return response

@@ -1,0 +1,130 @@
+"""A small world for API tests: two projects, their annotators, an admin, tokens for each."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+UNTHROTTLED = "1000000/min"
+
+
+@pytest.fixture(autouse=True)
+def _api_settings(settings, tmp_path):
+    """No throttling into failures; snapshots in a per-test folder."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": UNTHROTTLED, "anon": UNTHROTTLED},
+    }
+    settings.SNAPSHOT_DIR = tmp_path / "snapshots"
+    # Six users a test: the default hasher would spend seconds on passwords nobody types.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def client_for(user=None, *, token: str | None = None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token = Token.objects.get_or_create(user=user)[0].key
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@dataclass
+class World:
+    project_a: object
+    project_b: object
+    alice: object  # annotator of A
+    bob: object  # annotator of B
+    dave: object  # admin (by membership) of A
+    root: object  # staff
+    task_a: object  # leased to alice, not yet ranked
+    skip_task_a: object  # to be skipped by alice
+    ranking_a: object  # alice's ranking of another task of A
+    job_a: object
+    snapshot_a: object
+    version_a: object
+    revoked_token: str
+
+    def client(self, role: str) -> APIClient:
+        if role == "anonymous":
+            return APIClient()
+        if role == "revoked":
+            return client_for(token=self.revoked_token)
+        return client_for(getattr(self, role))
+
+
+def submit_first(project, user):
+    """Lease the next task to `user` and rank it (candidates best first by id)."""
+    from feedback_app.annotation import services
+
+    assignment = services.task_assign_next(project=project, annotator=user)
+    ids = sorted(c.pk for c in assignment.task.candidates.all())
+    return services.ranking_submit(
+        task_id=assignment.task_id, annotator=user, groups=[[i] for i in ids]
+    ).ranking
+
+
+def write_snapshot(project, folder: Path):
+    from feedback_app.preferences.models import DatasetSnapshot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {"prompt": "p", "chosen": " a", "rejected": " b"}
+    (folder / "train.jsonl").write_text(json.dumps(row) + "\n")
+    (folder / "test.jsonl").write_text("")
+    return DatasetSnapshot.objects.create(
+        project=project,
+        content_hash="f" * 64,
+        policy={},
+        test_fraction=0.1,
+        seed=0,
+        path=str(folder),
+        format="standard",
+        counts={"train": 1, "test": 0},
+    )
+
+
+@pytest.fixture
+def world(db, make_project, make_user, alice, bob, tmp_path) -> World:
+    from feedback_app.annotation import services
+    from feedback_app.annotation.models import Membership
+    from feedback_app.finetuning.models import Job
+    from feedback_app.finetuning.services import model_register
+
+    dave = make_user("dave")
+    root = make_user("root", is_staff=True)
+    a = make_project(name="A", k=3, overlap=2, n_tasks=4, annotators=[alice])
+    b = make_project(name="B", k=3, overlap=2, n_tasks=2, annotators=[bob])
+    Membership.objects.create(project=a, user=dave, role=Membership.Role.ADMIN)
+    ranking = submit_first(a, alice)
+    skip_task = services.task_assign_next(project=a, annotator=alice).task
+    services.task_skip(task_id=skip_task.pk, annotator=alice)
+    task = services.task_assign_next(project=a, annotator=alice).task
+    job = Job.objects.create(project=a, kind="build_dataset", params={})
+    snapshot = write_snapshot(a, tmp_path / "snap-a")
+    version = model_register(project=a, kind="policy", name="base", weights="/nowhere")
+    model_register(project=a, kind="policy", name="v2", weights="/nowhere2", parent=version)
+    carol = make_user("carol")
+    Membership.objects.create(project=a, user=carol, role=Membership.Role.ADMIN)
+    token = Token.objects.create(user=carol)
+    revoked = token.key
+    token.delete()
+    return World(
+        project_a=a,
+        project_b=b,
+        alice=alice,
+        bob=bob,
+        dave=dave,
+        root=root,
+        task_a=task,
+        skip_task_a=skip_task,
+        ranking_a=ranking,
+        job_a=job,
+        snapshot_a=snapshot,
+        version_a=version,
+        revoked_token=revoked,
+    )
