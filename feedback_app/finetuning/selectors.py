@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
-from feedback_app.annotation.models import Project, Task
+from feedback_app.annotation.models import Project, Ranking, Task
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
 from feedback_app.preferences.services import rankings_since_last_snapshot
@@ -41,8 +42,21 @@ def loop_overview(*, project: Project) -> LoopOverview:
         active_policy=active.get(ModelVersion.Kind.POLICY),
         active_reward=active.get(ModelVersion.Kind.REWARD),
         rankings_since_snapshot=rankings_since_last_snapshot(project=project),
-        agreement=pairwise_agreement(r.row for r in ranking_rows(project=project)),
+        agreement=project_agreement(project=project),
         running_jobs=Job.objects.filter(project=project, status__in=Job.ACTIVE).count(),
+    )
+
+
+def project_agreement(*, project: Project) -> float | None:
+    """Pairwise annotator agreement, recomputed only when a ranking was added.
+
+    It reads every ranking of the project (pure Python over all of them), too much for each view
+    of the loop page; the newest ranking id in the key makes any new ranking refresh it.
+    """
+    newest = Ranking.objects.filter(task__project=project).aggregate(n=Max("id"))["n"]
+    key = f"loop:agreement:{project.pk}:{project.created_at.timestamp()}:{newest}"
+    return cache.get_or_set(
+        key, lambda: pairwise_agreement(r.row for r in ranking_rows(project=project)), 3600
     )
 
 
