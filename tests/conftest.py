@@ -58,6 +58,35 @@ def make_project(make_user):
 
 
 @pytest.fixture
+def make_snapshot(tmp_path):
+    """A dataset snapshot row whose folder holds `pairs` as train.jsonl (test.jsonl empty).
+
+    For tests that need training data without ranking anything first.
+    """
+    from feedback_app.preferences.models import DatasetSnapshot
+    from training.data import write_jsonl
+
+    def make(project, pairs=None):
+        pairs = pairs or [{"prompt": "p", "chosen": " a", "rejected": " b"}]
+        folder = tmp_path / f"snapshot-{project.pk}-{DatasetSnapshot.objects.count()}"
+        folder.mkdir(parents=True)
+        write_jsonl(folder / "train.jsonl", pairs)
+        write_jsonl(folder / "test.jsonl", [])
+        return DatasetSnapshot.objects.create(
+            project=project,
+            content_hash=folder.name,
+            policy={},
+            test_fraction=0.0,
+            seed=0,
+            path=str(folder),
+            format="standard",
+            counts={"train": len(pairs), "test": 0},
+        )
+
+    return make
+
+
+@pytest.fixture
 def alice(make_user):
     return make_user("alice")
 

@@ -13,6 +13,12 @@ from django.db.models.functions import Coalesce
 from .models import Assignment, Candidate, Project, Task
 
 
+def project_by_id_or_name(value: str) -> Project | None:
+    """What the management commands accept for a project: its id or its exact name."""
+    lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
+    return Project.objects.filter(**lookup).first()
+
+
 def live_leases(now: datetime) -> Q:
     return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
 

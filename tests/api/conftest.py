@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -69,27 +67,8 @@ def submit_first(project, user):
     ).ranking
 
 
-def write_snapshot(project, folder: Path):
-    from feedback_app.preferences.models import DatasetSnapshot
-
-    folder.mkdir(parents=True, exist_ok=True)
-    row = {"prompt": "p", "chosen": " a", "rejected": " b"}
-    (folder / "train.jsonl").write_text(json.dumps(row) + "\n")
-    (folder / "test.jsonl").write_text("")
-    return DatasetSnapshot.objects.create(
-        project=project,
-        content_hash="f" * 64,
-        policy={},
-        test_fraction=0.1,
-        seed=0,
-        path=str(folder),
-        format="standard",
-        counts={"train": 1, "test": 0},
-    )
-
-
 @pytest.fixture
-def world(db, make_project, make_user, alice, bob, tmp_path) -> World:
+def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     from feedback_app.annotation import services
     from feedback_app.annotation.models import Membership
     from feedback_app.finetuning.models import Job
@@ -105,7 +84,7 @@ def world(db, make_project, make_user, alice, bob, tmp_path) -> World:
     services.task_skip(task_id=skip_task.pk, annotator=alice)
     task = services.task_assign_next(project=a, annotator=alice).task
     job = Job.objects.create(project=a, kind="build_dataset", params={})
-    snapshot = write_snapshot(a, tmp_path / "snap-a")
+    snapshot = make_snapshot(a)
     version = model_register(project=a, kind="policy", name="base", weights="/nowhere")
     model_register(project=a, kind="policy", name="v2", weights="/nowhere2", parent=version)
     carol = make_user("carol")

@@ -6,8 +6,6 @@ from playwright.sync_api import expect
 from feedback_app.annotation.models import Project
 from feedback_app.finetuning import services
 from feedback_app.finetuning.models import Job, ModelVersion
-from feedback_app.preferences.models import DatasetSnapshot
-from training.data import write_jsonl
 
 from .conftest import login
 
@@ -15,23 +13,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 
 def test_admin_launches_dpo_from_the_page_and_watches_it_reach_100_percent(
-    page, live_server, start_worker, tiny_policy, make_user, tmp_path
+    page, live_server, start_worker, tiny_policy, make_user, make_snapshot
 ):
     start_worker()
     make_user("boss", is_staff=True)
     project = Project.objects.create(name="Loop demo", candidates_per_task=2)
     base = services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
-    folder = tmp_path / "snapshot"
-    folder.mkdir()
     pairs = [
         {"prompt": f"Item {i} is", "chosen": " useful.", "rejected": " an error."} for i in range(8)
     ]
-    write_jsonl(folder / "train.jsonl", pairs)
-    write_jsonl(folder / "test.jsonl", [])
-    DatasetSnapshot.objects.create(
-        project=project, content_hash="abc", policy={}, test_fraction=0, seed=0, path=str(folder),
-        format="standard", counts={"train": 8, "test": 0},
-    )  # fmt: skip
+    make_snapshot(project, pairs)
 
     login(page, live_server, "boss", "pw-boss")
     page.goto(f"{live_server.url}/projects/{project.pk}/loop/")

@@ -153,16 +153,11 @@ def test_progress_metrics_and_cancel_flow_through_the_reporter(loop_project):
     ],
 )
 def test_bad_parameters_are_refused_naming_the_field_and_nothing_is_stored(
-    loop_project, kind, params, field
+    loop_project, make_snapshot, kind, params, field
 ):
     project, _ = loop_project
     if kind.startswith("train"):
-        from feedback_app.preferences.models import DatasetSnapshot
-
-        DatasetSnapshot.objects.create(
-            project=project, content_hash="h", policy={}, test_fraction=0, seed=0, path="/x",
-            format="standard", counts={"train": 3},
-        )  # fmt: skip
+        make_snapshot(project)
     with pytest.raises(InvalidInput) as err:
         services.job_launch(project=project, kind=kind, params=params)
     assert err.value.field == field

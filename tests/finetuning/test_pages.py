@@ -58,14 +58,11 @@ def test_launching_from_the_page_queues_a_job_and_shows_it(admin_client, loop_pr
     assert job.params["drop_all_bad"] is False  # an unticked box means False on an HTML form
 
 
-def test_bad_hyperparameters_come_back_on_the_form_with_the_field_named(admin_client, loop_project):
+def test_bad_hyperparameters_come_back_on_the_form_with_the_field_named(
+    admin_client, loop_project, make_snapshot
+):
     project, _ = loop_project
-    from feedback_app.preferences.models import DatasetSnapshot
-
-    DatasetSnapshot.objects.create(
-        project=project, content_hash="h", policy={}, test_fraction=0, seed=0, path="/x",
-        format="standard", counts={"train": 3},
-    )  # fmt: skip
+    make_snapshot(project)
     url = reverse("finetuning:launch", args=[project.pk, "train_dpo"])
     data = {
         "train_dpo-beta": "-1",

@@ -11,15 +11,13 @@ from feedback_app.annotation.models import Project
 from feedback_app.annotation.services import prompts_import
 from feedback_app.finetuning import jobs, services
 from feedback_app.finetuning.models import Job
-from feedback_app.preferences.models import DatasetSnapshot
 from tests.workers import wait_for_job
-from training.data import write_jsonl
 
 LONG_DPO = {"epochs": 200, "batch_size": 2, "max_length": 48}
 
 
 @pytest.fixture
-def long_training(tiny_policy, tmp_path):
+def long_training(tiny_policy, make_snapshot):
     """A project whose DPO job would run for minutes: 8 pairs x 200 epochs."""
     project = Project.objects.create(name="faults", candidates_per_task=2)
     prompts_import(project=project, records=check_records([(1, {"prompt": "x"})], k=2))
@@ -28,14 +26,7 @@ def long_training(tiny_policy, tmp_path):
         {"prompt": f"The value {i} is", "chosen": " useful and valid.", "rejected": " an error."}
         for i in range(8)
     ]
-    folder = tmp_path / "snap"
-    folder.mkdir()
-    write_jsonl(folder / "train.jsonl", pairs)
-    write_jsonl(folder / "test.jsonl", [])
-    DatasetSnapshot.objects.create(
-        project=project, content_hash="h", policy={}, test_fraction=0, seed=0, path=str(folder),
-        format="standard", counts={"train": 8, "test": 0},
-    )  # fmt: skip
+    make_snapshot(project, pairs)
     return project
 
 

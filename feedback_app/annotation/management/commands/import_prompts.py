@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import parse_jsonl
-from feedback_app.annotation.models import Project
+from feedback_app.annotation.selectors import project_by_id_or_name
 from feedback_app.common.errors import ServiceError
 
 
@@ -18,8 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args, project: str, file: Path, **options):
-        lookup = {"pk": int(project)} if project.isdigit() else {"name": project}
-        proj = Project.objects.filter(**lookup).first()
+        proj = project_by_id_or_name(project)
         if proj is None:
             raise CommandError(f"project: no project {project!r}")
         try:

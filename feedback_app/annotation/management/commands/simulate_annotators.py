@@ -3,7 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_app.annotation.models import Membership, Project
+from feedback_app.annotation.models import Membership
+from feedback_app.annotation.selectors import project_by_id_or_name
 from feedback_app.annotation.simulation import simulate
 
 
@@ -22,8 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-tasks", type=int, default=None)
 
     def handle(self, *args, project: str, bots: int, noise: float, seed: int, max_tasks, **options):
-        lookup = {"pk": int(project)} if project.isdigit() else {"name": project}
-        proj = Project.objects.filter(**lookup).first()
+        proj = project_by_id_or_name(project)
         if proj is None:
             raise CommandError(f"project: no project {project!r}")
         if not 1 <= bots <= 100:
