@@ -11,7 +11,8 @@ What it does:
    seeds one project (K candidates, overlap ``--overlap``) with ``--tasks`` tasks and one user a
    simulated annotator, through the real import service.
 2. Starts ``gunicorn feedback_app.wsgi`` on a free 127.0.0.1 port (``--workers``/``--threads``)
-   with ``DEBUG=false``; the same server answers both workloads below.
+   with ``DEBUG=false`` and, as docker-compose.yml runs it, Redis for the cache and sessions
+   (``--redis-url``); the same server answers both workloads below.
 3. Logs every annotator in once (session auth, CSRF), then for each concurrency level N:
 
    * baseline: N clients loop ``GET /healthz`` (one ``SELECT 1``) for ``--duration`` seconds;
@@ -126,8 +127,11 @@ def recreate_database(pg_url: str, name: str) -> None:
         conn.execute(f"CREATE DATABASE {name}")
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url  # cache and sessions in Redis, as docker-compose.yml runs
     env.update(
         DATABASE_URL=database_url,
         SECRET_KEY="bench",
@@ -569,6 +573,11 @@ def main() -> int:
     parser.add_argument("--db-name", default="bench_annotate")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/9",
+        help="REDIS_URL for the server (cache, sessions), as in docker-compose.yml; '' for none",
+    )
+    parser.add_argument(
         "--wsgi",
         default="feedback_app.wsgi",
         help="WSGI module for gunicorn (a scratch module on PYTHONPATH can try a patch)",
@@ -581,7 +590,7 @@ def main() -> int:
         parser.error("--pg-url must point at 127.0.0.1 and name no database")
 
     database_url = f"{args.pg_url}/{args.db_name}"
-    env = server_env(database_url)
+    env = server_env(database_url, args.redis_url)
     t0 = time.perf_counter()
     recreate_database(args.pg_url, args.db_name)
     project_id = migrate_and_seed(
@@ -594,7 +603,8 @@ def main() -> int:
     port = free_port()
     config = (
         f"gunicorn {args.wsgi} --workers {args.workers} --threads {args.threads} --keep-alive 30 "
-        f"(gthread if threads > 1), DEBUG=false, PostgreSQL CONN_MAX_AGE=60"
+        f"(gthread if threads > 1), DEBUG=false, PostgreSQL CONN_MAX_AGE=60, "
+        f"cache and sessions: {'Redis' if args.redis_url else 'per-process memory / database'}"
     )
     print(f"server: {config}; machine: {os.cpu_count()} cores shared with this generator")
 

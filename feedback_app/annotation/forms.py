@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 
 from django import forms
 from django.http import QueryDict
@@ -11,12 +11,20 @@ from feedback_app.common.errors import InvalidInput, Problem
 
 from .rankings import groups_from_ranks
 
+_RANK_FIELD = re.compile(r"rank-(\d+)")
 
-def ranks_from_post(data: QueryDict, candidate_ids: Sequence[int]) -> list[list[int]]:
-    """Read one ``rank-<id>`` number a candidate (equal numbers tie) into ranking groups."""
+
+def ranks_from_post(data: QueryDict) -> list[list[int]]:
+    """Read the ``rank-<candidate id>`` numbers (equal numbers tie) into ranking groups.
+
+    Whether they name exactly the task's candidates is checked by `ranking_submit`, against the
+    lease, so the page needs no read of its own before submitting.
+    """
+    fields = [(name, int(m[1])) for name in data if (m := _RANK_FIELD.fullmatch(name))]
+    if not fields:
+        raise InvalidInput(Problem("ranking", "give every candidate a rank"))
     ranks: dict[int, int] = {}
-    for cid in candidate_ids:
-        name = f"rank-{cid}"
+    for name, cid in fields:
         raw = data.get(name, "").strip()
         if not raw:
             raise InvalidInput(Problem(name, "give every candidate a rank"))
@@ -24,8 +32,8 @@ def ranks_from_post(data: QueryDict, candidate_ids: Sequence[int]) -> list[list[
             value = int(raw)
         except ValueError:
             raise InvalidInput(Problem(name, f"{raw!r} is not a rank number")) from None
-        if not 1 <= value <= len(candidate_ids):
-            raise InvalidInput(Problem(name, f"rank must be between 1 and {len(candidate_ids)}"))
+        if not 1 <= value <= len(fields):
+            raise InvalidInput(Problem(name, f"rank must be between 1 and {len(fields)}"))
         ranks[cid] = value
     return groups_from_ranks(ranks)
 

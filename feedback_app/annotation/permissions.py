@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from . import sql
 from .models import Membership, Project
 
 
@@ -33,6 +34,14 @@ def projects_to_annotate(user: AbstractBaseUser) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
     return Project.objects.filter(memberships__user=user)
+
+
+def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | None:
+    """The project if `user` is a member (either role): `projects_to_annotate` for one project,
+    in one hand-written statement because every ranking page asks (see annotation/sql.py)."""
+    if not user.is_authenticated:
+        return None
+    return sql.project_for_member(project_id=project_id, annotator_id=user.pk)
 
 
 def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, Q
 
+from . import sql
 from .models import Assignment, Candidate, Project, Task
 
 
@@ -23,56 +23,10 @@ def live_leases(now: datetime) -> Q:
     return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
 
 
-def live_lease(
-    *, project: Project, annotator: AbstractBaseUser, now: datetime
-) -> Assignment | None:
-    """The lease `annotator` holds in `project`, so a reload shows the same task."""
-    return (
-        Assignment.objects.filter(live_leases(now), task__project=project, annotator=annotator)
-        .select_related("task__prompt")
-        .prefetch_related(Prefetch("task__candidates", queryset=_candidates()))
-        .order_by("leased_at")
-        .first()
-    )
-
-
-def _candidates() -> QuerySet[Candidate]:
-    # Explicit order: the model's default ("task", "position") joins the task table for nothing.
-    return Candidate.objects.order_by("position")
-
-
-def _live_lease_count(task: OuterRef | Task, now: datetime) -> Subquery:
-    return Subquery(
-        Assignment.objects.filter(live_leases(now), task=task)
-        .order_by()
-        .values("task")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-
-
-def open_tasks(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
-    """Tasks `annotator` may be handed: not done, skipped or held by them, with a free slot.
-
-    A slot is held by a submitted ranking (``submitted_count``) or by someone's live lease.
-    Oldest first, so tasks complete in import order.
-    """
-    mine = Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator).filter(
-        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | live_leases(now)
-    )
-    return (
-        Task.objects.filter(project=project, submitted_count__lt=F("target_annotations"))
-        .filter(~Exists(mine))
-        .annotate(leased=Coalesce(_live_lease_count(OuterRef("pk"), now), Value(0)))
-        .filter(submitted_count__lt=F("target_annotations") - F("leased"))
-        .order_by("id")
-    )
-
-
-def slots_taken(*, task: Task, now: datetime) -> int:
+def slots_taken(*, task_id: int, now: datetime) -> int:
     """Submitted rankings plus live leases, read fresh (the caller holds the task's lock)."""
     row = (
-        Task.objects.filter(pk=task.pk)
+        Task.objects.filter(pk=task_id)
         .annotate(
             leased=Count(
                 "assignments",
@@ -84,22 +38,6 @@ def slots_taken(*, task: Task, now: datetime) -> int:
         .get()
     )
     return row[0] + row[1]
-
-
-def candidates_and_live_leases(*, task: Task, now: datetime) -> tuple[list[Candidate], int]:
-    """The task's candidates, and its live leases counted by the same (fresh) statement.
-
-    For the hand-out, which holds the task's row lock: the locked row's ``submitted_count`` is
-    current, but leases live in another table and the locking statement's snapshot may predate
-    a hand-out that committed just before we got the lock, so they are re-read here, in one
-    query with the candidates the page needs anyway.
-    """
-    rows = list(
-        _candidates()
-        .filter(task=task)
-        .annotate(live_leases=Coalesce(_live_lease_count(task, now), Value(0)))
-    )
-    return rows, rows[0].live_leases if rows else 0
 
 
 def keep_candidates(task: Task, candidates: list[Candidate]) -> None:
@@ -153,14 +91,9 @@ def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> Prog
     filled in the last few seconds may still count. One query on the annotator's assignments
     (plus the project count when it is not cached), whatever the project's size.
     """
-    unfilled = Q(task__submitted_count__lt=F("task__target_annotations"))
-    closed = Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED])
-    counts = Assignment.objects.filter(task__project=project, annotator=annotator).aggregate(
-        done=Count("pk", filter=Q(status=Assignment.Status.SUBMITTED)),
-        closed_unfilled=Count("pk", filter=closed & unfilled),
-    )
-    remaining = max(0, unfilled_task_count(project) - counts["closed_unfilled"])
-    return Progress(done=counts["done"], remaining=remaining)
+    done, closed_unfilled = sql.progress_counts(project_id=project.pk, annotator_id=annotator.pk)
+    remaining = max(0, unfilled_task_count(project) - closed_unfilled)
+    return Progress(done=done, remaining=remaining)
 
 
 def candidates_in_display_order(assignment: Assignment) -> list[Candidate]:

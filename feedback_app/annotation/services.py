@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, InvalidInput, Problem
 
-from . import selectors
+from . import selectors, sql
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Project, Prompt, Ranking, Task
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
+
+RenderedT = TypeVar("RenderedT", Prompt, Candidate)
 
 # A few retries cover the rare case where a task filled up between our read and our lock.
 _HANDOUT_ATTEMPTS = 5
@@ -59,13 +61,15 @@ def prompts_import(
                 )
             )
     prompts = Prompt.objects.bulk_create(
-        Prompt(
-            project=project,
-            text=r.text,
-            messages=r.messages,
-            content_hash=r.content_hash,
-            external_id=r.external_id,
-            metadata=r.metadata,
+        _rendered(
+            Prompt(
+                project=project,
+                text=r.text,
+                messages=r.messages,
+                content_hash=r.content_hash,
+                external_id=r.external_id,
+                metadata=r.metadata,
+            )
         )
         for r in new
     )
@@ -80,13 +84,18 @@ def prompts_import(
         for p, _ in with_candidates
     )
     Candidate.objects.bulk_create(
-        Candidate(task=t, text=c.text, source=c.model, position=i)
+        _rendered(Candidate(task=t, text=c.text, source=c.model, position=i))
         for t, (_, r) in zip(tasks, with_candidates, strict=True)
         for i, c in enumerate(r.candidates)
     )
     if tasks:
         transaction.on_commit(lambda: _after_import(project))
     return ImportResult(created=len(new), existing=len(existing), tasks=len(tasks))
+
+
+def _rendered(row: RenderedT) -> RenderedT:
+    row.render()  # once, here: pages show the stored HTML (common/rendering.py)
+    return row
 
 
 def _after_import(project: Project) -> None:
@@ -110,46 +119,39 @@ def task_assign_next(
     the lease ran out) holds that lock, so the slot count re-read under it is exact, and
     annotators racing for the same task pass to the next one instead of waiting. SQLite has no
     row locks: there, `BEGIN IMMEDIATE` (settings) serialises the whole block instead.
+    The returned assignment carries its task, prompt and candidates: the page reads no more.
     """
     now = now or timezone.now()
-    held = selectors.live_lease(project=project, annotator=annotator, now=now)
+    held = sql.held_lease(project_id=project.pk, annotator_id=annotator.pk, now=now)
     if held is not None:
+        candidates, _ = sql.candidates_and_live_leases(task_id=held.task_id, now=now)
+        selectors.keep_candidates(held.task, candidates)
         return held
-    lease = timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS)
+    expires = now + timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS)
     with transaction.atomic():
-        for _ in range(_HANDOUT_ATTEMPTS):
-            task = (
-                selectors.open_tasks(project=project, annotator=annotator, now=now)
-                .select_related("prompt")
-                .select_for_update(skip_locked=True, of=("self",))
-                .first()
+        for attempt in range(_HANDOUT_ATTEMPTS):
+            task = sql.open_task_locked(
+                project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
             )
+            if task is None and attempt == 0:
+                # Every open task may be locked for a moment by others' hand-outs and submits:
+                # wait for them rather than tell this annotator that nothing is left. Only
+                # while this transaction holds no lock itself, so no two can wait on each other.
+                task = sql.open_task_locked(
+                    project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=False
+                )
             if task is None:
                 return None
             # The locked row's submitted_count is current (PostgreSQL returns the newest
             # version of a row it locks); live leases are re-read by a new statement.
-            candidates, leased = selectors.candidates_and_live_leases(task=task, now=now)
+            candidates, leased = sql.candidates_and_live_leases(task_id=task.pk, now=now)
             if task.submitted_count + leased >= task.target_annotations:
                 continue  # filled by a transaction that committed after our read
-            ids = [c.pk for c in candidates]
-            # Their own expired lease is the only row that can exist: it is renewed in place
-            # (INSERT ... ON CONFLICT DO UPDATE, one statement, no savepoint).
-            (assignment,) = Assignment.objects.bulk_create(
-                [
-                    Assignment(
-                        task=task,
-                        annotator=annotator,
-                        status=Assignment.Status.LEASED,
-                        leased_at=now,
-                        expires_at=now + lease,
-                        display_order=display_order(
-                            ids, task_id=task.pk, annotator_id=annotator.pk
-                        ),
-                    )
-                ],
-                update_conflicts=True,
-                unique_fields=["task", "annotator"],
-                update_fields=["status", "leased_at", "expires_at", "display_order", "updated_at"],
+            order = display_order(
+                [c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk
+            )
+            assignment = sql.lease_upsert(
+                task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
             )
             selectors.keep_candidates(task, candidates)  # the page shows them: no second read
             assignment.task = task
@@ -170,69 +172,46 @@ def ranking_submit(
     groups: object,
     rationale: object = "",
     flags: object = None,
+    project_id: int | None = None,
     now: datetime | None = None,
 ) -> SubmitResult:
     """Store `annotator`'s ranking of a task they were handed; a repeat of it is a no-op.
 
     Locks the Task row: a submit whose lease ran out takes a slot again and must not race the
-    hand-out for the last one.
+    hand-out for the last one. `project_id`, when given, must be the task's project.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        task = (
-            Task.objects.select_for_update()
-            .select_related("project")
-            .filter(pk=task_id, project__memberships__user=annotator)
-            .first()
-        )
-        if task is None:
+        state = sql.submit_state_locked(task_id=task_id, annotator_id=annotator.pk)
+        if state is None or project_id not in (None, state.project_id):
             raise InvalidInput(Problem("task", f"no task {task_id} in your projects"))
-        candidate_ids = list(
-            Candidate.objects.filter(task=task).order_by().values_list("id", flat=True)
-        )
-        normalised = check_ranking(groups, candidate_ids)
+        if state.assignment_id is None:
+            raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
+        # The lease's display order lists exactly the task's candidates (they never change).
+        normalised = check_ranking(groups, state.display_order)
         flag_names = check_flags(flags)
         text = check_rationale(
-            rationale, required=task.project.rationale == task.project.Rationale.REQUIRED
+            rationale, required=state.rationale_rule == Project.Rationale.REQUIRED
         )
         digest = payload_hash(normalised, text, flag_names)
-
-        assignment = (
-            Assignment.objects.select_related("ranking")
-            .filter(task=task, annotator=annotator)
-            .first()
-        )
-        if assignment is None:
-            raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
-        existing = getattr(assignment, "ranking", None)
-        if existing is not None:
-            if existing.payload_hash == digest:
-                return SubmitResult(existing, created=False)
+        if state.ranking_id is not None:
+            if state.ranking_hash == digest:
+                return SubmitResult(Ranking.objects.get(pk=state.ranking_id), created=False)
             raise Conflict(Problem("ranking", "you already ranked this task; a ranking is final"))
-        if assignment.status == Assignment.Status.SKIPPED:
+        if state.status == Assignment.Status.SKIPPED:
             raise Conflict(Problem("task", "you skipped this task"))
-        if assignment.expires_at <= now:
-            taken = selectors.slots_taken(task=task, now=now)
-            if taken >= task.target_annotations:
+        if state.expires_at <= now:
+            taken = selectors.slots_taken(task_id=task_id, now=now)
+            if taken >= state.target:
                 raise Conflict(Problem("task", "your lease ran out and others completed this task"))
-
-        ranking = Ranking.objects.create(
-            task=task,
-            annotator=annotator,
-            assignment=assignment,
+        ranking = sql.ranking_store(
+            state=state,
+            annotator_id=annotator.pk,
             groups=normalised,
-            display_order=assignment.display_order,
             rationale=text,
-            all_bad="all_bad" in flag_names,
-            unsafe="unsafe" in flag_names,
-            time_spent_ms=max(0, int((now - assignment.leased_at).total_seconds() * 1000)),
+            flags=flag_names,
             payload_hash=digest,
-        )
-        Assignment.objects.filter(pk=assignment.pk).update(
-            status=Assignment.Status.SUBMITTED, updated_at=now
-        )
-        Task.objects.filter(pk=task.pk).update(
-            submitted_count=F("submitted_count") + 1, updated_at=now
+            now=now,
         )
         return SubmitResult(ranking, created=True)
 

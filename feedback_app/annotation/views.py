@@ -21,7 +21,10 @@ from .rankings import FLAGS
 
 
 def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
-    return get_object_or_404(permissions.projects_to_annotate(request.user), pk=project_id)
+    project = permissions.project_to_annotate(request.user, project_id)
+    if project is None:
+        raise Http404("No such project")
+    return project
 
 
 @login_required
@@ -73,7 +76,25 @@ def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
-    # One query for the project (membership checked), the task, its prompt and the assignment.
+    try:
+        services.ranking_submit(
+            task_id=task_id,
+            annotator=request.user,
+            groups=ranks_from_post(request.POST),
+            rationale=request.POST.get("rationale", ""),
+            flags=request.POST.getlist("flags"),
+            project_id=project_id,
+        )
+    except ServiceError as exc:
+        assignment = _handed_assignment(request, project_id, task_id)
+        project = assignment.task.project
+        return _task_page(request, project, assignment, errors=exc.problems, status=exc.status_code)
+    messages.success(request, "Ranking saved.")
+    return redirect("annotation:annotate", project_id=project_id)
+
+
+def _handed_assignment(request: HttpRequest, project_id: int, task_id: int) -> Assignment:
+    """The annotator's assignment of a task in one of their projects, or 404."""
     assignment = (
         Assignment.objects.select_related("task__prompt", "task__project")
         .filter(
@@ -85,20 +106,7 @@ def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpR
     )
     if assignment is None:
         raise Http404("This task was not handed to you")
-    project = assignment.task.project
-    try:
-        groups = ranks_from_post(request.POST, assignment.display_order)
-        services.ranking_submit(
-            task_id=task_id,
-            annotator=request.user,
-            groups=groups,
-            rationale=request.POST.get("rationale", ""),
-            flags=request.POST.getlist("flags"),
-        )
-    except ServiceError as exc:
-        return _task_page(request, project, assignment, errors=exc.problems, status=exc.status_code)
-    messages.success(request, "Ranking saved.")
-    return redirect("annotation:annotate", project_id=project.pk)
+    return assignment
 
 
 @login_required

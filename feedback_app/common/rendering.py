@@ -5,6 +5,12 @@ passes nh3 with a short allow-list as the last line of defence: no script, no ev
 ``javascript:`` URL can survive either step. Images are not allowed: a remote image in a
 completion would let its author track who reads it. Nothing else in the code base may mark
 model data safe.
+
+Prompts and candidates are rendered once, when they are stored (`render_untrusted`), and keep the
+HTML with the `RENDER_VERSION` that made it, as Discourse keeps "cooked" posts: the ranking page,
+the hottest page, then renders no markdown at all (1.4 ms of 3.7 ms of CPU a page, measured).
+Change anything above that alters the output (allow-list, markdown options) and bump the version
+in the same commit: stored HTML of another version is not trusted and is rendered again on read.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ ALLOWED_ATTRIBUTES = {
 }
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
+RENDER_VERSION = 1
+
 
 def sanitize_html(html: str) -> str:
     """Drop every tag, attribute and URL scheme outside the allow-list."""
@@ -49,6 +57,18 @@ def sanitize_html(html: str) -> str:
 def render_markdown(text: str) -> SafeString:
     """Render untrusted markdown to sanitised HTML that templates may insert as is."""
     return mark_safe(_render(text or ""))  # noqa: S308 - sanitised by _render
+
+
+def render_untrusted(text: str) -> str:
+    """The sanitised HTML to store beside a text (with `RENDER_VERSION`)."""
+    return _render(text or "")
+
+
+def stored_or_rendered(html: str, version: int, text: str) -> SafeString:
+    """Stored HTML when this code made it; otherwise the text rendered now."""
+    if version == RENDER_VERSION:
+        return mark_safe(html)  # noqa: S308 - made by render_untrusted with this allow-list
+    return render_markdown(text)
 
 
 @functools.lru_cache(maxsize=2048)

@@ -90,10 +90,13 @@ def round_store(
         )
         for p in prompts
     )
-    Candidate.objects.bulk_create(
+    rows = [
         Candidate(task=t, text=text, source=version.name, model_version=version, position=i)
         for t, cands in zip(tasks, candidates, strict=True)
         for i, (text, version) in enumerate(cands)
-    )
+    ]
+    for row in rows:
+        row.render()  # once, here: pages show the stored HTML
+    Candidate.objects.bulk_create(rows)
     transaction.on_commit(lambda: forget_unfilled_task_count(project))
     return rnd

@@ -158,11 +158,12 @@ def test_next_task_and_submit_query_counts_are_pinned_whatever_k(
     transaction block. next: session, user, project + membership, live lease, SAVEPOINT, the
     locked task with its prompt, candidates + live leases, lease upsert, RELEASE, progress, and
     the project's unfilled-task count (cached, so the reload does not repeat it). submit:
-    session, user, assignment + task + prompt + project, SAVEPOINT, locked task, candidate ids,
-    assignment + ranking, INSERT ranking, UPDATE assignment, UPDATE task, RELEASE.
+    session, user, SAVEPOINT, the locked task with project, membership, assignment and ranking,
+    INSERT ranking, UPDATE assignment, UPDATE task, RELEASE.
     """
-    # Database sessions whatever the environment (with REDIS_URL the session is read from Redis).
+    # Database sessions and users whatever the environment (REDIS_URL moves both to Redis).
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    settings.CACHE_SIGNED_IN_USERS = False
     project = make_project(k=k, n_tasks=3, annotators=[alice])
     client.force_login(alice)
     next_queries = _count(client, "get", annotate_url(project))
@@ -172,4 +173,20 @@ def test_next_task_and_submit_query_counts_are_pinned_whatever_k(
         client, "post", reverse("annotation:submit", args=[project.pk, a.task_id]), data
     )
     reload_queries = _count(client, "get", annotate_url(project))
-    assert (next_queries, submit_queries, reload_queries) == (11, 11, 10)
+    assert (next_queries, submit_queries, reload_queries) == (11, 8, 10)
+
+
+def test_ranking_page_layout_twin_matches_the_other_pages_layout(client, make_project, alice):
+    """The ranking page's Jinja2 base (jinja2/base.html) must stay the twin of base.html."""
+    project = make_project(annotators=[alice])
+    client.force_login(alice)
+
+    def layout(body: str) -> str:
+        head = body.split("<main>")[0]
+        head = re.sub(r"<title>.*?</title>", "", head)
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", head)
+
+    home = client.get(reverse("home")).content.decode()
+    ranking = client.get(annotate_url(project)).content.decode()
+    assert 'class="topbar"' in ranking and "Log out" in ranking
+    assert layout(ranking) == layout(home)

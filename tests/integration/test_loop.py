@@ -6,6 +6,7 @@ from feedback_app.annotation.importing import check_records
 from feedback_app.annotation.models import Candidate, Membership, Project, Task
 from feedback_app.annotation.services import prompts_import
 from feedback_app.annotation.simulation import simulate
+from feedback_app.common.rendering import RENDER_VERSION
 from feedback_app.finetuning import services
 from feedback_app.finetuning.models import Job, ModelVersion
 from feedback_app.preferences.models import DatasetSnapshot
@@ -82,6 +83,7 @@ def test_one_full_turn_of_the_loop_on_a_real_worker(start_worker, tiny_policy, m
     round_two = Candidate.objects.filter(task__round=2, task__project=project)
     assert round_two.count() == 3 * len(PROMPTS)
     assert set(round_two.values_list("model_version", flat=True)) == {policy.pk}
+    assert set(round_two.values_list("render_version", flat=True)) == {RENDER_VERSION}
     assert Task.objects.filter(project=project, round=2).count() == len(PROMPTS)
     assert set(Job.objects.values_list("status", flat=True)) == {"succeeded"}
 

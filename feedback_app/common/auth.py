@@ -1,0 +1,49 @@
+"""Django's model backend, with the signed-in user read from the shared cache.
+
+Every page loads the user behind the session: one ORM query, a quarter of the CPU of a
+ranking submit (docs/bench-annotate.md). With Redis (shared by every process) the user row is
+kept there for `USER_CACHE_SECONDS`, and dropped whenever the row is saved or deleted, so a
+password change, a deactivation or a new role made through the admin or any ``save()`` counts at
+the next request. A bulk ``queryset.update()`` of users skips those signals: it takes effect
+within `USER_CACHE_SECONDS`. Without Redis each process would keep its own copy, which a save
+in another process could not drop, so nothing is cached then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+
+USER_CACHE_SECONDS = 60
+
+
+def _key(user_id: Any) -> str:
+    return f"auth:user:{user_id}"
+
+
+class CachedModelBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> AbstractBaseUser | None:
+        if not settings.CACHE_SIGNED_IN_USERS:
+            return super().get_user(user_id)
+        user = cache.get(_key(user_id))
+        if user is None:
+            user = super().get_user(user_id)  # None too when the user may not sign in
+            if user is not None:
+                cache.set(_key(user_id), user, USER_CACHE_SECONDS)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def forget_user(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:
+    cache.delete(_key(instance.pk))
+
+
+def connect_signals() -> None:
+    user_model = get_user_model()
+    post_save.connect(forget_user, sender=user_model, dispatch_uid="forget-cached-user-save")
+    post_delete.connect(forget_user, sender=user_model, dispatch_uid="forget-cached-user-delete")
