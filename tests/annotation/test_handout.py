@@ -2,9 +2,10 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
-from feedback_app.annotation import services
+from feedback_app.annotation import services, sql
 from feedback_app.annotation.models import Assignment
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +87,19 @@ def test_tasks_are_handed_out_oldest_first(make_project, alice):
     project = make_project(n_tasks=3, annotators=[alice])
     first = services.task_assign_next(project=project, annotator=alice)
     assert first.task_id == project.tasks.order_by("id").first().pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL plan")
+def test_handout_plan_probes_each_visited_task_instead_of_scanning_all_assignments(
+    make_project, alice
+):
+    """As an anti-join, the annotator filter merged against every assignment of the project."""
+    project = make_project(n_tasks=3, annotators=[alice])
+    sql_text = sql._open_task_sql()
+    params = sql._params(project=project.pk, annotator=alice.pk, now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # a 3-task table would be read whole
+        cursor.execute(f"EXPLAIN {sql_text}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    assert "Anti Join" not in plan and "task_unfilled_by_project" in plan, plan
