@@ -32,7 +32,7 @@ run: demo
 	bin/run-local
 
 web: $(VENV)/.installed
-	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 4
+	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 16
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO

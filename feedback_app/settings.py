@@ -104,7 +104,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default, as in Django: the check is a `SELECT 1` round trip at the start of every
+    # request (8 % of the ranking page's busy time under load, docs/bench-annotate.md). Turn it
+    # on where the database restarts under a running app; without it the first request on
+    # each dead connection fails once, and Django then drops that connection.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         # No JIT for the app's queries: they are short index lookups, and JIT compilation
         # (30-60 ms) triggered by a high cost estimate never pays off for them.

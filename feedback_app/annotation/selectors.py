@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,18 +68,32 @@ def unfilled_task_count(project: Project) -> int:
     page view; tasks only ever fill up, so a cached value is at most a little too high.
     """
     key = _unfilled_key(project)
+    now = time.monotonic()
+    held = _in_process.get(key)
+    if held is not None and held[0] > now:
+        return held[1]
     count = cache.get(key)
     if count is None:
         count = Task.objects.filter(
             project=project, submitted_count__lt=F("target_annotations")
         ).count()
         cache.set(key, count, UNFILLED_CACHE_SECONDS)
+    _in_process[key] = (now + IN_PROCESS_SECONDS, count)
     return count
+
+
+# The count read from the shared cache is also kept in the process this long: it saves the
+# ranking page a Redis round trip (one of five a ranking). An import in another process shows
+# here at most this much later.
+IN_PROCESS_SECONDS = 2.0
+_in_process: dict[str, tuple[float, int]] = {}
 
 
 def forget_unfilled_task_count(project: Project) -> None:
     """Called when tasks are added, so the next page view counts them."""
-    cache.delete(_unfilled_key(project))
+    key = _unfilled_key(project)
+    _in_process.pop(key, None)
+    cache.delete(key)
 
 
 def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> Progress:

@@ -190,3 +190,20 @@ def test_ranking_page_layout_twin_matches_the_other_pages_layout(client, make_pr
     ranking = client.get(annotate_url(project)).content.decode()
     assert 'class="topbar"' in ranking and "Log out" in ranking
     assert layout(ranking) == layout(home)
+
+
+def test_unfilled_count_is_kept_in_process_briefly_and_forgotten_after_an_import(
+    make_project, monkeypatch
+):
+    from feedback_app.annotation import selectors
+
+    project = make_project(n_tasks=3)
+    reads = []
+    real_get = selectors.cache.get
+    monkeypatch.setattr(selectors.cache, "get", lambda key: reads.append(key) or real_get(key))
+    assert selectors.unfilled_task_count(project) == 3
+    assert selectors.unfilled_task_count(project) == 3
+    assert len(reads) == 1  # the second read came from the process
+    selectors.forget_unfilled_task_count(project)
+    selectors.unfilled_task_count(project)
+    assert len(reads) == 2
