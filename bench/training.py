@@ -11,6 +11,11 @@ model (the default bootstrap, built or taken from .cache/bootstrap) and the same
   what is needed to run here (`use_cpu=True` when bf16 is refused; `report_to="none"`);
 - plain torch: a minimal DPO loop (reference log-probs once up front, AdamW, the same batches).
 Figures are measured, never asserted; the machine's load average is printed beside them.
+"End to end" is pairs / (setup + train) for every variant: setup runs from loading the model to
+the reference log-probs being ready, train is the optimisation. Saving the model and run files
+(ours only: the plain loop keeps nothing) is reported apart as `other_seconds`. With
+`--variants ...,dpo-plain` the DPO variants' end-to-end ratios to the plain loop are printed
+per round (variants of a round run back to back, so the ratio cancels most of the load).
 """
 
 from __future__ import annotations
@@ -43,6 +48,19 @@ VARIANTS = (
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS in MB.
+
+    Linux keeps `ru_maxrss` across fork + exec, so a run started by a parent that had just built
+    the bootstrap model (~750 MB) reported the parent's peak: VmHWM belongs to the process's own
+    address space and starts afresh at exec.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -219,9 +237,12 @@ def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any
         raise SystemExit(f"unknown variant {variant}")
     info["total_seconds"] = time.perf_counter() - started
     info.setdefault("setup_seconds", info["total_seconds"] - info["train_seconds"])
+    # What a variant does besides setup and training: ours saves the model and its run files;
+    # the plain loop saves nothing, so end to end counts setup + train only, for every variant.
+    info["other_seconds"] = info["total_seconds"] - info["setup_seconds"] - info["train_seconds"]
     info["pairs_per_s"] = len(pairs) / info["train_seconds"]
     info["tokens_per_s"] = tokens / info["train_seconds"]
-    info["pairs_per_s_end_to_end"] = len(pairs) / info["total_seconds"]
+    info["pairs_per_s_end_to_end"] = len(pairs) / (info["setup_seconds"] + info["train_seconds"])
     info["peak_rss_mb"] = _rss_mb()
     info["peak_rss_growth_mb"] = _rss_mb() - rss_before
     return info
@@ -254,6 +275,24 @@ def _subprocess(variant: str, model: str, data: str, work: str, threads: int) ->
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _paired_ratios(
+    rows: list[dict[str, Any]], per_round: int, baseline: str
+) -> dict[str, list[float]]:
+    """End-to-end throughput of each other DPO variant over `baseline`'s, per round.
+
+    Variants of one round ran back to back, so a ratio within a round cancels most of the load
+    the shared machine had at that moment.
+    """
+    ratios: dict[str, list[float]] = {}
+    for r in range(len(rows) // per_round):
+        round_rows = {x["variant"]: x for x in rows[r * per_round : (r + 1) * per_round]}
+        base = round_rows.get(baseline, {}).get("pairs_per_s_end_to_end")
+        for name, row in round_rows.items():
+            if name.startswith("dpo-") and name != baseline and base and "error" not in row:
+                ratios.setdefault(name, []).append(row["pairs_per_s_end_to_end"] / base)
+    return ratios
+
+
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not runs:
         return {}
@@ -266,7 +305,9 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     def fmt(v: Any) -> str:
-        return f"{v:,.1f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.2f}" if abs(v) < 10 else f"{v:,.1f}"  # seconds need the second digit
+        return str(v)
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
@@ -285,6 +326,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
     parser.add_argument("--gen-prompts", type=int, default=64)
     parser.add_argument("--gen-tokens", type=int, default=64)
+    parser.add_argument("--no-generation", action="store_true", help="skip the generation table")
     parser.add_argument(
         "--experiment", action="store_true", help="also run the sentiment experiment"
     )
@@ -331,6 +373,7 @@ def main() -> None:
         "pairs_per_s",
         "tokens_per_s",
         "pairs_per_s_end_to_end",
+        "other_seconds",
         "peak_rss_mb",
         "peak_rss_growth_mb",
         "loss",
@@ -341,13 +384,18 @@ def main() -> None:
         _median([r for r in rows if r["variant"] == v and "error" not in r]) for v in variants
     ]
     print("\n## Training (median per variant)\n\n" + _table([m for m in medians if m], cols))
+    for baseline in ("dpo-plain", "dpo-trl-default"):
+        for name, ratios in _paired_ratios(rows, len(variants), baseline).items():
+            shown = ", ".join(f"{x:.3f}" for x in ratios)
+            print(f"{name} / {baseline} end to end, per round: {shown}", flush=True)
 
-    gen = bench_generation(model, args.gen_prompts, args.gen_tokens)
-    print(
-        "\n## Generation\n\n"
-        + _table(gen, ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]),
-        flush=True,
-    )
+    gen = [] if args.no_generation else bench_generation(model, args.gen_prompts, args.gen_tokens)
+    if gen:
+        print(
+            "\n## Generation\n\n"
+            + _table(gen, ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]),
+            flush=True,
+        )
     print(f"\nload after: {os.getloadavg()}")
 
     if args.experiment:
