@@ -5,6 +5,7 @@ Pages, the API, Celery tasks and management commands all call these; none writes
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -34,20 +35,27 @@ class ImportResult:
     tasks: int
 
 
-@transaction.atomic
+# Prompts written per transaction. On SQLite one writer holds the whole database, so an import
+# must leave it to annotators' hand-outs and submits (and a running job's heartbeat) between
+# chunks; 200 prompts with their candidates take ~30-60 ms to write here (docs/architecture.md).
+IMPORT_CHUNK = 200
+
+
 def prompts_import(
     *, project: Project, records: list[PromptRecord], round: int = 1
 ) -> ImportResult:
     """Store checked records all or nothing; prompts already in the project are left alone.
 
     Records with candidates become a task of `round`. The content hash makes a re-import of the
-    same file add nothing.
+    same file add nothing. Everything slow happens before the first write (the caller checked
+    the file; every text is rendered here, outside any transaction); the rows are then written
+    in chunks of `IMPORT_CHUNK` prompts, each its own short transaction, so nobody waits long
+    for the database. If a chunk fails, what the earlier chunks wrote is deleted again.
     """
-    hashes = [r.content_hash for r in records]
     existing = set(
-        Prompt.objects.filter(project=project, content_hash__in=hashes).values_list(
-            "content_hash", flat=True
-        )
+        Prompt.objects.filter(
+            project=project, content_hash__in=[r.content_hash for r in records]
+        ).values_list("content_hash", flat=True)
     )
     new = [r for r in records if r.content_hash not in existing]
     for r in new:
@@ -60,37 +68,87 @@ def prompts_import(
                     r.line,
                 )
             )
-    prompts = Prompt.objects.bulk_create(
-        _rendered(
-            Prompt(
-                project=project,
-                text=r.text,
-                messages=r.messages,
-                content_hash=r.content_hash,
-                external_id=r.external_id,
-                metadata=r.metadata,
-            )
-        )
-        for r in new
-    )
-    with_candidates = [(p, r) for p, r in zip(prompts, new, strict=True) if r.candidates]
-    tasks = Task.objects.bulk_create(
-        Task(
-            project=project,
-            prompt=p,
-            round=round,
-            target_annotations=project.annotations_per_task,
-        )
-        for p, _ in with_candidates
-    )
-    Candidate.objects.bulk_create(
-        _rendered(Candidate(task=t, text=c.text, source=c.model, position=i))
-        for t, (_, r) in zip(tasks, with_candidates, strict=True)
-        for i, c in enumerate(r.candidates)
-    )
+    rendered = [_rendered_record(project, r) for r in new]
+    created: list[int] = []
+    tasks = 0
+    try:
+        for start in range(0, len(rendered), IMPORT_CHUNK):
+            if start:
+                _let_others_write()
+            ids, chunk_tasks = _write_chunk(project, rendered[start : start + IMPORT_CHUNK], round)
+            created += ids
+            tasks += chunk_tasks
+    except BaseException:
+        if created:
+            Prompt.objects.filter(pk__in=created).delete()  # cascades to tasks and candidates
+        raise
     if tasks:
         transaction.on_commit(lambda: _after_import(project))
-    return ImportResult(created=len(new), existing=len(existing), tasks=len(tasks))
+    return ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
+
+
+def _rendered_record(project: Project, r: PromptRecord) -> tuple[Prompt, list[Candidate]]:
+    """Unsaved rows with their sanitised HTML (common/rendering.py): rendered once, here."""
+    prompt = _rendered(
+        Prompt(
+            project=project,
+            text=r.text,
+            messages=r.messages,
+            content_hash=r.content_hash,
+            external_id=r.external_id,
+            metadata=r.metadata,
+        )
+    )
+    candidates = [
+        _rendered(Candidate(text=c.text, source=c.model, position=i))
+        for i, c in enumerate(r.candidates)
+    ]
+    return prompt, candidates
+
+
+def _write_chunk(
+    project: Project, rows: list[tuple[Prompt, list[Candidate]]], round: int
+) -> tuple[list[int], int]:
+    """Insert one chunk in one transaction; prompts another import stored meanwhile are skipped."""
+    with transaction.atomic():
+        taken = set(
+            Prompt.objects.filter(
+                project=project, content_hash__in=[p.content_hash for p, _ in rows]
+            ).values_list("content_hash", flat=True)
+        )
+        rows = [(p, cands) for p, cands in rows if p.content_hash not in taken]
+        prompts = Prompt.objects.bulk_create(p for p, _ in rows)
+        with_candidates = [(p, cands) for p, (_, cands) in zip(prompts, rows, strict=True) if cands]
+        tasks = Task.objects.bulk_create(
+            Task(
+                project=project,
+                prompt=p,
+                round=round,
+                target_annotations=project.annotations_per_task,
+            )
+            for p, _ in with_candidates
+        )
+        for task, (_, cands) in zip(tasks, with_candidates, strict=True):
+            for c in cands:
+                c.task = task
+        Candidate.objects.bulk_create(c for _, cands in with_candidates for c in cands)
+    return [p.pk for p in prompts], len(tasks)
+
+
+def _let_others_write() -> None:
+    """On SQLite, pause between chunks so writers waiting for the lock get it.
+
+    SQLite's busy handler polls (every 100 ms once it has waited a while): an import that takes
+    the lock again the moment it commits would let nobody in. PostgreSQL locks rows, not the
+    database, so nothing waits there. Inside an outer transaction (the demo set-up) the lock is
+    held anyway, so pausing would only hold it longer.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        time.sleep(IMPORT_PAUSE_SECONDS)
+
+
+# Long enough for a polling waiter to see the database free (see `_let_others_write`).
+IMPORT_PAUSE_SECONDS = 0.15
 
 
 def _rendered(row: RenderedT) -> RenderedT:

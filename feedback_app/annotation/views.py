@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import ServiceError
+from feedback_app.common.middleware import accepts_body_up_to
 
 from . import permissions, selectors, services
 from .forms import ImportForm, ranks_from_post
@@ -130,6 +131,7 @@ def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+@accepts_body_up_to("IMPORT_MAX_BYTES")
 def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=project_id)
     if not permissions.is_project_admin(request.user, project):

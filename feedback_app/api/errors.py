@@ -19,7 +19,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from feedback_app.common.answers import error_body
+from feedback_app.common.db import is_lock_timeout
 from feedback_app.common.errors import Problem, ServiceError
+from feedback_app.common.middleware import RETRY_AFTER_SECONDS, busy_problem
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +40,6 @@ _FIELD_OF: list[tuple[type[Exception], str]] = [
     (exceptions.ParseError, "body"),
     (exceptions.Throttled, "throttle"),
 ]
-
-
-def problem_dict(problem: Problem) -> dict[str, Any]:
-    return {"field": problem.field, "message": problem.message, "line": problem.line}
-
-
-def error_body(problems: list[Problem]) -> dict[str, list[dict[str, Any]]]:
-    return {"errors": [problem_dict(p) for p in problems]}
 
 
 def flatten(detail: Any, where: str = "") -> Iterator[Problem]:
@@ -102,6 +97,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
                 headers["WWW-Authenticate"] = exc.auth_header
             if getattr(exc, "wait", None):
                 headers["Retry-After"] = str(int(exc.wait))
+        elif is_lock_timeout(exc):
+            problems = [busy_problem()]
+            code = status.HTTP_503_SERVICE_UNAVAILABLE
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         else:
             log.exception("unexpected error in %s", context.get("view"))
             problems = [Problem("server", "unexpected error; it was logged")]

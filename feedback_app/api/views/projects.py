@@ -50,6 +50,7 @@ class PromptImportApi(APIView):
     """
 
     parser_classes = [JSONParser, MultiPartParser, JSONLParser, NDJSONParser]
+    max_body_setting = "IMPORT_MAX_BYTES"  # common/middleware.py answers 413 beyond it
 
     @extend_schema(
         request={
