@@ -85,21 +85,24 @@ def render_stored(texts: Sequence[str]) -> tuple[list[str], str]:
 
 def html_digest(texts: Sequence[str], htmls: Sequence[str]) -> str:
     """The MAC of (RENDER_VERSION, texts, their HTML) under this site's current key."""
-    return _mac(_keys(settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))[0], texts, htmls)
+    return _mac(_keys()[0], texts, htmls)
 
 
 def is_certified(texts: Sequence[str], htmls: Sequence[str], version: int, digest: str) -> bool:
     """Whether `htmls` is what this renderer made of exactly `texts` (the digest matches)."""
-    if version != RENDER_VERSION or len(digest or "") != DIGEST_LENGTH:
+    if version != RENDER_VERSION or not digest or len(digest) != DIGEST_LENGTH:
         return False
-    if len(htmls) != len(texts) or not all(isinstance(h, str) for h in htmls):
-        return False  # a JSON column may hold anything SQL put there
+    if len(htmls) != len(texts):
+        return False
+    for html in htmls:
+        if not isinstance(html, str):
+            return False  # a JSON column holds whatever SQL put there
+    keys = _keys()
+    if hmac.compare_digest(digest, _mac(keys[0], texts, htmls)):
+        return True
     # A fallback key (Django's SECRET_KEY_FALLBACKS) still certifies: rotating the key must not
-    # send every page back to rendering. Each try costs one MAC, only while it does not match.
-    return any(
-        hmac.compare_digest(digest, _mac(key, texts, htmls))
-        for key in _keys(settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
-    )
+    # send every page back to rendering. Costs one MAC a key, only when the current one failed.
+    return any(hmac.compare_digest(digest, _mac(key, texts, htmls)) for key in keys[1:])
 
 
 def stored_or_rendered(
@@ -111,25 +114,33 @@ def stored_or_rendered(
     return [render_markdown(t) for t in texts]
 
 
-@functools.lru_cache(maxsize=4)
-def _keys(secret: str, fallbacks: tuple[str, ...]) -> list[bytes]:
-    """One MAC key per secret (current first), derived so it serves no other purpose."""
-    return [
-        hashlib.blake2b(s.encode(), digest_size=32, person=b"stored-html").digest()
-        for s in (secret, *fallbacks)
-    ]
+_PERSON = f"html-v{RENDER_VERSION}".encode()  # the renderer version, bound into every MAC
+_keyring: tuple[str, list[str], list[bytes]] = ("", [], [])
+
+
+def _keys() -> list[bytes]:
+    """The MAC keys (current first, then fallbacks), derived from the secret keys once."""
+    global _keyring
+    secret, fallbacks = settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS
+    if _keyring[0] != secret or _keyring[1] != fallbacks:
+        # Derived with its own purpose tag, so this key opens nothing else signed with SECRET_KEY.
+        derived = [
+            hashlib.blake2b(s.encode(), digest_size=32, person=b"stored-html").digest()
+            for s in (secret, *fallbacks)
+        ]
+        _keyring = (secret, list(fallbacks), derived)
+    return _keyring[2]
 
 
 def _mac(key: bytes, texts: Sequence[str], htmls: Sequence[str]) -> str:
     # Every part is length-prefixed, so no two different (texts, htmls) feed the same bytes.
-    mac = hashlib.blake2b(
-        key=key, digest_size=DIGEST_LENGTH // 2, person=f"html-v{RENDER_VERSION}".encode()
-    )
+    mac = hashlib.blake2b(key=key, digest_size=DIGEST_LENGTH // 2, person=_PERSON)
     mac.update(len(texts).to_bytes(4, "little"))
-    for part in (*texts, *htmls):
-        data = (part or "").encode()
-        mac.update(len(data).to_bytes(8, "little"))
-        mac.update(data)
+    for parts in (texts, htmls):
+        for part in parts:
+            data = (part or "").encode()
+            mac.update(len(data).to_bytes(8, "little"))
+            mac.update(data)
     return mac.hexdigest()
 
 
