@@ -92,6 +92,8 @@ def is_certified(texts: Sequence[str], htmls: Sequence[str], version: int, diges
     """Whether `htmls` is what this renderer made of exactly `texts` (the digest matches)."""
     if version != RENDER_VERSION or not digest or len(digest) != DIGEST_LENGTH:
         return False
+    if not digest.isascii():
+        return False  # compare_digest raises on non-ASCII str; SQL may have put anything there
     if len(htmls) != len(texts):
         return False
     for html in htmls:
@@ -138,7 +140,7 @@ def _mac(key: bytes, texts: Sequence[str], htmls: Sequence[str]) -> str:
     mac.update(len(texts).to_bytes(4, "little"))
     for parts in (texts, htmls):
         for part in parts:
-            data = (part or "").encode()
+            data = (part or "").encode("utf-8", "surrogatepass")  # JSON may hold a lone one
             mac.update(len(data).to_bytes(8, "little"))
             mac.update(data)
     return mac.hexdigest()

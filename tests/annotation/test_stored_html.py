@@ -263,8 +263,8 @@ def test_raw_sql_update_of_a_text_shows_the_new_texts_rendering_never_the_old_ht
 
 @pytest.mark.parametrize(
     "digest",
-    [None, "", "0" * 32, "not hex at all"],
-    ids=["digest-left-as-it-was", "no-digest", "wrong-digest", "garbage"],
+    [None, "", "0" * 32, "not hex at all", "é" * 32],
+    ids=["digest-left-as-it-was", "no-digest", "wrong-digest", "garbage", "not-ascii"],
 )
 def test_stored_html_without_a_matching_digest_is_never_served(client, alice, digest):
     chat = [{"role": "user", "content": "hi *there*"}]
