@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/loop.py
 	$(PY) bench/export.py
 	$(PY) bench/training.py
+	$(PY) bench/shown.py
 
 clean:
 	rm -rf $(VENV) var .cache

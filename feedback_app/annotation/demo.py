@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from feedback_app.common.auth import user_get_or_create
+
 from . import services
 from .importing import parse_jsonl
 from .models import Membership, Project
@@ -64,17 +66,17 @@ def demo_password(explicit: str | None) -> tuple[str, bool]:
 @transaction.atomic
 def demo_bootstrap(*, password: str, reset_passwords: bool) -> DemoResult:
     """The annotation demo: users, and a project of hand-written prompts and candidates."""
-    users = get_user_model().objects
     project, _ = Project.objects.get_or_create(
         name=PROJECT,
         defaults={"guidelines": GUIDELINES, "candidates_per_task": 4, "annotations_per_task": 3},
     )
     for username in (ADMIN, *ANNOTATORS):
         is_admin = username == ADMIN
-        user, created = users.get_or_create(
-            username=username, defaults={"is_staff": is_admin, "is_superuser": is_admin}
+        # Stored as the login form will look it up (NFKC), as Django's create_user does.
+        user, created = user_get_or_create(
+            username=username, password=password, is_staff=is_admin, is_superuser=is_admin
         )
-        if created or reset_passwords:
+        if reset_passwords and not created:
             user.set_password(password)
             user.save()
         role = Membership.Role.ADMIN if is_admin else Membership.Role.ANNOTATOR
@@ -107,8 +109,11 @@ def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
                 "annotations_per_task": 3,
             },
         )
-        for user in get_user_model().objects.filter(username__in=(ADMIN, *ANNOTATORS)):
-            role = Membership.Role.ADMIN if user.username == ADMIN else Membership.Role.ANNOTATOR
+        model = get_user_model()
+        admin = model.normalize_username(ADMIN)  # as demo_bootstrap stored the names
+        names = [admin, *(model.normalize_username(name) for name in ANNOTATORS)]
+        for user in model.objects.filter(username__in=names):
+            role = Membership.Role.ADMIN if user.username == admin else Membership.Role.ANNOTATOR
             Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
         services.prompts_import(
             project=project,

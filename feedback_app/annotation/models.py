@@ -6,6 +6,8 @@ everything else (pairs, agreement, exports) is derived from them elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -13,7 +15,17 @@ from django.db.models import F, Q
 from django.utils.safestring import SafeString
 
 from feedback_app.common.models import TimeStampedModel
-from feedback_app.common.rendering import RENDER_VERSION, render_untrusted, stored_or_rendered
+from feedback_app.common.rendering import (
+    DIGEST_LENGTH,
+    RENDER_VERSION,
+    is_certified,
+    render_stored,
+    stored_or_rendered,
+)
+
+# Never edited by hand (editable=False keeps them out of the admin, every ModelForm and DRF's
+# ModelSerializers): only `render()` writes them, from the text.
+_HTML_FIELDS = ("html", "render_version", "html_digest")
 
 
 class Project(TimeStampedModel):
@@ -80,9 +92,20 @@ class Prompt(TimeStampedModel):
     external_id = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     html = models.JSONField(
-        default=list, blank=True, help_text="Sanitised HTML of the text, or of each message."
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Sanitised HTML of the text, or of each message.",
     )
-    render_version = models.PositiveSmallIntegerField(default=0, help_text="0: not rendered.")
+    render_version = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="0: not rendered."
+    )
+    html_digest = models.CharField(
+        max_length=DIGEST_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="Certifies that html was rendered from this text (common/rendering.py).",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -96,24 +119,30 @@ class Prompt(TimeStampedModel):
     def is_chat(self) -> bool:
         return self.messages is not None
 
+    def texts(self) -> list[str]:
+        """The text, or the content of each message: what `html` holds the rendering of."""
+        return [m["content"] for m in self.messages] if self.is_chat else [self.text]
+
     def render(self) -> None:
         """Store the sanitised HTML of the text or of each message (before saving)."""
-        texts = [m["content"] for m in self.messages] if self.is_chat else [self.text]
-        self.html = [render_untrusted(t) for t in texts]
+        self.html, self.html_digest = render_stored(self.texts())
         self.render_version = RENDER_VERSION
+
+    def html_is_current(self) -> bool:
+        html = self.html if isinstance(self.html, list) else []
+        return is_certified(self.texts(), html, self.render_version, self.html_digest)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, rendering the HTML again first if the text or a message changed since."""
+        _render_if_stale(self, kwargs, text_fields={"text", "messages"})
+        super().save(*args, **kwargs)
 
     def shown(self) -> list[tuple[str, SafeString]]:
         """(role, HTML) of each message, or ("", HTML) of the text: what the page shows."""
-        texts = (
-            [(m["role"], m["content"]) for m in self.messages]
-            if self.is_chat
-            else [("", self.text)]
-        )
-        stored = self.html if len(self.html or []) == len(texts) else [""] * len(texts)
-        return [
-            (role, stored_or_rendered(html, self.render_version, text))
-            for (role, text), html in zip(texts, stored, strict=True)
-        ]
+        roles = [m["role"] for m in self.messages] if self.is_chat else [""]
+        html = self.html if isinstance(self.html, list) else []
+        shown = stored_or_rendered(self.texts(), html, self.render_version, self.html_digest)
+        return list(zip(roles, shown, strict=True))
 
     def __str__(self) -> str:
         if self.is_chat:
@@ -170,8 +199,16 @@ class Candidate(TimeStampedModel):
         related_name="candidates",
     )
     position = models.PositiveSmallIntegerField(help_text="Order in the imported file.")
-    html = models.TextField(blank=True, help_text="Sanitised HTML of the text.")
-    render_version = models.PositiveSmallIntegerField(default=0, help_text="0: not rendered.")
+    html = models.TextField(blank=True, editable=False, help_text="Sanitised HTML of the text.")
+    render_version = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="0: not rendered."
+    )
+    html_digest = models.CharField(
+        max_length=DIGEST_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="Certifies that html was rendered from this text (common/rendering.py).",
+    )
 
     class Meta:
         ordering = ["task", "position"]
@@ -181,14 +218,47 @@ class Candidate(TimeStampedModel):
 
     def render(self) -> None:
         """Store the sanitised HTML of the text (before saving)."""
-        self.html = render_untrusted(self.text)
+        (self.html,), self.html_digest = render_stored([self.text])
         self.render_version = RENDER_VERSION
 
+    def html_is_current(self) -> bool:
+        return is_certified([self.text], [self.html], self.render_version, self.html_digest)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, rendering the HTML again first if the text changed since."""
+        _render_if_stale(self, kwargs, text_fields={"text"})
+        super().save(*args, **kwargs)
+
     def shown(self) -> SafeString:
-        return stored_or_rendered(self.html, self.render_version, self.text)
+        (shown,) = stored_or_rendered(
+            [self.text], [self.html], self.render_version, self.html_digest
+        )
+        return shown
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+def _render_if_stale(
+    row: Prompt | Candidate, kwargs: dict[str, Any], text_fields: set[str]
+) -> None:
+    """Render `row` before its save() if its HTML is not certified for its text.
+
+    Logic in save() on purpose (STYLE.md prefers services): the HTML is a cache of the text, not
+    a business rule, and save() is the one path every single-row ORM write takes: the admin's
+    change form and its candidate inline, a shell, any later service. Writes that skip save()
+    (``QuerySet.update()``, raw SQL, a migration) are caught on read instead, by the digest
+    (common/rendering.py); this only spares the pages rendering such rows on every view.
+    """
+    fields = kwargs.get("update_fields")
+    if fields is not None and not text_fields & set(fields):
+        return
+    if text_fields & row.get_deferred_fields():
+        return  # not loaded, so not changed
+    if not row.html_is_current():
+        row.render()
+        if fields is not None:
+            kwargs["update_fields"] = {*fields, *_HTML_FIELDS}
 
 
 class Assignment(TimeStampedModel):

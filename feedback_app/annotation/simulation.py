@@ -55,6 +55,24 @@ class SimulationResult:
     submitted: int
 
 
+def bots_ensure(*, project, count: int, prefix: str = "bot") -> list:
+    """Bot annotators ``{prefix}-1`` .. ``{prefix}-{count}``, members of `project`; made once.
+
+    Users are made as Django's ``create_user`` makes them (the name NFKC-normalised, an unusable
+    password), so a second run finds the same bots however the prefix was spelt.
+    """
+    from feedback_app.common.auth import user_get_or_create
+
+    from .models import Membership
+
+    bots = []
+    for i in range(1, count + 1):
+        bot, _ = user_get_or_create(username=f"{prefix}-{i}")
+        Membership.objects.get_or_create(project=project, user=bot)
+        bots.append(bot)
+    return bots
+
+
 def simulate(
     *,
     project,

@@ -42,7 +42,7 @@ _LIVE_LEASES = """
 # Callers add the row lock on PostgreSQL, and fill in {probe_each_task} (below).
 _OPEN_TASK = f"""
 SELECT t.id, t.project_id, t.prompt_id, t.round, t.target_annotations, t.submitted_count,
-       p.text, p.messages, p.html, p.render_version
+       p.text, p.messages, p.html, p.render_version, p.html_digest
 FROM annotation_task t
 JOIN annotation_prompt p ON p.id = t.prompt_id
 WHERE t.project_id = %(project)s
@@ -59,7 +59,7 @@ LIMIT 1"""
 _HELD_LEASE = """
 SELECT a.id, a.task_id, a.annotator_id, a.status, a.leased_at, a.expires_at, a.display_order,
        t.project_id, t.prompt_id, t.round, t.target_annotations, t.submitted_count,
-       p.text, p.messages, p.html, p.render_version
+       p.text, p.messages, p.html, p.render_version, p.html_digest
 FROM annotation_assignment a
 JOIN annotation_task t ON t.id = a.task_id
 JOIN annotation_prompt p ON p.id = t.prompt_id
@@ -70,7 +70,8 @@ LIMIT 1"""
 
 # A fresh statement, so it sees leases committed after the locking statement's snapshot.
 _CANDIDATES_AND_LIVE_LEASES = f"""
-SELECT c.id, c.text, c.source, c.position, c.html, c.render_version, ({_LIVE_LEASES})
+SELECT c.id, c.text, c.source, c.position, c.html, c.render_version, c.html_digest,
+       ({_LIVE_LEASES})
 FROM annotation_candidate c
 JOIN annotation_task t ON t.id = c.task_id
 WHERE c.task_id = %(task)s
@@ -187,10 +188,20 @@ def _lock(sql: str, of: str, *, skip_locked: bool) -> str:
 
 def _task_with_prompt(values: Sequence) -> Task:
     """A Task (its prompt attached) from (id, project, prompt, round, target, submitted, text,
-    messages, html, render_version)."""
-    task_id, project_id, prompt_id, round_, target, submitted, text, messages, html, version = (
-        values
-    )
+    messages, html, render_version, html_digest)."""
+    (
+        task_id,
+        project_id,
+        prompt_id,
+        round_,
+        target,
+        submitted,
+        text,
+        messages,
+        html,
+        version,
+        digest,
+    ) = values
     task = _instance(
         Task,
         id=task_id,
@@ -208,6 +219,7 @@ def _task_with_prompt(values: Sequence) -> Task:
         messages=_json(messages),
         html=_json(html),
         render_version=version,
+        html_digest=digest,
     )
     return task
 
@@ -275,8 +287,9 @@ def candidates_and_live_leases(*, task_id: int, now: datetime) -> tuple[list[Can
             position=position,
             html=html,
             render_version=version,
+            html_digest=digest,
         )
-        for cid, text, source, position, html, version, _ in rows
+        for cid, text, source, position, html, version, digest, _ in rows
     ]
     return candidates, rows[0][-1] if rows else 0
 

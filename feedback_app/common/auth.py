@@ -1,4 +1,5 @@
-"""Django's model backend, with the signed-in user read from the shared cache.
+"""Django's model backend, with the signed-in user read from the shared cache; users made by
+commands as Django makes them.
 
 Every page loads the user behind the session: one ORM query, a quarter of the CPU of a
 ranking submit (docs/bench-annotate.md). With Redis (shared by every process) the user row is
@@ -37,6 +38,25 @@ class CachedModelBackend(ModelBackend):
             if user is not None:
                 cache.set(_key(user_id), user, USER_CACHE_SECONDS)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+
+def user_get_or_create(
+    *, username: str, password: str | None = None, **extra: Any
+) -> tuple[AbstractBaseUser, bool]:
+    """The user of that name as the login form finds it; made by ``create_user`` if missing.
+
+    The login form NFKC-normalises the name typed (``UsernameField``) and the backend looks that
+    up as stored, so a name stored un-normalised ("ａｎｎｏ" in full-width letters) could sign in
+    with a token but never with the form. ``create_user`` stores the normalised name ("anno"),
+    and the lookup here uses it too, so a second run finds the user whichever way it is spelt.
+    Without a password the user gets an unusable one (``create_user``'s rule).
+    """
+    model = get_user_model()
+    name = model.normalize_username(username)
+    try:
+        return model._default_manager.get_by_natural_key(name), False
+    except model.DoesNotExist:
+        return model._default_manager.create_user(name, password=password, **extra), True
 
 
 def forget_user(sender: type, instance: AbstractBaseUser, **kwargs: Any) -> None:

@@ -6,18 +6,30 @@ passes nh3 with a short allow-list as the last line of defence: no script, no ev
 completion would let its author track who reads it. Nothing else in the code base may mark
 model data safe.
 
-Prompts and candidates are rendered once, when they are stored (`render_untrusted`), and keep the
+Prompts and candidates are rendered once, when they are stored (`render_stored`), and keep the
 HTML with the `RENDER_VERSION` that made it, as Discourse keeps "cooked" posts: the ranking page,
 the hottest page, then renders no markdown at all (1.4 ms of 3.7 ms of CPU a page, measured).
 Change anything above that alters the output (allow-list, markdown options) and bump the version
 in the same commit: stored HTML of another version is not trusted and is rendered again on read.
+
+Stored HTML certifies itself: beside it is a MAC (`html_digest`, keyed blake2b under a key derived
+from SECRET_KEY) of the renderer version, the texts and the HTML, made only here, right after
+rendering. On read (`stored_or_rendered`) HTML is trusted only if that MAC still matches, so
+HTML left behind when the text changes by any path that skips rendering (``QuerySet.update()``,
+raw SQL, a migration), or HTML written by anyone but this renderer (a staff user, a shell, SQL),
+is never served: the current text is rendered instead. Checking costs a few µs a text
+(docs/benchmarks.md, "The ranking page's render path").
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+from collections.abc import Sequence
 
 import nh3
+from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -40,6 +52,7 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 RENDER_VERSION = 1
+DIGEST_LENGTH = 32  # hex characters of `html_digest` (128 bits)
 
 
 def sanitize_html(html: str) -> str:
@@ -60,15 +73,77 @@ def render_markdown(text: str) -> SafeString:
 
 
 def render_untrusted(text: str) -> str:
-    """The sanitised HTML to store beside a text (with `RENDER_VERSION`)."""
+    """The sanitised HTML of a text (to store: use `render_stored`, which also certifies it)."""
     return _render(text or "")
 
 
-def stored_or_rendered(html: str, version: int, text: str) -> SafeString:
-    """Stored HTML when this code made it; otherwise the text rendered now."""
-    if version == RENDER_VERSION:
-        return mark_safe(html)  # noqa: S308 - made by render_untrusted with this allow-list
-    return render_markdown(text)
+def render_stored(texts: Sequence[str]) -> tuple[list[str], str]:
+    """The sanitised HTML of each text, and the digest that certifies them, to store beside."""
+    htmls = [render_untrusted(t) for t in texts]
+    return htmls, html_digest(texts, htmls)
+
+
+def html_digest(texts: Sequence[str], htmls: Sequence[str]) -> str:
+    """The MAC of (RENDER_VERSION, texts, their HTML) under this site's current key."""
+    return _mac(_keys()[0], texts, htmls)
+
+
+def is_certified(texts: Sequence[str], htmls: Sequence[str], version: int, digest: str) -> bool:
+    """Whether `htmls` is what this renderer made of exactly `texts` (the digest matches)."""
+    if version != RENDER_VERSION or not digest or len(digest) != DIGEST_LENGTH:
+        return False
+    if not digest.isascii():
+        return False  # compare_digest raises on non-ASCII str; SQL may have put anything there
+    if len(htmls) != len(texts):
+        return False
+    for html in htmls:
+        if not isinstance(html, str):
+            return False  # a JSON column holds whatever SQL put there
+    keys = _keys()
+    if hmac.compare_digest(digest, _mac(keys[0], texts, htmls)):
+        return True
+    # A fallback key (Django's SECRET_KEY_FALLBACKS) still certifies: rotating the key must not
+    # send every page back to rendering. Costs one MAC a key, only when the current one failed.
+    return any(hmac.compare_digest(digest, _mac(key, texts, htmls)) for key in keys[1:])
+
+
+def stored_or_rendered(
+    texts: Sequence[str], htmls: Sequence[str], version: int, digest: str
+) -> list[SafeString]:
+    """The stored HTML of each text when it is certified; otherwise the texts rendered now."""
+    if is_certified(texts, htmls, version, digest):
+        return [mark_safe(h) for h in htmls]  # noqa: S308 - certified: made by _render from texts
+    return [render_markdown(t) for t in texts]
+
+
+_PERSON = f"html-v{RENDER_VERSION}".encode()  # the renderer version, bound into every MAC
+_keyring: tuple[str, list[str], list[bytes]] = ("", [], [])
+
+
+def _keys() -> list[bytes]:
+    """The MAC keys (current first, then fallbacks), derived from the secret keys once."""
+    global _keyring
+    secret, fallbacks = settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS
+    if _keyring[0] != secret or _keyring[1] != fallbacks:
+        # Derived with its own purpose tag, so this key opens nothing else signed with SECRET_KEY.
+        derived = [
+            hashlib.blake2b(s.encode(), digest_size=32, person=b"stored-html").digest()
+            for s in (secret, *fallbacks)
+        ]
+        _keyring = (secret, list(fallbacks), derived)
+    return _keyring[2]
+
+
+def _mac(key: bytes, texts: Sequence[str], htmls: Sequence[str]) -> str:
+    # Every part is length-prefixed, so no two different (texts, htmls) feed the same bytes.
+    mac = hashlib.blake2b(key=key, digest_size=DIGEST_LENGTH // 2, person=_PERSON)
+    mac.update(len(texts).to_bytes(4, "little"))
+    for parts in (texts, htmls):
+        for part in parts:
+            data = (part or "").encode("utf-8", "surrogatepass")  # JSON may hold a lone one
+            mac.update(len(data).to_bytes(8, "little"))
+            mac.update(data)
+    return mac.hexdigest()
 
 
 @functools.lru_cache(maxsize=2048)

@@ -53,3 +53,20 @@ def test_markdown_code_blocks_and_tables_are_kept():
 def test_links_get_rel_noopener():
     html = render_markdown("[docs](https://example.org)")
     assert 'href="https://example.org"' in html and "noopener" in html
+
+
+def test_stored_html_is_certified_only_for_its_own_text_html_renderer_and_key(settings):
+    from feedback_app.common.rendering import RENDER_VERSION, is_certified, render_stored
+
+    texts = ["*a*", "b"]
+    htmls, digest = render_stored(texts)
+    assert is_certified(texts, htmls, RENDER_VERSION, digest)
+    assert not is_certified(["*a*", "c"], htmls, RENDER_VERSION, digest)
+    assert not is_certified(texts, [htmls[0], "<p>c</p>\n"], RENDER_VERSION, digest)
+    assert not is_certified(texts, htmls, RENDER_VERSION + 1, digest)
+    assert not is_certified(["*a*b"], ["".join(htmls)], RENDER_VERSION, digest)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "another site's key" + "x" * 40
+    assert not is_certified(texts, htmls, RENDER_VERSION, digest)
+    settings.SECRET_KEY_FALLBACKS = [old]  # a rotated key keeps what it certified
+    assert is_certified(texts, htmls, RENDER_VERSION, digest)

@@ -84,6 +84,8 @@ def test_one_full_turn_of_the_loop_on_a_real_worker(start_worker, tiny_policy, m
     assert round_two.count() == 3 * len(PROMPTS)
     assert set(round_two.values_list("model_version", flat=True)) == {policy.pk}
     assert set(round_two.values_list("render_version", flat=True)) == {RENDER_VERSION}
+    # Rendered in the worker process, certified for this one: pages serve it as stored.
+    assert all(c.html_is_current() for c in round_two)
     assert Task.objects.filter(project=project, round=2).count() == len(PROMPTS)
     assert set(Job.objects.values_list("status", flat=True)) == {"succeeded"}
 
