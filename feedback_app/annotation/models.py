@@ -15,6 +15,12 @@ from django.utils.safestring import SafeString
 from feedback_app.common.models import TimeStampedModel
 from feedback_app.common.rendering import RENDER_VERSION, render_untrusted, stored_or_rendered
 
+# Guidelines are part of every ranking page (annotate.html embeds them, besides their own
+# page), so each load pays for their size: 1 MB of guidelines made every ranking page 2.1 MB.
+# 20 000 characters is some ten printed pages, more than annotators read between tasks
+# (the demo's are under 1 000), and renders to about 25 kB of HTML.
+MAX_GUIDELINES = 20_000
+
 
 class Project(TimeStampedModel):
     class Rationale(models.TextChoices):
