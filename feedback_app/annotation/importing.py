@@ -161,6 +161,7 @@ def check_record(
     if (
         isinstance(ext, bool)
         or not isinstance(ext, str | int)
+        or (isinstance(ext, int) and not storable.in_int64(ext))
         or len(str(ext)) > 200
         or (isinstance(ext, str) and storable.character_problem(ext))
     ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from string import ascii_uppercase
 from typing import Any
 
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -47,6 +48,15 @@ class ErrorSerializer(serializers.Serializer):
 # --- projects --------------------------------------------------------------------------------
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField turns a number into its digits (`1e400` into "inf")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _storable_text(value: str, *, limit: int, blank: bool = False) -> str:
     message = storable.text_problem(value, limit=limit, blank=blank)
     if message is not None:
@@ -55,6 +65,12 @@ def _storable_text(value: str, *, limit: int, blank: bool = False) -> str:
 
 
 class ProjectSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
     class Meta:
         model = Project
         fields = [
