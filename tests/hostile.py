@@ -3,8 +3,9 @@
 Each *hostile* value is one no field may accept: nesting deeper than any bound, an unpaired
 surrogate, NUL, NaN or an infinity, an integer beyond signed 64 bits, an object key longer than
 any bound. Text around them carries other control characters (and U+2028, U+2029, U+0085), which
-are allowed, so a check that refuses too much shows up as well. `hostile_at` puts one into a
-valid payload, so the payload is refused because of it and nothing else.
+are allowed, so a check that refuses too much shows up as well. A test puts one into a
+valid payload (`put`), so the payload is refused because of it and nothing else; `every_case`
+tries one of each class at every place, then random ones.
 
 JSON is written by `dumps`, which can write what `json.dumps` cannot or will not: NaN and 1e400
 as they are sent over the wire, and 6 000 levels of nesting without recursion (`Raw`).
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback_app.common.storable import MAX_KEY
@@ -79,19 +81,53 @@ hostile_id = st.one_of(
 )
 
 
-def hostile_at(
-    template: Any, paths: Sequence[tuple], value: st.SearchStrategy = hostile
-) -> st.SearchStrategy[tuple[tuple, Any]]:
-    """(path, payload): a copy of `template` with a hostile value at one of `paths`."""
+# One of each class, tried at every place before the random ones: each class is always covered.
+EXAMPLES: list[Any] = [
+    "a\x00b",
+    "a\ud800b",
+    2**64,
+    -(2**63) - 1,
+    Raw("NaN"),
+    Raw("1e400"),
+    Raw("[" * 5000 + "]" * 5000),  # RecursionError in Python's json module
+    Raw('{"a":' * 100 + "0" + "}" * 100),  # decodes; deeper than any bound
+    {"k" * (MAX_KEY + 1): 1},
+    [1, {"x": "\u2028\x00"}],
+]
+TEXT_EXAMPLES = ["9" * 20, "1e400", "NaN", "inf", "\u00b2", "-1", "a\x00b", "9" * 5000]
+ID_EXAMPLES = ["9" * 19, "9" * 3000, "\u00b2", "\u0663", "-1", "1e3", "%00"]
 
-    def put(path: tuple, bad: Any) -> tuple[tuple, Any]:
-        payload = copy.deepcopy(template)
-        if not path:
-            return path, bad
-        target = payload
-        for step in path[:-1]:
-            target = target[step]
-        target[path[-1]] = bad
-        return path, payload
+EACH = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-    return st.builds(put, st.sampled_from(list(paths)), value)
+
+def every_case(
+    places: Sequence[Any],
+    examples: Sequence[Any],
+    values: st.SearchStrategy,
+    attempt: Callable[[Any, Any], None],
+) -> None:
+    """`attempt(place, value)` for each example at each place, then for random draws of both."""
+    for place in places:
+        for value in examples:
+            attempt(place, value)
+
+    @EACH
+    @given(place=st.sampled_from(list(places)), value=values)
+    def check(place: Any, value: Any) -> None:
+        attempt(place, value)
+
+    check()
+
+
+def put(template: Any, path: tuple, value: Any) -> Any:
+    """A copy of `template` with `value` at `path` (keys and indexes)."""
+    payload = copy.deepcopy(template)
+    target = payload
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return payload
