@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -17,11 +19,15 @@ class JSONParser(parsers.JSONParser):
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
+        body = stream.read() if stream is not None else b""
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:
             data = None
         else:
+            # Counting brackets is cheap and bounds the depth: most bodies need no walk.
+            if body.count(b"[") + body.count(b"{") <= MAX_BODY_DEPTH:
+                return data
             if not too_deep(data, MAX_BODY_DEPTH):
                 return data
         raise ParseError(f"JSON nested deeper than {MAX_BODY_DEPTH} levels")

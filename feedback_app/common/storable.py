@@ -93,6 +93,40 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{label(key)}" if path else label(key)
 
 
+def _fine(item: Any, depth: int, max_depth: int) -> bool:
+    """Whether all of `item` can be stored: the fast answer for the common case, no names.
+
+    Recurses at most `max_depth` levels (it stops at the bound), so it cannot overflow.
+    """
+    kind = type(item)
+    if kind is str:
+        return "\x00" not in item and (item.isascii() or _SURROGATE.search(item) is None)
+    if kind is int:
+        return INT64_MIN <= item <= INT64_MAX
+    if kind is float:
+        return math.isfinite(item)
+    if item is None or kind is bool:
+        return True
+    if depth >= max_depth:
+        return False
+    if kind is list:
+        for child in item:  # noqa: SIM110 - a plain loop: all() over a generator is slower
+            if not _fine(child, depth + 1, max_depth):
+                return False
+        return True
+    if kind is dict:
+        for key, child in item.items():
+            if (
+                type(key) is not str
+                or len(key) > MAX_KEY
+                or not _fine(key, depth, max_depth)
+                or not _fine(child, depth + 1, max_depth)
+            ):
+                return False
+        return True
+    return False  # anything else: the walk below says what
+
+
 def json_problems(
     value: Any,
     path: str = "",
@@ -103,10 +137,12 @@ def json_problems(
 ) -> list[Problem]:
     """What in a decoded JSON value cannot be stored, each problem named by its path.
 
-    Walks without recursion (a value may be deeper than the bound it is checked against).
-    `path` names the value itself (``metadata``); a problem at the top of an unnamed value is
-    named ``value``.
+    Most values are fine and `_fine` says so quickly; otherwise a walk without recursion (a
+    value may be far deeper than the bound) names each problem. `path` names the value itself
+    (``metadata``); a problem at the top of an unnamed value is named ``value``.
     """
+    if _fine(value, 0, max_depth):
+        return []
     problems: list[Problem] = []
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack and len(problems) < max_problems:
@@ -160,18 +196,22 @@ def check_json(value: Any, path: str = "", *, max_depth: int = MAX_DEPTH) -> Any
 
 
 def too_deep(value: Any, max_depth: int) -> bool:
-    """Whether a decoded value nests more than `max_depth` containers (no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        if depth >= max_depth:
+    """Whether a decoded value nests more than `max_depth` containers.
+
+    Recurses, but never more than `max_depth` levels: it stops there.
+    """
+
+    def deeper(item: dict | list, depth: int) -> bool:
+        if depth > max_depth:
             return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
-    return False
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if (kind is dict or kind is list) and deeper(child, depth + 1):
+                return True
+        return False
+
+    kind = type(value)
+    return (kind is dict or kind is list) and deeper(value, 1)
 
 
 def loads(
@@ -198,7 +238,9 @@ def loads(
         message = "not valid JSON (a number with too many digits)"
         raise InvalidInput(Problem(field, message, line)) from None
     else:
-        deep = too_deep(value, max_depth)
+        # Counting brackets is cheap and bounds the depth: most lines and bodies need no walk.
+        brackets = text.count("[") + text.count("{") if isinstance(text, str) else max_depth + 1
+        deep = brackets > max_depth and too_deep(value, max_depth)
     if deep:
         raise InvalidInput(Problem(field, f"JSON nested deeper than {max_depth} levels", line))
     return value
