@@ -143,6 +143,12 @@ def json_problems(
     """
     if _fine(value, 0, max_depth):
         return []
+    return _walk(value, path, line=line, max_depth=max_depth, max_problems=max_problems)
+
+
+def _walk(
+    value: Any, path: str, *, line: int | None, max_depth: int, max_problems: int
+) -> list[Problem]:
     problems: list[Problem] = []
     stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack and len(problems) < max_problems:
@@ -162,7 +168,9 @@ def json_problems(
                 problems.append(Problem(name, "must be a finite number", line))
         elif isinstance(item, list | tuple | dict):
             if depth >= max_depth:
-                problems.append(Problem(name, f"nested deeper than {max_depth} levels", line))
+                # The path down there is all brackets: its start says where to look.
+                short = name if len(name) <= 60 else name[:60] + "..."
+                problems.append(Problem(short, f"nested deeper than {max_depth} levels", line))
                 continue
             if isinstance(item, dict):
                 children = []
