@@ -5,16 +5,22 @@ walk is the difference), and the JSONL import's decode and check against a bare 
 of every line (the difference: lines split at "\\n", the depth walk, the storable-value walk of
 metadata, the text checks). Prints a table; docs/benchmarks.md records it.
 
-    .venv/bin/python bench/input_checks.py [--repeat 5]
+    .venv/bin/python bench/input_checks.py [--repeat 9] [--before 9f041c2]
+
+`--before REV` also times `parse_jsonl` as it was at that git revision (loaded with `git show`),
+against today's, on the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,10 +72,28 @@ def records(n: int) -> list[dict]:
     ]
 
 
+def importing_at(rev: str):
+    """`feedback_app.annotation.importing` as it was at git revision `rev`."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{rev}:feedback_app/annotation/importing.py"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp()) / "importing_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("importing_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["importing_before"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--before", help="git revision to compare parse_jsonl with")
+    args = parser.parse_args()
+    repeat = args.repeat
 
     ranking = json.dumps({"ranking": [[12], [10, 13], [11]], "rationale": "", "flags": []})
     rows = []
@@ -95,6 +119,10 @@ def main() -> None:
         # Before: bare decode + the checks of that time (about check_records minus our walks).
         rows.append((f"JSONL import of {n:,} lines: decode only vs parse_jsonl", decode, full))
         rows.append((f"  of which check_records ({n:,} records)", float("nan"), checked))
+        if args.before:
+            before = importing_at(args.before)
+            old = best_ms(lambda d=lines, m=before: m.parse_jsonl(d, k=4), repeat)
+            rows.append((f"  parse_jsonl at {args.before} vs now", old, full))
 
     print(f"{'case':<62} {'baseline ms':>12} {'ours ms':>9} {'ratio':>6}")
     for label, base, ours in rows:
