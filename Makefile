@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/loop.py
 	$(PY) bench/export.py
 	$(PY) bench/training.py
+	$(PY) bench/input_checks.py
 
 clean:
 	rm -rf $(VENV) var .cache
