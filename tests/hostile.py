@@ -98,7 +98,7 @@ BODY_EXAMPLES: list[Any] = [
     Raw('{"a":' * 100 + "0" + "}" * 100),  # decodes; deeper than any bound
 ]
 TEXT_EXAMPLES = ["9" * 20, "1e400", "NaN", "inf", "\u00b2", "-1", "a\x00b", "9" * 5000]
-ID_EXAMPLES = ["9" * 19, "9" * 3000, "\u00b2", "\u0663", "-1", "1e3", "%00"]
+ID_EXAMPLES = ["9" * 19, "9" * 3000, "\u00b2", "\u0663", "-1", "1e3", "%00", "1%0A", "%0A%29"]
 
 EACH = settings(
     max_examples=25,

@@ -319,7 +319,7 @@ LEARNING_RATE = Range(0, 1, low_open=True)
 @dataclass
 class _TrainConfig(_Config):
     learning_rate: float = bounded(1e-4, LEARNING_RATE)
-    epochs: float = bounded(1.0, Range(0, 100, low_open=True))
+    epochs: float = bounded(1.0, Range(0, 1000, low_open=True))
     batch_size: int = bounded(8, BATCH_SIZE)
     max_length: int = bounded(256, MAX_LENGTH)  # prompt + completion tokens
     seed: int = bounded(0, SEED)

@@ -54,5 +54,6 @@ urlpatterns = [
         ),
         name="docs",
     ),
-    re_path(r"^.*$", not_found),
+    # [\s\S], not ".": a path may hold a newline (%0A), and must still get the JSON 404.
+    re_path(r"^[\s\S]*$", not_found),
 ]
