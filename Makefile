@@ -31,8 +31,9 @@ demo: migrate
 run: demo
 	bin/run-local
 
+# --limit-request-line 8190 (gunicorn's most): README "Limits" says why, everywhere gunicorn starts.
 web: $(VENV)/.installed
-	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 16
+	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 16 --limit-request-line 8190
 
 worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO
@@ -55,6 +56,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/export.py
 	$(PY) bench/training.py
 	$(PY) bench/shown.py
+	$(PY) bench/input_checks.py
 
 clean:
 	rm -rf $(VENV) var .cache

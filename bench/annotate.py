@@ -190,6 +190,9 @@ def gunicorn(
         str(threads),
         "--keep-alive",
         "30",
+        # As every other gunicorn command line (README "Limits").
+        "--limit-request-line",
+        "8190",
         "--log-level",
         "warning",
     ]

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "feedback_app.api.middleware.ApiUrlLengthMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -268,6 +269,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST API (feedback_app/api, docs/api.md) --------------------------------------------------
+# Longest URL (path and query) the API reads; longer ones get its JSON 414 (api/middleware.py).
+# Not a setting to raise: every gunicorn command line sets --limit-request-line 8190, gunicorn's
+# most, and the whole request line must fit in that for Django to see it.
+API_MAX_URL_LENGTH = 4096
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -283,8 +288,9 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="1000/min"),
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
     },
-    # JSON bodies only, except where a view says otherwise (the prompt import takes files).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON bodies only, except where a view says otherwise (the prompt import takes files);
+    # DRF's parser with a bound on nesting (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["feedback_app.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

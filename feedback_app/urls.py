@@ -4,6 +4,8 @@ from django.urls import include, path
 from feedback_app.annotation import views as annotation_views
 from feedback_app.common.views import healthz
 
+# Ids in URLs are `<id:...>` (common/converters.py, registered in CommonConfig.ready), never
+# `<int:...>`: a 30-digit id must be a 404, not an overflow in SQL.
 urlpatterns = [
     path("", annotation_views.home, name="home"),
     path("", include("feedback_app.annotation.urls")),

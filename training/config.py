@@ -3,6 +3,11 @@
 Every config checks itself in `__post_init__` and raises `ConfigError` naming the field, so an
 admin form or API payload can be validated with `SomeConfig.from_dict(data)` before any work
 starts. `from_dict` rejects unknown keys (a typo must not silently fall back to a default).
+
+Every number a user can set has a `Range`, declared once on its field (`bounded`): the config
+checks it, and the loop page's forms take their min and max from it (`ranges`), so the page,
+the API and the CLI accept the same values. The bounds are far beyond any sensible run; they
+are there so that a typo (or `1e9`) is refused at once instead of stored and failing later.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -42,6 +47,65 @@ def _require(ok: bool, name: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{name}: {rule}, got {value!r}")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a number field allows: from `low` to `high`, each end included unless open.
+
+    >>> str(Range(0, 1, low_open=True)), Range(1, 8, integer=True).allows(8.0)
+    ('a number in (0, 1]', False)
+    """
+
+    low: int | float
+    high: int | float
+    integer: bool = False
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: Any) -> bool:
+        if not (_is_int(value) if self.integer else _is_num(value)):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def check(self, name: str, value: Any) -> None:
+        _require(self.allows(value), name, f"must be {self}", value)
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"{kind} in {left}{self.low}, {self.high}{right}"
+
+
+# numpy's seed range: transformers' set_seed hands the seed to numpy.
+SEED = Range(0, 2**32 - 1, integer=True)
+BATCH_SIZE = Range(1, 1024, integer=True)
+MAX_LENGTH = Range(2, 32768, integer=True)  # tokens of prompt + completion
+MAX_NEW_TOKENS = Range(1, 4096, integer=True)
+SAMPLES = Range(1, 64, integer=True)  # completions per prompt
+TEMPERATURE = Range(0, 10)
+TOP_P = Range(0, 1, low_open=True)
+BETA = Range(0, 10, low_open=True)
+MAX_STOP = 16  # stop strings, of at most MAX_STOP_CHARS characters each
+MAX_STOP_CHARS = 200
+
+
+def bounded(default: Any, allowed: Range) -> Any:
+    """A dataclass field whose values `allowed` bounds (read back with `ranges`)."""
+    return field(default=default, metadata={"range": allowed})
+
+
+def ranges(cls: type) -> dict[str, Range]:
+    """The bounded fields of a dataclass (a config, or `PairPolicy`), by name."""
+    return {f.name: f.metadata["range"] for f in dataclasses.fields(cls) if "range" in f.metadata}
+
+
+def check_ranges(obj: Any) -> None:
+    """Raise ConfigError naming the first bounded field of `obj` whose value is out of range."""
+    for name, allowed in ranges(type(obj)).items():
+        allowed.check(name, getattr(obj, name))
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -58,16 +122,14 @@ def _positive_num(name: str, value: Any) -> None:
     _require(_is_num(value) and value > 0, name, "must be > 0", value)
 
 
-def _fraction(name: str, value: Any, *, open_low: bool = False) -> None:
-    ok = _is_num(value) and (value > 0 if open_low else value >= 0) and value <= 1
-    _require(ok, name, "must be in (0, 1]" if open_low else "must be in [0, 1]", value)
-
-
 @dataclass
 class _Config:
     """Shared JSON round trip and strict `from_dict`."""
 
     FILENAME: ClassVar[str] = "training_config.json"
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -123,6 +185,7 @@ class BootstrapConfig(_Config):
     eval_windows: int = 64  # held-out windows of seq_len tokens for perplexity
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(
             _is_int(self.seed) and self.seed >= 0, "seed", "must be an integer >= 0", self.seed
         )
@@ -222,76 +285,51 @@ class BootstrapConfig(_Config):
 class GenerateConfig(_Config):
     """Sampling settings. temperature=0 means greedy decoding (then top_p is ignored)."""
 
-    num_samples: int = 4  # K completions per prompt
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 64
+    num_samples: int = bounded(4, SAMPLES)  # K completions per prompt
+    temperature: float = bounded(1.0, TEMPERATURE)
+    top_p: float = bounded(1.0, TOP_P)
+    max_new_tokens: int = bounded(64, MAX_NEW_TOKENS)
     stop: tuple[str, ...] = ()  # completion text is cut before the first stop string
-    seed: int = 0
-    batch_size: int = 32  # sequences per forward pass (prompts x samples are batched together)
+    seed: int = bounded(0, SEED)
+    # Sequences per forward pass (prompts x samples are batched together).
+    batch_size: int = bounded(32, BATCH_SIZE)
 
     def __post_init__(self) -> None:
-        _positive_int("num_samples", self.num_samples)
-        _require(
-            _is_num(self.temperature) and self.temperature >= 0,
-            "temperature",
-            "must be >= 0",
-            self.temperature,
-        )
-        _fraction("top_p", self.top_p, open_low=True)
-        _positive_int("max_new_tokens", self.max_new_tokens)
+        super().__post_init__()
         if isinstance(self.stop, list):
             self.stop = tuple(self.stop)
-        _require(
-            isinstance(self.stop, tuple) and all(isinstance(s, str) and s for s in self.stop),
-            "stop",
-            "must be a list of non-empty strings",
-            self.stop,
-        )
-        _require(
-            _is_int(self.seed) and self.seed >= 0, "seed", "must be an integer >= 0", self.seed
-        )
-        _positive_int("batch_size", self.batch_size)
+        _check_stop(self.stop)
+
+
+def _check_stop(stop: Any) -> None:
+    _require(
+        isinstance(stop, tuple)
+        and len(stop) <= MAX_STOP
+        and all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stop),
+        "stop",
+        f"must be a list of at most {MAX_STOP} non-empty strings"
+        f" of at most {MAX_STOP_CHARS} characters",
+        stop,
+    )
+
+
+LEARNING_RATE = Range(0, 1, low_open=True)
 
 
 @dataclass
 class _TrainConfig(_Config):
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    batch_size: int = 8
-    max_length: int = 256  # prompt + completion tokens
-    seed: int = 0
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    logging_steps: int = 1
+    learning_rate: float = bounded(1e-4, LEARNING_RATE)
+    epochs: float = bounded(1.0, Range(0, 1000, low_open=True))
+    batch_size: int = bounded(8, BATCH_SIZE)
+    max_length: int = bounded(256, MAX_LENGTH)  # prompt + completion tokens
+    seed: int = bounded(0, SEED)
+    warmup_ratio: float = bounded(0.0, Range(0, 1, high_open=True))
+    weight_decay: float = bounded(0.0, Range(0, 1))
+    logging_steps: int = bounded(1, Range(1, 100_000, integer=True))
     gradient_checkpointing: bool = False  # saves memory on big models, costs ~30 % time
 
     def __post_init__(self) -> None:
-        _positive_num("learning_rate", self.learning_rate)
-        _positive_num("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _require(
-            _is_int(self.max_length) and self.max_length >= 2,
-            "max_length",
-            "must be an integer >= 2",
-            self.max_length,
-        )
-        _require(
-            _is_int(self.seed) and self.seed >= 0, "seed", "must be an integer >= 0", self.seed
-        )
-        _require(
-            _is_num(self.warmup_ratio) and 0 <= self.warmup_ratio < 1,
-            "warmup_ratio",
-            "must be in [0, 1)",
-            self.warmup_ratio,
-        )
-        _require(
-            _is_num(self.weight_decay) and self.weight_decay >= 0,
-            "weight_decay",
-            "must be >= 0",
-            self.weight_decay,
-        )
-        _positive_int("logging_steps", self.logging_steps)
+        super().__post_init__()
         _require(
             isinstance(self.gradient_checkpointing, bool),
             "gradient_checkpointing",
@@ -307,16 +345,16 @@ class RewardTrainConfig(_TrainConfig):
     Pairs longer than max_length are dropped by TRL (not truncated); the count is in the metrics.
     """
 
-    learning_rate: float = 1e-4
+    learning_rate: float = bounded(1e-4, LEARNING_RATE)
     center_rewards_coefficient: float | None = None  # adds c * mean((r_c + r_r)^2)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         c = self.center_rewards_coefficient
         _require(
-            c is None or (_is_num(c) and c >= 0),
+            c is None or (_is_num(c) and 0 <= c <= 100),
             "center_rewards_coefficient",
-            "must be None or >= 0",
+            "must be None or a number in [0, 100]",
             c,
         )
 
@@ -328,31 +366,24 @@ class DPOTrainConfig(_TrainConfig):
     TRL's default learning rate (1e-6) suits large pretrained models; small models need more.
     """
 
-    learning_rate: float = 5e-5
-    beta: float = 0.1  # strength of the KL tie to the reference policy
+    learning_rate: float = bounded(5e-5, LEARNING_RATE)
+    beta: float = bounded(0.1, BETA)  # strength of the KL tie to the reference policy
     loss_type: str = "sigmoid"  # one of DPO_LOSS_TYPES
-    label_smoothing: float = 0.0  # for robust / exo_pair / aot
+    label_smoothing: float = bounded(0.0, Range(0, 0.5, high_open=True))  # robust/exo_pair/aot
     precompute_ref_log_probs: bool = True  # one reference pass per run, no reference in memory
     lora: bool = False
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
+    lora_r: int = bounded(8, Range(1, 1024, integer=True))
+    lora_alpha: int = bounded(16, Range(1, 4096, integer=True))
+    lora_dropout: float = bounded(0.05, Range(0, 1, high_open=True))
     lora_target_modules: tuple[str, ...] = ()  # empty: every linear layer except the LM head
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_num("beta", self.beta)
         _require(
             self.loss_type in DPO_LOSS_TYPES,
             "loss_type",
             f"must be one of {', '.join(DPO_LOSS_TYPES)}",
             self.loss_type,
-        )
-        _require(
-            _is_num(self.label_smoothing) and 0 <= self.label_smoothing < 0.5,
-            "label_smoothing",
-            "must be in [0, 0.5)",
-            self.label_smoothing,
         )
         if self.loss_type == "exo_pair":
             _require(
@@ -365,19 +396,12 @@ class DPOTrainConfig(_TrainConfig):
             _require(
                 isinstance(getattr(self, name), bool), name, "must be a bool", getattr(self, name)
             )
-        _positive_int("lora_r", self.lora_r)
-        _positive_int("lora_alpha", self.lora_alpha)
-        _require(
-            _is_num(self.lora_dropout) and 0 <= self.lora_dropout < 1,
-            "lora_dropout",
-            "must be in [0, 1)",
-            self.lora_dropout,
-        )
         if isinstance(self.lora_target_modules, list):
             self.lora_target_modules = tuple(self.lora_target_modules)
         _require(
             isinstance(self.lora_target_modules, tuple)
-            and all(isinstance(m, str) and m for m in self.lora_target_modules),
+            and len(self.lora_target_modules) <= 64
+            and all(isinstance(m, str) and 0 < len(m) <= 200 for m in self.lora_target_modules),
             "lora_target_modules",
             "must be a list of module names",
             self.lora_target_modules,
@@ -392,25 +416,19 @@ class EvalConfig(_Config):
     drawn at temperature 1 and top_p 1, which are the defaults.
     """
 
-    samples_per_prompt: int = 1
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 48
+    samples_per_prompt: int = bounded(1, SAMPLES)
+    temperature: float = bounded(1.0, TEMPERATURE)
+    top_p: float = bounded(1.0, TOP_P)
+    max_new_tokens: int = bounded(48, MAX_NEW_TOKENS)
     stop: tuple[str, ...] = ()
-    seed: int = 0
-    batch_size: int = 32
-    beta: float = 0.1  # scale of the implicit DPO reward beta * log(pi / pi_ref)
-    max_length: int = 256
+    seed: int = bounded(0, SEED)
+    batch_size: int = bounded(32, BATCH_SIZE)
+    beta: float = bounded(0.1, BETA)  # scale of the implicit DPO reward beta * log(pi / pi_ref)
+    max_length: int = bounded(256, MAX_LENGTH)
 
     def __post_init__(self) -> None:
-        self.generate_config()  # validates the sampling fields with their own names
-        _positive_num("beta", self.beta)
-        _require(
-            _is_int(self.max_length) and self.max_length >= 2,
-            "max_length",
-            "must be an integer >= 2",
-            self.max_length,
-        )
+        super().__post_init__()
+        self.generate_config()  # the sampling fields, by GenerateConfig's rules
 
     def generate_config(self) -> GenerateConfig:
         return GenerateConfig(
@@ -440,11 +458,16 @@ def load_config(path: str | Path) -> _Config:
 
 __all__ = [
     "DPO_LOSS_TYPES",
+    "SEED",
+    "Range",
     "BootstrapConfig",
     "ConfigError",
     "DPOTrainConfig",
     "EvalConfig",
     "GenerateConfig",
     "RewardTrainConfig",
+    "bounded",
+    "check_ranges",
     "load_config",
+    "ranges",
 ]

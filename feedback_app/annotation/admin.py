@@ -8,11 +8,21 @@ untrusted text").
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 
 from feedback_app.common.errors import Problem
 
 from .importing import check_record
-from .models import Assignment, Candidate, Membership, Project, Prompt, Ranking, Task
+from .models import (
+    MAX_GUIDELINES,
+    Assignment,
+    Candidate,
+    Membership,
+    Project,
+    Prompt,
+    Ranking,
+    Task,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,6 +33,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    # Guidelines are the one text field: the API's limit (Django's forms already refuse NUL).
+    formfield_overrides = {models.TextField: {"max_length": MAX_GUIDELINES}}
     list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale"]
     inlines = [MembershipInline]
 

@@ -8,6 +8,7 @@ from django import forms
 from django.http import QueryDict
 
 from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.common.storable import is_id, label
 
 from .rankings import groups_from_ranks
 
@@ -20,7 +21,13 @@ def ranks_from_post(data: QueryDict) -> list[list[int]]:
     Whether they name exactly the task's candidates is checked by `ranking_submit`, against the
     lease, so the page needs no read of its own before submitting.
     """
-    fields = [(name, int(m[1])) for name in data if (m := _RANK_FIELD.fullmatch(name))]
+    fields = []
+    for name in data:
+        if m := _RANK_FIELD.fullmatch(name):
+            if not is_id(m[1]):
+                # 5 000 digits (or "٣"): not an id int() should read, nor any candidate.
+                raise InvalidInput(Problem(label(name), "not a candidate of this task"))
+            fields.append((name, int(m[1])))
     if not fields:
         raise InvalidInput(Problem("ranking", "give every candidate a rank"))
     ranks: dict[int, int] = {}

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 
 ROLES = ("system", "user", "assistant")
@@ -49,14 +50,20 @@ def prompt_hash(text: str, messages: list[dict] | None) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def _check_text(value: object, where: str, line: int, problems: list[Problem]) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        problems.append(Problem(where, "must be non-empty text", line))
+def _check_text(
+    value: object,
+    where: str,
+    line: int,
+    problems: list[Problem],
+    *,
+    limit: int = MAX_TEXT,
+    blank: bool = False,
+) -> str | None:
+    message = storable.text_problem(value, limit=limit, blank=blank)
+    if message is not None:
+        problems.append(Problem(where, message, line))
         return None
-    if len(value) > MAX_TEXT:
-        problems.append(Problem(where, f"at most {MAX_TEXT} characters", line))
-        return None
-    return value
+    return value  # type: ignore[return-value]  # text_problem refused anything but str
 
 
 def _check_messages(value: list, line: int, problems: list[Problem]) -> list[dict] | None:
@@ -104,9 +111,10 @@ def _check_candidates(
             if set(cand) - {"text", "model"}:
                 problems.append(Problem(where, 'must be text or {"text": ..., "model": ...}', line))
                 return []
-            model = cand.get("model", "")
-            if not isinstance(model, str) or len(model) > 200:
-                problems.append(Problem(f"{where}.model", "must be text (200 at most)", line))
+            model = _check_text(
+                cand.get("model", ""), f"{where}.model", line, problems, limit=200, blank=True
+            )
+            if model is None:
                 return []
             text = _check_text(cand.get("text"), f"{where}.text", line, problems)
         else:
@@ -131,10 +139,9 @@ def check_record(
         return None
     unknown = sorted(set(obj) - KEYS)
     if unknown:
-        name = unknown[0] or "line"  # an empty key still needs a name the user can find
-        problems.append(
-            Problem(name, f"unknown field {unknown[0]!r}; allowed: {sorted(KEYS)}", line)
-        )
+        # An empty key still needs a name the user can find; an odd one is quoted (label).
+        name = storable.label(unknown[0]) if unknown[0] else "line"
+        problems.append(Problem(name, f"unknown field {name!r}; allowed: {sorted(KEYS)}", line))
         return None
     prompt = obj.get("prompt")
     text, messages = "", None
@@ -148,8 +155,16 @@ def check_record(
     metadata = obj.get("metadata", {})
     if not isinstance(metadata, dict):
         problems.append(Problem("metadata", "must be a JSON object", line))
+    else:
+        problems.extend(storable.json_problems(metadata, "metadata", line=line))
     ext = obj.get("id", "")
-    if isinstance(ext, bool) or not isinstance(ext, str | int) or len(str(ext)) > 200:
+    if (
+        isinstance(ext, bool)
+        or not isinstance(ext, str | int)
+        or (isinstance(ext, int) and not storable.in_int64(ext))
+        or len(str(ext)) > 200
+        or (isinstance(ext, str) and storable.character_problem(ext))
+    ):
         problems.append(Problem("id", "must be text or a number (200 characters at most)", line))
     if len(problems) > before:
         return None
@@ -185,7 +200,11 @@ def check_records(objects: Iterable[tuple[int, object]], *, k: int | None) -> li
 
 
 def parse_jsonl(data: bytes | str, *, k: int | None) -> list[PromptRecord]:
-    """Decode a JSONL file (blank lines allowed) and check every line."""
+    """Decode a JSONL file (blank lines allowed) and check every line.
+
+    Lines end at "\n" (or "\r\n") only, as JSON Lines says: `str.splitlines` would also split
+    at U+2028, U+2029 and U+0085, which JSON allows raw inside strings.
+    """
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
@@ -193,15 +212,13 @@ def parse_jsonl(data: bytes | str, *, k: int | None) -> list[PromptRecord]:
             raise InvalidInput(Problem("file", f"not UTF-8 text ({exc.reason})")) from exc
     objects: list[tuple[int, object]] = []
     problems: list[Problem] = []
-    for number, raw in enumerate(data.splitlines(), start=1):
+    for number, raw in enumerate(data.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
-            objects.append((number, json.loads(raw)))
-        except json.JSONDecodeError as exc:
-            problems.append(
-                Problem("line", f"not valid JSON ({exc.msg}, column {exc.colno})", number)
-            )
+            objects.append((number, storable.loads(raw, field="line", line=number)))
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
             if len(problems) >= MAX_PROBLEMS:
                 break
     if problems:

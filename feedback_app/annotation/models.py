@@ -27,6 +27,12 @@ from feedback_app.common.rendering import (
 # ModelSerializers): only `render()` writes them, from the text.
 _HTML_FIELDS = ("html", "render_version", "html_digest")
 
+# Guidelines are part of every ranking page (annotate.html embeds them, besides their own
+# page), so each load pays for their size: 1 MB of guidelines made every ranking page 2.1 MB.
+# 20 000 characters is some ten printed pages, more than annotators read between tasks
+# (the demo's are under 1 000), and renders to about 25 kB of HTML.
+MAX_GUIDELINES = 20_000
+
 
 class Project(TimeStampedModel):
     class Rationale(models.TextChoices):

@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 
 from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.common.storable import character_problem
 
 FLAGS = ("all_bad", "unsafe")
 MAX_RATIONALE = 5000
@@ -67,6 +68,8 @@ def check_rationale(rationale: object, *, required: bool) -> str:
         raise InvalidInput(Problem("rationale", "this project asks for a short explanation"))
     if len(rationale) > MAX_RATIONALE:
         raise InvalidInput(Problem("rationale", f"at most {MAX_RATIONALE} characters"))
+    if message := character_problem(rationale):
+        raise InvalidInput(Problem("rationale", message))
     return rationale
 
 

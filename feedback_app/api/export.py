@@ -17,6 +17,7 @@ from itertools import groupby, islice
 from django.db.models import QuerySet
 
 from feedback_app.annotation.models import Candidate, Project, Prompt, Ranking, Task
+from feedback_app.common.storable import is_id
 from feedback_app.preferences.dataset import PromptView, jsonl_bytes, trl_row
 from feedback_app.preferences.pairs import (
     PairPolicy,
@@ -66,7 +67,7 @@ def is_conversational(project: Project, q: PairQuery) -> bool:
 
 
 def _matches_model(model: str, *cands: tuple) -> bool:
-    if model.isdigit():
+    if is_id(model):
         return any(c[1] == int(model) for c in cands)
     return any(c[2] == model for c in cands)
 

@@ -10,15 +10,27 @@ from __future__ import annotations
 from string import ascii_uppercase
 from typing import Any
 
+from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from feedback_app.annotation.models import Assignment, Project, Ranking
+from feedback_app.annotation.models import MAX_GUIDELINES, Assignment, Project, Ranking
 from feedback_app.annotation.rankings import FLAGS
 from feedback_app.annotation.selectors import Progress, candidates_in_display_order
+from feedback_app.common import storable
 from feedback_app.finetuning.models import Job, ModelVersion
 from feedback_app.preferences.models import DatasetSnapshot, DeploymentFeedback
+from feedback_app.preferences.pairs import PairPolicy
+from training.config import ranges
+
+_MIN_VOTES = ranges(PairPolicy)["min_votes"]
+
+
+def _id_field(**kwargs: Any) -> serializers.IntegerField:
+    """An id in a body or query string: bounded, so no lookup overflows a 64-bit column."""
+    return serializers.IntegerField(min_value=1, max_value=storable.INT64_MAX, **kwargs)
+
 
 # --- errors ----------------------------------------------------------------------------------
 
@@ -36,7 +48,29 @@ class ErrorSerializer(serializers.Serializer):
 # --- projects --------------------------------------------------------------------------------
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField turns a number into its digits (`1e400` into "inf")."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _storable_text(value: str, *, limit: int, blank: bool = False) -> str:
+    message = storable.text_problem(value, limit=limit, blank=blank)
+    if message is not None:
+        raise serializers.ValidationError(message)
+    return value
+
+
 class ProjectSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
     class Meta:
         model = Project
         fields = [
@@ -50,6 +84,13 @@ class ProjectSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"guidelines": {"max_length": MAX_GUIDELINES}}  # shown in the schema
+
+    def validate_name(self, value: str) -> str:
+        return _storable_text(value, limit=200)
+
+    def validate_guidelines(self, value: str) -> str:
+        return _storable_text(value, limit=MAX_GUIDELINES, blank=True)
 
     def validate_candidates_per_task(self, value: int) -> int:
         # Imported tasks have K candidates; changing K later would orphan them.
@@ -222,9 +263,9 @@ class SkipResultSerializer(serializers.Serializer):
 
 
 class RankingFilterSerializer(serializers.Serializer):
-    project = serializers.IntegerField(required=False, min_value=1)
-    annotator = serializers.IntegerField(required=False, min_value=1)
-    round = serializers.IntegerField(required=False, min_value=1)
+    project = _id_field(required=False)
+    annotator = _id_field(required=False)
+    round = _id_field(required=False)
     since = serializers.DateTimeField(required=False, help_text="Submitted at or after.")
 
 
@@ -244,10 +285,15 @@ class PairFilterSerializer(serializers.Serializer):
         help_text="Add votes, ties, judges, agreement, margin, models, round, task columns.",
     )
     min_agreement = serializers.FloatField(required=False, default=0.5, min_value=0, max_value=1)
-    min_votes = serializers.IntegerField(required=False, default=1, min_value=1)
+    min_votes = serializers.IntegerField(
+        required=False,
+        default=PairPolicy.min_votes,
+        min_value=_MIN_VOTES.low,
+        max_value=_MIN_VOTES.high,
+    )
     drop_all_bad = serializers.BooleanField(required=False, default=True)
     drop_unsafe = serializers.BooleanField(required=False, default=False)
-    round = serializers.IntegerField(required=False, min_value=1)
+    round = _id_field(required=False)
     model = serializers.CharField(
         required=False,
         max_length=200,
@@ -347,7 +393,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    project = serializers.IntegerField(min_value=1)
+    project = _id_field()
     kind = serializers.ChoiceField(choices=Job.Kind.choices)
     params = extend_schema_field(OpenApiTypes.OBJECT)(
         serializers.JSONField(required=False, default=dict)
@@ -355,7 +401,7 @@ class JobCreateSerializer(serializers.Serializer):
 
 
 class JobFilterSerializer(serializers.Serializer):
-    project = serializers.IntegerField(required=False, min_value=1)
+    project = _id_field(required=False)
     kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False)
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
 
@@ -383,7 +429,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionFilterSerializer(serializers.Serializer):
-    project = serializers.IntegerField(required=False, min_value=1)
+    project = _id_field(required=False)
     kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices, required=False)
 
 

@@ -22,26 +22,26 @@ router.register("model-versions", loop.ModelVersionViewSet, basename="model-vers
 urlpatterns = [
     path("", include(router.urls)),
     path(
-        "projects/<int:project_id>/prompts/",
+        "projects/<id:project_id>/prompts/",
         projects.PromptImportApi.as_view(),
         name="prompts-import",
     ),
     path(
-        "projects/<int:project_id>/tasks/next/",
+        "projects/<id:project_id>/tasks/next/",
         annotation.NextTaskApi.as_view(),
         name="task-next",
     ),
     path(
-        "tasks/<int:task_id>/ranking/", annotation.RankingSubmitApi.as_view(), name="ranking-submit"
+        "tasks/<id:task_id>/ranking/", annotation.RankingSubmitApi.as_view(), name="ranking-submit"
     ),
-    path("tasks/<int:task_id>/skip/", annotation.SkipApi.as_view(), name="task-skip"),
-    path("projects/<int:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
+    path("tasks/<id:task_id>/skip/", annotation.SkipApi.as_view(), name="task-skip"),
+    path("projects/<id:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
     path(
-        "projects/<int:project_id>/snapshots/",
+        "projects/<id:project_id>/snapshots/",
         loop.ProjectSnapshotsApi.as_view(),
         name="project-snapshots",
     ),
-    path("projects/<int:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
+    path("projects/<id:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
@@ -54,5 +54,6 @@ urlpatterns = [
         ),
         name="docs",
     ),
-    re_path(r"^.*$", not_found),
+    # [\s\S], not ".": a path may hold a newline (%0A), and must still get the JSON 404.
+    re_path(r"^[\s\S]*$", not_found),
 ]

@@ -17,8 +17,14 @@ from .errors import Problem
 API_PREFIX = "/api/"
 
 
+def _text(value: str) -> str:
+    """Errors may quote what was sent: an unpaired surrogate there would make the error
+    itself unencodable (a 500), so it is written as its escape instead."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def problem_dict(problem: Problem) -> dict[str, Any]:
-    return {"field": problem.field, "message": problem.message, "line": problem.line}
+    return {"field": _text(problem.field), "message": _text(problem.message), "line": problem.line}
 
 
 def error_body(problems: list[Problem]) -> dict[str, list[dict[str, Any]]]:

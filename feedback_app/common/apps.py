@@ -6,6 +6,11 @@ class CommonConfig(AppConfig):
     label = "common"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from .auth import connect_signals
+        from .converters import IdConverter
 
         connect_signals()
+        # Before any URL conf is read (they are read on the first request or reverse).
+        register_converter(IdConverter, "id")

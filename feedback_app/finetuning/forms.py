@@ -1,6 +1,8 @@
 """Launch forms for the loop page: they parse types; `params.check_params` owns the rules.
 
-Defaults come from the `training` config dataclasses, so the page, the API and the CLI agree.
+Defaults and bounds come from the `training` config dataclasses and `PairPolicy` (`ranges`),
+so the page, the API and the CLI agree. An open end of a range (a learning rate above 0) has
+no HTML equivalent: the checker refuses it, and the page shows that on the field.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from training.config import (
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    Range,
     RewardTrainConfig,
+    ranges,
 )
 
 from .models import Job, ModelVersion
+from .params import PROMPT_LIMIT, SPLIT_SEED, TEST_FRACTION
 
 _GEN, _RM, _DPO, _EVAL, _POLICY = (
     GenerateConfig(),
@@ -28,6 +33,21 @@ _GEN, _RM, _DPO, _EVAL, _POLICY = (
     EvalConfig(),
     PairPolicy(),
 )
+
+
+def _number(allowed: Range, **kwargs: Any) -> forms.Field:
+    """A form field for a bounded number: the range's closed ends become min and max."""
+    field = forms.IntegerField if allowed.integer else forms.FloatField
+    return field(
+        min_value=None if allowed.low_open else allowed.low,
+        max_value=None if allowed.high_open else allowed.high,
+        **kwargs,
+    )
+
+
+def _config_number(config: object, name: str, **kwargs: Any) -> forms.Field:
+    """The field `name` of a config (or policy): its range, and its default as the initial."""
+    return _number(ranges(type(config))[name], initial=getattr(config, name), **kwargs)
 
 
 class _LaunchForm(forms.Form):
@@ -59,11 +79,11 @@ def _version_field(label: str, required: bool = False) -> forms.ModelChoiceField
 class GenerateForm(_LaunchForm):
     policy = _version_field("Policy")
     challenger = _version_field("Second policy (head to head)")
-    prompt_limit = forms.IntegerField(required=False, min_value=1, label="At most N prompts")
-    temperature = forms.FloatField(initial=_GEN.temperature)
-    top_p = forms.FloatField(initial=_GEN.top_p)
-    max_new_tokens = forms.IntegerField(initial=_GEN.max_new_tokens)
-    seed = forms.IntegerField(initial=_GEN.seed)
+    prompt_limit = _number(PROMPT_LIMIT, required=False, label="At most N prompts")
+    temperature = _config_number(_GEN, "temperature")
+    top_p = _config_number(_GEN, "top_p")
+    max_new_tokens = _config_number(_GEN, "max_new_tokens")
+    seed = _config_number(_GEN, "seed")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -81,12 +101,12 @@ class GenerateForm(_LaunchForm):
 
 
 class BuildDatasetForm(_LaunchForm):
-    min_votes = forms.IntegerField(initial=_POLICY.min_votes)
-    min_agreement = forms.FloatField(initial=_POLICY.min_agreement)
+    min_votes = _config_number(_POLICY, "min_votes")
+    min_agreement = _config_number(_POLICY, "min_agreement")
     drop_all_bad = forms.BooleanField(initial=_POLICY.drop_all_bad, required=False)
     drop_unsafe = forms.BooleanField(initial=_POLICY.drop_unsafe, required=False)
-    test_fraction = forms.FloatField(initial=0.1)
-    seed = forms.IntegerField(initial=0)
+    test_fraction = _number(TEST_FRACTION, initial=0.1)
+    seed = _number(SPLIT_SEED, initial=0)
 
 
 def _snapshot_field() -> forms.ModelChoiceField:
@@ -108,19 +128,19 @@ class _TrainForm(_LaunchForm):
 
 class TrainRewardForm(_TrainForm):
     base = _version_field("Start from policy")
-    learning_rate = forms.FloatField(initial=_RM.learning_rate)
-    epochs = forms.FloatField(initial=_RM.epochs)
-    batch_size = forms.IntegerField(initial=_RM.batch_size)
-    max_length = forms.IntegerField(initial=_RM.max_length)
+    learning_rate = _config_number(_RM, "learning_rate")
+    epochs = _config_number(_RM, "epochs")
+    batch_size = _config_number(_RM, "batch_size")
+    max_length = _config_number(_RM, "max_length")
 
 
 class TrainDPOForm(_TrainForm):
     policy = _version_field("Policy to improve")
-    beta = forms.FloatField(initial=_DPO.beta)
-    learning_rate = forms.FloatField(initial=_DPO.learning_rate)
-    epochs = forms.FloatField(initial=_DPO.epochs)
-    batch_size = forms.IntegerField(initial=_DPO.batch_size)
-    max_length = forms.IntegerField(initial=_DPO.max_length)
+    beta = _config_number(_DPO, "beta")
+    learning_rate = _config_number(_DPO, "learning_rate")
+    epochs = _config_number(_DPO, "epochs")
+    batch_size = _config_number(_DPO, "batch_size")
+    max_length = _config_number(_DPO, "max_length")
     loss_type = forms.ChoiceField(choices=[(t, t) for t in DPO_LOSS_TYPES], initial=_DPO.loss_type)
     lora = forms.BooleanField(required=False, initial=_DPO.lora, label="LoRA adapters")
 
@@ -132,9 +152,9 @@ class EvaluateForm(_LaunchForm):
     reward = forms.ModelChoiceField(
         queryset=ModelVersion.objects.none(), required=False, empty_label="the newest"
     )
-    prompt_limit = forms.IntegerField(initial=16, min_value=1)
-    samples_per_prompt = forms.IntegerField(initial=_EVAL.samples_per_prompt)
-    max_new_tokens = forms.IntegerField(initial=_EVAL.max_new_tokens)
+    prompt_limit = _number(PROMPT_LIMIT, initial=16)
+    samples_per_prompt = _config_number(_EVAL, "samples_per_prompt")
+    max_new_tokens = _config_number(_EVAL, "max_new_tokens")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

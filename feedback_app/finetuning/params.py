@@ -3,6 +3,8 @@
 Each kind's checker returns the parameters the job will run with (defaults filled in, ids
 resolved), so a job row says exactly what it did. Training settings are validated by the
 `training` config dataclasses themselves: one set of rules for the page, the API and the CLI.
+Types are strict (a JSON `"false"` is not a boolean) and every number has bounds: the config
+fields', `PairPolicy`'s and the few below, which the launch forms read too.
 """
 
 from __future__ import annotations
@@ -10,20 +12,33 @@ from __future__ import annotations
 from typing import Any
 
 from feedback_app.annotation.models import Project
+from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.preferences.models import DatasetSnapshot
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import (
+    SEED,
     ConfigError,
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    Range,
     RewardTrainConfig,
 )
 
 from .models import Job, ModelVersion
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
+# The job parameters that are not a config's or the pair policy's fields.
+PROMPT_LIMIT = Range(1, 1_000_000, integer=True)
+TEST_FRACTION = Range(0, 1, high_open=True)
+SPLIT_SEED = SEED
+
+
+def _check_range(allowed: Range, value: Any, field: str) -> Any:
+    if not allowed.allows(value):
+        raise InvalidInput(Problem(field, f"must be {allowed}"))
+    return value
 
 
 def _config(cls: type, data: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +58,15 @@ def _split(params: dict[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[
 
 
 def _id(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    if isinstance(value, str) and storable.is_id(value):
+        return int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value <= storable.INT64_MAX
+    ):
         raise InvalidInput(Problem(field, f"must be an id, got {value!r}"))
-    return int(value)
+    return value
 
 
 def _version(project: Project, value: Any, field: str, kind: str) -> ModelVersion:
@@ -79,9 +100,7 @@ def _snapshot(project: Project, value: Any) -> DatasetSnapshot:
 def _limit(value: Any, field: str) -> int | None:
     if value in (None, ""):
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(Problem(field, "must be a whole number >= 1"))
-    return value
+    return _check_range(PROMPT_LIMIT, value, field)
 
 
 def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
@@ -112,12 +131,8 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
         raise InvalidInput(Problem(field, message)) from exc
-    fraction = own.get("test_fraction", 0.1)
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
-        raise InvalidInput(Problem("test_fraction", "must be in [0, 1)"))
-    seed = own.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInput(Problem("seed", "must be a whole number >= 0"))
+    fraction = _check_range(TEST_FRACTION, own.get("test_fraction", 0.1), "test_fraction")
+    seed = _check_range(SPLIT_SEED, own.get("seed", 0), "seed")
     return {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
 
 
@@ -194,4 +209,5 @@ def check_params(project: Project, kind: str, params: Any) -> dict[str, Any]:
         raise InvalidInput(Problem("kind", f"must be one of {sorted(CHECKERS)}"))
     if not isinstance(params, dict):
         raise InvalidInput(Problem("params", "must be a JSON object"))
+    storable.check_json(params)  # stored as given when a checker passes values through
     return CHECKERS[kind](project, params)

@@ -16,20 +16,13 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from feedback_app.annotation.importing import MAX_TEXT, check_record
 from feedback_app.annotation.models import Project
+from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.finetuning.models import ModelVersion
 
 from .models import DeploymentFeedback
 
 Kind = DeploymentFeedback.Kind
-
-
-def _text(value: Any, field: str, *, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(Problem(field, "must be non-empty text"))
-    if len(value) > limit:
-        raise InvalidInput(Problem(field, f"at most {limit} characters"))
-    return value
 
 
 def feedback_record(
@@ -50,7 +43,7 @@ def feedback_record(
     """Check one piece of feedback (the prompt by the import rules) and store it."""
     if kind not in Kind.values:
         raise InvalidInput(Problem("kind", f"must be one of {list(Kind.values)}"))
-    source = _text(source, "source", limit=200)
+    source = storable.check_text(source, "source", limit=200)
     problems: list[Problem] = []
     # The import's checker, so a prompt here follows exactly the rules of an imported one.
     record = check_record({"prompt": prompt}, 1, None, problems)
@@ -60,19 +53,23 @@ def feedback_record(
     if kind == Kind.THUMBS:
         if chosen is not None or rejected is not None:
             raise InvalidInput(Problem("chosen", "thumbs feedback has `response` and `rating`"))
-        fields["response"] = _text(response, "response")
+        fields["response"] = storable.check_text(response, "response", limit=MAX_TEXT)
         if rating not in DeploymentFeedback.Rating.values:
             raise InvalidInput(Problem("rating", 'must be "up" or "down"'))
         fields["rating"] = rating
     else:
         if response is not None or rating is not None:
             raise InvalidInput(Problem("response", "choice feedback has `chosen` and `rejected`"))
-        fields["chosen"] = _text(chosen, "chosen")
-        fields["rejected"] = _text(rejected, "rejected")
+        fields["chosen"] = storable.check_text(chosen, "chosen", limit=MAX_TEXT)
+        fields["rejected"] = storable.check_text(rejected, "rejected", limit=MAX_TEXT)
         if fields["chosen"] == fields["rejected"]:
             raise InvalidInput(Problem("rejected", "must differ from `chosen`"))
     if model_version is not None:
-        if isinstance(model_version, bool) or not isinstance(model_version, int):
+        if (
+            isinstance(model_version, bool)
+            or not isinstance(model_version, int)
+            or not storable.in_int64(model_version)
+        ):
             raise InvalidInput(Problem("model_version", "must be a model version id"))
         fields["model_version"] = ModelVersion.objects.filter(
             project=project, pk=model_version
@@ -83,12 +80,12 @@ def feedback_record(
             )
     if end_user is None:
         end_user = ""
-    if not isinstance(end_user, str) or len(end_user) > 200:
-        raise InvalidInput(Problem("end_user", "must be text (200 characters at most)"))
+    end_user = storable.check_text(end_user, "end_user", limit=200, blank=True)
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise InvalidInput(Problem("metadata", "must be a JSON object"))
+    storable.check_json(metadata, "metadata")
     return DeploymentFeedback.objects.create(
         project=project,
         kind=kind,

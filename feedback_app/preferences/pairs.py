@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+from training.config import ConfigError, Range, bounded, check_ranges
+
 
 def pairs_from_ranking(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """Every (better, worse) pair across groups; ties give none.
@@ -123,21 +125,25 @@ class PairPolicy:
     users' clicks stay apart unless a snapshot asks for both.
     """
 
-    min_votes: int = 1
-    min_agreement: float = 0.5
+    # Bounds as the training configs declare theirs (the launch form reads them from here):
+    # no task is ranked by more than 50 annotators (Project.annotations_per_task).
+    min_votes: int = bounded(1, Range(1, 1000, integer=True))
+    min_agreement: float = bounded(0.5, Range(0, 1))
     drop_all_bad: bool = True
     drop_unsafe: bool = False
     include_feedback: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.min_votes, bool) or not isinstance(self.min_votes, int):
-            raise ValueError("min_votes: must be a whole number")
-        if self.min_votes < 1:
-            raise ValueError("min_votes: must be at least 1")
-        if not isinstance(self.min_agreement, int | float) or not 0 <= self.min_agreement <= 1:
-            raise ValueError("min_agreement: must be between 0 and 1")
-        if not isinstance(self.include_feedback, bool):
-            raise ValueError("include_feedback: must be true or false")
+        """Raise ValueError ("field: rule") for a value out of type or bounds."""
+        try:
+            check_ranges(self)
+        except ConfigError as exc:
+            # Only the rule, not the value: `got ...` repeats what the user just sent.
+            raise ValueError(str(exc).partition(", got")[0]) from None
+        for name in ("drop_all_bad", "drop_unsafe", "include_feedback"):
+            # "false" is a non-empty string: taken as truthy, it would mean the opposite.
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: must be true or false")
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -1,12 +1,36 @@
-"""Malformed rankings and imports: every answer is a 4xx naming a field, and nothing is stored."""
+"""Malformed and hostile input: every answer is a 4xx naming a field, and nothing is stored.
+
+The first two (slow) generate malformed rankings and imports; the rest put the hostile values
+of tests/hostile.py into every endpoint and form that takes input, on both backends.
+"""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlencode
+
 import pytest
+from django import forms
+from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback_app.annotation.models import Assignment, Candidate, Prompt, Ranking, Task
+from tests.hostile import (
+    BODY_EXAMPLES,
+    EACH,
+    EXAMPLES,
+    ID_EXAMPLES,
+    TEXT_EXAMPLES,
+    dumps,
+    every_case,
+    hostile,
+    hostile_id,
+    hostile_text,
+    noise,
+    nul_text,
+    put,
+)
 
 from .conftest import client_for
 
@@ -143,3 +167,421 @@ def test_malformed_imports_are_refused_and_store_nothing(make_project, make_user
         assert counts() == before
 
     check_jsonl()
+
+
+# --- hostile values (issue 9) against every endpoint and form that takes input ------------------
+#
+# Each payload is valid but for one hostile value (tests/hostile.py: deep nesting, unpaired
+# surrogates, NUL, NaN and infinities, integers beyond 64 bits, over-long keys), tried at every
+# place it can go: first one of each class, then random ones. Each must be refused with a 4xx
+# naming a field, and store nothing. Not marked slow: both backends run them.
+
+
+def everything() -> tuple[int, ...]:
+    """Rows of every table input can reach, in one statement (it runs after each request)."""
+    from django.db import connection
+
+    from feedback_app.annotation.models import Membership, Project
+    from feedback_app.finetuning.models import Job, ModelVersion
+    from feedback_app.preferences.models import DatasetSnapshot, DeploymentFeedback
+
+    models = (Prompt, Task, Candidate, Assignment, Ranking, Project, Membership, Job,
+              ModelVersion, DatasetSnapshot, DeploymentFeedback)  # fmt: skip
+    counts = ", ".join(f"(SELECT count(*) FROM {m._meta.db_table})" for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {counts}")  # noqa: S608 - table names from the models
+        return tuple(cursor.fetchone())
+
+
+def project_row(project) -> tuple:
+    from feedback_app.annotation.models import Project
+
+    return tuple(Project.objects.filter(pk=project.pk).values_list().get())
+
+
+def refused(response, before: tuple, *, api: bool = True) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    if api:
+        assert_named_4xx(response)
+    assert everything() == before
+
+
+def post_json(client, url: str, body, method: str = "POST"):
+    return client.generic(method, url, dumps(body), content_type="application/json")
+
+
+IMPORT_TEXT = {"prompt": "fine prompt", "candidates": ["a", "b", "c"],
+               "metadata": {"m": [1, "x"], "n": {"o": None}}, "id": "ext-1"}  # fmt: skip
+IMPORT_CHAT = {"prompt": [{"role": "system", "content": "be brief"},
+                          {"role": "user", "content": "hi"}],
+               "candidates": [{"text": "a", "model": "m1"}, "b", "c"], "id": 7}  # fmt: skip
+IMPORT_PLACES = [
+    *((IMPORT_TEXT, path) for path in [("prompt",), ("candidates", 0), ("candidates", 2),
+                                       ("metadata",), ("metadata", "m"), ("metadata", "m", 1),
+                                       ("metadata", "n", "o"), ("id",)]),
+    *((IMPORT_CHAT, path) for path in [("prompt", 0, "content"), ("prompt", 1, "content"),
+                                       ("prompt", 1, "role"), ("candidates", 0, "text"),
+                                       ("candidates", 0, "model"), ("id",)]),
+]  # fmt: skip
+
+
+def test_hostile_values_in_an_import_are_refused_in_every_body_shape(world):
+    url = f"/api/v1/projects/{world.project_a.pk}/prompts/"
+    client = world.client("dave")
+    before = everything()
+    fine = dumps({"prompt": "another fine prompt"})
+
+    def attempt(place, value):
+        template, path = place
+        item = dumps(put(template, path, value))
+        jsonl = f"{fine}\n{item}\n"
+        upload = SimpleUploadedFile("p.jsonl", jsonl.encode())
+        for response in (
+            client.generic("POST", url, f"[{fine},{item}]", content_type="application/json"),
+            client.generic("POST", url, jsonl, content_type="application/jsonl"),
+            client.post(url, {"file": upload}, format="multipart"),
+        ):
+            refused(response, before)
+
+    every_case(IMPORT_PLACES, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+def test_allowed_control_characters_and_separators_are_imported_as_sent(world):
+    """The other side of the check: text with any character but NUL and lone surrogates is
+    stored exactly; a JSONL line ends at "\\n" only, not at U+2028, U+2029 or U+0085."""
+    url = f"/api/v1/projects/{world.project_a.pk}/prompts/"
+    client = world.client("dave")
+    chars = st.characters(exclude_characters="\x00", exclude_categories=["Cs"]) | noise
+    separator = st.sampled_from(["\u2028", "\u2029", "\u0085"])
+    text = st.tuples(st.text(chars, max_size=15), separator, st.text(chars, max_size=15))
+    text = text.map("".join).filter(str.strip)
+
+    @EACH
+    @given(prompt=text, candidate=text, key=st.text(noise | st.characters(categories=["L"]),
+                                                    min_size=1, max_size=20))  # fmt: skip
+    def check(prompt, candidate, key):
+        item = {"prompt": prompt, "candidates": [candidate, "x" + candidate, "y" + candidate],
+                "metadata": {key: [prompt]}}  # fmt: skip
+        body = json.dumps(item, ensure_ascii=False) + "\r\n"
+        response = client.generic("POST", url, body.encode(), content_type="application/jsonl")
+        assert response.status_code == 201, response.content
+        stored = Prompt.objects.filter(project=world.project_a).order_by("-id").first()
+        assert (stored.text, stored.metadata) == (prompt, {key: [prompt]})
+        texts = stored.tasks.get().candidates.values_list("text", flat=True)
+        assert sorted(texts) == sorted(item["candidates"])
+        stored.delete()
+
+    check()
+
+
+def test_hostile_values_in_a_ranking_submit_are_refused(world):
+    ids = sorted(Candidate.objects.filter(task=world.task_a).values_list("pk", flat=True))
+    template = {"ranking": [[i] for i in ids], "rationale": "fine", "flags": ["unsafe"]}
+    paths = [("ranking",), ("ranking", 0), ("ranking", 0, 0), ("ranking", 2, 0),
+             ("rationale",), ("flags",), ("flags", 0)]  # fmt: skip
+    client = world.client("alice")
+    url = f"/api/v1/tasks/{world.task_a.pk}/ranking/"
+    before = everything()
+
+    def attempt(path, value):
+        refused(post_json(client, url, put(template, path, value)), before)
+
+    every_case(paths, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+FEEDBACK_THUMBS = {
+    "kind": "thumbs",
+    "source": "app",
+    "prompt": "p",
+    "response": "r",
+    "rating": "up",
+    "end_user": "u1",
+    "metadata": {"k": [1]},
+    "model_version": None,
+}
+FEEDBACK_CHOICE = {"kind": "choice", "source": "app", "prompt": [{"role": "user", "content": "p"}],
+                   "chosen": "a", "rejected": "b"}  # fmt: skip
+
+
+def test_hostile_values_in_feedback_are_refused(world):
+    places = [(FEEDBACK_THUMBS, (k,)) for k in FEEDBACK_THUMBS]
+    places += [(FEEDBACK_THUMBS, ("metadata", "k", 0)), (FEEDBACK_CHOICE, ("prompt", 0, "content"))]
+    places += [(FEEDBACK_CHOICE, (k,)) for k in FEEDBACK_CHOICE]
+    client = world.client("alice")
+    url = f"/api/v1/projects/{world.project_a.pk}/feedback/"
+    before = everything()
+
+    def attempt(place, value):
+        template, path = place
+        refused(post_json(client, url, put(template, path, value)), before)
+
+    every_case(places, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+JOB_PARAMS = {
+    "build_dataset": {"min_votes": 1, "min_agreement": 0.5, "drop_all_bad": True,
+                      "drop_unsafe": False, "include_feedback": False, "test_fraction": 0.1,
+                      "seed": 0},
+    "generate": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 8, "stop": ["\n"],
+                 "seed": 1, "batch_size": 4, "prompt_limit": 5, "model_versions": [None]},
+    "train_dpo": {"epochs": 1, "batch_size": 2, "beta": 0.1, "learning_rate": 1e-4,
+                  "lora": False, "max_length": 64, "seed": 0, "loss_type": "sigmoid"},
+    "train_reward": {"epochs": 2.5, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64,
+                     "gradient_checkpointing": False, "center_rewards_coefficient": 0.1},
+    "evaluate": {"prompt_limit": 4, "samples_per_prompt": 2, "max_new_tokens": 8, "beta": 0.1},
+}  # fmt: skip
+
+
+@pytest.fixture
+def launchable(world):
+    """`world` with what every job kind needs, so each template above would be accepted."""
+    from feedback_app.finetuning.services import model_register
+
+    model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
+    return world
+
+
+def test_job_templates_are_accepted_so_the_hostile_value_is_what_is_refused(launchable):
+    client = launchable.client("dave")
+    a = launchable.project_a.pk
+    for kind, params in JOB_PARAMS.items():
+        body = {"project": a, "kind": kind, "params": params}
+        assert post_json(client, "/api/v1/jobs/", body).status_code == 201, kind
+    response = post_json(client, f"/api/v1/projects/{a}/snapshots/", JOB_PARAMS["build_dataset"])
+    assert response.status_code == 202
+
+
+def test_hostile_values_in_job_and_snapshot_launches_are_refused(launchable):
+    client = launchable.client("dave")
+    a = launchable.project_a.pk
+    places = []
+    for kind, params in JOB_PARAMS.items():
+        body = {"project": a, "kind": kind, "params": params}
+        paths = [("project",), ("kind",), ("params",), *(("params", k) for k in params)]
+        if kind == "generate":
+            paths += [("params", "stop", 0), ("params", "model_versions", 0)]
+        places += [("/api/v1/jobs/", body, path) for path in paths]
+    snapshot = JOB_PARAMS["build_dataset"]
+    places += [(f"/api/v1/projects/{a}/snapshots/", snapshot, (k,)) for k in snapshot]
+    before = everything()
+
+    def attempt(place, value):
+        url, template, path = place
+        refused(post_json(client, url, put(template, path, value)), before)
+
+    every_case(places, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+PROJECT = {"name": "a new project", "guidelines": "be kind", "candidates_per_task": 3,
+           "annotations_per_task": 2, "rationale": "optional"}  # fmt: skip
+
+
+def test_hostile_values_in_project_create_and_update_are_refused(world):
+    root, dave = world.client("root"), world.client("dave")
+    a = world.project_a
+    before, row = everything(), project_row(a)
+
+    def attempt(field, value):
+        refused(post_json(root, "/api/v1/projects/", put(PROJECT, (field,), value)), before)
+        update = post_json(dave, f"/api/v1/projects/{a.pk}/", {field: value}, method="PATCH")
+        refused(update, before)
+        assert project_row(a) == row
+
+    every_case(sorted(PROJECT), EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+def _list_params(world) -> list[tuple[str, str]]:
+    a = world.project_a.pk
+    pairs = ["format", "metadata", "min_agreement", "min_votes", "drop_all_bad", "drop_unsafe",
+             "round", "since", "cursor", "page_size"]  # fmt: skip
+    lists = [
+        ("/api/v1/rankings/", ["project", "annotator", "round", "since", "page_size", "cursor"]),
+        ("/api/v1/jobs/", ["project", "kind", "status", "page_size", "cursor"]),
+        ("/api/v1/model-versions/", ["project", "kind", "page_size", "cursor"]),
+        ("/api/v1/projects/", ["page_size", "cursor"]),
+        (f"/api/v1/projects/{a}/feedback/", ["page_size", "cursor"]),
+        (f"/api/v1/projects/{a}/snapshots/", ["page_size", "cursor"]),
+        (f"/api/v1/projects/{a}/pairs/", pairs),
+    ]
+    return [(url, name) for url, names in lists for name in names]
+
+
+def test_hostile_query_parameters_are_400s_naming_them(world):
+    client = world.client("dave")
+
+    def attempt(place, value):
+        url, name = place
+        for params in ({name: value}, {name: [value, value]}):
+            if name == "cursor" and url.endswith("/pairs/"):
+                params["format"] = "json"
+            response = client.get(url, params)
+            assert_named_4xx(response)
+            fields = {e["field"] for e in response.json()["errors"]}
+            assert fields & {name, "url"}, (url, name, response.json())  # url: over 4 kB
+
+    every_case(_list_params(world), TEXT_EXAMPLES, hostile_text, attempt)
+    # The model filter takes any text: only what no text column holds is refused.
+    for bad in ("a\x00b", "m" * 201):
+        response = client.get(f"/api/v1/projects/{world.project_a.pk}/pairs/", {"model": bad})
+        assert "model" in {e["field"] for e in response.json()["errors"]}
+
+
+API_ID_URLS = [
+    ("get", "/api/v1/projects/{}/"), ("patch", "/api/v1/projects/{}/"),
+    ("get", "/api/v1/projects/{}/tasks/next/"), ("get", "/api/v1/projects/{}/pairs/"),
+    ("get", "/api/v1/projects/{}/snapshots/"), ("post", "/api/v1/projects/{}/snapshots/"),
+    ("get", "/api/v1/projects/{}/feedback/"), ("post", "/api/v1/projects/{}/feedback/"),
+    ("post", "/api/v1/projects/{}/prompts/"), ("get", "/api/v1/rankings/{}/"),
+    ("get", "/api/v1/snapshots/{}/"), ("get", "/api/v1/snapshots/{}/files/train/"),
+    ("get", "/api/v1/jobs/{}/"), ("post", "/api/v1/jobs/{}/cancel/"),
+    ("post", "/api/v1/jobs/{}/retry/"), ("get", "/api/v1/model-versions/{}/"),
+    ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
+    ("post", "/api/v1/tasks/{}/skip/"),
+]  # fmt: skip
+
+
+def test_hostile_ids_in_api_urls_are_json_404s(world):
+    client = world.client("dave")
+    before = everything()
+
+    def attempt(place, bad):
+        method, url = place
+        response = getattr(client, method)(url.format(bad), {}, format="json")
+        assert response.status_code in (404, 414), (url.format(bad), response.status_code)
+        assert_named_4xx(response)
+        assert everything() == before
+
+    every_case(API_ID_URLS, ID_EXAMPLES, hostile_id, attempt)
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def _page_id_urls(w) -> list[tuple[str, str]]:
+    a, t, v = w.project_a.pk, w.task_a.pk, w.version_a.pk
+    return [
+        ("get", "/projects/{}/annotate/"), ("get", "/projects/{}/guidelines/"),
+        ("get", "/projects/{}/import/"), ("post", "/projects/{}/import/"),
+        ("get", "/projects/{}/loop/"), ("post", "/projects/{}/loop/build_dataset/"),
+        ("get", "/projects/{}/models/"), ("post", f"/projects/{a}/models/{{}}/promote/"),
+        ("post", f"/projects/{{}}/models/{v}/promote/"),
+        ("post", f"/projects/{{}}/tasks/{t}/ranking/"),
+        ("post", f"/projects/{a}/tasks/{{}}/ranking/"),
+        ("post", f"/projects/{{}}/tasks/{t}/skip/"), ("post", f"/projects/{a}/tasks/{{}}/skip/"),
+        ("get", "/jobs/{}/"), ("get", "/jobs/{}/status/"), ("post", "/jobs/{}/cancel/"),
+        ("post", "/jobs/{}/retry/"),
+    ]  # fmt: skip
+
+
+def test_hostile_ids_in_page_urls_are_404s(world, client):
+    client.force_login(world.dave)  # admin and member of A: every page of A is theirs
+    before = everything()
+
+    def attempt(place, bad):
+        method, url = place
+        assert getattr(client, method)(url.format(bad)).status_code == 404, url.format(bad)
+        assert everything() == before
+
+    every_case(_page_id_urls(world), ID_EXAMPLES, hostile_id, attempt)
+
+
+def test_hostile_ranking_form_posts_are_400s_naming_the_field(world, client):
+    task = world.task_a
+    ids = sorted(Candidate.objects.filter(task=task).values_list("pk", flat=True))
+    base = {**{f"rank-{pk}": str(i + 1) for i, pk in enumerate(ids)},
+            "rationale": "fine", "flags": "unsafe"}  # fmt: skip
+    url = f"/projects/{world.project_a.pk}/tasks/{task.pk}/ranking/"
+    client.force_login(world.alice)
+    before = everything()
+    bad_names = st.one_of(
+        st.integers(19, 5000).map(lambda n: "rank-" + "7" * n),
+        st.integers(1, 30).map(lambda n: "rank-" + "\u0663" * n),  # Arabic-Indic digits
+    )
+    rank_values = st.one_of(hostile_text, nul_text, st.sampled_from(["", "0", "4", "bogus"]))
+    values = {name: rank_values for name in base if name.startswith("rank-")}
+    values["rationale"] = nul_text  # any other text is a fine rationale
+    values["flags"] = st.one_of(hostile_text, nul_text, st.just("bogus"))
+    values["new field"] = bad_names
+    examples = {name: TEXT_EXAMPLES for name in values}
+    examples["rationale"] = ["a\x00b"]
+    examples["new field"] = ["rank-" + "7" * 5000, "rank-" + "7" * 19, "rank-\u0663"]
+
+    def attempt(field, value):
+        data = dict(base)
+        if field == "new field":
+            data[value] = "1"
+        else:
+            data[field] = value
+        response = client.post(url, urlencode(data), "application/x-www-form-urlencoded")
+        assert response.status_code == 400, (field, value, response.status_code)
+        assert 'data-testid="errors"' in response.content.decode()
+        assert everything() == before
+
+    for field in values:
+        for value in examples[field]:
+            attempt(field, value)
+
+    @EACH
+    @given(case=st.sampled_from(sorted(values)).flatmap(lambda f: st.tuples(st.just(f), values[f])))
+    def check(case):
+        attempt(*case)
+
+    check()
+
+
+def test_hostile_import_page_uploads_are_400s_listing_the_problem(world, client):
+    client.force_login(world.dave)
+    url = f"/projects/{world.project_a.pk}/import/"
+    before = everything()
+
+    def attempt(place, value):
+        template, path = place
+        upload = SimpleUploadedFile("p.jsonl", f"{dumps(put(template, path, value))}\n".encode())
+        response = client.post(url, {"file": upload})
+        assert response.status_code == 400
+        assert 'class="problems"' in response.content.decode()
+        assert everything() == before
+
+    every_case(IMPORT_PLACES, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+def test_hostile_values_in_job_launch_forms_are_400s_on_the_field(launchable, client):
+    from feedback_app.finetuning.forms import FORMS
+    from feedback_app.finetuning.models import Job
+
+    w = launchable
+    client.force_login(w.dave)
+    a = w.project_a
+    baselines = {}
+    for kind, form_class in FORMS.items():
+        form = form_class(project=a, prefix=kind)
+        data = {
+            form.add_prefix(name): field.initial
+            for name, field in form.fields.items()
+            if field.initial is not None and not isinstance(field.initial, bool)
+        }
+        response = client.post(f"/projects/{a.pk}/loop/{kind}/", data)
+        assert response.status_code == 302, (kind, response.context_data["forms"][kind].errors)
+        baselines[kind] = (form, data)
+    Job.objects.exclude(pk=w.job_a.pk).delete()
+    before = everything()
+    places = [
+        (kind, name)
+        for kind, (form, _) in baselines.items()
+        for name, field in form.fields.items()
+        if not isinstance(field, forms.BooleanField)  # any value is "on"
+    ]
+
+    def attempt(place, value):
+        kind, name = place
+        form, data = baselines[kind]
+        response = client.post(
+            f"/projects/{a.pk}/loop/{kind}/", {**data, form.add_prefix(name): value}
+        )
+        assert response.status_code == 400, (kind, name, value)
+        assert name in response.context_data["forms"][kind].errors, (kind, name, value)
+        assert everything() == before
+
+    # Fewer: each refusal renders the whole loop page again (60 ms on PostgreSQL).
+    examples = ["9" * 20, "1e400", "\u00b2", "a\x00b"]
+    every_case(places, examples, st.one_of(hostile_text, nul_text), attempt, max_examples=10)

@@ -75,7 +75,7 @@ def test_bad_hyperparameters_come_back_on_the_form_with_the_field_named(
     response = admin_client.post(url, data)
     assert response.status_code == 400
     form = response.context["forms"]["train_dpo"]
-    assert "beta" in form.errors and "must be > 0" in form.errors["beta"][0]
+    assert "beta" in form.errors and "must be a number in (0, 10]" in form.errors["beta"][0]
     assert Job.objects.count() == 0
 
 

@@ -79,4 +79,4 @@ def test_cli_rejects_a_bad_setting_before_any_work(tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 2
-    assert "beta: must be > 0, got -1" in out.stderr
+    assert "beta: must be a number in (0, 10], got -1" in out.stderr

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -10,29 +11,39 @@ from training.config import (
     GenerateConfig,
     RewardTrainConfig,
     load_config,
+    ranges,
 )
 
 
 @pytest.mark.parametrize(
     ("cls", "field", "value", "message"),
     [
-        (DPOTrainConfig, "beta", -1, "beta: must be > 0, got -1"),
-        (DPOTrainConfig, "beta", float("nan"), "beta: must be > 0"),
+        (DPOTrainConfig, "beta", -1, "beta: must be a number in (0, 10], got -1"),
+        (DPOTrainConfig, "beta", float("nan"), "beta: must be a number in (0, 10]"),
         (DPOTrainConfig, "loss_type", "kto", "loss_type: must be one of"),
-        (DPOTrainConfig, "lora_r", 0, "lora_r: must be an integer >= 1"),
-        (DPOTrainConfig, "learning_rate", 0, "learning_rate: must be > 0"),
-        (DPOTrainConfig, "batch_size", 2.5, "batch_size: must be an integer >= 1"),
+        (DPOTrainConfig, "lora_r", 0, "lora_r: must be an integer in [1, 1024]"),
+        (DPOTrainConfig, "learning_rate", 0, "learning_rate: must be a number in (0, 1]"),
+        (DPOTrainConfig, "batch_size", 2.5, "batch_size: must be an integer in [1, 1024]"),
+        (DPOTrainConfig, "batch_size", 10**9, "batch_size: must be an integer in [1, 1024]"),
         (DPOTrainConfig, "lora", "yes", "lora: must be a bool"),
-        (RewardTrainConfig, "epochs", -1, "epochs: must be > 0"),
-        (RewardTrainConfig, "max_length", 1, "max_length: must be an integer >= 2"),
-        (GenerateConfig, "top_p", 0, "top_p: must be in (0, 1]"),
-        (GenerateConfig, "temperature", -0.5, "temperature: must be >= 0"),
-        (GenerateConfig, "num_samples", 0, "num_samples: must be an integer >= 1"),
-        (GenerateConfig, "stop", [""], "stop: must be a list of non-empty strings"),
+        (RewardTrainConfig, "epochs", -1, "epochs: must be a number in (0, 1000]"),
+        (RewardTrainConfig, "epochs", 1e6, "epochs: must be a number in (0, 1000]"),
+        (RewardTrainConfig, "max_length", 1, "max_length: must be an integer in [2, 32768]"),
+        (RewardTrainConfig, "seed", 2**70, "seed: must be an integer in [0, 4294967295]"),
+        (GenerateConfig, "top_p", 0, "top_p: must be a number in (0, 1]"),
+        (GenerateConfig, "temperature", -0.5, "temperature: must be a number in [0, 10]"),
+        (GenerateConfig, "num_samples", 0, "num_samples: must be an integer in [1, 64]"),
+        (
+            GenerateConfig,
+            "max_new_tokens",
+            10**9,
+            "max_new_tokens: must be an integer in [1, 4096]",
+        ),
+        (GenerateConfig, "stop", [""], "stop: must be a list of at most 16 non-empty strings"),
         (BootstrapConfig, "n_embd", 130, "n_embd: must be divisible by n_head"),
         (BootstrapConfig, "seq_len", 4096, "seq_len: must be <= n_positions"),
-        (EvalConfig, "beta", 0, "beta: must be > 0"),
-        (EvalConfig, "samples_per_prompt", 0, "num_samples: must be an integer >= 1"),
+        (EvalConfig, "beta", 0, "beta: must be a number in (0, 10]"),
+        (EvalConfig, "samples_per_prompt", 0, "samples_per_prompt: must be an integer in [1, 64]"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_field(cls, field, value, message):
@@ -40,6 +51,20 @@ def test_bad_value_raises_config_error_naming_the_field(cls, field, value, messa
         cls(**{field: value})
     assert str(info.value).startswith(message)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("cls", [GenerateConfig, RewardTrainConfig, DPOTrainConfig, EvalConfig])
+def test_every_number_a_user_can_set_has_bounds(cls):
+    """The launch forms and the API take their limits from these (issue 9: `epochs: 1e6`)."""
+    numbers = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.type in ("int", "float") and f.name != "center_rewards_coefficient"
+    }
+    assert numbers and numbers == set(ranges(cls))
+    for name, allowed in ranges(cls).items():
+        assert allowed.allows(getattr(cls(), name)), f"the default of {name} is out of bounds"
+        assert not allowed.allows(True), f"{name} takes a bool"
 
 
 def test_from_dict_rejects_unknown_keys_by_name():

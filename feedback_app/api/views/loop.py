@@ -16,17 +16,18 @@ from drf_spectacular.utils import (
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from feedback_app.common.storable import ID_PATTERN
 from feedback_app.finetuning import jobs, services
 from feedback_app.finetuning.models import Job, ModelVersion
 from feedback_app.preferences.models import DatasetSnapshot
 
 from .. import permissions
 from ..pagination import NewestFirstPagination
+from ..parsers import JSONParser
 from ..serializers import (
     JobCreateSerializer,
     JobFilterSerializer,
@@ -45,6 +46,7 @@ class _AdminResource(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, permissions.AdministersAProject]
     pagination_class = NewestFirstPagination
     parser_classes = [JSONParser]
+    lookup_value_regex = ID_PATTERN
     model: type
 
     def get_queryset(self) -> QuerySet:

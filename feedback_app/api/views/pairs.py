@@ -9,9 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from feedback_app.common.storable import is_id
 from feedback_app.preferences.pairs import PairPolicy
 
 from .. import export, permissions
+from ..pagination import BAD_CURSOR
 from ..serializers import PairFilterSerializer, PairPageSerializer
 from .rankings import filters
 
@@ -48,9 +50,9 @@ class PairsApi(APIView):
         project = permissions.administered_project(request.user, project_id)
         f = filters(request, PairFilterSerializer)
         after = 0
-        if f.get("cursor"):
-            if not f["cursor"].isdigit():
-                raise ValidationError({"cursor": ["not a cursor this endpoint returned"]})
+        if "cursor" in f:
+            if not is_id(f["cursor"]):
+                raise ValidationError({"cursor": [BAD_CURSOR]})
             after = int(f["cursor"])
         q = export.PairQuery(
             policy=PairPolicy(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +15,10 @@ from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
 from feedback_app.annotation.models import Project
 from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.common.storable import ID_PATTERN
 
 from .. import permissions
-from ..parsers import JSONLParser, NDJSONParser
+from ..parsers import JSONLParser, JSONParser, NDJSONParser
 from ..serializers import (
     ImportResultSerializer,
     ProjectSerializer,
@@ -37,6 +38,7 @@ class ProjectViewSet(
 
     serializer_class = ProjectSerializer
     permission_classes = [IsAuthenticated, permissions.IsStaffToCreate]
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Project]:
         return permissions.visible_projects(self.request.user)

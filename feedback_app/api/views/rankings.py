@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 
 from feedback_app.annotation.models import Ranking
+from feedback_app.common.storable import ID_PATTERN
 
 from .. import permissions
 from ..serializers import RankingFilterSerializer, RankingSerializer
@@ -38,6 +39,7 @@ class RankingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = RankingSerializer
     permission_classes = [IsAuthenticated, permissions.AdministersAProject]
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Ranking]:
         qs = Ranking.objects.filter(
