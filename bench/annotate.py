@@ -69,7 +69,7 @@ SEED_SCRIPT = """
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from feedback_app.annotation.importing import check_records
-from feedback_app.annotation.models import Membership, Project
+from feedback_app.core.models import Membership, Project
 from feedback_app.annotation.services import prompts_import
 
 User = get_user_model()

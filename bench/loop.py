@@ -44,11 +44,10 @@ def main() -> None:
 
     from feedback_app.annotation import demo
     from feedback_app.annotation.importing import parse_jsonl
-    from feedback_app.annotation.models import Membership, Project
     from feedback_app.annotation.services import prompts_import
     from feedback_app.annotation.simulation import simulate
+    from feedback_app.core.models import Job, Membership, Project
     from feedback_app.finetuning import services
-    from feedback_app.finetuning.models import Job
     from training.bootstrap import bootstrap_base_model
     from training.config import BootstrapConfig
 

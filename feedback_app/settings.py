@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "feedback_app.common",
+    "feedback_app.core",
     "feedback_app.annotation",
     "feedback_app.preferences",
     "feedback_app.finetuning",
@@ -312,8 +313,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "JobKindEnum": "feedback_app.finetuning.models.Job.Kind",
-        "ModelVersionKindEnum": "feedback_app.finetuning.models.ModelVersion.Kind",
+        "JobKindEnum": "feedback_app.core.models.Job.Kind",
+        "ModelVersionKindEnum": "feedback_app.core.models.ModelVersion.Kind",
         "FeedbackKindEnum": "feedback_app.preferences.models.DeploymentFeedback.Kind",
     },
 }

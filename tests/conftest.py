@@ -43,7 +43,7 @@ def make_user(django_user_model):
 def make_project(make_user):
     """Build a project with `n_tasks` tasks of `k` candidates and the given annotators."""
     from feedback_app.annotation import services
-    from feedback_app.annotation.models import Membership, Project
+    from feedback_app.core.models import Membership, Project
 
     def make(*, name="P", k=3, overlap=2, n_tasks=4, annotators=(), rationale="optional"):
         project = Project.objects.create(
@@ -63,7 +63,7 @@ def make_snapshot(tmp_path):
 
     For tests that need training data without ranking anything first.
     """
-    from feedback_app.preferences.models import DatasetSnapshot
+    from feedback_app.core.models import DatasetSnapshot
     from training.data import write_jsonl
 
     def make(project, pairs=None):

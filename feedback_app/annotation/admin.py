@@ -11,18 +11,10 @@ from django.contrib import admin
 from django.db import models
 
 from feedback_app.common.errors import Problem
+from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
 from .importing import check_record
-from .models import (
-    MAX_GUIDELINES,
-    Assignment,
-    Candidate,
-    Membership,
-    Project,
-    Prompt,
-    Ranking,
-    Task,
-)
+from .models import Assignment, Candidate, Prompt, Ranking, Task
 
 
 class MembershipInline(admin.TabularInline):

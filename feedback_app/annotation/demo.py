@@ -11,10 +11,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from feedback_app.common.auth import user_get_or_create
+from feedback_app.core.models import Membership, Project
 
 from . import services
 from .importing import parse_jsonl
-from .models import Membership, Project
 
 DEMO_FILE = Path(__file__).parent / "demo_data" / "prompts.jsonl"
 LOOP_FILE = Path(__file__).parent / "demo_data" / "loop_prompts.jsonl"
@@ -97,8 +97,8 @@ def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
     """The loop demo: prompts without candidates, the offline base model as the active policy,
     and round 1 queued for the worker to generate (once: a second run queues nothing).
     """
+    from feedback_app.core.models import Job, ModelVersion
     from feedback_app.finetuning import services as loop_services
-    from feedback_app.finetuning.models import Job, ModelVersion
 
     with transaction.atomic():
         project, _ = Project.objects.get_or_create(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.safestring import SafeString
@@ -22,70 +21,11 @@ from feedback_app.common.rendering import (
     render_stored,
     stored_or_rendered,
 )
+from feedback_app.core.models import Project
 
 # Never edited by hand (editable=False keeps them out of the admin, every ModelForm and DRF's
 # ModelSerializers): only `render()` writes them, from the text.
 _HTML_FIELDS = ("html", "render_version", "html_digest")
-
-# Guidelines are part of every ranking page (annotate.html embeds them, besides their own
-# page), so each load pays for their size: 1 MB of guidelines made every ranking page 2.1 MB.
-# 20 000 characters is some ten printed pages, more than annotators read between tasks
-# (the demo's are under 1 000), and renders to about 25 kB of HTML.
-MAX_GUIDELINES = 20_000
-
-
-class Project(TimeStampedModel):
-    class Rationale(models.TextChoices):
-        OPTIONAL = "optional", "Optional"
-        REQUIRED = "required", "Required"
-
-    name = models.CharField(max_length=200, unique=True)
-    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
-    candidates_per_task = models.PositiveSmallIntegerField(
-        default=4, validators=[MinValueValidator(2), MaxValueValidator(8)]
-    )
-    annotations_per_task = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
-    )
-    rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
-    )
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(candidates_per_task__gte=2, candidates_per_task__lte=8),
-                name="project_k_between_2_and_8",
-            ),
-            models.CheckConstraint(
-                condition=Q(annotations_per_task__gte=1), name="project_overlap_positive"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Membership(TimeStampedModel):
-    class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        ANNOTATOR = "annotator", "Annotator"
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=16, choices=Role, default=Role.ANNOTATOR)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["project", "user"], name="membership_once_per_project")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.project} as {self.role}"
 
 
 class Prompt(TimeStampedModel):
@@ -198,7 +138,7 @@ class Candidate(TimeStampedModel):
     text = models.TextField()
     source = models.CharField(max_length=200, blank=True)
     model_version = models.ForeignKey(
-        "finetuning.ModelVersion",
+        "core.ModelVersion",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

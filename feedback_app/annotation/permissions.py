@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from feedback_app.core.models import Membership, Project
+
 from . import sql
-from .models import Membership, Project
 
 
 def projects_administered_by(user: AbstractBaseUser) -> QuerySet[Project]:

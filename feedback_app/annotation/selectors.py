@@ -10,8 +10,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import Count, F, Q
 
+from feedback_app.core.models import Project
+
 from . import sql
-from .models import Assignment, Candidate, Project, Task
+from .models import Assignment, Candidate, Task
 
 
 def project_by_id_or_name(value: str) -> Project | None:

@@ -16,10 +16,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, InvalidInput, Problem
+from feedback_app.core.models import Project
 
 from . import selectors, sql
 from .importing import PromptRecord
-from .models import Assignment, Candidate, Project, Prompt, Ranking, Task
+from .models import Assignment, Candidate, Prompt, Ranking, Task
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
 
 RenderedT = TypeVar("RenderedT", Prompt, Candidate)

@@ -62,8 +62,7 @@ def bots_ensure(*, project, count: int, prefix: str = "bot") -> list:
     password), so a second run finds the same bots however the prefix was spelt.
     """
     from feedback_app.common.auth import user_get_or_create
-
-    from .models import Membership
+    from feedback_app.core.models import Membership
 
     bots = []
     for i in range(1, count + 1):

@@ -24,7 +24,9 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import Assignment, Candidate, Project, Prompt, Ranking, Task
+from feedback_app.core.models import Project
+
+from .models import Assignment, Candidate, Prompt, Ranking, Task
 
 ModelT = TypeVar("ModelT", bound=Model)
 

@@ -13,11 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
+from feedback_app.core.models import Project
 
 from . import permissions, selectors, services
 from .forms import ImportForm, ranks_from_post
 from .importing import parse_jsonl
-from .models import Assignment, Project
+from .models import Assignment
 from .rankings import FLAGS
 
 

@@ -16,8 +16,9 @@ from itertools import groupby, islice
 
 from django.db.models import QuerySet
 
-from feedback_app.annotation.models import Candidate, Project, Prompt, Ranking, Task
+from feedback_app.annotation.models import Candidate, Prompt, Ranking, Task
 from feedback_app.common.storable import is_id
+from feedback_app.core.models import Project
 from feedback_app.preferences.dataset import PromptView, jsonl_bytes, trl_row
 from feedback_app.preferences.pairs import (
     PairPolicy,

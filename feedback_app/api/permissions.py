@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from feedback_app.annotation import permissions as rules
-from feedback_app.annotation.models import Membership, Project
+from feedback_app.core.models import Membership, Project
 
 
 def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:

@@ -15,12 +15,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from feedback_app.annotation.models import MAX_GUIDELINES, Assignment, Project, Ranking
+from feedback_app.annotation.models import Assignment, Ranking
 from feedback_app.annotation.rankings import FLAGS
 from feedback_app.annotation.selectors import Progress, candidates_in_display_order
 from feedback_app.common import storable
-from feedback_app.finetuning.models import Job, ModelVersion
-from feedback_app.preferences.models import DatasetSnapshot, DeploymentFeedback
+from feedback_app.core.models import MAX_GUIDELINES, DatasetSnapshot, Job, ModelVersion, Project
+from feedback_app.preferences.models import DeploymentFeedback
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import ranges
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 
-from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import (
     DPO_LOSS_TYPES,
@@ -23,7 +23,6 @@ from training.config import (
     ranges,
 )
 
-from .models import Job, ModelVersion
 from .params import PROMPT_LIMIT, SPLIT_SEED, TEST_FRACTION
 
 _GEN, _RM, _DPO, _EVAL, _POLICY = (

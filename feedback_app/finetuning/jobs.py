@@ -21,8 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, Problem
-
-from .models import Job
+from feedback_app.core.models import Job
 
 log = logging.getLogger(__name__)
 

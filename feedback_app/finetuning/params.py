@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback_app.annotation.models import Project
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
-from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion, Project
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import (
     SEED,
@@ -25,8 +24,6 @@ from training.config import (
     Range,
     RewardTrainConfig,
 )
-
-from .models import Job, ModelVersion
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
 # The job parameters that are not a config's or the pair policy's fields.

@@ -13,13 +13,12 @@ from typing import Any
 from django.conf import settings
 
 from feedback_app.annotation.models import Prompt
-from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.services import snapshot_build
 
 from . import services
 from .jobs import JobCancelled, JobReporter
-from .models import Job, ModelVersion
 
 
 def _prompt_input(p: Prompt) -> str | list[dict]:

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
-from feedback_app.annotation.models import Project, Ranking, Task
+from feedback_app.annotation.models import Ranking, Task
+from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
 from feedback_app.preferences.services import rankings_since_last_snapshot
-
-from .models import Job, ModelVersion
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from feedback_app.annotation.models import Candidate, Project, Prompt, Task
+from feedback_app.annotation.models import Candidate, Prompt, Task
 from feedback_app.annotation.selectors import forget_unfilled_task_count
+from feedback_app.core.models import Job, ModelVersion, Project
 
 from . import jobs
-from .models import Job, ModelVersion, Round
+from .models import Round
 from .params import check_params
 
 

@@ -11,13 +11,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback_app.annotation.models import Project
 from feedback_app.annotation.permissions import is_project_admin
 from feedback_app.common.errors import ServiceError
+from feedback_app.core.models import Job, ModelVersion, Project
 
 from . import jobs, selectors, services
 from .forms import FORMS
-from .models import Job, ModelVersion
 
 
 def _admin_project(request: HttpRequest, project_id: int) -> Project:

@@ -15,10 +15,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from feedback_app.annotation.importing import MAX_TEXT, check_record
-from feedback_app.annotation.models import Project
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
-from feedback_app.finetuning.models import ModelVersion
+from feedback_app.core.models import ModelVersion, Project
 
 from .models import DeploymentFeedback
 

@@ -6,40 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from feedback_app.common.models import TimeStampedModel
-
-
-class DatasetSnapshot(TimeStampedModel):
-    """Pairs in TRL's format, split by prompt, written once; the row describes the files.
-
-    `rankings_through` is the highest Ranking id the snapshot saw, so "rankings since the last
-    snapshot" is a cheap count.
-    """
-
-    project = models.ForeignKey(
-        "annotation.Project", on_delete=models.CASCADE, related_name="snapshots"
-    )
-    content_hash = models.CharField(max_length=64)
-    policy = models.JSONField(help_text="The PairPolicy that chose the pairs.")
-    test_fraction = models.FloatField()
-    seed = models.IntegerField()
-    path = models.CharField(max_length=500, help_text="Folder holding train.jsonl and test.jsonl.")
-    format = models.CharField(max_length=20, help_text="standard or conversational")
-    counts = models.JSONField(default=dict)
-    rankings_through = models.BigIntegerField(default=0)
-    job = models.ForeignKey(
-        "finetuning.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "content_hash"], name="snapshot_unique_content"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"snapshot {self.content_hash[:10]} ({self.counts.get('train', 0)} train pairs)"
+from feedback_app.core.models import ModelVersion, Project
 
 
 class DeploymentFeedback(TimeStampedModel):
@@ -58,7 +25,7 @@ class DeploymentFeedback(TimeStampedModel):
         DOWN = "down", "Down"
 
     project = models.ForeignKey(
-        "annotation.Project", on_delete=models.CASCADE, related_name="deployment_feedback"
+        Project, on_delete=models.CASCADE, related_name="deployment_feedback"
     )
     kind = models.CharField(max_length=16, choices=Kind)
     source = models.CharField(max_length=200, help_text="The deployment that collected it.")
@@ -70,7 +37,7 @@ class DeploymentFeedback(TimeStampedModel):
     chosen = models.TextField(blank=True, help_text="choice: the response picked.")
     rejected = models.TextField(blank=True, help_text="choice: the other one.")
     model_version = models.ForeignKey(
-        "finetuning.ModelVersion",
+        ModelVersion,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feedback_app.annotation.models import Project, Ranking
+from feedback_app.annotation.models import Ranking
+from feedback_app.core.models import Project
 
 from .pairs import RankingRow
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from feedback_app.annotation.models import Candidate, Project, Prompt, Ranking, Task
+from feedback_app.annotation.models import Candidate, Prompt, Ranking, Task
+from feedback_app.core.models import DatasetSnapshot, Project
 
 from . import selectors
 from .dataset import PromptView, content_hash, in_test_split, jsonl_bytes, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
-from .models import DatasetSnapshot, DeploymentFeedback
+from .models import DeploymentFeedback
 from .pairs import PairPolicy, aggregate, keep_pairs, select_rankings
 
 Note = Callable[[str], None]

@@ -3,8 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from feedback_app.annotation import demo
-from feedback_app.annotation.models import Project
-from feedback_app.finetuning.models import Job, ModelVersion
+from feedback_app.core.models import Job, ModelVersion, Project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from feedback_app.annotation import demo
-from feedback_app.annotation.models import Membership, Ranking
+from feedback_app.annotation.models import Ranking
+from feedback_app.core.models import Membership
 
 pytestmark = pytest.mark.django_db
 

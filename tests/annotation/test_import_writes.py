@@ -8,7 +8,8 @@ import pytest
 from django.db import connection, connections
 
 from feedback_app.annotation import services
-from feedback_app.annotation.models import Candidate, Project, Prompt, Task
+from feedback_app.annotation.models import Candidate, Prompt, Task
+from feedback_app.core.models import Project
 from tests.conftest import _records
 
 pytestmark = pytest.mark.django_db

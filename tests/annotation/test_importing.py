@@ -7,8 +7,9 @@ from django.urls import reverse
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import parse_jsonl
-from feedback_app.annotation.models import Candidate, Project, Prompt, Task
+from feedback_app.annotation.models import Candidate, Prompt, Task
 from feedback_app.common.errors import InvalidInput
+from feedback_app.core.models import Project
 
 CHAT = [
     {"role": "system", "content": "Be brief."},

@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from feedback_app.annotation import services
-from feedback_app.annotation.models import Project, Ranking
+from feedback_app.annotation.models import Ranking
+from feedback_app.core.models import Project
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records
-from feedback_app.annotation.models import Candidate, Project, Prompt
+from feedback_app.annotation.models import Candidate, Prompt
 from feedback_app.common.rendering import RENDER_VERSION, html_digest, render_untrusted
+from feedback_app.core.models import Project
 
 pytestmark = pytest.mark.django_db
 

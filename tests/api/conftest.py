@@ -70,8 +70,7 @@ def submit_first(project, user):
 @pytest.fixture
 def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     from feedback_app.annotation import services
-    from feedback_app.annotation.models import Membership
-    from feedback_app.finetuning.models import Job
+    from feedback_app.core.models import Job, Membership
     from feedback_app.finetuning.services import model_register
 
     dave = make_user("dave")

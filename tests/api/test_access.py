@@ -112,7 +112,7 @@ def test_lists_show_only_projects_of_the_caller(world):
 
 
 def test_admin_of_one_project_sees_nothing_of_another(world, make_user):
-    from feedback_app.annotation.models import Membership
+    from feedback_app.core.models import Membership
 
     frank = make_user("frank")
     Membership.objects.create(project=world.project_b, user=frank, role=Membership.Role.ADMIN)

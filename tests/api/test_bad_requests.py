@@ -16,8 +16,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from feedback_app.annotation.models import Candidate, Project, Prompt, Ranking
-from feedback_app.finetuning.models import Job
+from feedback_app.annotation.models import Candidate, Prompt, Ranking
+from feedback_app.core.models import Job, Project
 from feedback_app.preferences.models import DeploymentFeedback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +291,7 @@ def test_nul_in_a_prompt_or_candidate_is_a_400_naming_the_field(world):
 
 
 def test_guidelines_longer_than_the_limit_are_a_400_naming_them(world):
-    from feedback_app.annotation.models import MAX_GUIDELINES
+    from feedback_app.core.models import MAX_GUIDELINES
 
     a = world.project_a
     client = world.client("dave")

@@ -181,9 +181,8 @@ def everything() -> tuple[int, ...]:
     """Rows of every table input can reach, in one statement (it runs after each request)."""
     from django.db import connection
 
-    from feedback_app.annotation.models import Membership, Project
-    from feedback_app.finetuning.models import Job, ModelVersion
-    from feedback_app.preferences.models import DatasetSnapshot, DeploymentFeedback
+    from feedback_app.core.models import DatasetSnapshot, Job, Membership, ModelVersion, Project
+    from feedback_app.preferences.models import DeploymentFeedback
 
     models = (Prompt, Task, Candidate, Assignment, Ranking, Project, Membership, Job,
               ModelVersion, DatasetSnapshot, DeploymentFeedback)  # fmt: skip
@@ -194,7 +193,7 @@ def everything() -> tuple[int, ...]:
 
 
 def project_row(project) -> tuple:
-    from feedback_app.annotation.models import Project
+    from feedback_app.core.models import Project
 
     return tuple(Project.objects.filter(pk=project.pk).values_list().get())
 
@@ -546,8 +545,8 @@ def test_hostile_import_page_uploads_are_400s_listing_the_problem(world, client)
 
 
 def test_hostile_values_in_job_launch_forms_are_400s_on_the_field(launchable, client):
+    from feedback_app.core.models import Job
     from feedback_app.finetuning.forms import FORMS
-    from feedback_app.finetuning.models import Job
 
     w = launchable
     client.force_login(w.dave)

@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records
-from feedback_app.annotation.models import Assignment, Membership, Project, Ranking
+from feedback_app.annotation.models import Assignment, Ranking
+from feedback_app.core.models import Membership, Project
 
 from .conftest import login
 

@@ -5,9 +5,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from feedback_app.annotation.models import Project
+from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.finetuning import services
-from feedback_app.finetuning.models import Job, ModelVersion
 
 from .conftest import login
 

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, InvalidInput
+from feedback_app.core.models import Job, ModelVersion
 from feedback_app.finetuning import jobs, services
-from feedback_app.finetuning.models import Job, ModelVersion
 
 pytestmark = pytest.mark.django_db
 

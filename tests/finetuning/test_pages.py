@@ -3,8 +3,8 @@ import json
 import pytest
 from django.urls import reverse
 
+from feedback_app.core.models import Job, ModelVersion
 from feedback_app.finetuning import jobs, services
-from feedback_app.finetuning.models import Job, ModelVersion
 
 pytestmark = pytest.mark.django_db
 

@@ -25,8 +25,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from feedback_app.annotation.models import Membership, Project, Ranking
+from feedback_app.annotation.models import Ranking
 from feedback_app.annotation.services import prompts_import
+from feedback_app.core.models import Membership, Project
 from feedback_app.finetuning import jobs, services
 from tests.conftest import _records
 from tests.workers import ROOT, _database_url, wait_for_job

@@ -7,10 +7,9 @@ import time
 import pytest
 
 from feedback_app.annotation.importing import check_records
-from feedback_app.annotation.models import Project
 from feedback_app.annotation.services import prompts_import
+from feedback_app.core.models import Job, Project
 from feedback_app.finetuning import jobs, services
-from feedback_app.finetuning.models import Job
 from tests.workers import wait_for_job
 
 LONG_DPO = {"epochs": 200, "batch_size": 2, "max_length": 48}

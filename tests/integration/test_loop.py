@@ -3,13 +3,12 @@
 import pytest
 
 from feedback_app.annotation.importing import check_records
-from feedback_app.annotation.models import Candidate, Membership, Project, Task
+from feedback_app.annotation.models import Candidate, Task
 from feedback_app.annotation.services import prompts_import
 from feedback_app.annotation.simulation import simulate
 from feedback_app.common.rendering import RENDER_VERSION
+from feedback_app.core.models import DatasetSnapshot, Job, Membership, ModelVersion, Project
 from feedback_app.finetuning import services
-from feedback_app.finetuning.models import Job, ModelVersion
-from feedback_app.preferences.models import DatasetSnapshot
 from tests.workers import wait_for_job
 
 PROMPTS = [

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from feedback_app.annotation.simulation import simulate
-from feedback_app.preferences.models import DatasetSnapshot
+from feedback_app.core.models import DatasetSnapshot
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.services import rankings_since_last_snapshot, snapshot_build
 

@@ -21,9 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from feedback_app.common.storable import ID_PATTERN
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services
-from feedback_app.finetuning.models import Job, ModelVersion
-from feedback_app.preferences.models import DatasetSnapshot
 
 from .. import permissions
 from ..pagination import NewestFirstPagination

@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
-from feedback_app.annotation.models import Project
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.common.storable import ID_PATTERN
+from feedback_app.core.models import Project
 
 from .. import permissions
 from ..parsers import JSONLParser, JSONParser, NDJSONParser

@@ -1,0 +1,222 @@
+"""The rows everything else points at: projects and their members, model versions, jobs, and
+dataset snapshots.
+
+They live at the bottom so that foreign keys only point down (DESIGN.md, docs/architecture.md):
+a candidate names the model version that wrote it, a snapshot and a model version the job that
+made them, a model version the snapshot it learnt from. Each keeps the table it had in the app it
+came from (`db_table`): moving them here changed no row (migrations core 0001 and the "moved to
+core" migrations of annotation, finetuning and preferences change Django's state only).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from feedback_app.common.models import TimeStampedModel
+
+# Guidelines are part of every ranking page (annotate.html embeds them, besides their own
+# page), so each load pays for their size: 1 MB of guidelines made every ranking page 2.1 MB.
+# 20 000 characters is some ten printed pages, more than annotators read between tasks
+# (the demo's are under 1 000), and renders to about 25 kB of HTML.
+MAX_GUIDELINES = 20_000
+
+
+class Project(TimeStampedModel):
+    class Rationale(models.TextChoices):
+        OPTIONAL = "optional", "Optional"
+        REQUIRED = "required", "Required"
+
+    name = models.CharField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    candidates_per_task = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(2), MaxValueValidator(8)]
+    )
+    annotations_per_task = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        db_table = "annotation_project"  # its table before the move to core: no row moved
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(candidates_per_task__gte=2, candidates_per_task__lte=8),
+                name="project_k_between_2_and_8",
+            ),
+            models.CheckConstraint(
+                condition=Q(annotations_per_task__gte=1), name="project_overlap_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(TimeStampedModel):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        ANNOTATOR = "annotator", "Annotator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role, default=Role.ANNOTATOR)
+
+    class Meta:
+        db_table = "annotation_membership"  # its table before the move to core: no row moved
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_once_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class ModelVersion(TimeStampedModel):
+    """A policy or a reward model; `weights` is a local path or a Hugging Face hub id."""
+
+    class Kind(models.TextChoices):
+        POLICY = "policy", "Policy"
+        REWARD = "reward", "Reward model"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    kind = models.CharField(max_length=16, choices=Kind)
+    name = models.CharField(max_length=200)
+    weights = models.CharField(max_length=500)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    snapshot = models.ForeignKey(
+        "DatasetSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="model_versions",
+    )
+    metrics = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "finetuning_modelversion"  # its table before the move to core: no row moved
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind"],
+                condition=Q(is_active=True),
+                name="one_active_version_per_kind",
+            ),
+            models.UniqueConstraint(fields=["project", "name"], name="version_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def won_against_parent(self) -> bool | None:
+        """From the last evaluation: did it beat its parent (win rate above one half)?"""
+        rate = self.metrics.get("win_rate")
+        return None if rate is None else rate > 0.5
+
+
+class Job(TimeStampedModel):
+    """One unit of background work. This row, not Celery's result backend, is the truth."""
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate", "Generate a round"
+        BUILD_DATASET = "build_dataset", "Build a dataset snapshot"
+        TRAIN_REWARD = "train_reward", "Train a reward model"
+        TRAIN_DPO = "train_dpo", "Train with DPO"
+        EVALUATE = "evaluate", "Evaluate a policy"
+        PROMOTE = "promote", "Promote a model version"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=20, choices=Kind)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    progress_note = models.CharField(max_length=200, blank=True)
+    metric_history = models.JSONField(default=list, blank=True)
+    log_tail = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(max_length=200, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    class Meta:
+        db_table = "finetuning_job"  # its table before the move to core: no row moved
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in self.ACTIVE
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (self.Status.FAILED, self.Status.CANCELLED)
+
+
+class DatasetSnapshot(TimeStampedModel):
+    """Pairs in TRL's format, split by prompt, written once; the row describes the files.
+
+    `rankings_through` is the highest Ranking id the snapshot saw, so "rankings since the last
+    snapshot" is a cheap count.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
+    content_hash = models.CharField(max_length=64)
+    policy = models.JSONField(help_text="The PairPolicy that chose the pairs.")
+    test_fraction = models.FloatField()
+    seed = models.IntegerField()
+    path = models.CharField(max_length=500, help_text="Folder holding train.jsonl and test.jsonl.")
+    format = models.CharField(max_length=20, help_text="standard or conversational")
+    counts = models.JSONField(default=dict)
+    rankings_through = models.BigIntegerField(default=0)
+    job = models.ForeignKey(
+        "Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "preferences_datasetsnapshot"  # its table before the move to core: no row moved
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "content_hash"], name="snapshot_unique_content"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.content_hash[:10]} ({self.counts.get('train', 0)} train pairs)"
