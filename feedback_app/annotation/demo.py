@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from feedback_app.common.auth import user_get_or_create
@@ -84,57 +83,3 @@ def demo_bootstrap(*, password: str, reset_passwords: bool) -> DemoResult:
     records = parse_jsonl(DEMO_FILE.read_bytes(), k=project.candidates_per_task)
     result = services.prompts_import(project=project, records=records)
     return DemoResult(project, password, imported=result.created)
-
-
-@dataclass(frozen=True)
-class LoopDemo:
-    project: Project
-    base: object
-    job: object | None
-
-
-def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
-    """The loop demo: prompts without candidates, the offline base model as the active policy,
-    and round 1 queued for the worker to generate (once: a second run queues nothing).
-    """
-    from feedback_app.core.models import Job, ModelVersion
-    from feedback_app.finetuning import services as loop_services
-
-    with transaction.atomic():
-        project, _ = Project.objects.get_or_create(
-            name=LOOP_PROJECT,
-            defaults={
-                "guidelines": LOOP_GUIDELINES,
-                "candidates_per_task": 4,
-                "annotations_per_task": 3,
-            },
-        )
-        model = get_user_model()
-        admin = model.normalize_username(ADMIN)  # as demo_bootstrap stored the names
-        names = [admin, *(model.normalize_username(name) for name in ANNOTATORS)]
-        for user in model.objects.filter(username__in=names):
-            role = Membership.Role.ADMIN if user.username == admin else Membership.Role.ANNOTATOR
-            Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
-        services.prompts_import(
-            project=project,
-            records=parse_jsonl(LOOP_FILE.read_bytes(), k=project.candidates_per_task),
-        )
-        base = ModelVersion.objects.filter(project=project, name="base").first()
-        if base is None:
-            base = loop_services.model_register(
-                project=project, kind=ModelVersion.Kind.POLICY, name="base", weights=base_weights
-            )
-        job = None
-        started = (
-            project.tasks.exists()
-            or Job.objects.filter(
-                project=project, kind=Job.Kind.GENERATE, status__in=Job.ACTIVE
-            ).exists()
-        )
-        if not started:
-            job = loop_services.job_launch(
-                project=project,
-                kind=Job.Kind.GENERATE,
-                params={"max_new_tokens": 40, "temperature": 0.9, "top_p": 0.95, "seed": 0},
-            )
-    return LoopDemo(project=project, base=base, job=job)

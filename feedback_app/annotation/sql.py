@@ -24,8 +24,6 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from feedback_app.core.models import Project
-
 from .models import Assignment, Candidate, Prompt, Ranking, Task
 
 ModelT = TypeVar("ModelT", bound=Model)
@@ -97,13 +95,6 @@ SELECT coalesce(sum(CASE WHEN a.status = %(submitted)s THEN 1 ELSE 0 END), 0),
 FROM annotation_assignment a
 JOIN annotation_task t ON t.id = a.task_id
 WHERE a.annotator_id = %(annotator)s AND t.project_id = %(project)s"""
-
-_PROJECT_FOR_MEMBER = """
-SELECT pr.id, pr.created_at, pr.name, pr.guidelines, pr.candidates_per_task,
-       pr.annotations_per_task, pr.rationale
-FROM annotation_project pr
-JOIN annotation_membership m ON m.project_id = pr.id
-WHERE pr.id = %(project)s AND m.user_id = %(annotator)s"""
 
 # Everything a submit decides on, in one statement that also locks the task row.
 _SUBMIT_STATE = """
@@ -224,23 +215,6 @@ def _task_with_prompt(values: Sequence) -> Task:
         html_digest=digest,
     )
     return task
-
-
-def project_for_member(*, project_id: int, annotator_id: int) -> Project | None:
-    row = _fetchone(_PROJECT_FOR_MEMBER, _params(project=project_id, annotator=annotator_id))
-    if row is None:
-        return None
-    pk, created_at, name, guidelines, k, overlap, rationale = row
-    return _instance(
-        Project,
-        id=pk,
-        created_at=_aware(created_at),
-        name=name,
-        guidelines=guidelines,
-        candidates_per_task=k,
-        annotations_per_task=overlap,
-        rationale=rationale,
-    )
 
 
 def held_lease(*, project_id: int, annotator_id: int, now: datetime) -> Assignment | None:

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
+from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from . import permissions, selectors, services
+from . import selectors, services
 from .forms import ImportForm, ranks_from_post
 from .importing import parse_jsonl
 from .models import Assignment
@@ -23,7 +24,7 @@ from .rankings import FLAGS
 
 
 def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
-    project = permissions.project_to_annotate(request.user, project_id)
+    project = access.project_to_annotate(request.user, project_id)
     if project is None:
         raise Http404("No such project")
     return project
@@ -32,7 +33,7 @@ def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    projects = permissions.projects_visible_to(request.user)
+    projects = access.projects_visible_to(request.user)
     return TemplateResponse(request, "annotation/home.html", {"projects": projects})
 
 
@@ -101,7 +102,7 @@ def _handed_assignment(request: HttpRequest, project_id: int, task_id: int) -> A
         Assignment.objects.select_related("task__prompt", "task__project")
         .filter(
             task_id=task_id,
-            task__project__in=permissions.projects_to_annotate(request.user).filter(pk=project_id),
+            task__project__in=access.projects_annotated_by(request.user).filter(pk=project_id),
             annotator=request.user,
         )
         .first()
@@ -135,7 +136,7 @@ def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
 @accepts_body_up_to("IMPORT_MAX_BYTES")
 def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
     project = get_object_or_404(Project, pk=project_id)
-    if not permissions.is_project_admin(request.user, project):
+    if not access.is_project_admin(request.user, project):
         raise Http404("No such project")
     form = ImportForm(request.POST or None, request.FILES or None)
     problems: list = []

@@ -1,4 +1,4 @@
-"""Who reaches what through the API, decided here on top of `annotation.permissions`.
+"""Who reaches what through the API, decided here on top of `core.access`.
 
 Every view gets its objects through these querysets, so an object of a project the user
 cannot see is simply not found (404, its existence is not revealed); a project the user sees
@@ -13,8 +13,8 @@ from django.shortcuts import get_object_or_404
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from feedback_app.annotation import permissions as rules
-from feedback_app.core.models import Membership, Project
+from feedback_app.core import access as rules
+from feedback_app.core.models import Project
 
 
 def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -69,8 +69,4 @@ class AdministersAProject(BasePermission):
     message = "only project admins may list these"
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated) and (
-            user.is_staff
-            or Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
-        )
+        return bool(request.user) and rules.administers_a_project(request.user)

@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback_app.annotation.permissions import is_project_admin
 from feedback_app.common.errors import ServiceError
+from feedback_app.core.access import is_project_admin
 from feedback_app.core.models import Job, ModelVersion, Project
 
 from . import jobs, selectors, services

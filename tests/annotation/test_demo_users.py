@@ -13,6 +13,7 @@ from django.test import Client
 from feedback_app.annotation import demo
 from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import Membership
+from feedback_app.finetuning import demo as loop_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_demo_run_again_finds_its_users_and_the_loop_demo_adds_them(full_width_a
     users = get_user_model().objects
     assert users.filter(is_staff=False).count() == 1
     assert users.get(username="anno-1").check_password("new")
-    loop = demo.loop_demo_bootstrap(base_weights=str(tmp_path))
+    loop = loop_demo.loop_demo_bootstrap(base_weights=str(tmp_path))
     roles = set(loop.project.memberships.values_list("user__username", "role"))
     assert roles == {(demo.ADMIN, "admin"), ("anno-1", "annotator")}
 

@@ -9,7 +9,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from feedback_app.annotation import permissions as rules
+from feedback_app.core import access
 from feedback_app.preferences.feedback import feedback_record
 from feedback_app.preferences.models import DeploymentFeedback
 
@@ -36,10 +36,7 @@ class FeedbackApi(generics.ListAPIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = permissions.visible_project(request.user, project_id)
-        if not (
-            rules.can_annotate(request.user, project)
-            or rules.is_project_admin(request.user, project)
-        ):
+        if not access.can_send_feedback(request.user, project):
             raise PermissionDenied("only members of this project send its feedback")
         data = FeedbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from feedback_app.annotation import demo
+from feedback_app.finetuning import demo as loop_demo
 
 
 class Command(BaseCommand):
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Base model: {model.output_dir} ({'cached' if model.cached else 'built'}) {ppl}"
         )
-        loop = demo.loop_demo_bootstrap(base_weights=model.output_dir)
+        loop = loop_demo.loop_demo_bootstrap(base_weights=model.output_dir)
 
         where = "DEMO_PASSWORD" if explicit else "var/demo-password" + (" (new)" if new else "")
         queued = (
