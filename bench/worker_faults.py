@@ -7,8 +7,9 @@ embedded filesystem broker and SQLite in a temporary folder when unset), so run 
 backend. For each worker configuration it starts one real `celery worker` (concurrency 1) and
 plays the issue's two scenes through real jobs:
 
-- idle: a job runs, 5 s later the process named in the job's `worker` is SIGKILLed (as the OOM
-  killer would, after a training job left the model in memory), then another job is launched.
+- idle: a job runs, 5 s later the idle process that runs jobs (the pool child; the worker itself
+  under solo and threads) is SIGKILLed, as the OOM killer would after a training job left the
+  model in memory, then another job is launched.
 - busy: a DPO job on a tiny model is SIGKILLed mid-training the same way, then another job.
 
 It prints one markdown row a configuration (docs/architecture.md, "Workers and lost children").
@@ -47,7 +48,9 @@ CONFIGS: dict[str, tuple[list[str], dict]] = {
     "threads": ([], {**_BASE, "worker_pool": "threads"}),
     "solo": ([], {**_BASE, "worker_pool": "solo"}),
     "as configured": ([], {}),
+    "as shipped": ([], {}),
 }
+SUPERVISED = {"as shipped"}  # the project's settings, under bin/supervise as `make run` runs it
 LONG_DPO = {"epochs": 200, "batch_size": 2, "max_length": 48}
 WAIT = 30.0  # seconds a job may take to finish before it counts as stuck
 
@@ -75,15 +78,19 @@ def _purge() -> None:
             conn.default_channel.queue_purge(queue)
 
 
-def _start_worker(options: list[str], conf: dict, log: Path) -> subprocess.Popen:
+def _start_worker(
+    options: list[str], conf: dict, log: Path, supervised: bool = False
+) -> subprocess.Popen:
     code = (
         "import json, sys; from feedback_app.celery import app; "
         "app.conf.update(json.loads(sys.argv[1])); app.worker_main(sys.argv[2:])"
     )
     args = ["worker", "--queues", "default,generation,training", "--concurrency", "1"]
     args += ["--loglevel", "INFO", "--without-mingle", "--without-gossip", *options]
+    supervise = [str(ROOT / "bin" / "supervise")] if supervised else []
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, json.dumps(conf), *args], cwd=ROOT, env=os.environ.copy(),
+        [*supervise, sys.executable, "-c", code, json.dumps(conf), *args], cwd=ROOT,
+        env=os.environ.copy(),
         stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -122,6 +129,20 @@ def _pid(job) -> int:
     return int(job.worker.rsplit(":", 1)[1])
 
 
+def _children(pid: int) -> list[int]:
+    ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in ps.stdout.split()]
+
+
+def _idle_job_processes(proc: subprocess.Popen, supervised: bool) -> list[int]:
+    """The processes that would run the next job: the pool children, or the worker (solo).
+
+    Not the pid in the last job's `worker`: with max-tasks-per-child 1 that child is gone.
+    """
+    worker = _children(proc.pid)[0] if supervised else proc.pid
+    return _children(worker) or [worker]
+
+
 def _outcome(job, proc) -> str:
     if job.status == "succeeded":
         return "runs"
@@ -135,12 +156,13 @@ def idle_scene(name: str, project, log: Path) -> tuple[str, str]:
 
     options, conf = CONFIGS[name]
     _purge()
-    proc = _start_worker(options, conf, log)
+    proc = _start_worker(options, conf, log, supervised=name in SUPERVISED)
     try:
         first = _wait(services.job_launch(project=project, kind="build_dataset", params={}))
         assert first.status == "succeeded", first.error
         time.sleep(5)
-        os.kill(_pid(first), signal.SIGKILL)
+        for pid in _idle_job_processes(proc, name in SUPERVISED):
+            os.kill(pid, signal.SIGKILL)
         time.sleep(1)
         second = _wait(services.job_launch(project=project, kind="build_dataset", params={}))
         return _outcome(second, proc), _stop(proc)
@@ -154,7 +176,7 @@ def busy_scene(name: str, project, log: Path) -> tuple[str, str, str]:
 
     options, conf = CONFIGS[name]
     _purge()
-    proc = _start_worker(options, conf, log)
+    proc = _start_worker(options, conf, log, supervised=name in SUPERVISED)
     try:
         dpo = services.job_launch(
             project=project,
@@ -173,8 +195,11 @@ def busy_scene(name: str, project, log: Path) -> tuple[str, str, str]:
         text = log.read_text()
         redelivered = f"job {dpo.pk} not claimed" in text
         message = "redelivered (claim: no-op)" if redelivered else "acked, dropped"
-        if "WorkerLostError" not in text and proc.poll() is not None:
-            message = "lost with the worker"
+        if "WorkerLostError" not in text and not redelivered:  # the worker itself died
+            from django.conf import settings
+
+            redis = settings.CELERY_BROKER_URL.startswith("redis")
+            message = "left unacked" if redis else "lost with the worker"
         return message, _outcome(after, proc), _stop(proc)
     finally:
         if proc.poll() is None:
@@ -233,8 +258,8 @@ def main() -> None:
         next_jobs = ", ".join(sorted({o for o, _ in idle}))
         terms = ", ".join(sorted({t for _, t in idle}))
         if len(idle) > 1:
-            bad = sum(o != "runs" for o, _ in idle)
-            next_jobs += f" ({bad}/{len(idle)} stuck)"
+            stuck = sum(o.startswith("**stays") for o, _ in idle)
+            next_jobs += f" ({stuck}/{len(idle)} stuck)"
         busy = (
             ("-", "-", "-")
             if args.skip_busy

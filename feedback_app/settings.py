@@ -221,6 +221,11 @@ CELERY_WORKER_POOL = env.str(
 # prefork: a fresh child for every job, so a training job's memory leaves with its process
 # (the model left in memory is what the OOM killer went for). The solo pool ignores it.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1
+# prefork: the message of a job whose child died goes back to the queue instead of being
+# acknowledged. A job already claimed is not run again (the claim is atomic: the redelivery
+# does nothing, and the sweep fails the job once its heartbeat is stale), so no message loops;
+# one whose child died before its claim runs at once instead of waiting for the sweep's resend.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 

@@ -50,7 +50,8 @@ class JobCancelled(Exception):
 def _send(job: Job) -> None:
     from .tasks import run_job  # the task module imports services; import at call time
 
-    run_job.apply_async(args=[job.pk], queue=job.queue, time_limit=settings.JOB_TIME_LIMIT_SECONDS)
+    queue = job.queue or settings.JOB_QUEUES[job.kind]
+    run_job.apply_async(args=[job.pk], queue=queue, time_limit=settings.JOB_TIME_LIMIT_SECONDS)
 
 
 def job_create(*, project, kind: str, params: dict, user=None, retry_of: Job | None = None) -> Job:
@@ -88,7 +89,8 @@ def job_resend(*, job: Job, now: datetime | None = None) -> bool:
 
 def queue_list(queues: Iterable[str]) -> str:
     """Queue names as stored in `Job.worker_queues`: ",a,b," so that ",a," matches exactly."""
-    return "," + ",".join(sorted(queues)) + "," if queues else ""
+    names = sorted(queues)
+    return f",{','.join(names)}," if names else ""
 
 
 def job_claim(*, job_id: int, worker: str, queues: Iterable[str] = ()) -> bool:
@@ -125,8 +127,8 @@ def _finish(job_id: int, **fields: Any) -> bool:
                 )
             )
         except DatabaseError as exc:
-            if attempt == FINISH_ATTEMPTS - 1:
-                raise
+            if attempt == FINISH_ATTEMPTS - 1 or connection.in_atomic_block:
+                raise  # inside a transaction nothing can be retried; only tests run jobs in one
             log.warning("final write of job %s failed, trying again: %s", job_id, exc)
             _drop_connection()
             time.sleep(2**attempt)
@@ -140,11 +142,12 @@ def _drop_connection() -> None:
 
 
 def duration(seconds: float) -> str:
-    """Seconds as people read them in a message: "45 s", "3 minutes", "1 minute"."""
+    """Seconds as people read them in a message: "45 s", "3 minutes", "6 hours"."""
     if seconds < 120:
         return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    if seconds < 2 * 3600:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:.3g} hours"
 
 
 def _silent_after() -> timedelta:
@@ -279,10 +282,10 @@ class UnclaimedJob:
         return max(1, int(self.waited.total_seconds() // 60))
 
 
-def jobs_unclaimed(*, jobs, now: datetime | None = None) -> list[UnclaimedJob]:
-    """The queued jobs among `jobs` with their unclaimed wait, longest first."""
+def jobs_unclaimed(*, queryset, now: datetime | None = None) -> list[UnclaimedJob]:
+    """The queued jobs of `queryset` with their unclaimed wait, longest first."""
     now = now or timezone.now()
-    queued = list(jobs.filter(status=Job.Status.QUEUED))
+    queued = list(queryset.filter(status=Job.Status.QUEUED))
     if not queued:
         return []
     last_seen = queues_last_seen()

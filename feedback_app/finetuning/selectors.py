@@ -56,7 +56,7 @@ def worker_absent(*, project: Project) -> jobs.UnclaimedJob | None:
     is absent or wedged. Read from the job rows only (the heartbeats of each queue's workers),
     never by asking workers, so a page view costs two small queries.
     """
-    waits = jobs.jobs_unclaimed(jobs=Job.objects.filter(project=project))
+    waits = jobs.jobs_unclaimed(queryset=Job.objects.filter(project=project))
     if waits and waits[0].waited.total_seconds() >= settings.JOB_UNCLAIMED_WARN_SECONDS:
         return waits[0]
     return None

@@ -1,7 +1,9 @@
+import io
 import threading
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.db.backends.signals import connection_created
 from django.utils import timezone
@@ -405,3 +407,15 @@ def test_a_progress_write_the_database_refuses_does_not_fail_the_job(
     job.refresh_from_db()
     assert fault.refused == 1 and status == job.status == "succeeded"
     assert [h["loss"] for h in job.metric_history] == [0.9, 0.5]
+
+
+def test_the_sweeper_command_makes_a_pass_and_says_what_it_swept(loop_project, settings):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_dataset")
+    jobs.job_claim(job_id=job.pk, worker="w")
+    old = timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS + 5)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=old)
+    out = io.StringIO()
+    call_command("sweep_jobs", "--once", stdout=out)
+    job.refresh_from_db()
+    assert job.status == "failed" and "Swept: 1 silent" in out.getvalue()
