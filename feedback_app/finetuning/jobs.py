@@ -47,7 +47,7 @@ class JobCancelled(Exception):
     """Raised inside a runner when the job was asked to stop."""
 
 
-def _send(job: Job) -> None:
+def _enqueue(job: Job) -> None:
     from .tasks import run_job  # the task module imports services; import at call time
 
     queue = job.queue or settings.JOB_QUEUES[job.kind]
@@ -69,7 +69,7 @@ def job_create(*, project, kind: str, params: dict, user=None, retry_of: Job | N
         sent_at=timezone.now(),
         send_count=1,
     )
-    transaction.on_commit(lambda: _send(job))
+    transaction.on_commit(lambda: _enqueue(job))
     return job
 
 
@@ -83,7 +83,7 @@ def job_resend(*, job: Job, now: datetime | None = None) -> bool:
         sent_at=now, send_count=F("send_count") + 1, updated_at=now
     ):
         return False
-    _send(job)
+    _enqueue(job)
     return True
 
 
