@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast web worker lint format bench migrate demo clean
+.PHONY: run test test-fast web worker sweeper lint format bench migrate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ run: demo
 web: $(VENV)/.installed
 	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 16 --limit-request-line 8190
 
+# The pool and child recycling come from settings (docs/architecture.md, "Workers and lost
+# children"); bin/supervise starts the worker again if it is killed.
 worker: $(VENV)/.installed
-	$(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO
+	bin/supervise $(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO
+
+# The job sweep, in its own process so that a wedged or dead worker cannot stop it.
+sweeper: $(VENV)/.installed
+	bin/supervise $(PY) manage.py sweep_jobs
 
 test: $(VENV)/.installed-dev
 	bin/test

@@ -225,6 +225,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker pool, and what a pool child killed by the OOM killer does (measured in
+# docs/architecture.md, "Workers and lost children"). On the filesystem broker the prefork
+# pool runs without an event loop, and its idle child waits on the pool's shared queue while
+# holding the queue's lock: kill it and the replacement blocks on that lock for good (3 of 3;
+# SIGTERM no longer stops the worker). The solo pool has no child to lose. On Redis the prefork
+# pool gives every child its own queues and a lost child is replaced; it also enforces the
+# hard time limit and hands a job's memory back to the system with its child.
+CELERY_WORKER_POOL = env.str(
+    "CELERY_WORKER_POOL",
+    default="solo" if CELERY_BROKER_URL.startswith("filesystem://") else "prefork",
+)
+# prefork: a fresh child for every job, so a training job's memory leaves with its process
+# (the model left in memory is what the OOM killer went for). The solo pool ignores it.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 1
+# prefork: the message of a job whose child died goes back to the queue instead of being
+# acknowledged. A job already claimed is not run again (the claim is atomic: the redelivery
+# does nothing, and the sweep fails the job once its heartbeat is stale), so no message loops;
+# one whose child died before its claim runs at once instead of waiting for the sweep's resend.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
@@ -248,7 +267,13 @@ BASE_MODEL_CACHE = Path(
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=3.0)
 # A running job whose heartbeat is older than this is failed by the sweep (its worker died).
 JOB_STALE_AFTER_SECONDS = env.float("JOB_STALE_AFTER_SECONDS", default=60.0)
-JOB_SWEEP_EVERY_SECONDS = env.float("JOB_SWEEP_EVERY_SECONDS", default=30.0)
+# How often the sweeper (`manage.py sweep_jobs`, its own process) makes a pass.
+JOB_SWEEP_EVERY_SECONDS = env.float("JOB_SWEEP_EVERY_SECONDS", default=10.0)
+# A queued job waiting this long with no sign of a worker for its queue (docs/architecture.md,
+# "Jobs"): the loop page says so; the sweep sends its message again; the sweep fails it.
+JOB_UNCLAIMED_WARN_SECONDS = env.float("JOB_UNCLAIMED_WARN_SECONDS", default=60.0)
+JOB_UNCLAIMED_RESEND_SECONDS = env.float("JOB_UNCLAIMED_RESEND_SECONDS", default=300.0)
+JOB_UNCLAIMED_FAIL_SECONDS = env.float("JOB_UNCLAIMED_FAIL_SECONDS", default=1800.0)
 JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=6 * 3600)
 # torch threads per job (unset: torch's default, all cores). On a machine shared with the web
 # server and database, 1 thread per concurrent job measured far faster (docs/training.md).
@@ -261,12 +286,6 @@ JOB_QUEUES = {
     "train_dpo": env.str("QUEUE_TRAINING", default="training"),
     "build_dataset": env.str("QUEUE_DEFAULT", default="default"),
     "promote": env.str("QUEUE_DEFAULT", default="default"),
-}
-CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-jobs": {
-        "task": "finetuning.sweep_stale_jobs",
-        "schedule": JOB_SWEEP_EVERY_SECONDS,
-    },
 }
 
 # --- REST API (feedback_app/api, docs/api.md) --------------------------------------------------

@@ -20,10 +20,13 @@ VENV_BIN = Path(sys.executable).parent
 
 def test_compose_has_database_broker_web_and_worker():
     services = COMPOSE["services"]
-    assert {"postgres", "redis", "web", "worker", "trainer", "beat", "migrate"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "trainer", "sweeper", "migrate"} <= set(services)
     assert "training" in services["trainer"]["command"]
     assert "training" not in ",".join(services["worker"]["command"])
-    for name in ("web", "worker", "trainer", "beat", "migrate"):
+    assert services["sweeper"]["command"][-1] == "sweep_jobs"
+    for name in ("web", "worker", "trainer", "sweeper"):  # a killed process comes back
+        assert services[name]["restart"] == "unless-stopped"
+    for name in ("web", "worker", "trainer", "sweeper", "migrate"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
@@ -75,9 +78,9 @@ def test_every_compose_command_runs_here_without_docker(tmp_path, unused_tcp_por
         "web": [a.replace("0.0.0.0:8000", port) for a in services["web"]["command"]],
         "worker": services["worker"]["command"],
         "trainer": services["trainer"]["command"],
-        "beat": [a.replace("/app/var/", f"{tmp_path}/") for a in services["beat"]["command"]],
+        "sweeper": services["sweeper"]["command"],
     }
-    ready_line = {"worker": "ready.", "trainer": "ready.", "beat": "beat: Starting"}
+    ready_line = {"worker": "ready.", "trainer": "ready.", "sweeper": "Sweeper ready"}
     started = {name: _start(_local(cmd), tmp_path, env, name) for name, cmd in commands.items()}
     try:
         deadline = time.monotonic() + 90
@@ -117,7 +120,7 @@ def unused_tcp_port() -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_make_runs_launcher_serves_the_site_and_its_worker_runs_tasks(tmp_path, unused_tcp_port):
-    """bin/run-local is what `make run` ends with: gunicorn plus a real worker (with beat)."""
+    """bin/run-local is what `make run` ends with: gunicorn, a real worker and the sweeper."""
     from django.conf import settings
 
     from feedback_app.common.tasks import ping
@@ -144,6 +147,21 @@ def test_make_runs_launcher_serves_the_site_and_its_worker_runs_tasks(tmp_path, 
         assert up, (tmp_path / "run.log").read_text()[-2000:]
         assert_api_answers_long_urls_in_json(f"http://127.0.0.1:{unused_tcp_port}")
         assert ping.delay().get(timeout=60)["pong"] is True
+        sweeper_log = Path(settings.VAR_DIR) / "log" / "sweeper.log"
+        deadline = time.monotonic() + 30
+        while "Sweeper ready" not in (sweeper_log.read_text() if sweeper_log.exists() else ""):
+            assert time.monotonic() < deadline, "the sweeper did not start"
+            time.sleep(0.3)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_no_worker_command_picks_its_own_pool():
+    """The pool is chosen in settings, by broker (docs/architecture.md, "Workers and lost
+    children"), so compose, `make worker`, `make run` and the tests' workers all use it."""
+    commands = [" ".join(s["command"]) for s in COMPOSE["services"].values() if "command" in s]
+    commands += [(ROOT / "Makefile").read_text(), (ROOT / "bin" / "run-local").read_text()]
+    commands += [(ROOT / "tests" / "workers.py").read_text()]
+    for text in commands:
+        assert "--pool" not in text and "-P " not in text and "max-tasks-per-child" not in text

@@ -12,12 +12,12 @@ import datetime as dt
 
 BEFORE = [
     ("annotation", "0005_html_digest"),
-    ("finetuning", "0002_initial"),
+    ("finetuning", "0003_job_queue_and_sends"),
     ("preferences", "0002_deployment_feedback"),
 ]
 AFTER = [
     ("annotation", "0007_moved_to_core"),
-    ("finetuning", "0004_moved_to_core"),
+    ("finetuning", "0005_moved_to_core"),
     ("preferences", "0004_moved_to_core"),
     ("core", "0001_initial"),
 ]
@@ -140,7 +140,7 @@ def test_the_move_to_core_runs_no_sql_but_renaming_content_types(transactional_d
     for app, name in [
         *AFTER,
         ("annotation", "0006_point_to_core"),
-        ("finetuning", "0003_point_to_core"),
+        ("finetuning", "0004_point_to_core"),
         ("preferences", "0003_point_to_core"),
     ]:
         out = StringIO()

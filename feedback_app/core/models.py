@@ -163,6 +163,13 @@ class Job(TimeStampedModel):
     outputs = models.JSONField(default=dict, blank=True)
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=200, blank=True)
+    # Where its message went and when it was last sent (the sweep re-sends a message no worker
+    # took), and which queues the worker that claimed it consumes (",default,training,"): the
+    # heartbeats of a worker's jobs show for which queues a worker was alive when.
+    queue = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveSmallIntegerField(default=0)
+    worker_queues = models.CharField(max_length=500, blank=True)
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )

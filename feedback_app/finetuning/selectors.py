@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
@@ -12,6 +13,8 @@ from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
 from feedback_app.preferences.services import rankings_since_last_snapshot
+
+from . import jobs
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,19 @@ def loop_overview(*, project: Project) -> LoopOverview:
         agreement=project_agreement(project=project),
         running_jobs=Job.objects.filter(project=project, status__in=Job.ACTIVE).count(),
     )
+
+
+def worker_absent(*, project: Project) -> jobs.UnclaimedJob | None:
+    """The project's queued job that has waited longest with no sign of a worker for its queue.
+
+    None unless that wait passed JOB_UNCLAIMED_WARN_SECONDS: the loop page then says a worker
+    is absent or wedged. Read from the job rows only (the heartbeats of each queue's workers),
+    never by asking workers, so a page view costs two small queries.
+    """
+    waits = jobs.jobs_unclaimed(queryset=Job.objects.filter(project=project))
+    if waits and waits[0].waited.total_seconds() >= settings.JOB_UNCLAIMED_WARN_SECONDS:
+        return waits[0]
+    return None
 
 
 def project_agreement(*, project: Project) -> float | None:

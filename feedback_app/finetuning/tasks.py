@@ -1,4 +1,8 @@
-"""Celery tasks: thin adapters that hand a job id to the job services."""
+"""Celery tasks: thin adapters that hand a job id to the job services.
+
+The sweep is not a task: a worker that is wedged or dead would never run it. The
+`sweep_jobs` management command runs it in its own process (docs/architecture.md, "Jobs").
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,5 @@ from .runners import RUNNERS
 def run_job(job_id: int) -> str | None:
     """Claim and run one job; its row records progress and outcome."""
     worker = f"{current_task.request.hostname or 'worker'}:{os.getpid()}"
-    return jobs.job_execute(job_id=job_id, worker=worker, runners=RUNNERS)
-
-
-@shared_task(name="finetuning.sweep_stale_jobs")
-def sweep_stale_jobs() -> int:
-    """Fail running jobs whose worker stopped sending heartbeats (periodic, from beat)."""
-    return jobs.jobs_sweep_stale()
+    queues = run_job.app.amqp.queues.consume_from  # the queues this worker serves
+    return jobs.job_execute(job_id=job_id, worker=worker, runners=RUNNERS, queues=queues)

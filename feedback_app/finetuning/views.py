@@ -39,6 +39,7 @@ def _loop_page(request, project, forms=None, status=200) -> TemplateResponse:
         "project": project,
         "overview": selectors.loop_overview(project=project),
         "jobs": selectors.recent_jobs(project=project),
+        "worker_absent": selectors.worker_absent(project=project),
         "forms": {
             kind: forms.get(kind) or cls(project=project, prefix=kind)
             for kind, cls in FORMS.items()

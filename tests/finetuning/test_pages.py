@@ -1,7 +1,9 @@
 import json
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from feedback_app.core.models import Job, ModelVersion
 from feedback_app.finetuning import jobs, services
@@ -118,3 +120,18 @@ def test_job_params_are_shown_as_json(admin_client, loop_project):
     job = Job.objects.create(project=project, kind="generate", params={"temperature": 0.7})
     body = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
     assert json.dumps({"temperature": 0.7}, indent=2) in body.replace("&quot;", '"')
+
+
+def test_the_loop_page_says_when_no_worker_has_taken_a_job_for_minutes(admin_client, loop_project):
+    project, _ = loop_project
+    url = reverse("finetuning:loop", args=[project.pk])
+    job = services.job_launch(project=project, kind="build_dataset", params={})
+    assert 'data-testid="worker-absent"' not in admin_client.get(url).content.decode()  # just sent
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=7))
+    body = admin_client.get(url).content.decode()
+    assert 'data-testid="worker-absent"' in body
+    assert "No worker has taken a job for 7 minutes" in body and "<code>default</code>" in body
+    # Now a worker for that queue is seen busy (training): the job waits behind it, no alarm.
+    busy = Job.objects.create(project=project, kind="train_dpo", queue="training")
+    jobs.job_claim(job_id=busy.pk, worker="w:1", queues=["default", "training"])
+    assert 'data-testid="worker-absent"' not in admin_client.get(url).content.decode()

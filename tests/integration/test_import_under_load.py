@@ -2,8 +2,9 @@
 
 Everything is real: gunicorn (as `make run` starts it) on the test database, a Celery worker
 training DPO on a tiny model, annotators ranking through the pages and the API, and an admin
-importing a large file through the API. The stale-job sweep runs every second meanwhile, so a
-heartbeat held up by the import for longer than the stale window would fail the job.
+importing a large file through the API. The job sweeper process runs meanwhile (as `make run`
+starts it), so a heartbeat held up by the import for longer than the stale window would fail
+the job.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rest_framework.authtoken.models import Token
 from feedback_app.annotation.models import Ranking
 from feedback_app.annotation.services import prompts_import
 from feedback_app.core.models import Membership, Project
-from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning import services
 from tests.conftest import _records
 from tests.workers import ROOT, _database_url, wait_for_job
 
@@ -139,7 +140,7 @@ class Annotator(threading.Thread):
 
 
 def test_a_large_import_beside_annotators_and_a_training_job_gives_no_5xx(
-    web, start_worker, tiny_policy, make_snapshot, make_user, settings
+    web, start_worker, start_sweeper, tiny_policy, make_snapshot, make_user, settings
 ):
     project = Project.objects.create(name="load", candidates_per_task=4, annotations_per_task=3)
     users = [make_user(f"annotator{i}") for i in range(ANNOTATORS)]
@@ -162,16 +163,13 @@ def test_a_large_import_beside_annotators_and_a_training_job_gives_no_5xx(
         time.sleep(0.2)
         job.refresh_from_db()
 
+    start_sweeper()
     stop = threading.Event()
-    sweeping = threading.Thread(  # as beat's sweep would, every second
-        target=lambda: [jobs.jobs_sweep_stale() or time.sleep(1) for _ in iter(stop.is_set, True)],
-        daemon=True,
-    )
     annotators = [
         Annotator(web, project.pk, user, pages=i % 2 == 0, stop=stop)
         for i, user in enumerate(users)
     ]
-    for thread in [sweeping, *annotators]:
+    for thread in annotators:
         thread.start()
     time.sleep(1)
     rankings_before = Ranking.objects.count()

@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [
         ("annotation", "0006_point_to_core"),
-        ("finetuning", "0004_moved_to_core"),
+        ("finetuning", "0005_moved_to_core"),
         ("preferences", "0004_moved_to_core"),
     ]
 

@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         # The tables exist: created by these apps' migrations before the move.
         ("annotation", "0005_html_digest"),
-        ("finetuning", "0002_initial"),
+        ("finetuning", "0003_job_queue_and_sends"),
         ("preferences", "0002_deployment_feedback"),
     ]
 
@@ -104,6 +104,10 @@ class Migration(migrations.Migration):
                         ("outputs", models.JSONField(blank=True, default=dict)),
                         ("cancel_requested", models.BooleanField(default=False)),
                         ("worker", models.CharField(blank=True, max_length=200)),
+                        ("queue", models.CharField(blank=True, max_length=100)),
+                        ("sent_at", models.DateTimeField(blank=True, null=True)),
+                        ("send_count", models.PositiveSmallIntegerField(default=0)),
+                        ("worker_queues", models.CharField(blank=True, max_length=500)),
                         (
                             "created_by",
                             models.ForeignKey(

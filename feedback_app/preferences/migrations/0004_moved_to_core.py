@@ -9,7 +9,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [
         ("preferences", "0003_point_to_core"),
-        ("finetuning", "0003_point_to_core"),
+        ("finetuning", "0004_point_to_core"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("finetuning", "0002_initial"), ("core", "0001_initial")]
+    dependencies = [("finetuning", "0003_job_queue_and_sends"), ("core", "0001_initial")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

@@ -8,7 +8,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finetuning", "0003_point_to_core"),
+        ("finetuning", "0004_point_to_core"),
         ("annotation", "0006_point_to_core"),
         ("preferences", "0004_moved_to_core"),
     ]
