@@ -168,7 +168,10 @@ def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
     return args, changed
 
 
-def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any]:
+def run_variant(
+    variant: str, model: str, data: str, work: str, speedups: list[str] | None = None
+) -> dict[str, Any]:
+    """One training run; `speedups` (dpo-ours only): the CPU speed-ups to apply, None for all."""
     import torch  # noqa: F401  (imported before the memory baseline)
     import transformers  # noqa: F401
     import trl  # noqa: F401
@@ -190,11 +193,14 @@ def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any
         info.update(train_seconds=r.metrics["train_seconds"], loss=r.metrics["train_loss"])
     elif variant.startswith("dpo-ours"):
         from training.config import DPOTrainConfig
-        from training.dpo import train_dpo
+        from training.dpo import DPO_SPEEDUPS, train_dpo
 
         config = DPOTrainConfig(batch_size=8, logging_steps=10, lora=variant.endswith("lora"))
-        r = train_dpo(model, pairs, out, config)
+        r = train_dpo(
+            model, pairs, out, config, speedups=DPO_SPEEDUPS if speedups is None else speedups
+        )
         info.update(
+            speedups=",".join(r.metrics["speedups"]),
             train_seconds=r.metrics["train_seconds"],
             setup_seconds=r.metrics["setup_seconds"],
             loss=r.metrics["train_loss"],
@@ -265,9 +271,22 @@ def bench_generation(model: str, prompts: int, new_tokens: int) -> list[dict[str
     return rows
 
 
-def _subprocess(variant: str, model: str, data: str, work: str, threads: int) -> dict[str, Any]:
+def _subprocess(
+    variant: str,
+    model: str,
+    data: str,
+    work: str,
+    threads: int,
+    speedups: list[str] | None = None,
+    in_process: bool = False,
+) -> dict[str, Any]:
+    """Run one variant in a fresh process (in this one for `--smoke`: seconds, not minutes)."""
+    if in_process:  # an exception ends the smoke run with a traceback and exit status 1
+        return run_variant(variant, model, data, work, speedups)
     cmd = [sys.executable, __file__, "--one", variant, "--model", model, "--data", data]
     cmd += ["--work", work, "--threads", str(threads)]
+    if speedups is not None:
+        cmd += ["--speedups", ",".join(speedups)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if out.returncode != 0:
@@ -314,14 +333,77 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _seconds(row: dict[str, Any]) -> float:
+    """End-to-end time as every variant counts it: setup + train."""
+    return row["setup_seconds"] + row["train_seconds"]
+
+
+def run_ablation(
+    model: str, data: str, work: str, threads: int, rounds: int, in_process: bool = False
+) -> list[dict[str, Any]]:
+    """`dpo-ours` with every speed-up against the same without one, per speed-up, paired.
+
+    Each pair runs back to back, alternating which side goes first (A B, then B A), so the
+    load of the shared machine and any drift in it fall on both sides alike.
+    """
+    from training.dpo import DPO_SPEEDUPS
+
+    rows = []
+    for r in range(rounds):
+        for layer in DPO_SPEEDUPS:
+            sides = [("all", list(DPO_SPEEDUPS))]
+            sides.append((f"without {layer}", [s for s in DPO_SPEEDUPS if s != layer]))
+            for label, speedups in sides if r % 2 == 0 else sides[::-1]:
+                row = _subprocess("dpo-ours", model, data, work, threads, speedups, in_process)
+                row.update(round=r, layer=layer, side=label, load_1min=os.getloadavg()[0])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def ablation_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per speed-up: medians of both sides and the paired ratios (without / with, > 1: a gain)."""
+    out = []
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        pairs: dict[int, dict[str, float]] = {}
+        for r in rows:
+            if r["layer"] == layer and "error" not in r:
+                side = "all" if r["side"] == "all" else "without"
+                pairs.setdefault(r["round"], {})[side] = _seconds(r)
+        done = [p for p in pairs.values() if len(p) == 2]
+        if not done:
+            out.append({"layer": layer, "pairs": 0})
+            continue
+        ratios = [p["without"] / p["all"] for p in done]
+        median = statistics.median(ratios)
+        out.append(
+            {
+                "layer": layer,
+                "pairs": len(done),
+                "all s": statistics.median(p["all"] for p in done),
+                "without s": statistics.median(p["without"] for p in done),
+                "median ratio": median,
+                "min ratio": min(ratios),
+                "max ratio": max(ratios),
+                # The bar a layer must clear to keep its place (docs/training.md).
+                "clear gain": median >= 1.03 and min(ratios) > 1.0,
+                "ratios": " ".join(f"{x:.3f}" for x in ratios),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--speedups", help=argparse.SUPPRESS)  # with --one: comma list
     parser.add_argument("--model", help="base model (default: the default bootstrap)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--work", default=str(REPO / ".cache" / "bench-training"))
     parser.add_argument("--pairs", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per training variant")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per training variant (pairs per speed-up)"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
     parser.add_argument("--gen-prompts", type=int, default=64)
@@ -330,24 +412,43 @@ def main() -> None:
     parser.add_argument(
         "--experiment", action="store_true", help="also run the sentiment experiment"
     )
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="only the DPO speed-up ablation: all on against each one off, --repeat pairs each",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: tiny model, 16 pairs, every table once, in this process (for `make test`)",
+    )
     args = parser.parse_args()
 
     import torch
 
+    if args.smoke:
+        args.pairs, args.repeat, args.threads = 16, 1, 1
+        args.gen_prompts, args.gen_tokens, args.experiment = 4, 4, False
     torch.set_num_threads(args.threads)
     if args.one:
-        print(json.dumps(run_variant(args.one, args.model, args.data, args.work)))
+        speedups = None if args.speedups is None else [s for s in args.speedups.split(",") if s]
+        print(json.dumps(run_variant(args.one, args.model, args.data, args.work, speedups)))
         return
 
     from training.bootstrap import bootstrap_base_model
+    from training.config import BootstrapConfig
     from training.data import write_jsonl
 
-    work = Path(args.work)
+    work = Path(args.work) / "smoke" if args.smoke else Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.model:
         model = args.model
     else:
-        boot = bootstrap_base_model(REPO / ".cache" / "bootstrap")
+        boot = (
+            bootstrap_base_model(REPO / ".cache" / "test-models", BootstrapConfig.tiny())
+            if args.smoke
+            else bootstrap_base_model(REPO / ".cache" / "bootstrap")
+        )
         model = boot.output_dir
         print(f"bootstrap metrics: {json.dumps(boot.metrics)}", flush=True)
     data = work / "pairs.jsonl"
@@ -358,11 +459,45 @@ def main() -> None:
         flush=True,
     )
 
+    rows: list[dict[str, Any]] = []
+    gen: list[dict[str, Any]] = []
+    if args.smoke or args.ablation:
+        ablation = run_ablation(
+            model, str(data), str(work), args.threads, args.repeat, in_process=args.smoke
+        )
+        cols = ["round", "layer", "side", "setup_seconds", "train_seconds", "loss", "load_1min"]
+        print("\n## DPO speed-up ablation (every run)\n\n" + _table(ablation, cols), flush=True)
+        summary = ablation_table(ablation)
+        cols = ["layer", "pairs", "all s", "without s", "median ratio", "min ratio", "max ratio"]
+        cols += ["clear gain", "ratios"]
+        print("\n## DPO speed-up ablation (paired)\n\n" + _table(summary, cols), flush=True)
+        rows += ablation
+    if not args.ablation:
+        rows += run_variants(args, model, str(data), str(work))
+        if not args.no_generation:
+            gen = bench_generation(model, args.gen_prompts, args.gen_tokens)
+            cols = ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]
+            print("\n## Generation\n\n" + _table(gen, cols), flush=True)
+    print(f"\nload after: {os.getloadavg()}")
+
+    if args.experiment:
+        from training.experiment import run_sentiment_experiment
+
+        table = run_sentiment_experiment(work / "experiment", base_model=model)
+        print("\n## Sentiment experiment\n\n" + json.dumps(table, indent=2, default=str))
+    (work / "results.json").write_text(json.dumps({"training": rows, "generation": gen}, indent=2))
+    failed = [r for r in rows if "error" in r]
+    if failed:  # a broken variant must not pass for a finished benchmark
+        raise SystemExit(f"{len(failed)} run(s) failed: {failed[0]['error']}")
+
+
+def run_variants(args: argparse.Namespace, model: str, data: str, work: str) -> list[dict]:
+    """Every variant, round robin `--repeat` times; prints every run, medians, paired ratios."""
     rows = []
     variants = args.variants.split(",")
     for _ in range(args.repeat):  # round robin, so load spikes hit every variant alike
         for variant in variants:
-            row = _subprocess(variant, model, str(data), str(work), args.threads)
+            row = _subprocess(variant, model, data, work, args.threads, in_process=args.smoke)
             row["load_1min"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -388,22 +523,7 @@ def main() -> None:
         for name, ratios in _paired_ratios(rows, len(variants), baseline).items():
             shown = ", ".join(f"{x:.3f}" for x in ratios)
             print(f"{name} / {baseline} end to end, per round: {shown}", flush=True)
-
-    gen = [] if args.no_generation else bench_generation(model, args.gen_prompts, args.gen_tokens)
-    if gen:
-        print(
-            "\n## Generation\n\n"
-            + _table(gen, ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]),
-            flush=True,
-        )
-    print(f"\nload after: {os.getloadavg()}")
-
-    if args.experiment:
-        from training.experiment import run_sentiment_experiment
-
-        table = run_sentiment_experiment(work / "experiment", base_model=model)
-        print("\n## Sentiment experiment\n\n" + json.dumps(table, indent=2, default=str))
-    (work / "results.json").write_text(json.dumps({"training": rows, "generation": gen}, indent=2))
+    return rows
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ formula with and without the swap. Pinned to trl 1.16.0: on any other version no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -284,52 +285,71 @@ def _cached_is_peft_model() -> Callable[[Any], bool]:
     return lambda model: isinstance(extract_model_from_parallel(model), PeftModel)
 
 
-def _replacements(trl_utils: Any) -> dict[str, Any]:
-    """New values for the patched names (see the module docstring), keyed like `_PATCHED`."""
-    switch = trl_utils._use_triton
+def _use_compact(switch: Callable[[torch.device], bool]) -> Callable[[torch.device], bool]:
+    """TRL's compact/full switch, answering "compact" on CPU as well."""
 
     def use_compact(device: torch.device) -> bool:
         return device.type == "cpu" or switch(device)
 
-    return {
-        "_use_triton": use_compact,
-        "_ChunkedLogProbFunction": CpuLogProbs,
-        "is_peft_model": _cached_is_peft_model(),
-    }
+    return use_compact
 
 
-# (module, name) of everything swapped for the duration of a run.
-_PATCHED = (
-    ("trl.trainer.utils", "_use_triton"),
-    ("trl.trainer.utils", "_ChunkedLogProbFunction"),
-    ("trl.trainer.dpo_trainer", "is_peft_model"),
-)
+# The swaps inside TRL, by the name `trl_patched` (and `train_dpo(speedups=...)`) knows them:
+# (module, attribute) and a function of the current value giving the replacement.
+TRL_PATCHES: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
+    "compact_lm_head": ("trl.trainer.utils", "_use_triton", _use_compact),
+    "cpu_log_probs": ("trl.trainer.utils", "_ChunkedLogProbFunction", lambda _: CpuLogProbs),
+    "cached_is_peft_model": (
+        "trl.trainer.dpo_trainer",
+        "is_peft_model",
+        lambda _: _cached_is_peft_model(),
+    ),
+}
+
+
+class TrlVersionWarning(UserWarning):
+    """The installed TRL is not the version the CPU speed-ups were measured on: they are off."""
 
 
 @contextmanager
-def compact_lm_head_on_cpu() -> Iterator[bool]:
-    """Within the block TRL's fused LM head scores only labelled positions on CPU, with full
-    logits when they fit (see the module docstring). Yields whether TRL was patched."""
+def trl_patched(names: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[str, ...]]:
+    """Within the block the named swaps of `TRL_PATCHES` are in place; yields the names applied.
+
+    Only on trl `PATCHED_TRL_VERSION`: the swaps replace private names whose meaning can change
+    in any release, so on another version nothing is patched and a `TrlVersionWarning` says so
+    (the run is then correct, only slower). Blocks nest: each restores what it found.
+    """
     import importlib
 
     import trl
 
-    modules = {name: importlib.import_module(name) for name, _ in _PATCHED}
-    trl_utils = modules["trl.trainer.utils"]
-    if trl.__version__ != PATCHED_TRL_VERSION or not all(
-        hasattr(modules[m], n) for m, n in _PATCHED
-    ):
-        yield False
+    unknown = sorted(set(names) - set(TRL_PATCHES))
+    if unknown:
+        raise ValueError(
+            f"unknown TRL patch(es) {', '.join(unknown)}; known: {', '.join(TRL_PATCHES)}"
+        )
+    if not names:
+        yield ()
         return
-    if trl_utils._ChunkedLogProbFunction is CpuLogProbs:  # nested: the outer block patched TRL
-        yield True
+    if trl.__version__ != PATCHED_TRL_VERSION:
+        warnings.warn(
+            f"CPU speed-ups for TRL are off: trl {trl.__version__} is not the measured "
+            f"{PATCHED_TRL_VERSION} (see docs/training.md, CPU speed-ups inside TRL)",
+            TrlVersionWarning,
+            stacklevel=3,  # the caller of the `with` statement, past contextlib
+        )
+        yield ()
         return
-    saved = [(modules[m], n, getattr(modules[m], n)) for m, n in _PATCHED]
-    new = _replacements(trl_utils)
-    for module, name, _ in saved:
-        setattr(module, name, new[name])
+    applied = tuple(n for n in TRL_PATCHES if n in names)
+    saved = []
+    for name in applied:
+        module_name, attribute, replacement = TRL_PATCHES[name]
+        module = importlib.import_module(module_name)
+        old = getattr(module, attribute)
+        saved.append((module, attribute, old))
+        setattr(module, attribute, replacement(old))
     try:
-        yield True
+        yield applied
     finally:
-        for module, name, old in saved:
-            setattr(module, name, old)
+        for module, attribute, old in reversed(saved):
+            setattr(module, attribute, old)
