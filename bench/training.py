@@ -193,12 +193,13 @@ def run_variant(
         info.update(train_seconds=r.metrics["train_seconds"], loss=r.metrics["train_loss"])
     elif variant.startswith("dpo-ours"):
         from training.config import DPOTrainConfig
-        from training.dpo import DPO_SPEEDUPS, train_dpo
+        from training.dpo import train_dpo
+        from training.trl_cpu import TRL_PATCHES
 
         config = DPOTrainConfig(batch_size=8, logging_steps=10, lora=variant.endswith("lora"))
         cpu_started = time.process_time()
         r = train_dpo(
-            model, pairs, out, config, speedups=DPO_SPEEDUPS if speedups is None else speedups
+            model, pairs, out, config, speedups=tuple(TRL_PATCHES) if speedups is None else speedups
         )
         info.update(
             speedups=",".join(r.metrics["speedups"]),
@@ -350,13 +351,13 @@ def run_ablation(
     Each pair runs back to back, alternating which side goes first (A B, then B A), so the
     load of the shared machine and any drift in it fall on both sides alike.
     """
-    from training.dpo import DPO_SPEEDUPS
+    from training.trl_cpu import TRL_PATCHES
 
     rows = []
     for r in range(rounds):
-        for layer in DPO_SPEEDUPS:
-            sides = [("all", list(DPO_SPEEDUPS))]
-            sides.append((f"without {layer}", [s for s in DPO_SPEEDUPS if s != layer]))
+        for layer in TRL_PATCHES:
+            sides = [("all", list(TRL_PATCHES))]
+            sides.append((f"without {layer}", [s for s in TRL_PATCHES if s != layer]))
             for label, speedups in sides if r % 2 == 0 else sides[::-1]:
                 row = _subprocess("dpo-ours", model, data, work, threads, speedups, in_process)
                 row.update(round=r, layer=layer, side=label, load_1min=os.getloadavg()[0])

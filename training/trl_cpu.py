@@ -1,5 +1,9 @@
 """CPU speed-ups for TRL 1.16's DPOTrainer, scoped to one training run.
 
+Two swaps, each switchable by name (`TRL_PATCHES`, `train_dpo(speedups=...)`) and kept for its
+measured end-to-end gain: docs/training.md, "CPU speed-ups inside TRL", has the paired ablation
+(`bench/training.py --ablation`) that three earlier swaps did not survive.
+
 TRL's DPOTrainer gets its per-token log-probs (and the entropy, mean logit and top-1 flag it logs)
 from a "fused LM head": `ChunkedLogProbFunction`, which never materialises the [tokens, vocab]
 logits. That is the right trade on a GPU with a 150k vocabulary; on CPU it costs twice:
@@ -13,24 +17,21 @@ logits. That is the right trade on a GPU with a 150k vocabulary; on CPU it costs
    `_ChunkedLogProbFunction` by `CpuLogProbs` when the logits are fp32 on CPU and small enough
    to hold (`MAX_LOGITS_ELEMENTS`); anything else goes to TRL's own function. In training it
    runs `FusedLogProbs` (one sweep per row block for log-probs and metrics, softmax kept for a
-   hand-written backward); without grad (the reference pass) `log_softmax` + `gather`, and
-   `log_probs_only` there skips the metrics TRL discards. LM head alone, bench model (vocab
-   4096, the 32 batches of one epoch, compact rows, best of 6 in one process):
+   hand-written backward); without grad (the reference pass) `log_softmax` + `gather` and the
+   metrics in cache-sized blocks. LM head alone, bench model (vocab 4096, the 32 batches of one
+   epoch, compact rows, best of 6 in one process):
 
    | | no grad | forward + backward |
    |---|---|---|
    | `log_softmax` + `gather` (the plain loop's head) | 0.21 s | 0.73 s |
    | TRL's kernel, with its metrics | 0.95 s | 2.08 s |
    | `CpuLogProbs`, with the metrics | 0.33 s | 0.71 s |
-   | `CpuLogProbs`, log-probs only | 0.21 s | 0.67 s |
-
-A third swap is plumbing: accelerate's `is_peft_model`, which DPOTrainer calls once per
-reference batch, re-reads peft's package metadata each time (~3 ms); `_cached_is_peft_model`
-gives the same answer without it.
 
 Results are unchanged: `tests/training/test_trl_cpu.py` checks every output and the gradient
-against TRL's function, and `tests/training/test_losses.py` the trainer's loss against the DPO
-formula with and without the swap. Pinned to trl 1.16.0: on any other version nothing is patched.
+against TRL's function, `tests/training/test_losses.py` the trainer's loss against the DPO
+formula with and without the swaps, and `tests/training/test_dpo.py` every logged value of a run
+with and without them. Pinned to trl 1.16.0: on any other version nothing is patched and a
+`TrlVersionWarning` says so.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -51,19 +51,6 @@ MAX_LOGITS_ELEMENTS = 64 * 1024 * 1024
 _METRICS = ("entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
 # Row block for the metrics: 64k fp32 elements (256 KB) per temporary fits the L2 cache.
 _BLOCK_ELEMENTS = 1 << 16
-
-# Set while TRL computes the reference log-probs: that pass reads `.log_probs` and nothing else.
-_LOG_PROBS_ONLY: ContextVar[bool] = ContextVar("trl_cpu_log_probs_only", default=False)
-
-
-@contextmanager
-def log_probs_only() -> Iterator[None]:
-    """Within the block `CpuLogProbs` skips the per-token metrics (entropy, mean logit, top-1)."""
-    token = _LOG_PROBS_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _LOG_PROBS_ONLY.reset(token)
 
 
 def _logits(
@@ -99,7 +86,7 @@ def cpu_log_probs(
 
     Returns (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1), None where not asked.
     Only log_probs carries a gradient: TRL's kernel also differentiates the entropy, but
-    DPOTrainer 1.16 (the only caller inside `compact_lm_head_on_cpu`) detaches it for logging.
+    DPOTrainer 1.16 (the only caller inside `trl_patched`) detaches it for logging.
     """
     z = _logits(hidden, weight, bias, temperature, softcap, logit_scale)
     log_p = torch.log_softmax(z, dim=-1)
@@ -262,27 +249,10 @@ class CpuLogProbs:
             return ChunkedLogProbFunction.apply(
                 hidden, weight, bias, targets, temperature, chunk_size, softcap, scale, outputs
             )
-        if _LOG_PROBS_ONLY.get():
-            outputs = ("log_probs",)
         plain_logits = temperature == 1.0 and softcap is None and scale == 1.0
         if plain_logits and _trains(hidden, weight):
             return FusedLogProbs.apply(hidden, weight, bias, targets, outputs)
         return cpu_log_probs(hidden, weight, bias, targets, temperature, softcap, scale, outputs)
-
-
-def _cached_is_peft_model() -> Callable[[Any], bool]:
-    """accelerate's `is_peft_model` without its per-call package lookup.
-
-    accelerate re-reads peft's package metadata on every call (~3 ms here); DPOTrainer calls it
-    once per reference batch. Same answer: is the unwrapped model a `PeftModel`?
-    """
-    from accelerate.utils import extract_model_from_parallel
-
-    try:
-        from peft import PeftModel
-    except ImportError:
-        return lambda model: False
-    return lambda model: isinstance(extract_model_from_parallel(model), PeftModel)
 
 
 def _use_compact(switch: Callable[[torch.device], bool]) -> Callable[[torch.device], bool]:
@@ -294,16 +264,12 @@ def _use_compact(switch: Callable[[torch.device], bool]) -> Callable[[torch.devi
     return use_compact
 
 
-# The swaps inside TRL, by the name `trl_patched` (and `train_dpo(speedups=...)`) knows them:
-# (module, attribute) and a function of the current value giving the replacement.
+# The swaps inside TRL, by the name `trl_patched` and `train_dpo(speedups=...)` know them:
+# (module, attribute) and a function of the current value giving the replacement. Each one's
+# gain: docs/training.md, "CPU speed-ups inside TRL".
 TRL_PATCHES: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
     "compact_lm_head": ("trl.trainer.utils", "_use_triton", _use_compact),
     "cpu_log_probs": ("trl.trainer.utils", "_ChunkedLogProbFunction", lambda _: CpuLogProbs),
-    "cached_is_peft_model": (
-        "trl.trainer.dpo_trainer",
-        "is_peft_model",
-        lambda _: _cached_is_peft_model(),
-    ),
 }
 
 
@@ -312,7 +278,7 @@ class TrlVersionWarning(UserWarning):
 
 
 @contextmanager
-def trl_patched(names: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[str, ...]]:
+def trl_patched(speedups: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[str, ...]]:
     """Within the block the named swaps of `TRL_PATCHES` are in place; yields the names applied.
 
     Only on trl `PATCHED_TRL_VERSION`: the swaps replace private names whose meaning can change
@@ -323,12 +289,10 @@ def trl_patched(names: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[s
 
     import trl
 
-    unknown = sorted(set(names) - set(TRL_PATCHES))
+    unknown = sorted(set(speedups) - set(TRL_PATCHES))
     if unknown:
-        raise ValueError(
-            f"unknown TRL patch(es) {', '.join(unknown)}; known: {', '.join(TRL_PATCHES)}"
-        )
-    if not names:
+        raise ValueError(f"speedups: unknown {', '.join(unknown)}; known: {', '.join(TRL_PATCHES)}")
+    if not speedups:
         yield ()
         return
     if trl.__version__ != PATCHED_TRL_VERSION:
@@ -340,7 +304,7 @@ def trl_patched(names: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[s
         )
         yield ()
         return
-    applied = tuple(n for n in TRL_PATCHES if n in names)
+    applied = tuple(n for n in TRL_PATCHES if n in speedups)
     saved = []
     for name in applied:
         module_name, attribute, replacement = TRL_PATCHES[name]

@@ -7,9 +7,10 @@ import torch
 from safetensors.torch import load_file
 
 from training.config import DPOTrainConfig, GenerateConfig
-from training.dpo import DPO_SPEEDUPS, train_dpo
+from training.dpo import train_dpo
 from training.evaluate import preference_accuracy_policy
 from training.generate import generate
+from training.trl_cpu import TRL_PATCHES
 
 
 def _weights(path):
@@ -120,7 +121,7 @@ def test_speedups_do_not_change_the_logged_training_values(tiny_base_model, toy_
     config = DPOTrainConfig(learning_rate=2e-3, epochs=2, batch_size=4, logging_steps=1)
     fast = train_dpo(tiny_base_model, toy_pairs, tmp_path / "fast", config)
     plain = train_dpo(tiny_base_model, toy_pairs, tmp_path / "plain", config, speedups=())
-    assert fast.metrics["speedups"] == list(DPO_SPEEDUPS)
+    assert fast.metrics["speedups"] == list(TRL_PATCHES)
     assert plain.metrics["speedups"] == []
     steps = [[h for h in run.history if "loss" in h] for run in (fast, plain)]
     assert len(steps[0]) == len(steps[1]) == 4

@@ -1,7 +1,6 @@
 import pytest
 import torch
 import trl.kernels
-import trl.trainer.dpo_trainer as trl_dpo
 import trl.trainer.utils as trl_utils
 from trl.kernels import ChunkedLogProbFunction
 
@@ -13,7 +12,6 @@ from training.trl_cpu import (
     CpuLogProbs,
     TrlVersionWarning,
     cpu_log_probs,
-    log_probs_only,
     trl_patched,
 )
 
@@ -111,15 +109,6 @@ def test_top1_counts_a_tie_with_an_earlier_token_as_a_miss_like_trl():
     assert ours.tolist() == theirs[4].tolist() == [False, True, True, False]
 
 
-def test_log_probs_only_skips_the_metrics_and_keeps_the_log_probs():
-    hidden, weight, _, targets = _inputs(2, False)
-    full = CpuLogProbs.apply(hidden, weight, None, targets, 1.0, 32768, None, 1.0, ALL)
-    with log_probs_only():
-        lean = CpuLogProbs.apply(hidden, weight, None, targets, 1.0, 32768, None, 1.0, ALL)
-    torch.testing.assert_close(lean[0], full[0], rtol=1e-6, atol=1e-6)
-    assert lean[1:] == (None, None, None, None)
-
-
 def test_inputs_off_the_fp32_cpu_path_go_to_trls_kernel(monkeypatch):
     calls = []
 
@@ -136,29 +125,21 @@ def test_inputs_off_the_fp32_cpu_path_go_to_trls_kernel(monkeypatch):
     assert calls == [torch.float64]
 
 
+def _trl_names():
+    return trl_utils._use_triton, trl_utils._ChunkedLogProbFunction
+
+
 def test_patches_are_scoped_to_the_block_and_nest():
-    before = (trl_utils._use_triton, trl_utils._ChunkedLogProbFunction, trl_dpo.is_peft_model)
+    before = _trl_names()
+    assert not before[0](torch.device("cpu"))  # TRL's switch: full path on CPU
     with trl_patched() as patched:
-        assert patched
+        assert patched == ("compact_lm_head", "cpu_log_probs")
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._use_triton(torch.device("cpu"))
-        assert not trl_dpo.is_peft_model(torch.nn.Linear(2, 2))
         with trl_patched() as inner:
             assert inner and trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
-    after = (trl_utils._use_triton, trl_utils._ChunkedLogProbFunction, trl_dpo.is_peft_model)
-    assert after == before
-
-
-def test_patched_is_peft_model_recognises_a_lora_model(tiny_base_model):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_base_model)
-    lora = get_peft_model(model, LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True))
-    with trl_patched():
-        assert trl_dpo.is_peft_model(lora)
-        assert not trl_dpo.is_peft_model(model.lm_head)
+    assert _trl_names() == before
 
 
 def test_a_second_backward_through_the_fused_path_raises_instead_of_being_wrong():
@@ -169,19 +150,14 @@ def test_a_second_backward_through_the_fused_path_raises_instead_of_being_wrong(
         total.backward()
 
 
-def _trl_names():
-    return (trl_utils._use_triton, trl_utils._ChunkedLogProbFunction, trl_dpo.is_peft_model)
-
-
 def test_only_the_named_patches_are_applied():
     before = _trl_names()
-    with trl_patched(["cached_is_peft_model"]) as applied:
-        assert applied == ("cached_is_peft_model",)
-        assert trl_utils._ChunkedLogProbFunction is before[1]
+    with trl_patched(["cpu_log_probs"]) as applied:
+        assert applied == ("cpu_log_probs",)
+        assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._use_triton is before[0]
-        assert trl_dpo.is_peft_model is not before[2]
     with (
-        pytest.raises(ValueError, match="unknown TRL patch.*fast_head"),
+        pytest.raises(ValueError, match="speedups: unknown fast_head"),
         trl_patched(["fast_head"]),
     ):
         pass
