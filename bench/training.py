@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/training.py                 # everything, prints markdown tables
     .venv/bin/python bench/training.py --experiment    # + the controlled-sentiment table
+    .venv/bin/python bench/training.py --ablation --repeat 8 --threads 1  # DPO speed-ups, paired
+    .venv/bin/python bench/training.py --smoke         # seconds: every table once (make test)
 
 Every training variant runs in a fresh subprocess (clean peak-memory reading) on the same base
 model (the default bootstrap, built or taken from .cache/bootstrap) and the same pairs:
@@ -16,6 +18,10 @@ the reference log-probs being ready, train is the optimisation. Saving the model
 (ours only: the plain loop keeps nothing) is reported apart as `other_seconds`. With
 `--variants ...,dpo-plain` the DPO variants' end-to-end ratios to the plain loop are printed
 per round (variants of a round run back to back, so the ratio cancels most of the load).
+`--ablation`: `dpo-ours` with all of `trl_cpu.TRL_PATCHES` against the same without one, per
+patch, `--repeat` pairs each (docs/training.md, "CPU speed-ups inside TRL"). `--smoke`: a tiny
+model, 16 pairs and every table once, in this process, so that `make test` catches a change
+that breaks the script. The exit status is 1 when any run failed.
 """
 
 from __future__ import annotations
