@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/training.py                 # everything, prints markdown tables
     .venv/bin/python bench/training.py --experiment    # + the controlled-sentiment table
+    .venv/bin/python bench/training.py --ablation --repeat 8 --threads 1  # DPO speed-ups, paired
+    .venv/bin/python bench/training.py --smoke         # seconds: every table once (make test)
 
 Every training variant runs in a fresh subprocess (clean peak-memory reading) on the same base
 model (the default bootstrap, built or taken from .cache/bootstrap) and the same pairs:
@@ -16,6 +18,10 @@ the reference log-probs being ready, train is the optimisation. Saving the model
 (ours only: the plain loop keeps nothing) is reported apart as `other_seconds`. With
 `--variants ...,dpo-plain` the DPO variants' end-to-end ratios to the plain loop are printed
 per round (variants of a round run back to back, so the ratio cancels most of the load).
+`--ablation`: `dpo-ours` with all of `trl_cpu.TRL_PATCHES` against the same without one, per
+patch, `--repeat` pairs each (docs/training.md, "CPU speed-ups inside TRL"). `--smoke`: a tiny
+model, 16 pairs and every table once, in this process, so that `make test` catches a change
+that breaks the script. The exit status is 1 when any run failed.
 """
 
 from __future__ import annotations
@@ -168,7 +174,10 @@ def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
     return args, changed
 
 
-def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any]:
+def run_variant(
+    variant: str, model: str, data: str, work: str, speedups: list[str] | None = None
+) -> dict[str, Any]:
+    """One training run; `speedups` (dpo-ours only): the CPU speed-ups to apply, None for all."""
     import torch  # noqa: F401  (imported before the memory baseline)
     import transformers  # noqa: F401
     import trl  # noqa: F401
@@ -191,10 +200,18 @@ def run_variant(variant: str, model: str, data: str, work: str) -> dict[str, Any
     elif variant.startswith("dpo-ours"):
         from training.config import DPOTrainConfig
         from training.dpo import train_dpo
+        from training.trl_cpu import TRL_PATCHES
 
         config = DPOTrainConfig(batch_size=8, logging_steps=10, lora=variant.endswith("lora"))
-        r = train_dpo(model, pairs, out, config)
+        cpu_started = time.process_time()
+        r = train_dpo(
+            model, pairs, out, config, speedups=tuple(TRL_PATCHES) if speedups is None else speedups
+        )
         info.update(
+            speedups=",".join(r.metrics["speedups"]),
+            # CPU time of the whole call (saving too: 0.04 s): with 1 torch thread it hardly
+            # depends on what else the shared machine runs, unlike the wall-clock seconds.
+            cpu_seconds=time.process_time() - cpu_started,
             train_seconds=r.metrics["train_seconds"],
             setup_seconds=r.metrics["setup_seconds"],
             loss=r.metrics["train_loss"],
@@ -265,9 +282,22 @@ def bench_generation(model: str, prompts: int, new_tokens: int) -> list[dict[str
     return rows
 
 
-def _subprocess(variant: str, model: str, data: str, work: str, threads: int) -> dict[str, Any]:
+def _subprocess(
+    variant: str,
+    model: str,
+    data: str,
+    work: str,
+    threads: int,
+    speedups: list[str] | None = None,
+    in_process: bool = False,
+) -> dict[str, Any]:
+    """Run one variant in a fresh process (in this one for `--smoke`: seconds, not minutes)."""
+    if in_process:  # an exception ends the smoke run with a traceback and exit status 1
+        return run_variant(variant, model, data, work, speedups)
     cmd = [sys.executable, __file__, "--one", variant, "--model", model, "--data", data]
     cmd += ["--work", work, "--threads", str(threads)]
+    if speedups is not None:
+        cmd += ["--speedups", ",".join(speedups)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if out.returncode != 0:
@@ -314,14 +344,79 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _seconds(row: dict[str, Any]) -> float:
+    """End-to-end time as every variant counts it: setup + train."""
+    return row["setup_seconds"] + row["train_seconds"]
+
+
+def run_ablation(
+    model: str, data: str, work: str, threads: int, rounds: int, in_process: bool = False
+) -> list[dict[str, Any]]:
+    """`dpo-ours` with every speed-up against the same without one, per speed-up, paired.
+
+    Each pair runs back to back, alternating which side goes first (A B, then B A), so the
+    load of the shared machine and any drift in it fall on both sides alike.
+    """
+    from training.trl_cpu import TRL_PATCHES
+
+    rows = []
+    for r in range(rounds):
+        for layer in TRL_PATCHES:
+            sides = [("all", list(TRL_PATCHES))]
+            sides.append((f"without {layer}", [s for s in TRL_PATCHES if s != layer]))
+            for label, speedups in sides if r % 2 == 0 else sides[::-1]:
+                row = _subprocess("dpo-ours", model, data, work, threads, speedups, in_process)
+                row.update(round=r, layer=layer, side=label, load_1min=os.getloadavg()[0])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def ablation_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per speed-up: medians of both sides and the paired ratios (without / with, > 1: a gain)."""
+    out = []
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        pairs: dict[int, dict[str, dict[str, Any]]] = {}
+        for r in rows:
+            if r["layer"] == layer and "error" not in r:
+                pairs.setdefault(r["round"], {})["all" if r["side"] == "all" else "without"] = r
+        done = [p for p in pairs.values() if len(p) == 2]
+        if not done:
+            out.append({"layer": layer, "pairs": 0})
+            continue
+        ratios = [_seconds(p["without"]) / _seconds(p["all"]) for p in done]
+        cpu = [p["without"]["cpu_seconds"] / p["all"]["cpu_seconds"] for p in done]
+        median = statistics.median(ratios)
+        out.append(
+            {
+                "layer": layer,
+                "pairs": len(done),
+                "all s": statistics.median(_seconds(p["all"]) for p in done),
+                "without s": statistics.median(_seconds(p["without"]) for p in done),
+                "median ratio": median,
+                "min ratio": min(ratios),
+                "max ratio": max(ratios),
+                # The bar a layer must clear to keep its place (docs/training.md).
+                "clear gain": median >= 1.03 and min(ratios) > 1.0,
+                "cpu median ratio": statistics.median(cpu),
+                "cpu min-max": f"{min(cpu):.3f}-{max(cpu):.3f}",
+                "ratios": " ".join(f"{x:.3f}" for x in ratios),
+            }
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--speedups", help=argparse.SUPPRESS)  # with --one: comma list
     parser.add_argument("--model", help="base model (default: the default bootstrap)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--work", default=str(REPO / ".cache" / "bench-training"))
     parser.add_argument("--pairs", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per training variant")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per training variant (pairs per speed-up)"
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
     parser.add_argument("--gen-prompts", type=int, default=64)
@@ -330,24 +425,43 @@ def main() -> None:
     parser.add_argument(
         "--experiment", action="store_true", help="also run the sentiment experiment"
     )
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="only the DPO speed-up ablation: all on against each one off, --repeat pairs each",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: tiny model, 16 pairs, every table once, in this process (for `make test`)",
+    )
     args = parser.parse_args()
 
     import torch
 
+    if args.smoke:
+        args.pairs, args.repeat, args.threads = 16, 1, 1
+        args.gen_prompts, args.gen_tokens, args.experiment = 4, 4, False
     torch.set_num_threads(args.threads)
     if args.one:
-        print(json.dumps(run_variant(args.one, args.model, args.data, args.work)))
+        speedups = None if args.speedups is None else [s for s in args.speedups.split(",") if s]
+        print(json.dumps(run_variant(args.one, args.model, args.data, args.work, speedups)))
         return
 
     from training.bootstrap import bootstrap_base_model
+    from training.config import BootstrapConfig
     from training.data import write_jsonl
 
-    work = Path(args.work)
+    work = Path(args.work) / "smoke" if args.smoke else Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.model:
         model = args.model
     else:
-        boot = bootstrap_base_model(REPO / ".cache" / "bootstrap")
+        boot = (
+            bootstrap_base_model(REPO / ".cache" / "test-models", BootstrapConfig.tiny())
+            if args.smoke
+            else bootstrap_base_model(REPO / ".cache" / "bootstrap")
+        )
         model = boot.output_dir
         print(f"bootstrap metrics: {json.dumps(boot.metrics)}", flush=True)
     data = work / "pairs.jsonl"
@@ -358,11 +472,46 @@ def main() -> None:
         flush=True,
     )
 
+    rows: list[dict[str, Any]] = []
+    gen: list[dict[str, Any]] = []
+    if args.smoke or args.ablation:
+        ablation = run_ablation(
+            model, str(data), str(work), args.threads, args.repeat, in_process=args.smoke
+        )
+        cols = ["round", "layer", "side", "setup_seconds", "train_seconds", "cpu_seconds"]
+        cols += ["loss", "load_1min"]
+        print("\n## DPO speed-up ablation (every run)\n\n" + _table(ablation, cols), flush=True)
+        summary = ablation_table(ablation)
+        cols = ["layer", "pairs", "all s", "without s", "median ratio", "min ratio", "max ratio"]
+        cols += ["clear gain", "cpu median ratio", "cpu min-max", "ratios"]
+        print("\n## DPO speed-up ablation (paired)\n\n" + _table(summary, cols), flush=True)
+        rows += ablation
+    if not args.ablation:
+        rows += run_variants(args, model, str(data), str(work))
+        if not args.no_generation:
+            gen = bench_generation(model, args.gen_prompts, args.gen_tokens)
+            cols = ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]
+            print("\n## Generation\n\n" + _table(gen, cols), flush=True)
+    print(f"\nload after: {os.getloadavg()}")
+
+    if args.experiment:
+        from training.experiment import run_sentiment_experiment
+
+        table = run_sentiment_experiment(work / "experiment", base_model=model)
+        print("\n## Sentiment experiment\n\n" + json.dumps(table, indent=2, default=str))
+    (work / "results.json").write_text(json.dumps({"training": rows, "generation": gen}, indent=2))
+    failed = [r for r in rows if "error" in r]
+    if failed:  # a broken variant must not pass for a finished benchmark
+        raise SystemExit(f"{len(failed)} run(s) failed: {failed[0]['error']}")
+
+
+def run_variants(args: argparse.Namespace, model: str, data: str, work: str) -> list[dict]:
+    """Every variant, round robin `--repeat` times; prints every run, medians, paired ratios."""
     rows = []
     variants = args.variants.split(",")
     for _ in range(args.repeat):  # round robin, so load spikes hit every variant alike
         for variant in variants:
-            row = _subprocess(variant, model, str(data), str(work), args.threads)
+            row = _subprocess(variant, model, data, work, args.threads, in_process=args.smoke)
             row["load_1min"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -388,22 +537,7 @@ def main() -> None:
         for name, ratios in _paired_ratios(rows, len(variants), baseline).items():
             shown = ", ".join(f"{x:.3f}" for x in ratios)
             print(f"{name} / {baseline} end to end, per round: {shown}", flush=True)
-
-    gen = [] if args.no_generation else bench_generation(model, args.gen_prompts, args.gen_tokens)
-    if gen:
-        print(
-            "\n## Generation\n\n"
-            + _table(gen, ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]),
-            flush=True,
-        )
-    print(f"\nload after: {os.getloadavg()}")
-
-    if args.experiment:
-        from training.experiment import run_sentiment_experiment
-
-        table = run_sentiment_experiment(work / "experiment", base_model=model)
-        print("\n## Sentiment experiment\n\n" + json.dumps(table, indent=2, default=str))
-    (work / "results.json").write_text(json.dumps({"training": rows, "generation": gen}, indent=2))
+    return rows
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ causal LM: LoRA adapters are merged into the weights before saving, so `generate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from training.env import common_trainer_args
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
-from training.trainer_utils import gc_frozen, new_tracker, run_trainer, token_count
-from training.trl_cpu import compact_lm_head_on_cpu, log_probs_only
+from training.trainer_utils import new_tracker, run_trainer, token_count
+from training.trl_cpu import TRL_PATCHES, trl_patched
 
 
 def lora_config(config: DPOTrainConfig, model: Any) -> Any:
@@ -47,25 +46,6 @@ def lora_config(config: DPOTrainConfig, model: Any) -> Any:
     )
 
 
-@cache
-def dpo_trainer_class() -> type:
-    """TRL's DPOTrainer, whose reference pass asks the LM head for log-probs only.
-
-    TRL's fused head also computes entropy, mean logit and top-1 per token for its logged
-    metrics; `compute_ref_log_probs` reads `.log_probs` and drops the rest. Skipping them there
-    took the bench model's reference pass from 2.00 s to 1.85 s. Only `trl_cpu.CpuLogProbs`
-    (CPU, inside `compact_lm_head_on_cpu`) honours the request; elsewhere the class is TRL's.
-    """
-    from trl import DPOTrainer
-
-    class LeanReferenceDPOTrainer(DPOTrainer):
-        def compute_ref_log_probs(self, model: Any, inputs: dict[str, Any]) -> Any:
-            with log_probs_only():
-                return super().compute_ref_log_probs(model, inputs)
-
-    return LeanReferenceDPOTrainer
-
-
 def build_dpo_trainer(
     policy_model: ModelRef,
     pairs: Sequence[dict[str, Any]],
@@ -75,7 +55,7 @@ def build_dpo_trainer(
 ) -> Any:
     """A configured DPOTrainer (reference log-probs already computed when precomputing)."""
     from transformers import AutoModelForCausalLM
-    from trl import DPOConfig
+    from trl import DPOConfig, DPOTrainer
 
     dataset = pairs_to_dataset(pairs)  # validates the pairs
     tokenizer = load_tokenizer(policy_model, padding_side="left")
@@ -99,7 +79,7 @@ def build_dpo_trainer(
         logging_steps=config.logging_steps,
         **{**common_trainer_args(), "activation_checkpointing": config.gradient_checkpointing},
     )
-    return dpo_trainer_class()(
+    return DPOTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -125,14 +105,21 @@ def train_dpo(
     out_dir: str | Path,
     config: DPOTrainConfig | None = None,
     progress: Progress | None = None,
+    *,
+    speedups: Collection[str] = tuple(TRL_PATCHES),
 ) -> TrainResult:
-    """Run DPO from `policy_model` (its weights are also the reference); save to `out_dir`."""
+    """Run DPO from `policy_model` (its weights are also the reference); save to `out_dir`.
+
+    `speedups` names the CPU speed-ups inside TRL to apply (`trl_cpu.TRL_PATCHES`, all by
+    default); fewer is for measuring what each one gains (`bench/training.py --ablation`).
+    The results do not depend on it; an unknown name raises ValueError.
+    """
     import time
 
     config = config or DPOTrainConfig()
     tracker = new_tracker(progress)
     started = time.perf_counter()
-    with gc_frozen(), compact_lm_head_on_cpu() as compact:
+    with trl_patched(speedups) as patched:
         trainer = build_dpo_trainer(policy_model, pairs, out_dir, config, [tracker.as_callback()])
         setup_seconds = time.perf_counter() - started
         used = len(trainer.train_dataset)
@@ -158,7 +145,7 @@ def train_dpo(
         pairs_per_s=used * done / metrics["train_seconds"],
         tokens_per_s=tokens * done / metrics["train_seconds"],
         lora_merged=config.lora,
-        compact_lm_head_on_cpu=compact,
+        speedups=list(patched),  # empty on a TRL version other than the measured one
     )
     save_policy(trainer, out_dir)
     write_run_files(out_dir, config, metrics, tracker.history, tracker.stopped)

@@ -1,5 +1,9 @@
 """CPU speed-ups for TRL 1.16's DPOTrainer, scoped to one training run.
 
+Two swaps, each switchable by name (`TRL_PATCHES`, `train_dpo(speedups=...)`) and kept for its
+measured end-to-end gain: docs/training.md, "CPU speed-ups inside TRL", has the paired ablation
+(`bench/training.py --ablation`) that three earlier swaps did not survive.
+
 TRL's DPOTrainer gets its per-token log-probs (and the entropy, mean logit and top-1 flag it logs)
 from a "fused LM head": `ChunkedLogProbFunction`, which never materialises the [tokens, vocab]
 logits. That is the right trade on a GPU with a 150k vocabulary; on CPU it costs twice:
@@ -13,31 +17,28 @@ logits. That is the right trade on a GPU with a 150k vocabulary; on CPU it costs
    `_ChunkedLogProbFunction` by `CpuLogProbs` when the logits are fp32 on CPU and small enough
    to hold (`MAX_LOGITS_ELEMENTS`); anything else goes to TRL's own function. In training it
    runs `FusedLogProbs` (one sweep per row block for log-probs and metrics, softmax kept for a
-   hand-written backward); without grad (the reference pass) `log_softmax` + `gather`, and
-   `log_probs_only` there skips the metrics TRL discards. LM head alone, bench model (vocab
-   4096, the 32 batches of one epoch, compact rows, best of 6 in one process):
+   hand-written backward); without grad (the reference pass) `log_softmax` + `gather` and the
+   metrics in cache-sized blocks. LM head alone, bench model (vocab 4096, the 32 batches of one
+   epoch, compact rows, best of 6 in one process):
 
    | | no grad | forward + backward |
    |---|---|---|
    | `log_softmax` + `gather` (the plain loop's head) | 0.21 s | 0.73 s |
    | TRL's kernel, with its metrics | 0.95 s | 2.08 s |
    | `CpuLogProbs`, with the metrics | 0.33 s | 0.71 s |
-   | `CpuLogProbs`, log-probs only | 0.21 s | 0.67 s |
-
-A third swap is plumbing: accelerate's `is_peft_model`, which DPOTrainer calls once per
-reference batch, re-reads peft's package metadata each time (~3 ms); `_cached_is_peft_model`
-gives the same answer without it.
 
 Results are unchanged: `tests/training/test_trl_cpu.py` checks every output and the gradient
-against TRL's function, and `tests/training/test_losses.py` the trainer's loss against the DPO
-formula with and without the swap. Pinned to trl 1.16.0: on any other version nothing is patched.
+against TRL's function, `tests/training/test_losses.py` the trainer's loss against the DPO
+formula with and without the swaps, and `tests/training/test_dpo.py` every logged value of a run
+with and without them. Pinned to trl 1.16.0: on any other version nothing is patched and a
+`TrlVersionWarning` says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -50,19 +51,6 @@ MAX_LOGITS_ELEMENTS = 64 * 1024 * 1024
 _METRICS = ("entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
 # Row block for the metrics: 64k fp32 elements (256 KB) per temporary fits the L2 cache.
 _BLOCK_ELEMENTS = 1 << 16
-
-# Set while TRL computes the reference log-probs: that pass reads `.log_probs` and nothing else.
-_LOG_PROBS_ONLY: ContextVar[bool] = ContextVar("trl_cpu_log_probs_only", default=False)
-
-
-@contextmanager
-def log_probs_only() -> Iterator[None]:
-    """Within the block `CpuLogProbs` skips the per-token metrics (entropy, mean logit, top-1)."""
-    token = _LOG_PROBS_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _LOG_PROBS_ONLY.reset(token)
 
 
 def _logits(
@@ -98,7 +86,7 @@ def cpu_log_probs(
 
     Returns (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1), None where not asked.
     Only log_probs carries a gradient: TRL's kernel also differentiates the entropy, but
-    DPOTrainer 1.16 (the only caller inside `compact_lm_head_on_cpu`) detaches it for logging.
+    DPOTrainer 1.16 (the only caller inside `trl_patched`) detaches it for logging.
     """
     z = _logits(hidden, weight, bias, temperature, softcap, logit_scale)
     log_p = torch.log_softmax(z, dim=-1)
@@ -261,75 +249,71 @@ class CpuLogProbs:
             return ChunkedLogProbFunction.apply(
                 hidden, weight, bias, targets, temperature, chunk_size, softcap, scale, outputs
             )
-        if _LOG_PROBS_ONLY.get():
-            outputs = ("log_probs",)
         plain_logits = temperature == 1.0 and softcap is None and scale == 1.0
         if plain_logits and _trains(hidden, weight):
             return FusedLogProbs.apply(hidden, weight, bias, targets, outputs)
         return cpu_log_probs(hidden, weight, bias, targets, temperature, softcap, scale, outputs)
 
 
-def _cached_is_peft_model() -> Callable[[Any], bool]:
-    """accelerate's `is_peft_model` without its per-call package lookup.
-
-    accelerate re-reads peft's package metadata on every call (~3 ms here); DPOTrainer calls it
-    once per reference batch. Same answer: is the unwrapped model a `PeftModel`?
-    """
-    from accelerate.utils import extract_model_from_parallel
-
-    try:
-        from peft import PeftModel
-    except ImportError:
-        return lambda model: False
-    return lambda model: isinstance(extract_model_from_parallel(model), PeftModel)
-
-
-def _replacements(trl_utils: Any) -> dict[str, Any]:
-    """New values for the patched names (see the module docstring), keyed like `_PATCHED`."""
-    switch = trl_utils._use_triton
+def _use_compact(switch: Callable[[torch.device], bool]) -> Callable[[torch.device], bool]:
+    """TRL's compact/full switch, answering "compact" on CPU as well."""
 
     def use_compact(device: torch.device) -> bool:
         return device.type == "cpu" or switch(device)
 
-    return {
-        "_use_triton": use_compact,
-        "_ChunkedLogProbFunction": CpuLogProbs,
-        "is_peft_model": _cached_is_peft_model(),
-    }
+    return use_compact
 
 
-# (module, name) of everything swapped for the duration of a run.
-_PATCHED = (
-    ("trl.trainer.utils", "_use_triton"),
-    ("trl.trainer.utils", "_ChunkedLogProbFunction"),
-    ("trl.trainer.dpo_trainer", "is_peft_model"),
-)
+# The swaps inside TRL, by the name `trl_patched` and `train_dpo(speedups=...)` know them:
+# (module, attribute) and a function of the current value giving the replacement. Each one's
+# gain: docs/training.md, "CPU speed-ups inside TRL".
+TRL_PATCHES: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
+    "compact_lm_head": ("trl.trainer.utils", "_use_triton", _use_compact),
+    "cpu_log_probs": ("trl.trainer.utils", "_ChunkedLogProbFunction", lambda _: CpuLogProbs),
+}
+
+
+class TrlVersionWarning(UserWarning):
+    """The installed TRL is not the version the CPU speed-ups were measured on: they are off."""
 
 
 @contextmanager
-def compact_lm_head_on_cpu() -> Iterator[bool]:
-    """Within the block TRL's fused LM head scores only labelled positions on CPU, with full
-    logits when they fit (see the module docstring). Yields whether TRL was patched."""
+def trl_patched(speedups: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tuple[str, ...]]:
+    """Within the block the named swaps of `TRL_PATCHES` are in place; yields the names applied.
+
+    Only on trl `PATCHED_TRL_VERSION`: the swaps replace private names whose meaning can change
+    in any release, so on another version nothing is patched and a `TrlVersionWarning` says so
+    (the run is then correct, only slower). Blocks nest: each restores what it found.
+    """
     import importlib
 
     import trl
 
-    modules = {name: importlib.import_module(name) for name, _ in _PATCHED}
-    trl_utils = modules["trl.trainer.utils"]
-    if trl.__version__ != PATCHED_TRL_VERSION or not all(
-        hasattr(modules[m], n) for m, n in _PATCHED
-    ):
-        yield False
+    unknown = sorted(set(speedups) - set(TRL_PATCHES))
+    if unknown:
+        raise ValueError(f"speedups: unknown {', '.join(unknown)}; known: {', '.join(TRL_PATCHES)}")
+    if not speedups:
+        yield ()
         return
-    if trl_utils._ChunkedLogProbFunction is CpuLogProbs:  # nested: the outer block patched TRL
-        yield True
+    if trl.__version__ != PATCHED_TRL_VERSION:
+        warnings.warn(
+            f"CPU speed-ups for TRL are off: trl {trl.__version__} is not the measured "
+            f"{PATCHED_TRL_VERSION} (see docs/training.md, CPU speed-ups inside TRL)",
+            TrlVersionWarning,
+            stacklevel=3,  # the caller of the `with` statement, past contextlib
+        )
+        yield ()
         return
-    saved = [(modules[m], n, getattr(modules[m], n)) for m, n in _PATCHED]
-    new = _replacements(trl_utils)
-    for module, name, _ in saved:
-        setattr(module, name, new[name])
+    applied = tuple(n for n in TRL_PATCHES if n in speedups)
+    saved = []
+    for name in applied:
+        module_name, attribute, replacement = TRL_PATCHES[name]
+        module = importlib.import_module(module_name)
+        old = getattr(module, attribute)
+        saved.append((module, attribute, old))
+        setattr(module, attribute, replacement(old))
     try:
-        yield True
+        yield applied
     finally:
-        for module, name, old in saved:
-            setattr(module, name, old)
+        for module, attribute, old in reversed(saved):
+            setattr(module, attribute, old)

@@ -10,6 +10,7 @@ from training.config import DPOTrainConfig, GenerateConfig
 from training.dpo import train_dpo
 from training.evaluate import preference_accuracy_policy
 from training.generate import generate
+from training.trl_cpu import TRL_PATCHES
 
 
 def _weights(path):
@@ -114,3 +115,22 @@ def test_conversational_pairs_train_through_the_chat_template(tiny_base_model, t
     assert generate(
         policy.output_dir, [msg("user", "hi")], GenerateConfig(num_samples=1, max_new_tokens=4)
     ).samples[0]
+
+
+def test_speedups_do_not_change_the_logged_training_values(tiny_base_model, toy_pairs, tmp_path):
+    config = DPOTrainConfig(learning_rate=2e-3, epochs=2, batch_size=4, logging_steps=1)
+    fast = train_dpo(tiny_base_model, toy_pairs, tmp_path / "fast", config)
+    plain = train_dpo(tiny_base_model, toy_pairs, tmp_path / "plain", config, speedups=())
+    assert fast.metrics["speedups"] == list(TRL_PATCHES)
+    assert plain.metrics["speedups"] == []
+    steps = [[h for h in run.history if "loss" in h] for run in (fast, plain)]
+    assert len(steps[0]) == len(steps[1]) == 4
+    for ours, theirs in zip(*steps, strict=True):
+        assert ours.keys() == theirs.keys()
+        for key in theirs.keys() - {"elapsed_s"}:
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
+
+
+def test_an_unknown_speedup_is_refused_by_name(tiny_base_model, toy_pairs, tmp_path):
+    with pytest.raises(ValueError, match="speedups: unknown turbo"):
+        train_dpo(tiny_base_model, toy_pairs, tmp_path, speedups=("turbo",))

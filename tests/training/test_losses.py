@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from training.config import DPOTrainConfig
 from training.dpo import build_dpo_trainer
 from training.losses import completion_logps, dpo_loss
-from training.trl_cpu import compact_lm_head_on_cpu
+from training.trl_cpu import trl_patched
 
 
 def test_completion_logps_sums_only_masked_next_token_log_probs():
@@ -69,7 +69,7 @@ def test_dpo_trainer_loss_on_a_fixed_batch_equals_the_paper_formula(
 ):
     beta = 0.25
     config = DPOTrainConfig(beta=beta, batch_size=4, precompute_ref_log_probs=True)
-    with compact_lm_head_on_cpu() if compact else contextlib.nullcontext():
+    with trl_patched() if compact else contextlib.nullcontext():
         trainer = build_dpo_trainer(tiny_base_model, toy_pairs[:4], tmp_path, config)
         batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
         generator = torch.Generator().manual_seed(0)

@@ -1,12 +1,19 @@
 import pytest
 import torch
 import trl.kernels
-import trl.trainer.dpo_trainer as trl_dpo
 import trl.trainer.utils as trl_utils
 from trl.kernels import ChunkedLogProbFunction
 
 from training import trl_cpu
-from training.trl_cpu import CpuLogProbs, compact_lm_head_on_cpu, cpu_log_probs, log_probs_only
+from training.config import DPOTrainConfig
+from training.dpo import train_dpo
+from training.trl_cpu import (
+    TRL_PATCHES,
+    CpuLogProbs,
+    TrlVersionWarning,
+    cpu_log_probs,
+    trl_patched,
+)
 
 ALL = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
 
@@ -102,15 +109,6 @@ def test_top1_counts_a_tie_with_an_earlier_token_as_a_miss_like_trl():
     assert ours.tolist() == theirs[4].tolist() == [False, True, True, False]
 
 
-def test_log_probs_only_skips_the_metrics_and_keeps_the_log_probs():
-    hidden, weight, _, targets = _inputs(2, False)
-    full = CpuLogProbs.apply(hidden, weight, None, targets, 1.0, 32768, None, 1.0, ALL)
-    with log_probs_only():
-        lean = CpuLogProbs.apply(hidden, weight, None, targets, 1.0, 32768, None, 1.0, ALL)
-    torch.testing.assert_close(lean[0], full[0], rtol=1e-6, atol=1e-6)
-    assert lean[1:] == (None, None, None, None)
-
-
 def test_inputs_off_the_fp32_cpu_path_go_to_trls_kernel(monkeypatch):
     calls = []
 
@@ -127,29 +125,21 @@ def test_inputs_off_the_fp32_cpu_path_go_to_trls_kernel(monkeypatch):
     assert calls == [torch.float64]
 
 
+def _trl_names():
+    return trl_utils._use_triton, trl_utils._ChunkedLogProbFunction
+
+
 def test_patches_are_scoped_to_the_block_and_nest():
-    before = (trl_utils._use_triton, trl_utils._ChunkedLogProbFunction, trl_dpo.is_peft_model)
-    with compact_lm_head_on_cpu() as patched:
-        assert patched
+    before = _trl_names()
+    assert not before[0](torch.device("cpu"))  # TRL's switch: full path on CPU
+    with trl_patched() as patched:
+        assert patched == ("compact_lm_head", "cpu_log_probs")
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._use_triton(torch.device("cpu"))
-        assert not trl_dpo.is_peft_model(torch.nn.Linear(2, 2))
-        with compact_lm_head_on_cpu() as inner:
+        with trl_patched() as inner:
             assert inner and trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
-    after = (trl_utils._use_triton, trl_utils._ChunkedLogProbFunction, trl_dpo.is_peft_model)
-    assert after == before
-
-
-def test_patched_is_peft_model_recognises_a_lora_model(tiny_base_model):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_base_model)
-    lora = get_peft_model(model, LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True))
-    with compact_lm_head_on_cpu():
-        assert trl_dpo.is_peft_model(lora)
-        assert not trl_dpo.is_peft_model(model.lm_head)
+    assert _trl_names() == before
 
 
 def test_a_second_backward_through_the_fused_path_raises_instead_of_being_wrong():
@@ -158,3 +148,42 @@ def test_a_second_backward_through_the_fused_path_raises_instead_of_being_wrong(
     total.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         total.backward()
+
+
+def test_only_the_named_patches_are_applied():
+    before = _trl_names()
+    with trl_patched(["cpu_log_probs"]) as applied:
+        assert applied == ("cpu_log_probs",)
+        assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
+        assert trl_utils._use_triton is before[0]
+    with (
+        pytest.raises(ValueError, match="speedups: unknown fast_head"),
+        trl_patched(["fast_head"]),
+    ):
+        pass
+    assert _trl_names() == before
+
+
+def test_on_another_trl_version_nothing_is_patched_and_a_warning_says_so(monkeypatch):
+    monkeypatch.setattr(trl, "__version__", "1.17.0")  # what the gate reads
+    before = _trl_names()
+    off = r"CPU speed-ups for TRL are off: trl 1\.17\.0 is not the measured 1\.16\.0"
+    with pytest.warns(TrlVersionWarning, match=off), trl_patched() as applied:
+        assert applied == ()
+        assert _trl_names() == before
+
+
+def test_train_dpo_on_another_trl_version_runs_trl_untouched_and_warns(
+    monkeypatch, tiny_base_model, toy_pairs, tmp_path
+):
+    monkeypatch.setattr(trl, "__version__", "1.17.0")
+    before, seen = _trl_names(), []
+
+    def record_kernel(step, total, metrics):
+        seen.append(_trl_names())
+
+    config = DPOTrainConfig(epochs=1, batch_size=4)
+    with pytest.warns(TrlVersionWarning, match="trl 1.17.0"):
+        result = train_dpo(tiny_base_model, toy_pairs, tmp_path, config, progress=record_kernel)
+    assert seen and all(names == before for names in seen)  # TRL's own, at every step
+    assert not set(result.metrics["speedups"]) & set(TRL_PATCHES)

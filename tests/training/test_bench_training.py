@@ -1,0 +1,32 @@
+"""`bench/training.py --smoke`: the benchmark still runs after a change to what it drives."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_training_bench_smoke_mode_exits_zero_and_prints_its_tables(tiny_base_model, tmp_path):
+    cmd = [sys.executable, "bench/training.py", "--smoke", "--model", tiny_base_model]
+    cmd += ["--work", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for title in (
+        "## DPO speed-up ablation (paired)",
+        "## Training (median per variant)",
+        "## Generation",
+    ):
+        assert title in out.stdout
+    medians = out.stdout.split("## Training (median per variant)")[1].split("\n## ")[0]
+    rows = [line.split(" | ")[0].strip("| ") for line in medians.splitlines() if line[:2] == "| "]
+    assert rows[1:] == [
+        "rm-ours",
+        "rm-trl-default",
+        "dpo-ours",
+        "dpo-ours-lora",
+        "dpo-trl-default",
+        "dpo-plain",
+    ]
