@@ -47,7 +47,7 @@ def main() -> None:
     from feedback_app.annotation.services import prompts_import
     from feedback_app.annotation.simulation import simulate
     from feedback_app.core.models import Job, Membership, Project
-    from feedback_app.finetuning import services
+    from feedback_app.finetuning import services, versions
     from training.bootstrap import bootstrap_base_model
     from training.config import BootstrapConfig
 
@@ -73,7 +73,7 @@ def main() -> None:
     )
     records = parse_jsonl(demo.LOOP_FILE.read_bytes(), k=4)[: args.prompts]
     prompts_import(project=project, records=records)
-    services.model_register(project=project, kind="policy", name="base", weights=base.output_dir)
+    versions.model_register(project=project, kind="policy", name="base", weights=base.output_dir)
     users = get_user_model().objects
     bots = [users.create(username=f"bot-{i}") for i in range(args.bots)]
     for bot in bots:

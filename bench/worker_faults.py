@@ -210,7 +210,7 @@ def _project():
     from feedback_app.annotation.importing import check_records
     from feedback_app.annotation.services import prompts_import
     from feedback_app.core.models import DatasetSnapshot, Project
-    from feedback_app.finetuning import services
+    from feedback_app.finetuning import versions
     from training.bootstrap import bootstrap_base_model
     from training.config import BootstrapConfig
     from training.data import write_jsonl
@@ -218,7 +218,7 @@ def _project():
     project = Project.objects.create(name=f"faults-{time.time()}", candidates_per_task=2)
     prompts_import(project=project, records=check_records([(1, {"prompt": "x"})], k=2))
     tiny = bootstrap_base_model(ROOT / ".cache" / "test-models", BootstrapConfig.tiny()).output_dir
-    services.model_register(project=project, kind="policy", name="base", weights=tiny)
+    versions.model_register(project=project, kind="policy", name="base", weights=tiny)
     folder = Path(tempfile.mkdtemp(prefix="bench-faults-snapshot-"))
     pairs = [
         {"prompt": f"The value {i} is", "chosen": " useful and valid.", "rejected": " an error."}

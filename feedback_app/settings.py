@@ -278,14 +278,12 @@ JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=6 * 3600)
 # torch threads per job (unset: torch's default, all cores). On a machine shared with the web
 # server and database, 1 thread per concurrent job measured far faster (docs/training.md).
 TORCH_THREADS = env.int("TORCH_THREADS", default=None)
-# Which Celery queue each job kind goes to: training workers may live on GPU machines.
+# The Celery queue of each kind of work; which kind of work each job kind is, is declared with
+# the kind (feedback_app/finetuning/kinds.py). Training workers may live on GPU machines.
 JOB_QUEUES = {
-    "generate": env.str("QUEUE_GENERATION", default="generation"),
-    "evaluate": env.str("QUEUE_TRAINING", default="training"),
-    "train_reward": env.str("QUEUE_TRAINING", default="training"),
-    "train_dpo": env.str("QUEUE_TRAINING", default="training"),
-    "build_dataset": env.str("QUEUE_DEFAULT", default="default"),
-    "promote": env.str("QUEUE_DEFAULT", default="default"),
+    "default": env.str("QUEUE_DEFAULT", default="default"),
+    "generation": env.str("QUEUE_GENERATION", default="generation"),
+    "training": env.str("QUEUE_TRAINING", default="training"),
 }
 
 # --- REST API (feedback_app/api, docs/api.md) --------------------------------------------------

@@ -13,7 +13,7 @@ from feedback_app.annotation import services as annotation_services
 from feedback_app.annotation.importing import parse_jsonl
 from feedback_app.core.models import Job, Membership, ModelVersion, Project
 
-from . import services
+from . import services, versions
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
         )
         base = ModelVersion.objects.filter(project=project, name="base").first()
         if base is None:
-            base = services.model_register(
+            base = versions.model_register(
                 project=project, kind=ModelVersion.Kind.POLICY, name="base", weights=base_weights
             )
         job = None

@@ -1,4 +1,5 @@
-"""Launch forms for the loop page: they parse types; `params.check_params` owns the rules.
+"""Launch forms for the loop page: they parse types; each kind's checker (`params.py`) owns the
+rules, and the registry (`kinds.py`) says which form launches which kind.
 
 Defaults and bounds come from the `training` config dataclasses and `PairPolicy` (`ranges`),
 so the page, the API and the CLI agree. An open end of a range (a learning rate above 0) has
@@ -11,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
+from feedback_app.core.models import DatasetSnapshot, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import (
     DPO_LOSS_TYPES,
@@ -49,7 +50,7 @@ def _config_number(config: object, name: str, **kwargs: Any) -> forms.Field:
     return _number(ranges(type(config))[name], initial=getattr(config, name), **kwargs)
 
 
-class _LaunchForm(forms.Form):
+class LaunchForm(forms.Form):
     """Base: blank optional fields are left out, so the checker fills in its default."""
 
     def __init__(self, *args: Any, project, **kwargs: Any):
@@ -75,7 +76,7 @@ def _version_field(label: str, required: bool = False) -> forms.ModelChoiceField
     )  # fmt: skip
 
 
-class GenerateForm(_LaunchForm):
+class GenerateForm(LaunchForm):
     policy = _version_field("Policy")
     challenger = _version_field("Second policy (head to head)")
     prompt_limit = _number(PROMPT_LIMIT, required=False, label="At most N prompts")
@@ -99,7 +100,7 @@ class GenerateForm(_LaunchForm):
         return out
 
 
-class BuildDatasetForm(_LaunchForm):
+class BuildDatasetForm(LaunchForm):
     min_votes = _config_number(_POLICY, "min_votes")
     min_agreement = _config_number(_POLICY, "min_agreement")
     drop_all_bad = forms.BooleanField(initial=_POLICY.drop_all_bad, required=False)
@@ -114,7 +115,7 @@ def _snapshot_field() -> forms.ModelChoiceField:
     )
 
 
-class _TrainForm(_LaunchForm):
+class _TrainForm(LaunchForm):
     snapshot = _snapshot_field()
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -144,7 +145,7 @@ class TrainDPOForm(_TrainForm):
     lora = forms.BooleanField(required=False, initial=_DPO.lora, label="LoRA adapters")
 
 
-class EvaluateForm(_LaunchForm):
+class EvaluateForm(LaunchForm):
     policy = forms.ModelChoiceField(
         queryset=ModelVersion.objects.none(), required=False, empty_label="the newest trained"
     )
@@ -159,12 +160,3 @@ class EvaluateForm(_LaunchForm):
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = self._versions("policy").filter(parent__isnull=False)
         self.fields["reward"].queryset = self._versions("reward")
-
-
-FORMS: dict[str, type[_LaunchForm]] = {
-    Job.Kind.GENERATE: GenerateForm,
-    Job.Kind.BUILD_DATASET: BuildDatasetForm,
-    Job.Kind.TRAIN_REWARD: TrainRewardForm,
-    Job.Kind.TRAIN_DPO: TrainDPOForm,
-    Job.Kind.EVALUATE: EvaluateForm,
-}

@@ -1,4 +1,4 @@
-"""The life of a Job row: launch, claim, report, finish, cancel, sweep, retry.
+"""The life of a Job row: store and send, claim, run, finish, cancel, sweep.
 
 The row is the truth. A message is sent only after the row is committed; a worker claims the row
 with one conditional UPDATE (so a redelivered or re-sent message never runs it twice); while it
@@ -8,16 +8,17 @@ run by its own process, never inside a job worker) fails running jobs whose hear
 worker took, and fails it in the end; all of them stay retryable. Every write a worker makes is
 conditional on the row still running, so a late worker never brings back a swept or cancelled
 job.
+
+Nothing here knows the kinds of job: the caller names the queue (`services.job_launch`, from
+the registry in `kinds.py`) and the runners (`tasks.run_job`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 import traceback as tb
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,34 +30,34 @@ from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, Problem
 from feedback_app.core.models import Job
+from training.env import limit_threads
+
+from .reporting import JobCancelled, JobReporter, drop_connection
+from .sending import send_run_job
 
 log = logging.getLogger(__name__)
 
-LOG_TAIL_LINES = 200
-HISTORY_LIMIT = 5000
 TRACEBACK_TAIL = 4000
-_TORCH_KINDS = {"generate", "train_reward", "train_dpo", "evaluate"}
 # A running job whose heartbeat missed this many beats has no live worker holding it (cancel).
 SILENT_BEATS = 3
 # Tries of a job's final write through a database outage, with 1, 2, 4, 8... s in between.
 FINISH_ATTEMPTS = 6
 
 
-class JobCancelled(Exception):
-    """Raised inside a runner when the job was asked to stop."""
+Runner = Callable[[Job, JobReporter], dict | None]
 
 
 def _enqueue(job: Job) -> None:
-    from .tasks import run_job  # the task module imports services; import at call time
-
-    queue = job.queue or settings.JOB_QUEUES[job.kind]
-    run_job.apply_async(args=[job.pk], queue=queue, time_limit=settings.JOB_TIME_LIMIT_SECONDS)
+    send_run_job(job.pk, queue=job.queue or settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
-def job_create(*, project, kind: str, params: dict, user=None, retry_of: Job | None = None) -> Job:
-    """Store a queued job and send its message once the transaction commits.
+def job_create(
+    *, project, kind: str, params: dict, queue: str, user=None, retry_of: Job | None = None
+) -> Job:
+    """Store a queued job for `queue` and send its message once the transaction commits.
 
-    Inside a transaction that rolls back, nothing is sent.
+    Inside a transaction that rolls back, nothing is sent. The params are stored as given:
+    the caller has checked them (`services.job_launch`).
     """
     job = Job.objects.create(
         project=project,
@@ -64,7 +65,7 @@ def job_create(*, project, kind: str, params: dict, user=None, retry_of: Job | N
         params=params,
         created_by=user,
         retry_of=retry_of,
-        queue=settings.JOB_QUEUES[kind],
+        queue=queue,
         sent_at=timezone.now(),
         send_count=1,
     )
@@ -129,15 +130,9 @@ def _finish(job_id: int, **fields: Any) -> bool:
             if attempt == FINISH_ATTEMPTS - 1 or connection.in_atomic_block:
                 raise  # inside a transaction nothing can be retried; only tests run jobs in one
             log.warning("final write of job %s failed, trying again: %s", job_id, exc)
-            _drop_connection()
+            drop_connection()
             time.sleep(2**attempt)
     return False  # not reached
-
-
-def _drop_connection() -> None:
-    """Close this thread's database connection so the next query opens a fresh one."""
-    with contextlib.suppress(Exception):
-        connection.close()
 
 
 def duration(seconds: float) -> str:
@@ -188,17 +183,6 @@ def job_cancel(*, job: Job) -> Job:
     if not updated and job.status not in Job.ACTIVE:
         raise Conflict(Problem("status", f"job is already {job.status}"))
     return job
-
-
-def job_retry(*, job: Job, user=None) -> Job:
-    """A new queued job with the same kind and parameters as a failed or cancelled one."""
-    if not job.retryable:
-        raise Conflict(
-            Problem("status", f"only failed or cancelled jobs can be retried, not {job.status}")
-        )
-    return job_create(
-        project=job.project, kind=job.kind, params=job.params, user=user, retry_of=job
-    )
 
 
 def jobs_sweep_stale(*, now: datetime | None = None) -> int:
@@ -353,165 +337,25 @@ def jobs_sweep(*, now: datetime | None = None) -> SweepResult:
     return SweepResult(stale=stale, overtime=overtime, resent=resent, unclaimed=unclaimed)
 
 
-class JobReporter:
-    """Progress, metrics, log lines and heartbeats of one running job, written to its row.
-
-    `progress(step, total, metrics)` is the callback `training/` functions take; it returns True
-    once a cancel was requested. Writes are throttled; a background thread keeps the heartbeat
-    going even while a single step takes minutes.
-    """
-
-    def __init__(self, job_id: int, *, min_write_interval: float = 1.0):
-        self.job_id = job_id
-        self.cancel = threading.Event()
-        self.history: list[dict] = []
-        self.lines: list[str] = []
-        self._fraction = 0.0
-        self._note = ""
-        self._dirty = False
-        self._last_write = 0.0
-        self._interval = min_write_interval
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"job-{job_id}-heartbeat", daemon=True
-        )
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> JobReporter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.flush()
-
-    def _beat(self) -> None:
-        """Stamp the row and read the cancel flag every JOB_HEARTBEAT_SECONDS until stopped.
-
-        A database error costs one beat, not the thread: the next beat tries again on a fresh
-        connection. (A thread that stopped at the first error let the sweep fail healthy jobs.)
-        """
-        failures = 0
-        try:
-            while not self._stop.wait(settings.JOB_HEARTBEAT_SECONDS):
-                try:
-                    self._beat_once()
-                except Exception as exc:
-                    failures += 1
-                    log.warning(
-                        "heartbeat of job %s failed (%d in a row), trying again: %s",
-                        self.job_id, failures, exc, exc_info=failures == 1,
-                    )  # fmt: skip
-                    _drop_connection()
-                    continue
-                if failures:
-                    log.warning(
-                        "heartbeat of job %s resumed after %d failures", self.job_id, failures
-                    )
-                    failures = 0
-        finally:
-            _drop_connection()
-
-    def _beat_once(self) -> None:
-        now = timezone.now()
-        Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=now)
-        row = Job.objects.filter(pk=self.job_id).values("cancel_requested", "status").first()
-        if row is None or row["cancel_requested"] or row["status"] != Job.Status.RUNNING:
-            self.cancel.set()
-
-    # -- reporting --------------------------------------------------------------------------
-    def stage(self, note: str, fraction: float | None = None) -> None:
-        """Name the current stage (shown beside the bar) and log it."""
-        with self._lock:
-            self._note = note[:200]
-            if fraction is not None:
-                self._fraction = max(0.0, min(1.0, fraction))
-            self._dirty = True
-        self.log(note)
-        self.flush()
-        if self.cancel.is_set():
-            raise JobCancelled()
-
-    def log(self, line: str) -> None:
-        with self._lock:
-            stamp = timezone.now().strftime("%H:%M:%S")
-            self.lines.append(f"{stamp} {line}")
-            del self.lines[:-LOG_TAIL_LINES]
-            self._dirty = True
-
-    def progress_between(self, start: float, end: float) -> Callable[[int, int, dict], bool]:
-        """A callback whose 0..1 maps onto [start, end] of the job's bar (for multi-stage jobs)."""
-
-        def callback(step: int, total: int, metrics: dict) -> bool:
-            fraction = step / total if total else 0.0
-            with self._lock:
-                self._fraction = start + (end - start) * max(0.0, min(1.0, fraction))
-                if metrics:
-                    entry = {"step": step, **{k: v for k, v in metrics.items() if _is_number(v)}}
-                    self.history.append(entry)
-                    del self.history[:-HISTORY_LIMIT]
-                self._dirty = True
-            if time.monotonic() - self._last_write >= self._interval:
-                self.flush()
-            return self.cancel.is_set()
-
-        return callback
-
-    @property
-    def progress(self) -> Callable[[int, int, dict], bool]:
-        return self.progress_between(0.0, 1.0)
-
-    def flush(self) -> None:
-        """Write progress, metrics and log to the row (if anything changed).
-
-        A database error is logged and the write left for the next flush: progress is worth
-        less than the job, which must not fail because the database was busy for a moment.
-        """
-        with self._lock:
-            if not self._dirty:
-                return
-            fields = {
-                "progress": self._fraction,
-                "progress_note": self._note,
-                "metric_history": list(self.history),
-                "log_tail": "\n".join(self.lines),
-                "heartbeat_at": timezone.now(),
-            }
-            self._dirty = False
-            self._last_write = time.monotonic()
-        try:
-            Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(**fields)
-        except DatabaseError as exc:
-            log.warning(
-                "progress of job %s not written, trying at the next flush: %s", self.job_id, exc
-            )
-            if connection.in_atomic_block:
-                raise  # cannot recover inside a transaction; only tests run jobs in one
-            _drop_connection()
-            with self._lock:
-                self._dirty = True
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def job_execute(
-    *, job_id: int, worker: str, runners: dict[str, Callable], queues: Iterable[str] = ()
+    *,
+    job_id: int,
+    worker: str,
+    runners: Mapping[str, Runner],
+    queues: Iterable[str] = (),
+    torch_kinds: Collection[str] = (),
 ) -> str | None:
     """Claim and run a job with the runner for its kind; record how it ended.
 
-    Returns the final status, or None when the job was not ours to run.
+    `runners` and `torch_kinds` (the kinds that load torch: their threads are limited to
+    TORCH_THREADS) come from the registry (`kinds.py`). Returns the final status, or None when
+    the job was not ours to run.
     """
     if not job_claim(job_id=job_id, worker=worker, queues=queues):
         log.info("job %s not claimed (already taken, finished or cancelled)", job_id)
         return None
     job = Job.objects.select_related("project").get(pk=job_id)
-    if settings.TORCH_THREADS and job.kind in _TORCH_KINDS:
-        from training.env import limit_threads
-
+    if settings.TORCH_THREADS and job.kind in torch_kinds:
         limit_threads(settings.TORCH_THREADS)
     with JobReporter(job_id) as reporter:
         try:

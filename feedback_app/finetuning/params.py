@@ -1,7 +1,8 @@
 """Check and complete job parameters before a job is stored: bad input never reaches a worker.
 
 Each kind's checker returns the parameters the job will run with (defaults filled in, ids
-resolved), so a job row says exactly what it did. Training settings are validated by the
+resolved), so a job row says exactly what it did, in the flat shape the checker accepts:
+posting a job's stored params back launches the same job. Training settings are validated by the
 `training` config dataclasses themselves: one set of rules for the page, the API and the CLI.
 Types are strict (a JSON `"false"` is not a boolean) and every number has bounds: the config
 fields', `PairPolicy`'s and the few below, which the launch forms read too.
@@ -9,11 +10,12 @@ fields', `PairPolicy`'s and the few below, which the launch forms read too.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
-from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion, Project
+from feedback_app.core.models import DatasetSnapshot, ModelVersion, Project
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import (
     SEED,
@@ -46,6 +48,12 @@ def _config(cls: type, data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(Problem(field.split(",")[0].strip(), message or str(exc))) from exc
     except TypeError as exc:
         raise InvalidInput(Problem("params", str(exc))) from exc
+
+
+def config_part(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The entries of stored params that are fields of the config `cls` (for the runner)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in params.items() if k in names}
 
 
 def _split(params: dict[str, Any], own: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -137,14 +145,14 @@ def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, An
     own, config = _split(params, {"snapshot", "base"})
     snap = _snapshot(project, own.get("snapshot"))
     base = _version(project, own.get("base"), "base", ModelVersion.Kind.POLICY)
-    return {"snapshot": snap.pk, "base": base.pk, "config": _config(RewardTrainConfig, config)}
+    return {"snapshot": snap.pk, "base": base.pk, **_config(RewardTrainConfig, config)}
 
 
 def check_train_dpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     own, config = _split(params, {"snapshot", "policy"})
     snap = _snapshot(project, own.get("snapshot"))
     policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
-    return {"snapshot": snap.pk, "policy": policy.pk, "config": _config(DPOTrainConfig, config)}
+    return {"snapshot": snap.pk, "policy": policy.pk, **_config(DPOTrainConfig, config)}
 
 
 def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +185,7 @@ def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
         "policy": policy.pk,
         "reward": reward.pk,
         "prompt_limit": _limit(own.get("prompt_limit", 16), "prompt_limit"),
-        "config": _config(EvalConfig, config),
+        **_config(EvalConfig, config),
     }
 
 
@@ -189,22 +197,3 @@ def check_promote(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     if version is None:
         raise InvalidInput(Problem("model_version", f"no model version {value} in this project"))
     return {"model_version": version.pk}
-
-
-CHECKERS = {
-    Job.Kind.GENERATE: check_generate,
-    Job.Kind.BUILD_DATASET: check_build_dataset,
-    Job.Kind.TRAIN_REWARD: check_train_reward,
-    Job.Kind.TRAIN_DPO: check_train_dpo,
-    Job.Kind.EVALUATE: check_evaluate,
-    Job.Kind.PROMOTE: check_promote,
-}
-
-
-def check_params(project: Project, kind: str, params: Any) -> dict[str, Any]:
-    if kind not in CHECKERS:
-        raise InvalidInput(Problem("kind", f"must be one of {sorted(CHECKERS)}"))
-    if not isinstance(params, dict):
-        raise InvalidInput(Problem("params", "must be a JSON object"))
-    storable.check_json(params)  # stored as given when a checker passes values through
-    return CHECKERS[kind](project, params)

@@ -1,7 +1,9 @@
 """One runner a job kind: read rows -> call `training/` -> write rows. Called in a worker.
 
-Each takes the Job and its JobReporter and returns the job's outputs. Heavy imports (torch,
-transformers) happen inside, so the web process never loads them.
+Each takes the Job and its JobReporter and returns the job's outputs; `kinds.py` says which
+kind each runs. The `training` modules that load torch and transformers are imported inside
+the runners that need them, so the web process (which imports this module through the
+registry) never loads them; that is the only reason for an import inside a function here.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from feedback_app.annotation.models import Prompt
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.services import snapshot_build
+from training.config import DPOTrainConfig, EvalConfig, GenerateConfig, RewardTrainConfig
+from training.data import read_jsonl
 
-from . import services
-from .jobs import JobCancelled, JobReporter
+from .params import GENERATE_FIELDS, config_part
+from .reporting import JobCancelled, JobReporter
+from .rounds import round_store
+from .versions import model_promote, model_register
 
 
 def _prompt_input(p: Prompt) -> str | list[dict]:
@@ -26,8 +32,6 @@ def _prompt_input(p: Prompt) -> str | list[dict]:
 
 
 def _read_pairs(snapshot: DatasetSnapshot, split: str) -> list[dict]:
-    from training.data import read_jsonl
-
     path = Path(snapshot.path) / f"{split}.jsonl"
     return read_jsonl(path) if path.exists() and path.stat().st_size else []
 
@@ -45,7 +49,6 @@ def _stopped(result: Any) -> None:
 
 def run_generate(job: Job, reporter: JobReporter) -> dict:
     """K candidates a prompt from one policy, or split between two for a head-to-head round."""
-    from training.config import GenerateConfig
     from training.generate import generate
 
     p = job.params
@@ -65,13 +68,7 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     tokens = 0
     for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
         reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
-        config = GenerateConfig(
-            num_samples=n,
-            **{
-                key: p[key]
-                for key in ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
-            },
-        )
+        config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
         result = generate(
             version.weights,
             inputs,
@@ -85,7 +82,7 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     rng = random.Random(job.pk)  # interleave the versions so file order says nothing
     for row in per_prompt:
         rng.shuffle(row)
-    rnd = services.round_store(
+    rnd = round_store(
         project=job.project, prompts=prompts, candidates=per_prompt, versions=versions, job=job
     )
     reporter.log(f"Round {rnd.number}: {len(prompts)} tasks, {tokens} tokens generated")
@@ -108,7 +105,6 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
 
 
 def run_train_reward(job: Job, reporter: JobReporter) -> dict:
-    from training.config import RewardTrainConfig
     from training.evaluate import preference_accuracy_reward
     from training.reward import train_reward
 
@@ -122,7 +118,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         base.weights,
         train,
         out,
-        RewardTrainConfig.from_dict(p["config"]),
+        RewardTrainConfig.from_dict(config_part(RewardTrainConfig, p)),
         reporter.progress_between(0, 0.9),
     )
     _stopped(result)
@@ -132,7 +128,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         metrics.update(
             {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
         )
-    version = services.model_register(
+    version = model_register(
         project=job.project,
         kind=ModelVersion.Kind.REWARD,
         name=f"reward-{job.pk}",
@@ -146,14 +142,13 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
 
 
 def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
-    from training.config import DPOTrainConfig
     from training.dpo import train_dpo
     from training.evaluate import preference_accuracy_policy
 
     p = job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
-    config = DPOTrainConfig.from_dict(p["config"])
+    config = DPOTrainConfig.from_dict(config_part(DPOTrainConfig, p))
     train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
     reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
     out = _out_dir(job, "policy")
@@ -166,7 +161,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
             out, policy.weights, test, beta=config.beta, max_length=config.max_length
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
-    version = services.model_register(
+    version = model_register(
         project=job.project,
         kind=ModelVersion.Kind.POLICY,
         name=f"policy-{job.pk}",
@@ -181,7 +176,6 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
 
 
 def run_evaluate(job: Job, reporter: JobReporter) -> dict:
-    from training.config import EvalConfig
     from training.evaluate import compare_policies
 
     p = job.params
@@ -195,7 +189,7 @@ def run_evaluate(job: Job, reporter: JobReporter) -> dict:
         policy.parent.weights,
         prompts,
         judge=reward.weights,
-        config=EvalConfig.from_dict(p["config"]),
+        config=EvalConfig.from_dict(config_part(EvalConfig, p)),
         progress=reporter.progress,
     )
     _stopped(result)
@@ -222,16 +216,6 @@ def run_evaluate(job: Job, reporter: JobReporter) -> dict:
 
 def run_promote(job: Job, reporter: JobReporter) -> dict:
     version = ModelVersion.objects.get(pk=job.params["model_version"])
-    services.model_promote(version=version)
+    model_promote(version=version)
     reporter.log(f"{version.name} is now the active {version.kind}")
     return {"model_version": version.pk}
-
-
-RUNNERS = {
-    Job.Kind.GENERATE: run_generate,
-    Job.Kind.BUILD_DATASET: run_build_dataset,
-    Job.Kind.TRAIN_REWARD: run_train_reward,
-    Job.Kind.TRAIN_DPO: run_train_dpo,
-    Job.Kind.EVALUATE: run_evaluate,
-    Job.Kind.PROMOTE: run_promote,
-}

@@ -1,7 +1,8 @@
 """Celery tasks: thin adapters that hand a job id to the job services.
 
-The sweep is not a task: a worker that is wedged or dead would never run it. The
-`sweep_jobs` management command runs it in its own process (docs/architecture.md, "Jobs").
+Sent by name (`sending.py`), so the job services below never import this module. The sweep is
+not a task: a worker that is wedged or dead would never run it. The `sweep_jobs` management
+command runs it in its own process (docs/architecture.md, "Jobs").
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ import os
 
 from celery import current_task, shared_task
 
-from . import jobs
-from .runners import RUNNERS
+from . import jobs, kinds
+from .sending import RUN_JOB
 
 
-@shared_task(name="finetuning.run_job", acks_late=True)
+@shared_task(name=RUN_JOB, acks_late=True)
 def run_job(job_id: int) -> str | None:
     """Claim and run one job; its row records progress and outcome."""
     worker = f"{current_task.request.hostname or 'worker'}:{os.getpid()}"
     queues = run_job.app.amqp.queues.consume_from  # the queues this worker serves
-    return jobs.job_execute(job_id=job_id, worker=worker, runners=RUNNERS, queues=queues)
+    return jobs.job_execute(
+        job_id=job_id,
+        worker=worker,
+        runners=kinds.RUNNERS,
+        queues=queues,
+        torch_kinds=kinds.TORCH_KINDS,
+    )

@@ -15,8 +15,8 @@ from feedback_app.common.errors import ServiceError
 from feedback_app.core.access import is_project_admin
 from feedback_app.core.models import Job, ModelVersion, Project
 
-from . import jobs, selectors, services
-from .forms import FORMS
+from . import jobs, selectors, services, versions
+from .kinds import FORMS, KINDS
 
 
 def _admin_project(request: HttpRequest, project_id: int) -> Project:
@@ -44,7 +44,7 @@ def _loop_page(request, project, forms=None, status=200) -> TemplateResponse:
             kind: forms.get(kind) or cls(project=project, prefix=kind)
             for kind, cls in FORMS.items()
         },
-        "kinds": dict(Job.Kind.choices),
+        "kinds": {name: kind.label for name, kind in KINDS.items()},
     }
     return TemplateResponse(request, "finetuning/loop.html", context, status=status)
 
@@ -115,7 +115,7 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
     try:
-        new = jobs.job_retry(job=job, user=request.user)
+        new = services.job_retry(job=job, user=request.user)
     except ServiceError as exc:
         messages.error(request, str(exc))
         return redirect("finetuning:job", job_id=job.pk)
@@ -137,7 +137,7 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
 def model_promote(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
     project = _admin_project(request, project_id)
     version = get_object_or_404(ModelVersion, pk=version_id, project=project)
-    services.model_promote(version=version)
+    versions.model_promote(version=version)
     messages.success(
         request, f"{version.name} is now the active {version.get_kind_display().lower()}."
     )

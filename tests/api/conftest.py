@@ -71,7 +71,7 @@ def submit_first(project, user):
 def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     from feedback_app.annotation import services
     from feedback_app.core.models import Job, Membership
-    from feedback_app.finetuning.services import model_register
+    from feedback_app.finetuning.versions import model_register
 
     dave = make_user("dave")
     root = make_user("root", is_staff=True)

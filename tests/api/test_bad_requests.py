@@ -248,7 +248,7 @@ def test_every_gunicorn_command_sets_the_request_line_limit_above_the_apis_own()
     ],
 )
 def test_job_params_out_of_type_or_bounds_are_400s_naming_the_field(world, kind, params, field):
-    from feedback_app.finetuning.services import model_register
+    from feedback_app.finetuning.versions import model_register
 
     a = world.project_a
     model_register(project=a, kind="reward", name="rm", weights="/nowhere-rm")

@@ -334,7 +334,7 @@ JOB_PARAMS = {
 @pytest.fixture
 def launchable(world):
     """`world` with what every job kind needs, so each template above would be accepted."""
-    from feedback_app.finetuning.services import model_register
+    from feedback_app.finetuning.versions import model_register
 
     model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
     return world

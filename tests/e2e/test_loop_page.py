@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from feedback_app.core.models import Job, ModelVersion, Project
-from feedback_app.finetuning import services
+from feedback_app.finetuning import versions
 
 from .conftest import login
 
@@ -19,7 +19,7 @@ def test_admin_launches_dpo_from_the_page_and_watches_it_reach_100_percent(
     start_worker()
     make_user("boss", is_staff=True)
     project = Project.objects.create(name="Loop demo", candidates_per_task=2)
-    base = services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    base = versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
     pairs = [
         {"prompt": f"Item {i} is", "chosen": " useful.", "rejected": " an error."} for i in range(8)
     ]

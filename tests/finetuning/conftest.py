@@ -1,6 +1,6 @@
 import pytest
 
-from feedback_app.finetuning import services
+from feedback_app.finetuning import versions
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +13,7 @@ def _quiet_heartbeat(settings):
 def loop_project(make_project, alice, tmp_path):
     """A project with one ranked-ready task set and a registered (fake-path) base policy."""
     project = make_project(name="loop", k=3, overlap=1, n_tasks=3, annotators=[alice])
-    base = services.model_register(
+    base = versions.model_register(
         project=project, kind="policy", name="base", weights=str(tmp_path / "base")
     )
     return project, base

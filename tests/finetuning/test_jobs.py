@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, InvalidInput
 from feedback_app.core.models import Job, ModelVersion
-from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning import jobs, kinds, reporting, services, versions
 
 pytestmark = pytest.mark.django_db
 
@@ -45,11 +45,15 @@ def test_a_launch_inside_a_rolled_back_transaction_sends_nothing(loop_project):
 
 
 def test_jobs_go_to_the_queue_of_their_kind(settings):
-    assert settings.JOB_QUEUES["generate"] == "generation"
-    assert {settings.JOB_QUEUES[k] for k in ("train_reward", "train_dpo", "evaluate")} == {
-        "training"
+    settings.JOB_QUEUES = {**settings.JOB_QUEUES, "training": "gpu"}  # QUEUE_TRAINING=gpu
+    assert {name: kind.queue_name for name, kind in kinds.KINDS.items()} == {
+        "generate": "generation",
+        "build_dataset": "default",
+        "train_reward": "gpu",
+        "train_dpo": "gpu",
+        "evaluate": "gpu",
+        "promote": "default",
     }
-    assert settings.JOB_QUEUES["build_dataset"] == "default"
 
 
 def test_a_job_is_claimed_once(loop_project):
@@ -98,7 +102,7 @@ def test_sweep_fails_running_jobs_with_a_stale_heartbeat_and_they_can_be_retried
     fresh.refresh_from_db()
     assert stale.status == "failed" and "heartbeat" in stale.error and stale.retryable
     assert fresh.status == "running"
-    retry = jobs.job_retry(job=stale)
+    retry = services.job_retry(job=stale)
     assert (retry.status, retry.kind, retry.params, retry.retry_of_id) == (
         "queued", "build_dataset", {"seed": 0}, stale.pk,
     )  # fmt: skip
@@ -178,12 +182,12 @@ def test_good_parameters_are_completed_with_defaults(loop_project):
 def test_the_first_policy_is_active_and_promotion_moves_the_flag(loop_project):
     project, base = loop_project
     assert base.is_active
-    child = services.model_register(
+    child = versions.model_register(
         project=project, kind="policy", name="child", weights="/x", parent=base,
         activate_if_first=False,
     )  # fmt: skip
     assert not child.is_active
-    services.model_promote(version=child)
+    versions.model_promote(version=child)
     active = ModelVersion.objects.filter(project=project, kind="policy", is_active=True)
     assert list(active.values_list("name", flat=True)) == ["child"]
 
@@ -306,7 +310,7 @@ def test_no_late_worker_brings_back_a_job_cancelled_or_swept_under_it(loop_proje
     jobs.job_cancel(job=job)
     # The worker wakes up: claims again (a redelivered message), beats, reports, finishes.
     assert jobs.job_claim(job_id=job.pk, worker="late") is False
-    reporter = jobs.JobReporter(job.pk)
+    reporter = reporting.JobReporter(job.pk)
     reporter._beat_once()
     reporter.log("still here")
     reporter.flush()

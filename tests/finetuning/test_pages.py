@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feedback_app.core.models import Job, ModelVersion
-from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning import jobs, services, versions
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_failed_job_can_be_retried_from_its_page(admin_client, loop_project):
 
 def test_models_page_shows_lineage_metrics_and_who_won(admin_client, loop_project):
     project, base = loop_project
-    child = services.model_register(
+    child = versions.model_register(
         project=project, kind="policy", name="policy-7", weights="/x", parent=base,
         metrics={"win_rate": 0.75, "kl_to_parent": 0.12, "heldout_accuracy": 0.9},
         activate_if_first=False,

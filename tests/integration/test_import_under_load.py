@@ -29,7 +29,7 @@ from rest_framework.authtoken.models import Token
 from feedback_app.annotation.models import Ranking
 from feedback_app.annotation.services import prompts_import
 from feedback_app.core.models import Membership, Project
-from feedback_app.finetuning import services
+from feedback_app.finetuning import services, versions
 from tests.conftest import _records
 from tests.workers import ROOT, _database_url, wait_for_job
 
@@ -148,7 +148,7 @@ def test_a_large_import_beside_annotators_and_a_training_job_gives_no_5xx(
         Membership.objects.create(project=project, user=user)
     admin = make_user("boss", is_staff=True)
     prompts_import(project=project, records=_records(150, 4, prefix="first"))
-    services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
     make_snapshot(
         project,
         [{"prompt": f"The value {i} is", "chosen": " useful.", "rejected": " an error."}

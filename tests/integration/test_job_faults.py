@@ -15,7 +15,7 @@ import pytest
 from feedback_app.annotation.importing import check_records
 from feedback_app.annotation.services import prompts_import
 from feedback_app.core.models import Job, Project
-from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning import jobs, services, versions
 from feedback_app.finetuning.tasks import run_job
 from tests.workers import WORKER_ENV, _purge_queues, wait_for_job
 
@@ -28,7 +28,7 @@ def long_training(tiny_policy, make_snapshot):
     """A project whose DPO job would run for minutes: 8 pairs x 200 epochs."""
     project = Project.objects.create(name="faults", candidates_per_task=2)
     prompts_import(project=project, records=check_records([(1, {"prompt": "x"})], k=2))
-    services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
     pairs = [
         {"prompt": f"The value {i} is", "chosen": " useful and valid.", "rejected": " an error."}
         for i in range(8)
@@ -109,7 +109,7 @@ def test_a_worker_killed_mid_training_has_its_job_failed_by_the_sweeper_and_its_
     waiting = wait_for_job(waiting, timeout=60)  # ...and the sweeper sent its message again
     assert waiting.status == "succeeded", waiting.error
     assert waiting.send_count >= 2
-    retry = jobs.job_retry(job=training)
+    retry = services.job_retry(job=training)
     assert retry.status == "queued" and retry.params == training.params
 
 

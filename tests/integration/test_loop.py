@@ -8,7 +8,7 @@ from feedback_app.annotation.services import prompts_import
 from feedback_app.annotation.simulation import simulate
 from feedback_app.common.rendering import RENDER_VERSION
 from feedback_app.core.models import DatasetSnapshot, Job, Membership, ModelVersion, Project
-from feedback_app.finetuning import services
+from feedback_app.finetuning import services, versions
 from tests.workers import wait_for_job
 
 PROMPTS = [
@@ -34,7 +34,7 @@ def test_one_full_turn_of_the_loop_on_a_real_worker(start_worker, tiny_policy, m
     prompts_import(
         project=project, records=check_records(enumerate(({"prompt": p} for p in PROMPTS), 1), k=3)
     )
-    base = services.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    base = versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
     bots = [make_user(f"bot-{i}") for i in range(2)]
     for bot in bots:
         Membership.objects.create(project=project, user=bot)
@@ -96,8 +96,8 @@ def test_a_round_can_mix_two_model_versions_head_to_head(start_worker, tiny_poli
     prompts_import(
         project=project, records=check_records([(1, {"prompt": "The list type is"})], k=4)
     )
-    a = services.model_register(project=project, kind="policy", name="a", weights=tiny_policy)
-    b = services.model_register(project=project, kind="policy", name="b", weights=tiny_policy)
+    a = versions.model_register(project=project, kind="policy", name="a", weights=tiny_policy)
+    b = versions.model_register(project=project, kind="policy", name="b", weights=tiny_policy)
     run(project, "generate", {"model_versions": [a.pk, b.pk], "max_new_tokens": 8})
     sources = list(
         Candidate.objects.filter(task__project=project).values_list("model_version", flat=True)

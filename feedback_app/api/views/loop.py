@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from feedback_app.common.storable import ID_PATTERN
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
-from feedback_app.finetuning import jobs, services
+from feedback_app.finetuning import jobs, services, versions
 
 from .. import permissions
 from ..pagination import NewestFirstPagination
@@ -156,7 +156,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: int) -> Response:
         """A new job with the same kind and parameters as a failed or cancelled one."""
-        job = jobs.job_retry(job=self.get_object(), user=request.user)
+        job = services.job_retry(job=self.get_object(), user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -178,5 +178,5 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: int) -> Response:
         """Make this version the active one of its kind (the next round generates with it)."""
-        version = services.model_promote(version=self.get_object())
+        version = versions.model_promote(version=self.get_object())
         return Response(ModelVersionSerializer(version).data)

@@ -1,0 +1,48 @@
+"""Model versions: register what a training job made, promote one to active."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import transaction
+
+from feedback_app.core.models import Job, ModelVersion, Project
+
+
+@transaction.atomic
+def model_register(
+    *,
+    project: Project,
+    kind: str,
+    name: str,
+    weights: str | Path,
+    parent: ModelVersion | None = None,
+    job: Job | None = None,
+    snapshot=None,
+    metrics: dict | None = None,
+    activate_if_first: bool = True,
+) -> ModelVersion:
+    """Record a model version; the first of its kind in a project becomes the active one."""
+    first = not ModelVersion.objects.filter(project=project, kind=kind, is_active=True).exists()
+    return ModelVersion.objects.create(
+        project=project,
+        kind=kind,
+        name=name,
+        weights=str(weights),
+        parent=parent,
+        job=job,
+        snapshot=snapshot,
+        metrics=metrics or {},
+        is_active=activate_if_first and first,
+    )
+
+
+@transaction.atomic
+def model_promote(*, version: ModelVersion) -> ModelVersion:
+    """Make `version` the active one of its kind in its project (the next round uses it)."""
+    ModelVersion.objects.select_for_update().filter(
+        project=version.project_id, kind=version.kind, is_active=True
+    ).exclude(pk=version.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return version
