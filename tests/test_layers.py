@@ -25,16 +25,45 @@ def test_every_layer_imports_only_the_layers_below_it():
     assert "0 broken" in result.stdout
 
 
-def test_an_import_against_the_direction_breaks_the_contract(tmp_path):
-    """A copy of the code with one upward import (core -> finetuning) fails the same check."""
+def _copy(tmp_path: Path) -> Path:
+    """The code and the contracts, copied, for a test to break."""
     for package in ("feedback_app", "training"):
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_an_import_against_the_direction_breaks_the_contract(tmp_path):
+    """A copy of the code with one upward import (core -> finetuning) fails the same check."""
+    _copy(tmp_path)
     (tmp_path / "feedback_app" / "core" / "upward.py").write_text(
         "from feedback_app.finetuning import jobs  # noqa: F401\n"
     )
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "feedback_app.core.upward -> feedback_app.finetuning.jobs" in result.stdout
+
+
+def test_a_lazy_import_of_the_task_from_the_job_services_breaks_the_finetuning_contract(tmp_path):
+    """The cycle jobs -> tasks -> runners -> services -> jobs, once hidden by an import inside a
+    function, fails the check: an import in a function body counts like any other."""
+    jobs = _copy(tmp_path) / "feedback_app" / "finetuning" / "jobs.py"
+    jobs.write_text(
+        jobs.read_text()
+        + "\n\ndef _enqueue_by_import(job):\n"
+        + "    from .tasks import run_job  # noqa: PLC0415\n\n"
+        + "    run_job.delay(job.pk)\n"
+    )
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "feedback_app.finetuning.jobs -> feedback_app.finetuning.tasks" in result.stdout
+
+
+def test_a_finetuning_module_outside_every_layer_breaks_the_finetuning_contract(tmp_path):
+    """A new module must be given its layer: one that is not could carry an upward import."""
+    (_copy(tmp_path) / "feedback_app" / "finetuning" / "helpers.py").write_text("X = 1\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "feedback_app.finetuning.helpers" in result.stdout
