@@ -148,3 +148,55 @@ def test_the_move_to_core_runs_no_sql_but_renaming_content_types(transactional_d
         lines = [line.strip() for line in out.getvalue().splitlines()]
         statements = [x for x in lines if x and not x.startswith("--") and x not in QUIET]
         assert statements == [], (app, name, statements)
+
+
+# --- job params stored flat (core 0002) ---------------------------------------------------------
+
+NESTED = {
+    "train_dpo": {"snapshot": 3, "policy": 1, "config": {"beta": 0.2, "lora_target_modules": []}},
+    "train_reward": {"snapshot": 3, "base": 1, "config": {"learning_rate": 0.0001, "epochs": 1.0}},
+    "evaluate": {"policy": 2, "reward": 4, "prompt_limit": None, "config": {"seed": 5}},
+    "build_dataset": {"min_votes": 1, "seed": 0, "test_fraction": 0.1},  # flat already
+    "generate": {"model_versions": [1], "prompt_limit": None, "temperature": 0.7},
+    "promote": {"model_version": 2},
+}
+FLAT = {
+    "train_dpo": {"snapshot": 3, "policy": 1, "beta": 0.2, "lora_target_modules": []},
+    "train_reward": {"snapshot": 3, "base": 1, "learning_rate": 0.0001, "epochs": 1.0},
+    "evaluate": {"policy": 2, "reward": 4, "prompt_limit": None, "seed": 5},
+    "build_dataset": NESTED["build_dataset"],
+    "generate": NESTED["generate"],
+    "promote": NESTED["promote"],
+}
+FLAT_ON = ("core", "0002_job_params_flat")
+NESTED_ON = ("core", "0001_initial")
+
+
+def _jobs(apps, params_by_kind: dict[str, dict]) -> None:
+    project = apps.get_model("core", "Project").objects.create(name="P")
+    for kind, params in params_by_kind.items():
+        apps.get_model("core", "Job").objects.create(project=project, kind=kind, params=params)
+
+
+def _params(apps) -> dict[str, dict]:
+    return {j.kind: j.params for j in apps.get_model("core", "Job").objects.order_by("pk")}
+
+
+def _stamps(apps) -> list:
+    return list(apps.get_model("core", "Job").objects.order_by("pk").values_list("updated_at"))
+
+
+def test_job_params_stored_nested_are_stored_flat_after_the_migration(migrator):
+    old = migrator.apply_initial_migration(NESTED_ON).apps
+    _jobs(old, NESTED)
+    stamps = _stamps(old)
+    new = migrator.apply_tested_migration(FLAT_ON).apps
+    assert _params(new) == FLAT
+    assert _stamps(new) == stamps  # the same jobs, not touched otherwise
+
+
+def test_job_params_stored_flat_are_nested_again_when_the_migration_is_reversed(migrator):
+    new = migrator.apply_initial_migration(FLAT_ON).apps
+    _jobs(new, FLAT)
+    old = migrator.apply_tested_migration(NESTED_ON).apps
+    assert _params(old) == NESTED
