@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "feedback_app.finetuning",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]

@@ -262,13 +262,6 @@ class SkipResultSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class RankingFilterSerializer(serializers.Serializer):
-    project = _id_field(required=False)
-    annotator = _id_field(required=False)
-    round = _id_field(required=False)
-    since = serializers.DateTimeField(required=False, help_text="Submitted at or after.")
-
-
 # --- pairs -----------------------------------------------------------------------------------
 
 
@@ -403,12 +396,6 @@ class JobCreateSerializer(serializers.Serializer):
     )
 
 
-class JobFilterSerializer(serializers.Serializer):
-    project = _id_field(required=False)
-    kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False)
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
-
-
 class ModelVersionSerializer(serializers.ModelSerializer):
     won_against_parent = serializers.BooleanField(allow_null=True, read_only=True)
 
@@ -429,11 +416,6 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-
-
-class ModelVersionFilterSerializer(serializers.Serializer):
-    project = _id_field(required=False)
-    kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices, required=False)
 
 
 # --- feedback from deployment --------------------------------------------------------------------

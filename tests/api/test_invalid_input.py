@@ -546,7 +546,7 @@ def test_hostile_import_page_uploads_are_400s_listing_the_problem(world, client)
 
 def test_hostile_values_in_job_launch_forms_are_400s_on_the_field(launchable, client):
     from feedback_app.core.models import Job
-    from feedback_app.finetuning.forms import FORMS
+    from feedback_app.finetuning.kinds import FORMS
 
     w = launchable
     client.force_login(w.dave)

@@ -62,3 +62,25 @@ def test_docs_page_uses_local_assets(client, db):
     assert "cdn" not in html.lower() and "/static/drf_spectacular_sidecar/" in html
     asset = html.split("/static/drf_spectacular_sidecar/")[1].split('"')[0]
     assert client.get(f"/static/drf_spectacular_sidecar/{asset}").status_code == 200
+
+
+def test_list_filters_are_documented_with_their_types_and_bounds(schema):
+    from feedback_app.common.storable import INT64_MAX
+    from feedback_app.core.models import Job, ModelVersion
+
+    def query(path: str) -> dict:
+        ops = schema["paths"][path]["get"]["parameters"]
+        return {p["name"]: p["schema"] for p in ops if p["in"] == "query"}
+
+    an_id = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+    jobs, versions, rankings = (
+        query("/api/v1/jobs/"),
+        query("/api/v1/model-versions/"),
+        query("/api/v1/rankings/"),
+    )
+    assert jobs["project"] == versions["project"] == an_id
+    assert set(jobs["kind"]["enum"]) == set(Job.Kind.values)
+    assert set(jobs["status"]["enum"]) == set(Job.Status.values)
+    assert set(versions["kind"]["enum"]) == set(ModelVersion.Kind.values)
+    assert rankings["project"] == rankings["annotator"] == rankings["round"] == an_id
+    assert rankings["since"] == {"type": "string", "format": "date-time"}

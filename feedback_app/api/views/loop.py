@@ -25,18 +25,16 @@ from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services, versions
 
 from .. import permissions
+from ..filters import JobFilter, ListFilterBackend, ModelVersionFilter
 from ..pagination import NewestFirstPagination
 from ..parsers import JSONParser
 from ..serializers import (
     JobCreateSerializer,
-    JobFilterSerializer,
     JobSerializer,
-    ModelVersionFilterSerializer,
     ModelVersionSerializer,
     SnapshotCreateSerializer,
     SnapshotSerializer,
 )
-from .rankings import filters
 
 
 class _AdminResource(viewsets.GenericViewSet):
@@ -116,7 +114,6 @@ class SnapshotViewSet(mixins.RetrieveModelMixin, _AdminResource):
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[JobFilterSerializer]),
     create=extend_schema(request=JobCreateSerializer, responses={201: JobSerializer}),
 )
 class JobViewSet(
@@ -126,13 +123,8 @@ class JobViewSet(
 
     serializer_class = JobSerializer
     model = Job
-
-    def get_queryset(self) -> QuerySet[Job]:
-        qs = super().get_queryset()
-        if self.action == "list":
-            f = filters(self.request, JobFilterSerializer)
-            qs = qs.filter(**{k: v for k, v in f.items()})
-        return qs
+    filter_backends = [ListFilterBackend]
+    filterset_class = JobFilter
 
     def create(self, request: Request) -> Response:
         data = JobCreateSerializer(data=request.data)
@@ -163,16 +155,11 @@ class JobViewSet(
 # --- model versions ------------------------------------------------------------------------
 
 
-@extend_schema_view(list=extend_schema(parameters=[ModelVersionFilterSerializer]))
 class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _AdminResource):
     serializer_class = ModelVersionSerializer
     model = ModelVersion
-
-    def get_queryset(self) -> QuerySet[ModelVersion]:
-        qs = super().get_queryset()
-        if self.action == "list":
-            qs = qs.filter(**filters(self.request, ModelVersionFilterSerializer))
-        return qs
+    filter_backends = [ListFilterBackend]
+    filterset_class = ModelVersionFilter
 
     @extend_schema(request=None, responses={200: ModelVersionSerializer})
     @action(detail=True, methods=["post"])

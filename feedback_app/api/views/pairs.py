@@ -13,9 +13,9 @@ from feedback_app.common.storable import is_id
 from feedback_app.preferences.pairs import PairPolicy
 
 from .. import export, permissions
+from ..filters import query_options
 from ..pagination import BAD_CURSOR
 from ..serializers import PairFilterSerializer, PairPageSerializer
-from .rankings import filters
 
 
 class PairsApi(APIView):
@@ -48,7 +48,7 @@ class PairsApi(APIView):
     )
     def get(self, request: Request, project_id: int):
         project = permissions.administered_project(request.user, project_id)
-        f = filters(request, PairFilterSerializer)
+        f = query_options(request, PairFilterSerializer)
         after = 0
         if "cursor" in f:
             if not is_id(f["cursor"]):
