@@ -18,6 +18,7 @@ def send_run_job(job_id: int, *, queue: str) -> None:
     app = current_app
     options = {"args": [job_id], "queue": queue, "time_limit": settings.JOB_TIME_LIMIT_SECONDS}
     if app.conf.task_always_eager:  # send_task ignores eager mode; apply_async honoured it
+        app.loader.import_default_modules()  # Celery's autodiscovery registers the task's name
         app.tasks[RUN_JOB].apply_async(**options)
         return
     app.send_task(RUN_JOB, **options)

@@ -44,6 +44,21 @@ def test_a_launch_inside_a_rolled_back_transaction_sends_nothing(loop_project):
     drain("default")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_in_eager_mode_a_launched_job_runs_at_once(loop_project):
+    """The message is sent by task name, which Celery's eager mode ignores: the sender runs it."""
+    from celery import current_app
+
+    project, _ = loop_project
+    eager, current_app.conf.task_always_eager = current_app.conf.task_always_eager, True
+    try:
+        job = services.job_launch(project=project, kind="build_dataset", params={})
+    finally:
+        current_app.conf.task_always_eager = eager
+    job.refresh_from_db()
+    assert job.status not in Job.ACTIVE and job.worker, (job.status, job.error)
+
+
 def test_jobs_go_to_the_queue_of_their_kind(settings):
     settings.JOB_QUEUES = {**settings.JOB_QUEUES, "training": "gpu"}  # QUEUE_TRAINING=gpu
     assert {name: kind.queue_name for name, kind in kinds.KINDS.items()} == {
