@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand
 
 from feedback_app.annotation import demo
 from feedback_app.finetuning import demo as loop_demo
+from training.config import BootstrapConfig
+from training.progress import TqdmProgress
 
 
 class Command(BaseCommand):
@@ -25,9 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, url: str, model_size: str, **options):
-        from training.bootstrap import bootstrap_base_model
-        from training.config import BootstrapConfig
-        from training.progress import TqdmProgress
+        from training.bootstrap import bootstrap_base_model  # loads torch: the command only
 
         explicit = os.environ.get("DEMO_PASSWORD") or None
         password, new = demo.demo_password(explicit)
