@@ -55,15 +55,17 @@ def test_a_model_that_won_everything_and_disconnected_models_stay_finite():
     board = leaderboard(comps, replicates=20)
     strengths = {s.model: s.strength for s in board.standings}
     assert all(np.isfinite(list(strengths.values())))
-    assert strengths["a"] > strengths["c"] == pytest.approx(strengths["d"]) > strengths["b"]
+    assert strengths["c"] == pytest.approx(strengths["d"])
+    assert strengths["a"] > strengths["c"] > strengths["b"]
 
 
 def test_bradley_terry_recovers_simulated_strengths_within_its_intervals():
     truth = np.array([0.0, 0.4, -0.3, 1.0, -1.1])
     truth -= truth.mean()
     sim = simulate([Bot(a) for a in range(10)], tasks=1500, k=4, overlap=1, strengths=truth, seed=4)
-    board = leaderboard(comparisons_from_judgements(sim.judgements, sim.model_of), replicates=200, seed=1)
-    assert board.tasks == 1500 and board.level == 0.95
+    comps = comparisons_from_judgements(sim.judgements, sim.model_of)
+    board = leaderboard(comps, replicates=200, seed=1)
+    assert board.tasks == len({c.cluster for c in comps}) > 1400  # tasks with two models in it
     for s in board.standings:
         assert s.low <= truth[s.model] <= s.high, (s, truth[s.model])
         assert s.high - s.low < 0.5  # informative, not just wide
