@@ -57,7 +57,9 @@ def bots(n: int, seed: int) -> list[Bot]:
     ]
 
 
-def timed(rows: list[tuple[str, float, str]], name: str, fn: Callable[[], Any], show: Callable[[Any], str]) -> Any:
+def timed(
+    rows: list[tuple[str, float, str]], name: str, fn: Callable[[], Any], show: Callable[[Any], str]
+) -> Any:
     start = time.perf_counter()
     result = fn()
     rows.append((name, time.perf_counter() - start, show(result)))
@@ -82,35 +84,76 @@ def run(rankings: int, annotators: int, k: int, overlap: int, replicates: int, s
     scores = {c: q + float(rng.normal(0, 1.0)) for c, q in sim.quality.items()}
 
     rows: list[tuple[str, float, str]] = []
-    timed(rows, "pairwise agreement", lambda: pairwise_agreement(js),
-          lambda r: f"{r.value:.3f} ({r.tasks} tasks, {r.judgements} judgements)")
-    timed(rows, "Kendall tau-b (mean)", lambda: kendall_tau(js),
-          lambda r: f"{r.value:.3f} ({r.comparisons} comparisons)")
-    timed(rows, "Krippendorff alpha (ordinal)", lambda: krippendorff_alpha(js),
-          lambda r: f"{r.value:.3f} ({r.units} units)")
-    timed(rows, "annotator reliability + flags",
-          lambda: annotator_reliability(js, skips=sim.skips, gold=sim.gold, lengths=sim.lengths),
-          lambda r: f"{len(r)} annotators, {sum(1 for x in r if x.flags)} flagged")
-    comps = timed(rows, "comparisons from rankings", lambda: comparisons_from_judgements(js, sim.model_of),
-                  lambda r: f"{len(r)} comparisons")
-    timed(rows, f"Bradley-Terry + {replicates} bootstrap fits", lambda: leaderboard(comps, replicates=replicates, seed=seed),
-          lambda r: " ".join(f"{s.model}:{s.strength:+.2f}" for s in r.standings))
-    timed(rows, "head-to-head win matrix", lambda: win_matrix(comps), lambda r: f"{len(r.models)} models")
-    votes = timed(rows, "vote counts per task pair", lambda: task_votes(js), lambda r: f"{len(r)} tasks")
+    timed(
+        rows,
+        "pairwise agreement",
+        lambda: pairwise_agreement(js),
+        lambda r: f"{r.value:.3f} ({r.tasks} tasks, {r.judgements} judgements)",
+    )
+    timed(
+        rows,
+        "Kendall tau-b (mean)",
+        lambda: kendall_tau(js),
+        lambda r: f"{r.value:.3f} ({r.comparisons} comparisons)",
+    )
+    timed(
+        rows,
+        "Krippendorff alpha (ordinal)",
+        lambda: krippendorff_alpha(js),
+        lambda r: f"{r.value:.3f} ({r.units} units)",
+    )
+    timed(
+        rows,
+        "annotator reliability + flags",
+        lambda: annotator_reliability(js, skips=sim.skips, gold=sim.gold, lengths=sim.lengths),
+        lambda r: f"{len(r)} annotators, {sum(1 for x in r if x.flags)} flagged",
+    )
+    comps = timed(
+        rows,
+        "comparisons from rankings",
+        lambda: comparisons_from_judgements(js, sim.model_of),
+        lambda r: f"{len(r)} comparisons",
+    )
+    timed(
+        rows,
+        f"Bradley-Terry + {replicates} bootstrap fits",
+        lambda: leaderboard(comps, replicates=replicates, seed=seed),
+        lambda r: " ".join(f"{s.model}:{s.strength:+.2f}" for s in r.standings),
+    )
+    timed(
+        rows,
+        "head-to-head win matrix",
+        lambda: win_matrix(comps),
+        lambda r: f"{len(r.models)} models",
+    )
+    votes = timed(
+        rows, "vote counts per task pair", lambda: task_votes(js), lambda r: f"{len(r)} tasks"
+    )
     majority = [
         (a, b) if pv.a_better > pv.b_better else (b, a)
         for tv in votes.values()
         for (a, b), pv in tv.pairs.items()
         if pv.a_better != pv.b_better
     ]
-    timed(rows, "reward-model accuracy", lambda: reward_model_accuracy(scores, majority),
-          lambda r: f"{r.value:.3f} on {r.pairs} majority pairs")
-    timed(rows, "review queue", lambda: disagreements_from_votes(votes, scores),
-          lambda r: f"{len(r)} pairs")  # fmt: skip
+    timed(
+        rows,
+        "reward-model accuracy",
+        lambda: reward_model_accuracy(scores, majority),
+        lambda r: f"{r.value:.3f} on {r.pairs} majority pairs",
+    )
+    timed(
+        rows,
+        "review queue",
+        lambda: disagreements_from_votes(votes, scores),
+        lambda r: f"{len(r)} pairs",
+    )
 
     load = os.getloadavg()
-    print(f"## Quality figures ({len(js)} rankings, K={k}, {annotators} annotators, overlap {overlap})\n")
-    print(f"simulation: {simulated:.2f} s (not counted); load average {load[0]:.2f} {load[1]:.2f}\n")
+    shape = f"{len(js)} rankings, K={k}, {annotators} annotators, overlap {overlap}"
+    print(f"## Quality figures ({shape})\n")
+    print(
+        f"simulation: {simulated:.2f} s (not counted); load average {load[0]:.2f} {load[1]:.2f}\n"
+    )
     print("| figure | seconds | result |")
     print("|---|---|---|")
     for name, seconds, shown in rows:
@@ -119,7 +162,9 @@ def run(rankings: int, annotators: int, k: int, overlap: int, replicates: int, s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--smoke", action="store_true", help="a tiny run: seconds")
     parser.add_argument("--rankings", type=int, default=100_000)
     parser.add_argument("--annotators", type=int, default=200)

@@ -142,7 +142,14 @@ def leaderboard(
     low, high = np.percentile(samples, [tail, 100 - tail], axis=0) if replicates else (theta, theta)
     games = wins + wins.T
     standings = [
-        Standing(models[i], float(theta[i]), float(low[i]), float(high[i]), float(wins[i].sum()), int(games[i].sum()))
+        Standing(
+            models[i],
+            float(theta[i]),
+            float(low[i]),
+            float(high[i]),
+            float(wins[i].sum()),
+            int(games[i].sum()),
+        )
         for i in np.argsort(-theta, kind="stable")
     ]
     return Leaderboard(standings, len(s), n_clusters, replicates, level)
@@ -196,7 +203,9 @@ def _arrays(comparisons: Sequence[Comparison]):
     )
 
 
-def _scores(m: int, ia: np.ndarray, ib: np.ndarray, s: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _scores(
+    m: int, ia: np.ndarray, ib: np.ndarray, s: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
     """(M, M) weighted score of i against j: a's score to (a, b), the rest to (b, a)."""
     flat = np.bincount(ia * m + ib, weights=weight * s, minlength=m * m)
     flat += np.bincount(ib * m + ia, weights=weight * (1 - s), minlength=m * m)

@@ -102,7 +102,9 @@ def majority_agreement(judgements: list[Judgement]) -> dict[int, Rate]:
     return {a: Rate(agree[a], compared[a]) for a in compared}
 
 
-def gold_accuracy(judgements: Iterable[Judgement], gold: Mapping[int, Mapping[int, int]]) -> dict[int, Rate]:
+def gold_accuracy(
+    judgements: Iterable[Judgement], gold: Mapping[int, Mapping[int, int]]
+) -> dict[int, Rate]:
     """Per annotator: share of gold-ordered pairs ordered the same way; a tie earns half.
 
     Pairs the gold order ties are left out (the gold says nothing about them).
@@ -146,7 +148,9 @@ def position_bias(judgements: Iterable[Judgement]) -> dict[int, Rate]:
     out = {}
     for a, n in trials.items():
         if len(ks[a]) != 1:
-            raise ValueError(f"display_order: annotator {a} was shown different numbers of candidates")
+            raise ValueError(
+                f"display_order: annotator {a} was shown different numbers of candidates"
+            )
         p0 = 1 / ks[a].pop()
         out[a] = Rate(hits[a], n, p0, binomial_test(hits[a], n, p0))
     return out
@@ -193,7 +197,9 @@ def annotator_reliability(
     peer_length = _median([r.value for r in longer.values() if r.value is not None])
     if peer_length is not None:
         longer = {
-            a: Rate(r.hits, r.trials, peer_length, binomial_test(int(r.hits), r.trials, peer_length))
+            a: Rate(
+                r.hits, r.trials, peer_length, binomial_test(int(r.hits), r.trials, peer_length)
+            )
             for a, r in longer.items()
         }
     medians = {a: statistics.median(s) for a, s in seconds.items() if s}
@@ -218,25 +224,36 @@ def annotator_reliability(
 def flags(row: AnnotatorReliability, *, peer_seconds: float | None) -> list[Flag]:
     """The reasons, if any, an admin should look at this annotator's work."""
     out: list[Flag] = []
+    handed_out = row.rankings + row.skips
     skip_rate = row.skip_rate
-    if skip_rate is not None and row.rankings + row.skips >= MIN_RANKINGS_TO_FLAG and skip_rate > MAX_SKIP_RATE:
-        out.append(Flag("skips", f"skipped {row.skips} of {row.rankings + row.skips} tasks ({skip_rate:.0%} > {MAX_SKIP_RATE:.0%})"))
+    if handed_out >= MIN_RANKINGS_TO_FLAG and skip_rate is not None and skip_rate > MAX_SKIP_RATE:
+        reason = f"skipped {row.skips} of {handed_out} tasks ({skip_rate:.0%})"
+        out.append(Flag("skips", f"{reason}, more than {MAX_SKIP_RATE:.0%}"))
     if row.rankings < MIN_RANKINGS_TO_FLAG:
         return out
     m = row.majority_agreement
     if m.value is not None and m.value < MIN_MAJORITY_AGREEMENT:
-        out.append(Flag("majority", f"agrees with the others' majority on {m.value:.0%} of {m.trials} pairs (< {MIN_MAJORITY_AGREEMENT:.0%})"))
+        reason = f"agrees with the others' majority on {m.value:.0%} of {m.trials} pairs"
+        out.append(Flag("majority", f"{reason}, under {MIN_MAJORITY_AGREEMENT:.0%}"))
     g = row.gold_accuracy
     if g.value is not None and g.trials >= MIN_GOLD_PAIRS and g.value < MIN_GOLD_ACCURACY:
-        out.append(Flag("gold", f"gold accuracy {g.value:.0%} on {g.trials} pairs (< {MIN_GOLD_ACCURACY:.0%})"))
+        reason = f"gold accuracy {g.value:.0%} on {g.trials} pairs"
+        out.append(Flag("gold", f"{reason}, under {MIN_GOLD_ACCURACY:.0%}"))
     p = row.position_bias
     if _biased(p, POSITION_BIAS_MIN_GAP, POSITION_BIAS_P):
-        out.append(Flag("position", f"ranks the first-shown candidate first in {p.value:.0%} of {p.trials} rankings (expected {p.expected:.0%}, p={p.p_value:.1e})"))
+        reason = f"ranks the first-shown candidate first in {p.value:.0%} of {p.trials} rankings"
+        out.append(Flag("position", f"{reason} (1/K = {p.expected:.0%}, p = {p.p_value:.1e})"))
     n = row.length_bias
     if _biased(n, LENGTH_BIAS_MIN_GAP, LENGTH_BIAS_P):
-        out.append(Flag("length", f"prefers the longer candidate in {n.value:.0%} of {n.trials} pairs (peers' median {n.expected:.0%}, p={n.p_value:.1e})"))
-    if peer_seconds and row.median_seconds is not None and row.median_seconds < FAST_FRACTION_OF_MEDIAN * peer_seconds:
-        out.append(Flag("fast", f"median {row.median_seconds:.1f} s a task, under {FAST_FRACTION_OF_MEDIAN:.0%} of the median annotator's {peer_seconds:.1f} s"))
+        reason = f"prefers the longer candidate in {n.value:.0%} of {n.trials} pairs"
+        out.append(
+            Flag("length", f"{reason} (peers' median {n.expected:.0%}, p = {n.p_value:.1e})")
+        )
+    fast = FAST_FRACTION_OF_MEDIAN * (peer_seconds or 0)
+    if row.median_seconds is not None and row.median_seconds < fast:
+        share = f"{FAST_FRACTION_OF_MEDIAN:.0%} of the median annotator's"
+        reason = f"median {row.median_seconds:.1f} s a task, under {fast:.1f} s"
+        out.append(Flag("fast", f"{reason} ({share})"))
     return out
 
 

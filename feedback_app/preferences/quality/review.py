@@ -49,7 +49,9 @@ def disagreements_from_votes(
             if gap > margin:
                 votes_for = max(pv.a_better, pv.b_better)
                 votes_against = min(pv.a_better, pv.b_better)
-                out.append(Disagreement(task_id, chosen, rejected, votes_for, votes_against, pv.ties, gap))
+                out.append(
+                    Disagreement(task_id, chosen, rejected, votes_for, votes_against, pv.ties, gap)
+                )
     out.sort(key=lambda d: (-d.margin, -(d.votes_for - d.votes_against), d.task_id, d.chosen))
     return out
 

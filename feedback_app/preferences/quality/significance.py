@@ -21,7 +21,9 @@ def binomial_pmf(n: int, p: float) -> np.ndarray:
     i = np.arange(n + 1)
     if p <= 0 or p >= 1:
         return (i == (0 if p <= 0 else n)).astype(float)
-    log_comb = np.array([math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) for k in i])
+    log_comb = np.array(
+        [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) for k in i]
+    )
     return np.exp(log_comb + i * math.log(p) + (n - i) * math.log1p(-p))
 
 

@@ -85,7 +85,10 @@ def test_pairwise_agreement_matches_the_one_the_loop_page_shows(seed):
     js = random_judgements(random.Random(seed), 40)
     rows = []
     for j in js:
-        groups = [sorted(c for c, r in j.ranks.items() if r == rank) for rank in sorted(set(j.ranks.values()))]
+        groups = [
+            sorted(c for c, r in j.ranks.items() if r == rank)
+            for rank in sorted(set(j.ranks.values()))
+        ]
         rows.append(RankingRow(task_id=j.task_id, annotator_id=j.annotator_id, groups=groups))
     assert pairwise_agreement(js).value == pytest.approx(app_pairwise_agreement(rows))
 
@@ -113,7 +116,9 @@ def test_mean_tau_is_the_mean_of_scipy_over_task_and_annotator_pairs():
         for i, first in enumerate(group):
             for second in group[i + 1 :]:
                 common = sorted(first.ranks.keys() & second.ranks.keys())
-                t = kendalltau([first.ranks[c] for c in common], [second.ranks[c] for c in common]).statistic
+                t = kendalltau(
+                    [first.ranks[c] for c in common], [second.ranks[c] for c in common]
+                ).statistic
                 if not np.isnan(t):
                     expected.append(t)
     assert kendall_tau(js).comparisons == len(expected)
@@ -134,7 +139,9 @@ def reliability_data(js: list[Judgement]) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(10))
 def test_alpha_matches_the_krippendorff_package_on_random_rankings(seed):
     js = random_judgements(random.Random(seed), 30)
-    reference = krippendorff.alpha(reliability_data=reliability_data(js), level_of_measurement="ordinal")
+    reference = krippendorff.alpha(
+        reliability_data=reliability_data(js), level_of_measurement="ordinal"
+    )
     assert krippendorff_alpha(js).value == pytest.approx(reference, abs=1e-9)
 
 
@@ -146,7 +153,9 @@ def test_alpha_matches_the_package_when_annotators_mostly_agree():
         for a in rng.sample(range(5), 3):
             ranks = [r if rng.random() < 0.8 else rng.randint(1, 4) for r in truth]
             js.append(Judgement(t, a, {t * 10 + i: r for i, r in enumerate(ranks)}))
-    reference = krippendorff.alpha(reliability_data=reliability_data(js), level_of_measurement="ordinal")
+    reference = krippendorff.alpha(
+        reliability_data=reliability_data(js), level_of_measurement="ordinal"
+    )
     assert reference > 0.5
     assert krippendorff_alpha(js).value == pytest.approx(reference, abs=1e-9)
 
@@ -161,4 +170,7 @@ def test_counts_kept_per_task_add_up_to_the_figure_over_all_tasks():
     assert (summed.comparisons, summed.tasks) == (tau_counts(js).comparisons, tau_counts(js).tasks)
     alpha = krippendorff_alpha(first) + krippendorff_alpha(rest)
     assert alpha.value == pytest.approx(krippendorff_alpha(js).value)
-    assert (alpha.tasks, alpha.judgements) == (krippendorff_alpha(js).tasks, krippendorff_alpha(js).judgements)
+    assert (alpha.tasks, alpha.judgements) == (
+        krippendorff_alpha(js).tasks,
+        krippendorff_alpha(js).judgements,
+    )

@@ -9,11 +9,19 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure():
     out = subprocess.run(
-        [sys.executable, "bench/quality.py", "--smoke"], capture_output=True, text=True, cwd=REPO, timeout=300
+        [sys.executable, "bench/quality.py", "--smoke"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "## Quality figures (600 rankings, K=4, 20 annotators, overlap 3)" in out.stdout
-    rows = [line.split(" | ")[0].strip("| ") for line in out.stdout.splitlines() if line.startswith("| ")]
+    rows = [
+        line.split(" | ")[0].strip("| ")
+        for line in out.stdout.splitlines()
+        if line.startswith("| ")
+    ]
     assert rows[1:] == [
         "pairwise agreement",
         "Kendall tau-b (mean)",

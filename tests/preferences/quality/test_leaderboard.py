@@ -37,7 +37,9 @@ def test_newton_fit_equals_the_mm_algorithm():
 
 
 def test_two_models_strengths_give_their_observed_win_rate():
-    comps = [Comparison("a", "b", 1.0, i) for i in range(30)] + [Comparison("a", "b", 0.0, 30 + i) for i in range(10)]
+    comps = [Comparison("a", "b", 1.0, i) for i in range(30)] + [
+        Comparison("a", "b", 0.0, 30 + i) for i in range(10)
+    ]
     board = leaderboard(comps, replicates=0, prior=0.0)
     a, b = board.standings
     assert (a.model, b.model) == ("a", "b")
@@ -51,7 +53,9 @@ def test_ties_count_half_a_win_each():
 
 
 def test_a_model_that_won_everything_and_disconnected_models_stay_finite():
-    comps = [Comparison("a", "b", 1.0, i) for i in range(20)] + [Comparison("c", "d", 0.5, 20 + i) for i in range(4)]
+    comps = [Comparison("a", "b", 1.0, i) for i in range(20)] + [
+        Comparison("c", "d", 0.5, 20 + i) for i in range(4)
+    ]
     board = leaderboard(comps, replicates=20)
     strengths = {s.model: s.strength for s in board.standings}
     assert all(np.isfinite(list(strengths.values())))
@@ -86,7 +90,12 @@ def test_same_model_pairs_are_no_comparison_and_ties_score_half():
 
 
 def test_win_matrix_counts_each_side_and_the_games():
-    comps = [Comparison("a", "b", 1.0), Comparison("b", "a", 1.0), Comparison("a", "b", 0.5), Comparison("a", "c", 1.0)]
+    comps = [
+        Comparison("a", "b", 1.0),
+        Comparison("b", "a", 1.0),
+        Comparison("a", "b", 0.5),
+        Comparison("a", "c", 1.0),
+    ]
     m = win_matrix(comps)
     assert m.rate("a", "b") == pytest.approx(1.5 / 3)
     assert m.rate("b", "a") == pytest.approx(1.5 / 3)
@@ -100,5 +109,11 @@ def test_reward_model_accuracy_on_human_pairs():
     assert (result.correct, result.pairs, result.missing) == (1.5, 3, 1)
     assert result.value == pytest.approx(0.5)
     perfect = simulate([Bot(1)], tasks=50, k=4, overlap=1, seed=0)
-    pairs = [(a, b) for j in perfect.judgements for a in j.ranks for b in j.ranks if j.ranks[a] < j.ranks[b]]
+    pairs = [
+        (a, b)
+        for j in perfect.judgements
+        for a in j.ranks
+        for b in j.ranks
+        if j.ranks[a] < j.ranks[b]
+    ]
     assert reward_model_accuracy(perfect.quality, pairs).value == 1.0

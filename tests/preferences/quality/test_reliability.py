@@ -24,7 +24,15 @@ def J(task, annotator, groups, shown=(), seconds=None):
 
 @pytest.mark.parametrize(
     ("k", "n", "p"),
-    [(9, 10, 0.5), (0, 10, 0.25), (25, 100, 0.25), (40, 100, 0.25), (3, 7, 1 / 3), (700, 1500, 0.25), (1, 1, 0.5)],
+    [
+        (9, 10, 0.5),
+        (0, 10, 0.25),
+        (25, 100, 0.25),
+        (40, 100, 0.25),
+        (3, 7, 1 / 3),
+        (700, 1500, 0.25),
+        (1, 1, 0.5),
+    ],
 )
 def test_exact_binomial_test_matches_scipy(k, n, p):
     assert binomial_test(k, n, p) == pytest.approx(binomtest(k, n, p).pvalue, rel=1e-9, abs=1e-300)
@@ -41,7 +49,9 @@ def test_majority_agreement_leaves_the_annotator_out():
 
 def test_gold_accuracy_counts_pairs_and_gives_half_for_a_tie():
     gold = {1: {1: 1, 2: 2, 3: 3}}
-    rates = gold_accuracy([J(1, 7, [[1], [2], [3]]), J(1, 8, [[3], [2], [1]]), J(1, 9, [[1, 2], [3]])], gold)
+    rates = gold_accuracy(
+        [J(1, 7, [[1], [2], [3]]), J(1, 8, [[3], [2], [1]]), J(1, 9, [[1, 2], [3]])], gold
+    )
     assert (rates[7].value, rates[8].value, rates[9].value) == (1.0, 0.0, pytest.approx(2.5 / 3))
 
 
@@ -82,7 +92,9 @@ BOTS = [
 @pytest.fixture(scope="module")
 def run():
     sim = simulate(BOTS, tasks=1500, k=4, overlap=3, gold_tasks=300, seed=1)
-    rows = annotator_reliability(sim.judgements, skips=sim.skips, gold=sim.gold, lengths=sim.lengths)
+    rows = annotator_reliability(
+        sim.judgements, skips=sim.skips, gold=sim.gold, lengths=sim.lengths
+    )
     return {r.annotator_id: r for r in rows}
 
 
@@ -122,7 +134,9 @@ def test_a_bot_preferring_long_answers_is_flagged_for_length():
     for j in sim.judgements:
         if j.annotator_id == 4:
             order = sorted(j.ranks, key=lambda c: -sim.lengths[c])
-            j = Judgement(j.task_id, 4, {c: r + 1 for r, c in enumerate(order)}, j.display_order, j.seconds)
+            j = Judgement(
+                j.task_id, 4, {c: r + 1 for r, c in enumerate(order)}, j.display_order, j.seconds
+            )
         longer_first.append(j)
     rows = {r.annotator_id: r for r in annotator_reliability(longer_first, lengths=sim.lengths)}
     assert "length" in {f.code for f in rows[4].flags}
