@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ from feedback_app.preferences.quality.leaderboard import (  # noqa: E402
     reward_model_accuracy,
     win_matrix,
 )
-from feedback_app.preferences.quality.reliability import annotator_reliability  # noqa: E402
+from feedback_app.preferences.quality.reliability import (  # noqa: E402
+    AnnotatorReliability,
+    annotator_reliability,
+)
 from feedback_app.preferences.quality.review import disagreements_from_votes  # noqa: E402
 from feedback_app.preferences.quality.simulate import Bot, simulate  # noqa: E402
 
@@ -55,6 +59,11 @@ def bots(n: int, seed: int) -> list[Bot]:
         )
         for a in range(n)
     ]
+
+
+def flagged(rows: list[AnnotatorReliability]) -> str:
+    codes = Counter(f.code for r in rows for f in r.flags)
+    return ", ".join(f"{code} {n}" for code, n in sorted(codes.items())) or "none"
 
 
 def timed(
@@ -106,7 +115,7 @@ def run(rankings: int, annotators: int, k: int, overlap: int, replicates: int, s
         rows,
         "annotator reliability + flags",
         lambda: annotator_reliability(js, skips=sim.skips, gold=sim.gold, lengths=sim.lengths),
-        lambda r: f"{len(r)} annotators, {sum(1 for x in r if x.flags)} flagged",
+        lambda r: f"{len(r)} annotators, {sum(1 for x in r if x.flags)} flagged ({flagged(r)})",
     )
     comps = timed(
         rows,
