@@ -148,3 +148,20 @@ def test_thresholds_are_what_the_flags_use(monkeypatch):
     sim = simulate(BOTS, tasks=300, k=4, overlap=3, seed=1)
     rows = annotator_reliability(sim.judgements)
     assert all("position" not in {f.code for f in r.flags} for r in rows)
+
+
+def test_a_position_gap_that_chance_explains_is_not_flagged_and_a_significant_one_is():
+    def annotator(hits: int, n: int) -> list[Judgement]:
+        js = []
+        for t in range(n):
+            ids = [10 * t + i for i in range(4)]
+            order = ids if t < hits else ids[1:] + ids[:1]  # first shown on top, or last
+            js.append(J(t, 7, [[c] for c in order], shown=ids))
+        return js
+
+    chance = annotator(11, 25)  # 44 % against 25 %: a gap of 0.19, but p = 0.037
+    row = annotator_reliability(chance)[0]
+    assert row.position_bias.value == 0.44 and row.position_bias.p_value > 0.001
+    assert "position" not in {f.code for f in row.flags}
+    many = annotator(44, 100)  # the same rate over 100 rankings: p < 0.001
+    assert "position" in {f.code for f in annotator_reliability(many)[0].flags}
