@@ -129,6 +129,8 @@ def leaderboard(
 ) -> Leaderboard:
     """BT strengths with percentile bootstrap intervals from tasks resampled with replacement."""
     models, ia, ib, s, clusters = _arrays(comparisons)
+    if not models:
+        return Leaderboard([], 0, 0, replicates, level)
     m = len(models)
     wins = _scores(m, ia, ib, s, np.ones(len(s)))
     theta = fit_strengths(wins, prior)

@@ -117,3 +117,8 @@ def test_reward_model_accuracy_on_human_pairs():
         if j.ranks[a] < j.ranks[b]
     ]
     assert reward_model_accuracy(perfect.quality, pairs).value == 1.0
+
+
+def test_no_comparisons_give_an_empty_board():
+    assert leaderboard([], replicates=5).standings == []
+    assert win_matrix([]).models == []

@@ -165,3 +165,9 @@ def test_a_position_gap_that_chance_explains_is_not_flagged_and_a_significant_on
     assert "position" not in {f.code for f in row.flags}
     many = annotator(44, 100)  # the same rate over 100 rankings: p < 0.001
     assert "position" in {f.code for f in annotator_reliability(many)[0].flags}
+
+
+def test_position_bias_refuses_an_annotator_shown_different_numbers_of_candidates():
+    js = [J(1, 7, [[1], [2]], shown=(1, 2)), J(2, 7, [[3], [4], [5]], shown=(3, 4, 5))]
+    with pytest.raises(ValueError, match="display_order: annotator 7"):
+        position_bias(js)
