@@ -61,12 +61,16 @@ class Rate:
 
 @dataclass(frozen=True)
 class Flag:
-    code: str
+    """Why an annotator's work deserves a look: a stable code and a sentence with the numbers."""
+
+    code: str  # majority, gold, position, length, fast, skips
     reason: str
 
 
 @dataclass
 class AnnotatorReliability:
+    """One annotator's row of the reliability page; a figure without data is Rate(0, 0)."""
+
     annotator_id: int
     rankings: int
     median_seconds: float | None
