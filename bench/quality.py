@@ -7,7 +7,8 @@ No database and no Django: the rankings come from `quality.simulate` (200 bots w
 of 0-30 %, every tenth with a position bias, 6 model versions), and each figure is computed from
 the whole set, as a full refresh in a worker would. The simulation itself is timed apart. The
 reward model's scores are the true qualities plus noise; its held-out pairs are the human
-majority pairs. Figures are printed, never asserted; the load average is printed beside them
+majority pairs. Wall and CPU seconds are both printed (CPU time is the steadier on a shared
+machine). Figures are printed, never asserted; the load average is printed beside them
 (the machine is shared). Results: docs/benchmarks.md, "Quality figures".
 """
 
@@ -66,12 +67,14 @@ def flagged(rows: list[AnnotatorReliability]) -> str:
     return ", ".join(f"{code} {n}" for code, n in sorted(codes.items())) or "none"
 
 
-def timed(
-    rows: list[tuple[str, float, str]], name: str, fn: Callable[[], Any], show: Callable[[Any], str]
-) -> Any:
-    start = time.perf_counter()
+Row = tuple[str, float, float, str]
+
+
+def timed(rows: list[Row], name: str, fn: Callable[[], Any], show: Callable[[Any], str]) -> Any:
+    """Run fn, keeping wall and CPU seconds: on a shared machine CPU time is the steadier one."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    rows.append((name, time.perf_counter() - start, show(result)))
+    rows.append((name, time.perf_counter() - wall, time.process_time() - cpu, show(result)))
     return result
 
 
@@ -92,7 +95,7 @@ def run(rankings: int, annotators: int, k: int, overlap: int, replicates: int, s
     rng = np.random.default_rng(seed)
     scores = {c: q + float(rng.normal(0, 1.0)) for c, q in sim.quality.items()}
 
-    rows: list[tuple[str, float, str]] = []
+    rows: list[Row] = []
     timed(
         rows,
         "pairwise agreement",
@@ -163,11 +166,12 @@ def run(rankings: int, annotators: int, k: int, overlap: int, replicates: int, s
     print(
         f"simulation: {simulated:.2f} s (not counted); load average {load[0]:.2f} {load[1]:.2f}\n"
     )
-    print("| figure | seconds | result |")
-    print("|---|---|---|")
-    for name, seconds, shown in rows:
-        print(f"| {name} | {seconds:.2f} | {shown} |")
-    print(f"| **every figure** | **{sum(s for _, s, _ in rows):.2f}** | |")
+    print("| figure | wall s | CPU s | result |")
+    print("|---|---|---|---|")
+    for name, wall, cpu, shown in rows:
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {shown} |")
+    total_wall, total_cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(f"| **every figure** | **{total_wall:.2f}** | **{total_cpu:.2f}** | |")
 
 
 def main() -> None:
