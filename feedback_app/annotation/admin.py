@@ -14,8 +14,8 @@ from feedback_app.common.errors import Problem, ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
 from .importing import check_record
-from .projects import check_candidates_per_task
 from .models import Assignment, Candidate, Prompt, Ranking, Task
+from .projects import check_candidates_per_task
 
 
 class MembershipInline(admin.TabularInline):

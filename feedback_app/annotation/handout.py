@@ -172,7 +172,9 @@ def _task_with_prompt(values: Sequence) -> Task:
 
 def held_lease(*, project_id: int, annotator_id: int, now: datetime) -> Assignment | None:
     """The live lease the annotator holds in the project (task and prompt attached)."""
-    row = fetchone(_held_lease_sql(), lease_params(project=project_id, annotator=annotator_id, now=now))
+    row = fetchone(
+        _held_lease_sql(), lease_params(project=project_id, annotator=annotator_id, now=now)
+    )
     if row is None:
         return None
     assignment_id, task_id, annotator, status, leased_at, expires_at, order, *task_row = row

@@ -44,9 +44,7 @@ def _admin_post_k(client, root, project, k):
     return client.post(url, data)
 
 
-def test_the_api_refuses_to_change_k_once_the_project_has_tasks_and_says_why(
-    make_project, root
-):
+def test_the_api_refuses_to_change_k_once_the_project_has_tasks_and_says_why(make_project, root):
     project = make_project(k=3, n_tasks=2)
     response = _api_patch_k(root, project, 4)
     assert response.status_code == 400
@@ -55,8 +53,8 @@ def test_the_api_refuses_to_change_k_once_the_project_has_tasks_and_says_why(
     assert Project.objects.get(pk=project.pk).candidates_per_task == 3
 
 
-def test_the_api_changes_k_while_the_project_has_no_tasks(make_project, root):
-    project = make_project(k=3, n_tasks=0)
+def test_the_api_changes_k_while_the_project_has_no_tasks(root):
+    project = Project.objects.create(name="empty", candidates_per_task=3)
     assert _api_patch_k(root, project, 4).status_code == 200
     assert Project.objects.get(pk=project.pk).candidates_per_task == 4
 
@@ -71,7 +69,7 @@ def test_the_admin_refuses_to_change_k_once_the_project_has_tasks_and_says_why(
     assert Project.objects.get(pk=project.pk).candidates_per_task == 3
 
 
-def test_the_admin_changes_k_while_the_project_has_no_tasks(client, make_project, root):
-    project = make_project(k=3, n_tasks=0)
+def test_the_admin_changes_k_while_the_project_has_no_tasks(client, root):
+    project = Project.objects.create(name="empty", candidates_per_task=3)
     assert _admin_post_k(client, root, project, 4).status_code == 302
     assert Project.objects.get(pk=project.pk).candidates_per_task == 4
