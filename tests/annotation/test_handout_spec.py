@@ -71,7 +71,7 @@ def _groups(task, user, reverse: bool) -> list[list[int]]:
 
 
 @hypothesis_settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
