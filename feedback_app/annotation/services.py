@@ -23,6 +23,7 @@ from . import handout, selectors, submit
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Prompt, Ranking, Task
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
+from .task_writer import tasks_refresh, tasks_write
 
 RenderedT = TypeVar("RenderedT", Prompt, Candidate)
 
@@ -85,7 +86,7 @@ def prompts_import(
             Prompt.objects.filter(pk__in=created).delete()  # cascades to tasks and candidates
         raise
     if tasks:
-        transaction.on_commit(lambda: _after_import(project))
+        transaction.on_commit(lambda: tasks_refresh(project))  # once, not after each chunk
     return ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
 
 
@@ -121,19 +122,7 @@ def _write_chunk(
         rows = [(p, cands) for p, cands in rows if p.content_hash not in taken]
         prompts = Prompt.objects.bulk_create(p for p, _ in rows)
         with_candidates = [(p, cands) for p, (_, cands) in zip(prompts, rows, strict=True) if cands]
-        tasks = Task.objects.bulk_create(
-            Task(
-                project=project,
-                prompt=p,
-                round=round,
-                target_annotations=project.annotations_per_task,
-            )
-            for p, _ in with_candidates
-        )
-        for task, (_, cands) in zip(tasks, with_candidates, strict=True):
-            for c in cands:
-                c.task = task
-        Candidate.objects.bulk_create(c for _, cands in with_candidates for c in cands)
+        tasks = tasks_write(project=project, round=round, rows=with_candidates, refresh=False)
     return [p.pk for p in prompts], len(tasks)
 
 
@@ -156,17 +145,6 @@ IMPORT_PAUSE_SECONDS = 0.15
 def _rendered(row: RenderedT) -> RenderedT:
     row.render()  # once, here: pages show the stored HTML (common/rendering.py)
     return row
-
-
-def _after_import(project: Project) -> None:
-    selectors.forget_unfilled_task_count(project)
-    if connection.vendor == "postgresql":
-        # Fresh planner statistics now rather than when autovacuum gets to it: until then the
-        # planner takes a bulk-imported table for a few rows and the hand-out sorts every open
-        # task instead of walking the index (1.4 ms instead of 0.2 at 2 000 tasks, growing
-        # with the table). Took 0.36 s after importing 20 000 tasks (80 000 candidates).
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE annotation_task, annotation_assignment, annotation_candidate")
 
 
 def task_assign_next(
