@@ -4,6 +4,11 @@ Run (from the repository root, PostgreSQL on 127.0.0.1:5432 with trust auth for 
 
     .venv/bin/python bench/annotate.py                       # levels 1,8,32, 15 s each
     .venv/bin/python bench/annotate.py --duration 5 --levels 8 --workers 3 --threads 4
+    .venv/bin/python bench/annotate.py --smoke      # seconds: runs end to end (make test)
+
+``--smoke`` seeds 200 tasks, runs one annotator for 1 s against one gunicorn worker without
+Redis, prints the same tables and drops its database again: it proves the benchmark still
+works after a schema or settings change, and measures nothing worth keeping.
 
 What it does:
 
@@ -125,6 +130,11 @@ def recreate_database(pg_url: str, name: str) -> None:
     with psycopg.connect(f"{pg_url}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")
+
+
+def drop_database(pg_url: str, name: str) -> None:
+    with psycopg.connect(f"{pg_url}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
@@ -585,13 +595,29 @@ def main() -> int:
         default="feedback_app.wsgi",
         help="WSGI module for gunicorn (a scratch module on PYTHONPATH can try a patch)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: 200 tasks, 1 annotator for 1 s, no Redis; drops its database after",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.levels, args.duration, args.warmup, args.tasks = "1", 1.0, 0.0, 200
+        args.workers, args.threads, args.redis_url = 1, 2, ""
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     if not levels or min(levels) < 1 or not 0 < args.duration <= 600:
         parser.error("levels must be positive and duration in (0, 600]")
     if not re.match(r"postgres(ql)?://[^/]*@?(127\.0\.0\.1|localhost)(:\d+)?$", args.pg_url):
         parser.error("--pg-url must point at 127.0.0.1 and name no database")
 
+    try:
+        return run(args, levels)
+    finally:
+        if args.smoke:
+            drop_database(args.pg_url, args.db_name)
+
+
+def run(args: argparse.Namespace, levels: list[int]) -> int:
     database_url = f"{args.pg_url}/{args.db_name}"
     env = server_env(database_url, args.redis_url)
     t0 = time.perf_counter()

@@ -10,11 +10,12 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
-from feedback_app.common.errors import Problem
+from feedback_app.common.errors import Problem, ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
 from .importing import check_record
 from .models import Assignment, Candidate, Prompt, Ranking, Task
+from .projects import check_candidates_per_task
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,8 +24,19 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class ProjectAdminForm(forms.ModelForm):
+    def clean_candidates_per_task(self) -> int:
+        """K is fixed once the project has tasks (the same rule as the API's)."""
+        k = self.cleaned_data["candidates_per_task"]
+        try:
+            return check_candidates_per_task(self.instance, k)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.problems[0].message) from exc
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectAdminForm
     # Guidelines are the one text field: the API's limit (Django's forms already refuse NUL).
     formfield_overrides = {models.TextField: {"max_length": MAX_GUIDELINES}}
     list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale"]

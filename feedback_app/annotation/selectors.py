@@ -4,43 +4,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
-from django.db.models import Count, F, Q
+from django.db.models import F
 
 from feedback_app.core.models import Project
 
-from . import sql
 from .models import Assignment, Candidate, Task
+from .progress import progress_counts
 
 
 def project_by_id_or_name(value: str) -> Project | None:
     """What the management commands accept for a project: its id or its exact name."""
     lookup = {"pk": int(value)} if value.isdigit() else {"name": value}
     return Project.objects.filter(**lookup).first()
-
-
-def live_leases(now: datetime) -> Q:
-    return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
-
-
-def slots_taken(*, task_id: int, now: datetime) -> int:
-    """Submitted rankings plus live leases, read fresh (the caller holds the task's lock)."""
-    row = (
-        Task.objects.filter(pk=task_id)
-        .annotate(
-            leased=Count(
-                "assignments",
-                filter=Q(assignments__status=Assignment.Status.LEASED)
-                & Q(assignments__expires_at__gt=now),
-            )
-        )
-        .values_list("submitted_count", "leased")
-        .get()
-    )
-    return row[0] + row[1]
 
 
 def keep_candidates(task: Task, candidates: list[Candidate]) -> None:
@@ -108,7 +86,7 @@ def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> Prog
     filled in the last few seconds may still count. One query on the annotator's assignments
     (plus the project count when it is not cached), whatever the project's size.
     """
-    done, closed_unfilled = sql.progress_counts(project_id=project.pk, annotator_id=annotator.pk)
+    done, closed_unfilled = progress_counts(project_id=project.pk, annotator_id=annotator.pk)
     remaining = max(0, unfilled_task_count(project) - closed_unfilled)
     return Progress(done=done, remaining=remaining)
 

@@ -15,13 +15,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from feedback_app.common.errors import Conflict, InvalidInput, Problem
+from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Problem
+from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from . import selectors, sql
+from . import handout, selectors, submit
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Prompt, Ranking, Task
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
+from .task_writer import tasks_refresh, tasks_write
 
 RenderedT = TypeVar("RenderedT", Prompt, Candidate)
 
@@ -84,7 +86,7 @@ def prompts_import(
             Prompt.objects.filter(pk__in=created).delete()  # cascades to tasks and candidates
         raise
     if tasks:
-        transaction.on_commit(lambda: _after_import(project))
+        transaction.on_commit(lambda: tasks_refresh(project))  # once, not after each chunk
     return ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
 
 
@@ -120,19 +122,7 @@ def _write_chunk(
         rows = [(p, cands) for p, cands in rows if p.content_hash not in taken]
         prompts = Prompt.objects.bulk_create(p for p, _ in rows)
         with_candidates = [(p, cands) for p, (_, cands) in zip(prompts, rows, strict=True) if cands]
-        tasks = Task.objects.bulk_create(
-            Task(
-                project=project,
-                prompt=p,
-                round=round,
-                target_annotations=project.annotations_per_task,
-            )
-            for p, _ in with_candidates
-        )
-        for task, (_, cands) in zip(tasks, with_candidates, strict=True):
-            for c in cands:
-                c.task = task
-        Candidate.objects.bulk_create(c for _, cands in with_candidates for c in cands)
+        tasks = tasks_write(project=project, round=round, rows=with_candidates, refresh=False)
     return [p.pk for p in prompts], len(tasks)
 
 
@@ -157,59 +147,60 @@ def _rendered(row: RenderedT) -> RenderedT:
     return row
 
 
-def _after_import(project: Project) -> None:
-    selectors.forget_unfilled_task_count(project)
-    if connection.vendor == "postgresql":
-        # Fresh planner statistics now rather than when autovacuum gets to it: until then the
-        # planner takes a bulk-imported table for a few rows and the hand-out sorts every open
-        # task instead of walking the index (1.4 ms instead of 0.2 at 2 000 tasks, growing
-        # with the table). Took 0.36 s after importing 20 000 tasks (80 000 candidates).
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE annotation_task, annotation_assignment, annotation_candidate")
-
-
 def task_assign_next(
     *, project: Project, annotator: AbstractBaseUser, now: datetime | None = None
 ) -> Assignment | None:
     """Lease the next task to `annotator`, or return the lease they already hold.
 
-    Locks the chosen Task row (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL) for the rest of
-    the transaction. Every write that takes a slot on a task (this hand-out, and a submit after
-    the lease ran out) holds that lock, so the slot count re-read under it is exact, and
-    annotators racing for the same task pass to the next one instead of waiting. SQLite has no
-    row locks: there, `BEGIN IMMEDIATE` (settings) serialises the whole block instead.
+    Only members annotate (core/access.py): the membership test is part of the hand-out's own
+    statements, so it costs no query; a non-member gets NotAllowed. Locks the chosen Task row
+    (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL) for the rest of the transaction. Every
+    write that takes a slot on a task (this hand-out, and a submit after the lease ran out)
+    holds that lock, so the slot count re-read under it is exact, and annotators racing for the
+    same task pass to the next one instead of waiting. SQLite has no row locks: there,
+    `BEGIN IMMEDIATE` (settings) serialises the whole block instead.
     The returned assignment carries its task, prompt and candidates: the page reads no more.
     """
     now = now or timezone.now()
-    held = sql.held_lease(project_id=project.pk, annotator_id=annotator.pk, now=now)
+    assignment = _lease_next(project=project, annotator=annotator, now=now)
+    if assignment is None and not access.can_annotate(annotator, project):
+        # Only now is it worth a query to tell "nothing left" from "not a member".
+        raise NotAllowed("only members of this project annotate it")
+    return assignment
+
+
+def _lease_next(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime
+) -> Assignment | None:
+    held = handout.held_lease(project_id=project.pk, annotator_id=annotator.pk, now=now)
     if held is not None:
-        candidates, _ = sql.candidates_and_live_leases(task_id=held.task_id, now=now)
+        candidates, _ = handout.candidates_and_live_leases(task_id=held.task_id, now=now)
         selectors.keep_candidates(held.task, candidates)
         return held
     expires = now + timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS)
     with transaction.atomic():
         for attempt in range(_HANDOUT_ATTEMPTS):
-            task = sql.open_task_locked(
+            task = handout.open_task_locked(
                 project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
             )
             if task is None and attempt == 0:
                 # Every open task may be locked for a moment by others' hand-outs and submits:
                 # wait for them rather than tell this annotator that nothing is left. Only
                 # while this transaction holds no lock itself, so no two can wait on each other.
-                task = sql.open_task_locked(
+                task = handout.open_task_locked(
                     project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=False
                 )
             if task is None:
                 return None
             # The locked row's submitted_count is current (PostgreSQL returns the newest
             # version of a row it locks); live leases are re-read by a new statement.
-            candidates, leased = sql.candidates_and_live_leases(task_id=task.pk, now=now)
+            candidates, leased = handout.candidates_and_live_leases(task_id=task.pk, now=now)
             if task.submitted_count + leased >= task.target_annotations:
                 continue  # filled by a transaction that committed after our read
             order = display_order(
                 [c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk
             )
-            assignment = sql.lease_upsert(
+            assignment = handout.lease_upsert(
                 task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
             )
             selectors.keep_candidates(task, candidates)  # the page shows them: no second read
@@ -237,13 +228,15 @@ def ranking_submit(
     """Store `annotator`'s ranking of a task they were handed; a repeat of it is a no-op.
 
     Locks the Task row: a submit whose lease ran out takes a slot again and must not race the
-    hand-out for the last one. `project_id`, when given, must be the task's project.
+    hand-out for the last one. `project_id`, when given, must be the task's project. Only
+    members rank (core/access.py): the locking read finds no task of a project the annotator
+    is not a member of, and that is NotAllowed.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        state = sql.submit_state_locked(task_id=task_id, annotator_id=annotator.pk)
+        state = submit.submit_state_locked(task_id=task_id, annotator_id=annotator.pk)
         if state is None or project_id not in (None, state.project_id):
-            raise InvalidInput(Problem("task", f"no task {task_id} in your projects"))
+            raise NotAllowed(Problem("task", f"no task {task_id} in your projects"))
         if state.assignment_id is None:
             raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
         # The lease's display order lists exactly the task's candidates (they never change).
@@ -260,10 +253,10 @@ def ranking_submit(
         if state.status == Assignment.Status.SKIPPED:
             raise Conflict(Problem("task", "you skipped this task"))
         if state.expires_at <= now:
-            taken = selectors.slots_taken(task_id=task_id, now=now)
+            taken = submit.slots_taken(task_id=task_id, now=now)
             if taken >= state.target:
                 raise Conflict(Problem("task", "your lease ran out and others completed this task"))
-        ranking = sql.ranking_store(
+        ranking = submit.ranking_store(
             state=state,
             annotator_id=annotator.pk,
             groups=normalised,
@@ -276,16 +269,20 @@ def ranking_submit(
 
 
 def task_skip(*, task_id: int, annotator: AbstractBaseUser) -> Assignment:
-    """Give a leased task back for good: it is not offered to this annotator again."""
+    """Give a leased task back for good: it is not offered to this annotator again.
+
+    Only members skip (core/access.py); the membership test is part of the locking read.
+    """
+    mine = access.projects_annotated_by(annotator)
     with transaction.atomic():
         assignment = (
             Assignment.objects.select_for_update()
-            .filter(
-                task_id=task_id, annotator=annotator, task__project__memberships__user=annotator
-            )
+            .filter(task_id=task_id, annotator=annotator, task__project__in=mine)
             .first()
         )
         if assignment is None:
+            if not Task.objects.filter(pk=task_id, project__in=mine).exists():
+                raise NotAllowed(Problem("task", f"no task {task_id} in your projects"))
             raise Conflict(Problem("task", "this task was not handed to you"))
         if assignment.status == Assignment.Status.SUBMITTED:
             raise Conflict(Problem("task", "you already ranked this task"))

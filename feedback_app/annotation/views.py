@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback_app.common.errors import ServiceError
+from feedback_app.common.errors import NotAllowed, ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
 from feedback_app.core import access
 from feedback_app.core.models import Project
@@ -88,6 +88,8 @@ def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpR
             flags=request.POST.getlist("flags"),
             project_id=project_id,
         )
+    except NotAllowed as exc:
+        raise Http404("No such task") from exc  # not a member: the project is not revealed
     except ServiceError as exc:
         assignment = _handed_assignment(request, project_id, task_id)
         project = assignment.task.project
@@ -97,14 +99,10 @@ def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpR
 
 
 def _handed_assignment(request: HttpRequest, project_id: int, task_id: int) -> Assignment:
-    """The annotator's assignment of a task in one of their projects, or 404."""
+    """The annotator's assignment of the task, or 404 (the service checked membership)."""
     assignment = (
         Assignment.objects.select_related("task__prompt", "task__project")
-        .filter(
-            task_id=task_id,
-            task__project__in=access.projects_annotated_by(request.user).filter(pk=project_id),
-            annotator=request.user,
-        )
+        .filter(task_id=task_id, task__project_id=project_id, annotator=request.user)
         .first()
     )
     if assignment is None:
@@ -115,14 +113,15 @@ def _handed_assignment(request: HttpRequest, project_id: int, task_id: int) -> A
 @login_required
 @require_POST
 def skip_task(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
-    project = _project_for_annotator(request, project_id)
     try:
         services.task_skip(task_id=task_id, annotator=request.user)
+    except NotAllowed as exc:
+        raise Http404("No such task") from exc  # not a member: the project is not revealed
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
         messages.info(request, "Skipped; you will not see that task again.")
-    return redirect("annotation:annotate", project_id=project.pk)
+    return redirect("annotation:annotate", project_id=project_id)
 
 
 @login_required

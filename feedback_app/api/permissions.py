@@ -30,14 +30,6 @@ def visible_project(user: AbstractBaseUser, project_id: int) -> Project:
     return get_object_or_404(visible_projects(user), pk=project_id)
 
 
-def annotated_project(user: AbstractBaseUser, project_id: int) -> Project:
-    """A project the user annotates (member in either role); 404 if they cannot see it at all."""
-    project = visible_project(user, project_id)
-    if not rules.can_annotate(user, project):
-        raise PermissionDenied("only members of this project annotate it")
-    return project
-
-
 def administered_project(user: AbstractBaseUser, project_id: int) -> Project:
     """A project the user administers; 404 if they cannot see it, 403 if they only annotate it."""
     project = visible_project(user, project_id)

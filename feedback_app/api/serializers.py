@@ -16,9 +16,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback_app.annotation.models import Assignment, Ranking
+from feedback_app.annotation.projects import check_candidates_per_task
 from feedback_app.annotation.rankings import FLAGS
 from feedback_app.annotation.selectors import Progress, candidates_in_display_order
 from feedback_app.common import storable
+from feedback_app.common.errors import ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, DatasetSnapshot, Job, ModelVersion, Project
 from feedback_app.preferences.models import DeploymentFeedback
 from feedback_app.preferences.pairs import PairPolicy
@@ -93,10 +95,10 @@ class ProjectSerializer(serializers.ModelSerializer):
         return _storable_text(value, limit=MAX_GUIDELINES, blank=True)
 
     def validate_candidates_per_task(self, value: int) -> int:
-        # Imported tasks have K candidates; changing K later would orphan them.
-        if self.instance is not None and value != self.instance.candidates_per_task:
-            raise serializers.ValidationError("fixed once the project exists")
-        return value
+        try:
+            return check_candidates_per_task(self.instance, value)
+        except ServiceError as exc:
+            raise serializers.ValidationError(exc.problems[0].message) from exc
 
 
 # --- prompts ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -76,3 +77,18 @@ def fetchone(sql: str, params: dict[str, Any]) -> tuple | None:
 def table(model: type[Model]) -> str:
     """The model's table, quoted, for hand-written SQL (never a name typed by hand)."""
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def for_update(sql: str, *, of: str, skip_locked: bool = False) -> str:
+    """`sql` locking the rows of alias `of` on PostgreSQL (passing rows others hold locked when
+    `skip_locked`). SQLite has no row locks: there BEGIN IMMEDIATE (settings) serialises writers.
+    """
+    if not connection.features.has_select_for_update:
+        return sql
+    return f"{sql}\nFOR UPDATE OF {of}{' SKIP LOCKED' if skip_locked else ''}"
+
+
+def columns(alias: str, model: type[Model], names: Sequence[str]) -> str:
+    """`alias.column, ...` of the model's fields `names` (attnames), for a SELECT list."""
+    by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
+    return ", ".join(f"{alias}.{connection.ops.quote_name(by_attname[n])}" for n in names)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -47,3 +49,15 @@ class Conflict(ServiceError):
     """The request is well formed but clashes with what is stored."""
 
     status_code = 409
+
+
+class NotAllowed(ServiceError, PermissionDenied):
+    """The user may not do this in this project (core/access.py decides): 403.
+
+    Also Django's PermissionDenied, so a page that does not catch it answers 403, never 500.
+    """
+
+    status_code = 403
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, field: str = "permission"):
+        super().__init__(problems, field=field)

@@ -1,11 +1,13 @@
 """Who may do what in a project: decided here and nowhere else.
 
 - Staff administer every project; a member with the admin role administers theirs.
-- Members (either role) annotate their projects and send their deployment feedback; staff who
-  are not members do not annotate.
+- Members (either role) annotate their projects; staff who are not members do not annotate.
+  Each annotation service (hand-out, submit, skip) enforces this itself.
+- Whoever sees a project (members, staff) sends its deployment feedback: a deployment's service
+  account needs no admin role.
 - Everyone else sees nothing of a project: interfaces answer 404, never revealing it exists.
 
-The hot path asks "is this user a member?" inside its own SQL statements; `MEMBER_SQL` is that
+The hot path asks "is this user a member?" inside its own SQL statements; `member_sql` is that
 rule written as SQL, once, for them to embed.
 """
 
@@ -58,11 +60,6 @@ def projects_annotated_by(user: AbstractBaseUser) -> QuerySet[Project]:
 
 def can_annotate(user: AbstractBaseUser, project: Project) -> bool:
     return projects_annotated_by(user).filter(pk=project.pk).exists()
-
-
-def can_send_feedback(user: AbstractBaseUser, project: Project) -> bool:
-    """Members send a deployment's feedback (its service account needs no admin role)."""
-    return can_annotate(user, project) or is_project_admin(user, project)
 
 
 def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:

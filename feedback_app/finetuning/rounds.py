@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from feedback_app.annotation.models import Candidate, Prompt, Task
-from feedback_app.annotation.selectors import forget_unfilled_task_count
+from feedback_app.annotation.task_writer import tasks_write
 from feedback_app.core.models import Job, ModelVersion, Project
 
 from .models import Round
@@ -32,22 +32,15 @@ def round_store(
     number = next_round_number(project)
     rnd = Round.objects.create(project=project, number=number, job=job)
     rnd.model_versions.set(versions)
-    tasks = Task.objects.bulk_create(
-        Task(
-            project=project,
-            prompt=p,
-            round=number,
-            target_annotations=project.annotations_per_task,
-        )
-        for p in prompts
-    )
     rows = [
-        Candidate(task=t, text=text, source=version.name, model_version=version, position=i)
-        for t, cands in zip(tasks, candidates, strict=True)
-        for i, (text, version) in enumerate(cands)
+        (
+            prompt,
+            [
+                Candidate(text=t, source=v.name, model_version=v, position=i)
+                for i, (t, v) in enumerate(c)
+            ],
+        )
+        for prompt, c in zip(prompts, candidates, strict=True)
     ]
-    for row in rows:
-        row.render()  # once, here: pages show the stored HTML
-    Candidate.objects.bulk_create(rows)
-    transaction.on_commit(lambda: forget_unfilled_task_count(project))
+    tasks_write(project=project, round=number, rows=rows)  # the import's writer: same after-steps
     return rnd

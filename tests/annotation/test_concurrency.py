@@ -12,8 +12,10 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from feedback_app.annotation import selectors, services
+from feedback_app.annotation import services
 from feedback_app.annotation.models import Assignment, Ranking, Task
+
+from . import handout_spec
 
 ANNOTATORS = 16
 TASKS = 30
@@ -37,7 +39,7 @@ def test_sixteen_parallel_annotators_fill_every_task_exactly_to_target(make_proj
             if (
                 time.monotonic() > give_up
                 or not Assignment.objects.filter(
-                    selectors.live_leases(timezone.now()), task__project=project
+                    handout_spec.live(timezone.now()), task__project=project
                 ).exists()
             ):
                 return None

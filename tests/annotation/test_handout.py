@@ -5,8 +5,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from feedback_app.annotation import services, sql
+from feedback_app.annotation import handout, services
 from feedback_app.annotation.models import Assignment
+from feedback_app.common.errors import NotAllowed
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,37 @@ def test_tasks_are_only_handed_out_to_members_of_their_project(make_project, ali
     assert assignment.task.project_id == mine.pk
 
 
+def test_the_handout_refuses_a_non_member_even_when_tasks_are_open(make_project, alice, bob):
+    project = make_project(annotators=[alice])
+    with pytest.raises(NotAllowed, match="only members"):
+        services.task_assign_next(project=project, annotator=bob)
+    assert not Assignment.objects.exists()
+
+
+def test_a_lease_held_by_a_former_member_is_not_handed_back(make_project, alice):
+    project = make_project(annotators=[alice])
+    services.task_assign_next(project=project, annotator=alice)
+    project.memberships.filter(user=alice).delete()
+    with pytest.raises(NotAllowed):
+        services.task_assign_next(project=project, annotator=alice)
+
+
+def test_a_member_with_nothing_left_gets_none_not_an_error(make_project, alice):
+    project = make_project(n_tasks=1, annotators=[alice])
+    services.task_skip(
+        task_id=services.task_assign_next(project=project, annotator=alice).task_id,
+        annotator=alice,
+    )
+    assert services.task_assign_next(project=project, annotator=alice) is None
+
+
+def test_a_non_member_cannot_skip_a_task(make_project, alice, bob):
+    project = make_project(annotators=[alice])
+    task = project.tasks.first()
+    with pytest.raises(NotAllowed):
+        services.task_skip(task_id=task.pk, annotator=bob)
+
+
 def test_tasks_are_handed_out_oldest_first(make_project, alice):
     project = make_project(n_tasks=3, annotators=[alice])
     first = services.task_assign_next(project=project, annotator=alice)
@@ -95,8 +127,8 @@ def test_handout_plan_probes_each_visited_task_instead_of_scanning_all_assignmen
 ):
     """As an anti-join, the annotator filter merged against every assignment of the project."""
     project = make_project(n_tasks=3, annotators=[alice])
-    sql_text = sql._open_task_sql()
-    params = sql._params(project=project.pk, annotator=alice.pk, now=timezone.now())
+    sql_text = handout.open_task_sql()
+    params = handout.lease_params(project=project.pk, annotator=alice.pk, now=timezone.now())
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # a 3-task table would be read whole
         cursor.execute(f"EXPLAIN {sql_text}", params)

@@ -109,6 +109,7 @@ def test_annotators_cannot_open_projects_they_are_not_members_of(client, make_pr
     task = theirs.tasks.first()
     url = reverse("annotation:submit", args=[theirs.pk, task.pk])
     assert client.post(url, {}).status_code == 404
+    assert client.post(reverse("annotation:skip", args=[theirs.pk, task.pk])).status_code == 404
     assert "B" not in [p.name for p in client.get(reverse("home")).context["projects"]]
 
 

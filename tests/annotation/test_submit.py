@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from feedback_app.annotation import services
 from feedback_app.annotation.models import Ranking, Task
-from feedback_app.common.errors import Conflict, InvalidInput
+from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_a_task_of_another_project_cannot_be_ranked(make_project, alice, bob):
     theirs = make_project(name="B", annotators=[bob])
     make_project(name="A", annotators=[alice])
     a = services.task_assign_next(project=theirs, annotator=bob)
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(NotAllowed) as err:
         services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
     assert err.value.field == "task"
 

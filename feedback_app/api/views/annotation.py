@@ -21,16 +21,15 @@ from ..serializers import (
 )
 
 
-def _task_project_for_annotator(request: Request, task_id: int) -> None:
-    """404 unless the task is in a project the user sees; 403 if they do not annotate it."""
-    project_id = (
-        Task.objects.filter(pk=task_id, project__in=permissions.visible_projects(request.user))
-        .values_list("project_id", flat=True)
-        .first()
-    )
-    if project_id is None:
+def _task_visible(request: Request, task_id: int) -> None:
+    """404 unless the task is in a project the user sees (its existence is not revealed).
+
+    Whether they may annotate it (403 if not) is the service's rule, checked by the service.
+    """
+    if not Task.objects.filter(
+        pk=task_id, project__in=permissions.visible_projects(request.user)
+    ).exists():
         raise NotFound(f"no task {task_id} in your projects")
-    permissions.annotated_project(request.user, project_id)
 
 
 class NextTaskApi(APIView):
@@ -44,7 +43,7 @@ class NextTaskApi(APIView):
         operation_id="projects_tasks_next",
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = permissions.annotated_project(request.user, project_id)
+        project = permissions.visible_project(request.user, project_id)
         assignment = services.task_assign_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -61,7 +60,7 @@ class RankingSubmitApi(APIView):
         operation_id="tasks_ranking_submit",
     )
     def post(self, request: Request, task_id: int) -> Response:
-        _task_project_for_annotator(request, task_id)
+        _task_visible(request, task_id)
         data = RankingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.ranking_submit(
@@ -82,6 +81,6 @@ class SkipApi(APIView):
 
     @extend_schema(request=None, responses={200: SkipResultSerializer}, operation_id="tasks_skip")
     def post(self, request: Request, task_id: int) -> Response:
-        _task_project_for_annotator(request, task_id)
+        _task_visible(request, task_id)
         assignment = services.task_skip(task_id=task_id, annotator=request.user)
         return Response({"task": assignment.task_id, "status": assignment.status})

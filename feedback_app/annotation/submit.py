@@ -1,0 +1,170 @@
+"""The submit's statements and rules: what a submit reads under the task's lock, and what it
+stores (time spent measured on the server, the flags as columns, one more ranking counted).
+
+Plain SQL on the hot path, as annotation/handout.py explains; `ranking_submit` in services.py
+decides, these read and write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+
+from django.db import connection
+
+from feedback_app.common.db import (
+    aware,
+    fetchone,
+    for_update,
+    instance,
+    json_param,
+    json_value,
+    table,
+)
+from feedback_app.core.access import member_sql
+from feedback_app.core.models import Project
+
+from .handout import lease_params, live_leases_of_task_sql
+from .models import Assignment, Ranking, Task
+from .rankings import FLAGS  # each flag is the boolean column of Ranking of the same name
+
+
+def time_spent_ms(*, leased_at: datetime, now: datetime) -> int:
+    """Time spent on a ranking: from the lease to the submit, measured here, never sent."""
+    return max(0, int((now - leased_at).total_seconds() * 1000))
+
+
+@cache
+def _submit_state_sql() -> str:
+    """Everything a submit decides on, in one statement that also locks the task row; no row
+    unless the annotator is a member of the task's project."""
+    return f"""
+SELECT t.id, t.project_id, t.target_annotations, t.submitted_count, pr.rationale,
+       a.id, a.status, a.leased_at, a.expires_at, a.display_order, r.id, r.payload_hash
+FROM {table(Task)} t
+JOIN {table(Project)} pr ON pr.id = t.project_id
+LEFT JOIN {table(Assignment)} a ON a.task_id = t.id AND a.annotator_id = %(annotator)s
+LEFT JOIN {table(Ranking)} r ON r.assignment_id = a.id
+WHERE t.id = %(task)s AND {member_sql(project="t.project_id", user="%(annotator)s")}"""
+
+
+@cache
+def _slots_taken_sql() -> str:
+    return f"""
+SELECT t.submitted_count + {live_leases_of_task_sql("t.id")}
+FROM {table(Task)} t WHERE t.id = %(task)s"""
+
+
+@cache
+def _store_sql() -> tuple[str, str, str]:
+    """Insert the ranking, close the assignment, count one more ranking on the task."""
+    insert = f"""
+INSERT INTO {table(Ranking)}
+    (created_at, updated_at, task_id, annotator_id, assignment_id, groups, display_order,
+     rationale, all_bad, unsafe, time_spent_ms, payload_hash)
+VALUES (%(now)s, %(now)s, %(task)s, %(annotator)s, %(assignment)s, %(groups)s, %(order)s,
+        %(rationale)s, %(all_bad)s, %(unsafe)s, %(time_spent_ms)s, %(payload_hash)s)
+RETURNING id"""
+    submitted = f"""
+UPDATE {table(Assignment)} SET status = %(submitted)s, updated_at = %(now)s
+WHERE id = %(assignment)s"""
+    one_more = f"""
+UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(now)s
+WHERE id = %(task)s"""
+    return insert, submitted, one_more
+
+
+class SubmitState:
+    """What `ranking_submit` decides on, read under the task's row lock."""
+
+    __slots__ = (
+        "task_id",
+        "project_id",
+        "target",
+        "submitted_count",
+        "rationale_rule",
+        "assignment_id",
+        "status",
+        "leased_at",
+        "expires_at",
+        "display_order",
+        "ranking_id",
+        "ranking_hash",
+    )
+
+    def __init__(self, row: Sequence) -> None:
+        (
+            self.task_id,
+            self.project_id,
+            self.target,
+            self.submitted_count,
+            self.rationale_rule,
+            self.assignment_id,
+            self.status,
+            leased_at,
+            expires_at,
+            order,
+            self.ranking_id,
+            self.ranking_hash,
+        ) = row
+        self.leased_at = aware(leased_at) if leased_at is not None else None
+        self.expires_at = aware(expires_at) if expires_at is not None else None
+        self.display_order = json_value(order) if order is not None else None
+
+
+def submit_state_locked(*, task_id: int, annotator_id: int) -> SubmitState | None:
+    """None when the task is not in one of the annotator's projects (membership included)."""
+    sql = for_update(_submit_state_sql(), of="t")
+    row = fetchone(sql, lease_params(task=task_id, annotator=annotator_id))
+    return None if row is None else SubmitState(row)
+
+
+def slots_taken(*, task_id: int, now: datetime) -> int:
+    """Submitted rankings plus live leases, read fresh (the caller holds the task's lock)."""
+    (taken,) = fetchone(_slots_taken_sql(), lease_params(task=task_id, now=now))
+    return int(taken)
+
+
+def ranking_store(
+    *,
+    state: SubmitState,
+    annotator_id: int,
+    groups: list[list[int]],
+    rationale: str,
+    flags: Sequence[str],
+    payload_hash: str,
+    now: datetime,
+) -> Ranking:
+    """Insert the ranking, close the assignment, count one more ranking on the task."""
+    flag_values = {name: name in flags for name in FLAGS}
+    values = {
+        "task_id": state.task_id,
+        "annotator_id": annotator_id,
+        "assignment_id": state.assignment_id,
+        "groups": groups,
+        "display_order": state.display_order,
+        "rationale": rationale,
+        **flag_values,
+        "time_spent_ms": time_spent_ms(leased_at=state.leased_at, now=now),
+        "payload_hash": payload_hash,
+    }
+    params = lease_params(
+        now=now,
+        task=state.task_id,
+        annotator=annotator_id,
+        assignment=state.assignment_id,
+        groups=json_param(groups),
+        order=json_param(state.display_order),
+        rationale=rationale,
+        time_spent_ms=values["time_spent_ms"],
+        payload_hash=payload_hash,
+        **flag_values,
+    )
+    insert, submitted, one_more = _store_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(insert, params)
+        (ranking_id,) = cursor.fetchone()
+        cursor.execute(submitted, params)
+        cursor.execute(one_more, params)
+    return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values)

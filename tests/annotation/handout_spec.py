@@ -1,0 +1,101 @@
+"""The hand-out and the submit, stated in plain ORM: the executable specification.
+
+The application runs hand-written SQL for speed (feedback_app/annotation/handout.py, submit.py);
+this module says the same rules the slow, readable way, and tests/annotation/test_handout_spec.py
+drives random states through both and checks they agree. Read this to know what an annotator
+may be given and which submissions are accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+
+from feedback_app.annotation.models import Assignment, Ranking, Task
+from feedback_app.core.models import Membership, Project
+
+Outcome = Literal["created", "repeat", "conflict", "not_allowed"]
+
+
+def live(now: datetime, prefix: str = "") -> Q:
+    """A live lease: leased, and not expired at `now`. Expired leases hold no slot."""
+    return Q(**{f"{prefix}status": Assignment.Status.LEASED, f"{prefix}expires_at__gt": now})
+
+
+def is_member(annotator: AbstractBaseUser, project_id: int) -> bool:
+    """Members annotate; nobody else (staff included) is handed or may rank a task."""
+    return Membership.objects.filter(project_id=project_id, user=annotator).exists()
+
+
+def held_lease(project: Project, annotator: AbstractBaseUser, now: datetime) -> Assignment | None:
+    """The live lease the annotator holds in the project, oldest first: a reload shows it."""
+    return (
+        Assignment.objects.filter(live(now), annotator=annotator, task__project=project)
+        .order_by("leased_at")
+        .first()
+    )
+
+
+def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
+    """Tasks the annotator may be handed, oldest first.
+
+    Tasks whose submitted rankings plus live leases are below the rankings wanted, and that the
+    annotator has not ranked, skipped, or leased (a lease they let expire does not count).
+    """
+    closed_or_held = Assignment.objects.filter(
+        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | live(now),
+        task=OuterRef("pk"),
+        annotator=annotator,
+    )
+    return (
+        Task.objects.filter(project=project)
+        .annotate(leased=Count("assignments", filter=live(now, "assignments__")))
+        .filter(submitted_count__lt=F("target_annotations"))
+        .filter(submitted_count__lt=F("target_annotations") - F("leased"))
+        .exclude(Exists(closed_or_held))
+        .order_by("id")
+    )
+
+
+def task_to_hand_out(
+    project: Project, annotator: AbstractBaseUser, now: datetime
+) -> Task | None | Literal["not_allowed"]:
+    """What the hand-out gives: the held lease's task, else the oldest open task, else None."""
+    if not is_member(annotator, project.pk):
+        return "not_allowed"
+    held = held_lease(project, annotator, now)
+    if held is not None:
+        return held.task
+    return open_tasks(project, annotator, now).first()
+
+
+def slots_taken(task: Task, now: datetime) -> int:
+    return task.submitted_count + task.assignments.filter(live(now)).count()
+
+
+def submit_outcome(
+    task_id: int, annotator: AbstractBaseUser, groups: list[list[int]], now: datetime
+) -> Outcome:
+    """Whether a (valid) ranking of the task by the annotator is stored, at `now`.
+
+    Accepted when the task was handed to them and they neither ranked nor skipped it; after
+    their lease ran out, only while the task still has a free slot. The same ranking again
+    answers as the first time did; a different one is refused (a ranking is final).
+    """
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None or not is_member(annotator, task.project_id):
+        return "not_allowed"
+    assignment = Assignment.objects.filter(task=task, annotator=annotator).first()
+    if assignment is None:
+        return "conflict"
+    ranking = Ranking.objects.filter(assignment=assignment).first()
+    if ranking is not None:
+        return "repeat" if ranking.groups == groups else "conflict"
+    if assignment.status == Assignment.Status.SKIPPED:
+        return "conflict"
+    if assignment.expires_at <= now and slots_taken(task, now) >= task.target_annotations:
+        return "conflict"
+    return "created"
