@@ -120,7 +120,10 @@ def test_stopped_grpo_still_saves_a_loadable_policy(
         ([{"prompt": "a", "completion": " b"}] * 2, "rows[0]: SFT rows given to online RL"),
         ([{"prompt": "a"}], "rows: online RL needs at least 2 rows, got 1"),
         ([{"prompt": "a"}, {"prompt": ""}], "rows[1]['prompt']: must not be empty"),
-        ([{"prompt": "a"}, {"prompt": "word " * 200}], "rows[1]['prompt']: 400 tokens, more than the 96 left by"),
+        (
+            [{"prompt": "a"}, {"prompt": "word " * 200}],
+            "rows[1]['prompt']: 400 tokens, more than the 96 left by max_completion_length=32",
+        ),
     ],
 )
 def test_unusable_prompts_are_refused_by_name_before_training(
