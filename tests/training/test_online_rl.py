@@ -155,3 +155,29 @@ def test_bad_online_rl_settings_are_refused_by_name(changes, message):
     with pytest.raises(ConfigError) as info:
         GRPOTrainConfig(**changes)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("train", "cls"), [(train_grpo, GRPOTrainConfig), (train_rloo, RLOOTrainConfig)]
+)
+def test_online_rl_raises_the_reward_models_score_of_fresh_samples(
+    train, cls, tiny_base_model, reward_model, prompts, tmp_path
+):
+    from training.config import EvalConfig
+    from training.evaluate import compare_policies
+
+    config = _config(cls, learning_rate=3e-3, epochs=8, batch_size=16, num_generations=8)
+    result = train(tiny_base_model, reward_model, prompts, tmp_path, config)
+    rewards = [h["reward"] for h in result.history if "reward" in h]
+    assert sum(rewards[-4:]) > sum(rewards[:4])
+    texts = [p["prompt"] for p in prompts]
+    judged = compare_policies(
+        result.output_dir,
+        tiny_base_model,
+        texts,
+        judge=reward_model,
+        config=EvalConfig(samples_per_prompt=4, max_new_tokens=6, seed=1),
+    )
+    assert judged["win_rate"] > 0.6 and judged["policy_mean_score"] > judged["parent_mean_score"]
+    assert judged["kl"] > 0  # it moved away from its parent to get there
