@@ -121,6 +121,7 @@ def _trainer_args(cls: Any, out_dir: str | Path, config: _OnlineRLConfig, **extr
         beta=config.beta,
         epsilon=config.epsilon,
         num_iterations=config.num_iterations,
+        steps_per_generation=config.steps_per_generation,
         seed=config.seed,
         warmup_steps=float(config.warmup_ratio),  # a float < 1 is a ratio
         weight_decay=config.weight_decay,
