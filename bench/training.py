@@ -1,4 +1,4 @@
-"""Benchmark the training package: reward model, DPO and generation throughput on this machine.
+"""Benchmark the training package: reward model, DPO, SFT, KTO, GRPO and generation throughput.
 
     .venv/bin/python bench/training.py                 # everything, prints markdown tables
     .venv/bin/python bench/training.py --experiment    # + the controlled-sentiment table
@@ -12,6 +12,15 @@ model (the default bootstrap, built or taken from .cache/bootstrap) and the same
 - TRL out of the box: `RewardConfig(output_dir)` / `DPOConfig(output_dir)` defaults, changing only
   what is needed to run here (`use_cpu=True` when bf16 is refused; `report_to="none"`);
 - plain torch: a minimal DPO loop (reference log-probs once up front, AdamW, the same batches).
+The other stages (`--stages sft,kto,grpo`) run `train_sft` / `train_kto` / `train_grpo` against
+TRL's `SFTConfig` / `KTOConfig` / `GRPOConfig` defaults on the same model and the same pairs
+(demonstrations: the chosen completions; thumbs: chosen up, rejected down; GRPO: the first
+`--rl-prompts` prompts, 4 samples of up to 32 tokens each, scored by a reward model trained
+once on the pairs), changing on TRL's side only what is needed to run here, one epoch (TRL's
+default is 3) and, for GRPO, the workload (`RL_WORKLOAD`). Each pair of runs goes back to back
+in alternating order, `--repeat` rounds, like the ablation; the table gives samples/s (rows, or
+completions for GRPO), generation tokens/s inside GRPO, CPU seconds and peak RSS per side, and
+the paired ratios.
 Figures are measured, never asserted; the machine's load average is printed beside them.
 "End to end" is pairs / (setup + train) for every variant: setup runs from loading the model to
 the reference log-probs being ready, train is the optimisation. Saving the model and run files
@@ -51,6 +60,17 @@ VARIANTS = (
     "dpo-trl-default",
     "dpo-plain",
 )
+# The other stages, each ours against TRL's defaults, run paired (`run_stages`); grpo-ours-path
+# hands TRL the reward model's directory instead of our callable (which form is faster).
+STAGES = ("sft", "kto", "grpo")
+STAGE_VARIANTS = (
+    *(f"{stage}-{side}" for stage in STAGES for side in ("ours", "trl-default")),
+    "grpo-ours-path",
+)
+# The online-RL workload, the same for both sides: 4 samples of up to 32 tokens per prompt,
+# 8 samples per step, KL to the reference on (TRL's GRPO default beta=0 would skip the
+# reference model and do less work than ours).
+RL_WORKLOAD = {"num_generations": 4, "max_completion_length": 32, "beta": 0.04}
 
 
 def _rss_mb() -> float:
@@ -87,6 +107,20 @@ def make_pairs(n: int, seed: int) -> list[dict[str, str]]:
             }
         )
     return pairs
+
+
+def stage_rows(stage: str, pairs: list[dict[str, str]], rl_prompts: int) -> list[dict[str, Any]]:
+    """The same pairs as each stage reads them: demonstrations (the chosen completion), thumbs
+    (chosen up, rejected down, alternating) or the first `rl_prompts` prompts."""
+    if stage == "sft":
+        return [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+    if stage == "kto":
+        return [
+            {"prompt": p["prompt"], "completion": p[key], "label": key == "chosen"}
+            for p in pairs
+            for key in ("chosen", "rejected")
+        ]
+    return [{"prompt": p["prompt"]} for p in pairs[:rl_prompts]]
 
 
 def _tokens(model: str, pairs: list[dict[str, str]]) -> int:
@@ -161,23 +195,43 @@ def _plain_dpo(model_path: str, pairs: list[dict[str, str]], batch_size: int, lr
 
 
 def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
-    """TRL's config with its own defaults; only what is needed to run here is changed."""
-    from trl import DPOConfig, RewardConfig
+    """TRL's config with its own defaults; only what is needed to run here is changed (and, for
+    GRPO, the workload: samples per prompt, their length and the KL term, as ours)."""
+    from trl import DPOConfig, GRPOConfig, KTOConfig, RewardConfig, SFTConfig
 
-    cls = DPOConfig if kind == "dpo" else RewardConfig
-    changed = ["report_to=none", "save_strategy=no"]
+    cls = {
+        "dpo": DPOConfig,
+        "rm": RewardConfig,
+        "sft": SFTConfig,
+        "kto": KTOConfig,
+        "grpo": GRPOConfig,
+    }[kind]
+    base: dict[str, Any] = {"report_to": "none", "save_strategy": "no"}
+    if kind in STAGES:  # the same work as ours: one epoch (TRL's default is 3)
+        base["num_train_epochs"] = 1
+    if kind == "grpo":
+        base.update(RL_WORKLOAD)
+    changed = [f"{k}={v}" for k, v in base.items()]
     try:
-        args = cls(output_dir=out, report_to="none", save_strategy="no")
+        args = cls(output_dir=out, **base)
     except ValueError:
-        args = cls(output_dir=out, report_to="none", save_strategy="no", use_cpu=True)
+        args = cls(output_dir=out, use_cpu=True, **base)
         changed.append("use_cpu=True (plain defaults refuse bf16 on this CPU)")
     return args, changed
 
 
 def run_variant(
-    variant: str, model: str, data: str, work: str, speedups: list[str] | None = None
+    variant: str,
+    model: str,
+    data: str,
+    work: str,
+    speedups: list[str] | None = None,
+    rl_prompts: int = 32,
+    reward_model: str | None = None,
 ) -> dict[str, Any]:
-    """One training run; `speedups` (dpo-ours only): the CPU speed-ups to apply, None for all."""
+    """One training run; `speedups` (dpo-ours only): the CPU speed-ups to apply, None for all.
+
+    Stage variants (`STAGE_VARIANTS`) count samples: SFT and KTO rows, GRPO completions."""
     import torch  # noqa: F401  (imported before the memory baseline)
     import transformers  # noqa: F401
     import trl  # noqa: F401
@@ -190,6 +244,7 @@ def run_variant(
     out = str(Path(work) / variant)
     rss_before = _rss_mb()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     info: dict[str, Any] = {"variant": variant, "pairs": len(pairs), "tokens_per_epoch": tokens}
     if variant == "rm-ours":
         from training.config import RewardTrainConfig
@@ -250,18 +305,102 @@ def run_variant(
         )
     elif variant == "dpo-plain":
         info.update(_plain_dpo(model, pairs, batch_size=8, lr=5e-5))
+    elif variant.split("-")[0] in STAGES:
+        info.update(_run_stage(variant, model, pairs, out, rl_prompts, reward_model))
     else:
         raise SystemExit(f"unknown variant {variant}")
     info["total_seconds"] = time.perf_counter() - started
+    info.setdefault("cpu_seconds", time.process_time() - cpu_started)
     info.setdefault("setup_seconds", info["total_seconds"] - info["train_seconds"])
     # What a variant does besides setup and training: ours saves the model and its run files;
     # the plain loop saves nothing, so end to end counts setup + train only, for every variant.
     info["other_seconds"] = info["total_seconds"] - info["setup_seconds"] - info["train_seconds"]
-    info["pairs_per_s"] = len(pairs) / info["train_seconds"]
-    info["tokens_per_s"] = tokens / info["train_seconds"]
-    info["pairs_per_s_end_to_end"] = len(pairs) / (info["setup_seconds"] + info["train_seconds"])
+    if "samples" in info:  # a stage variant: its own unit of work
+        info["samples_per_s"] = info["samples"] / info["train_seconds"]
+        info["samples_per_s_end_to_end"] = info["samples"] / _seconds(info)
+    else:
+        info["pairs_per_s"] = len(pairs) / info["train_seconds"]
+        info["tokens_per_s"] = tokens / info["train_seconds"]
+        info["pairs_per_s_end_to_end"] = len(pairs) / _seconds(info)
     info["peak_rss_mb"] = _rss_mb()
     info["peak_rss_growth_mb"] = _rss_mb() - rss_before
+    return info
+
+
+def _run_stage(
+    variant: str,
+    model: str,
+    pairs: list[dict[str, str]],
+    out: str,
+    rl_prompts: int,
+    reward_model: str | None,
+) -> dict[str, Any]:
+    """One SFT, KTO or GRPO run: ours (`train_sft`/`train_kto`/`train_grpo`) or TRL's own."""
+    stage, side = variant.split("-", 1)
+    rows = stage_rows(stage, pairs, rl_prompts)
+    if side.startswith("ours"):
+        from training import config as cfg
+        from training.kto import train_kto
+        from training.online_rl import train_grpo
+        from training.sft import train_sft
+
+        if stage == "sft":
+            r = train_sft(model, rows, out, cfg.SFTTrainConfig(batch_size=8, logging_steps=10))
+        elif stage == "kto":
+            r = train_kto(model, rows, out, cfg.KTOTrainConfig(batch_size=8, logging_steps=10))
+        else:
+            config = cfg.GRPOTrainConfig(batch_size=8, **RL_WORKLOAD)
+            reward_as = "path" if side.endswith("path") else "callable"
+            r = train_grpo(model, reward_model or "", rows, out, config, reward_as=reward_as)
+        m = r.metrics
+        info = {"setup_seconds": m["setup_seconds"], "train_seconds": m["train_seconds"]}
+        info["loss"] = m["train_loss"]
+        if stage == "grpo":
+            info.update(samples=m["samples"], generation_tokens_per_s=m["generation_tokens_per_s"])
+            info.update(generation_share=m["generation_share"], reward=m["last_reward"])
+        else:
+            info["samples"] = len(rows) * m["fraction_done"]
+        return info
+
+    from trl import GRPOTrainer, KTOTrainer, SFTTrainer
+
+    from training.data import rows_to_dataset
+    from training.models import load_tokenizer
+    from training.online_rl import GenerationTimer
+
+    started = time.perf_counter()
+    args, changed = _trl_default_args(stage, out)
+    tok = load_tokenizer(model)
+    keys = {"sft": ("prompt", "completion"), "kto": ("prompt", "completion", "label")}
+    dataset = rows_to_dataset(rows, keys.get(stage, ("prompt",)))
+    timer = None
+    if stage == "grpo":
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tok,
+        )
+        timer = GenerationTimer(trainer)  # measures only
+    else:
+        cls = SFTTrainer if stage == "sft" else KTOTrainer
+        trainer = cls(model=model, args=args, train_dataset=dataset, processing_class=tok)
+    setup = time.perf_counter() - started
+    t0 = time.perf_counter()
+    output = trainer.train()
+    info = {
+        "train_seconds": time.perf_counter() - t0,
+        "setup_seconds": setup,
+        "loss": output.training_loss,
+        "changed_from_defaults": changed,
+        "bf16": args.bf16,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "samples": len(rows) * float(trainer.state.epoch or 0),
+    }
+    if timer is not None:
+        info.update(samples=timer.sequences, generation_share=timer.seconds / info["train_seconds"])
+        info["generation_tokens_per_s"] = timer.tokens / timer.seconds if timer.seconds else 0.0
     return info
 
 
@@ -290,12 +429,16 @@ def _subprocess(
     threads: int,
     speedups: list[str] | None = None,
     in_process: bool = False,
+    rl_prompts: int = 32,
+    reward_model: str | None = None,
 ) -> dict[str, Any]:
     """Run one variant in a fresh process (in this one for `--smoke`: seconds, not minutes)."""
     if in_process:  # an exception ends the smoke run with a traceback and exit status 1
-        return run_variant(variant, model, data, work, speedups)
+        return run_variant(variant, model, data, work, speedups, rl_prompts, reward_model)
     cmd = [sys.executable, __file__, "--one", variant, "--model", model, "--data", data]
-    cmd += ["--work", work, "--threads", str(threads)]
+    cmd += ["--work", work, "--threads", str(threads), "--rl-prompts", str(rl_prompts)]
+    if reward_model:
+        cmd += ["--reward-model", reward_model]
     if speedups is not None:
         cmd += ["--speedups", ",".join(speedups)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -406,9 +549,110 @@ def ablation_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def run_stages(
+    args: argparse.Namespace,
+    model: str,
+    data: str,
+    work: str,
+    reward_model: str,
+    in_process: bool = False,
+) -> list[dict[str, Any]]:
+    """Each stage's `ours` against `trl-default`, paired like the ablation: back to back,
+    alternating which side goes first (A B, then B A), `--repeat` rounds. GRPO also runs with
+    the reward model handed to TRL as a path (`grpo-ours-path`), paired with `grpo-ours`."""
+    rows = []
+    comparisons = [(s, f"{s}-ours", f"{s}-trl-default") for s in args.stages.split(",") if s]
+    if "grpo" in args.stages.split(","):
+        comparisons.append(("grpo reward as path", "grpo-ours", "grpo-ours-path"))
+    for r in range(args.repeat):
+        for name, ours, other in comparisons:
+            sides = [("ours", ours), ("other", other)]
+            for side, variant in sides if r % 2 == 0 else sides[::-1]:
+                row = _subprocess(
+                    variant,
+                    model,
+                    data,
+                    work,
+                    args.threads,
+                    in_process=in_process,
+                    rl_prompts=args.rl_prompts,
+                    reward_model=reward_model,
+                )
+                row.update(round=r, comparison=name, side=side, load_1min=os.getloadavg()[0])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def stages_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per comparison: medians of both sides, and the paired throughput ratios ours / other
+    (> 1: ours is faster): end to end, training alone, and per CPU second."""
+    out = []
+    for name in dict.fromkeys(r["comparison"] for r in rows):
+        pairs: dict[int, dict[str, dict[str, Any]]] = {}
+        for r in rows:
+            if r["comparison"] == name and "error" not in r:
+                pairs.setdefault(r["round"], {})[r["side"]] = r
+        done = [p for p in pairs.values() if len(p) == 2]
+        if not done:
+            out.append({"comparison": name, "pairs": 0})
+            continue
+
+        # Throughput ratios (samples per second, or per CPU second), so that a side doing more
+        # or less work than the other is still compared fairly.
+        def ratio(p: dict[str, dict[str, Any]], key: str) -> float:
+            return p["ours"][key] / p["other"][key]
+
+        ratios = [ratio(p, "samples_per_s_end_to_end") for p in done]
+        train = [ratio(p, "samples_per_s") for p in done]
+        cpu = [
+            (p["ours"]["samples"] / p["ours"]["cpu_seconds"])
+            / (p["other"]["samples"] / p["other"]["cpu_seconds"])
+            for p in done
+        ]
+
+        def med(side: str, key: str, pairs: list = done) -> float:
+            return statistics.median(p[side].get(key, float("nan")) for p in pairs)
+
+        out.append(
+            {
+                "comparison": name,
+                "pairs": len(done),
+                "ours samples/s": med("ours", "samples_per_s_end_to_end"),
+                "other samples/s": med("other", "samples_per_s_end_to_end"),
+                "ours gen tok/s": med("ours", "generation_tokens_per_s"),
+                "other gen tok/s": med("other", "generation_tokens_per_s"),
+                "median ratio": statistics.median(ratios),
+                "min ratio": min(ratios),
+                "train ratio": statistics.median(train),
+                "cpu ratio": statistics.median(cpu),
+                "ours cpu s": med("ours", "cpu_seconds"),
+                "other cpu s": med("other", "cpu_seconds"),
+                "ours rss MB": med("ours", "peak_rss_mb"),
+                "other rss MB": med("other", "peak_rss_mb"),
+                "ratios": " ".join(f"{x:.2f}" for x in ratios),
+            }
+        )
+    return out
+
+
+def _reward_model(model: str, data: str, work: Path) -> str:
+    """A reward model for the GRPO runs, trained once on the bench pairs (kept between runs)."""
+    from training.checkpoint import METRICS_FILE
+    from training.config import RewardTrainConfig
+    from training.data import read_jsonl
+    from training.reward import train_reward
+
+    out = work / "reward-model"
+    if not (out / METRICS_FILE).exists():
+        train_reward(model, read_jsonl(data), out, RewardTrainConfig(batch_size=8))
+    return str(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=VARIANTS + STAGE_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--reward-model", help=argparse.SUPPRESS)  # with --one, for GRPO
     parser.add_argument("--speedups", help=argparse.SUPPRESS)  # with --one: comma list
     parser.add_argument("--model", help="base model (default: the default bootstrap)")
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -418,6 +662,14 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs per training variant (pairs per speed-up)"
     )
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help="stages to run paired against TRL's defaults (empty: none)",
+    )
+    parser.add_argument(
+        "--rl-prompts", type=int, default=32, help="prompts per GRPO run (4 samples each)"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
     parser.add_argument("--gen-prompts", type=int, default=64)
     parser.add_argument("--gen-tokens", type=int, default=64)
@@ -442,10 +694,14 @@ def main() -> None:
     if args.smoke:
         args.pairs, args.repeat, args.threads = 16, 1, 1
         args.gen_prompts, args.gen_tokens, args.experiment = 4, 4, False
+        args.rl_prompts = 4
     torch.set_num_threads(args.threads)
     if args.one:
         speedups = None if args.speedups is None else [s for s in args.speedups.split(",") if s]
-        print(json.dumps(run_variant(args.one, args.model, args.data, args.work, speedups)))
+        row = run_variant(
+            args.one, args.model, args.data, args.work, speedups, args.rl_prompts, args.reward_model
+        )
+        print(json.dumps(row))
         return
 
     from training.bootstrap import bootstrap_base_model
@@ -487,7 +743,19 @@ def main() -> None:
         print("\n## DPO speed-up ablation (paired)\n\n" + _table(summary, cols), flush=True)
         rows += ablation
     if not args.ablation:
-        rows += run_variants(args, model, str(data), str(work))
+        if args.variants:
+            rows += run_variants(args, model, str(data), str(work))
+        if args.stages:
+            reward_model = _reward_model(model, str(data), work)
+            stage_rows_ = run_stages(args, model, str(data), str(work), reward_model, args.smoke)
+            cols = ["round", "comparison", "side", "variant", "setup_seconds", "train_seconds"]
+            cols += ["samples_per_s", "samples_per_s_end_to_end", "generation_tokens_per_s"]
+            cols += ["cpu_seconds", "peak_rss_mb", "loss", "load_1min"]
+            print("\n## Stages against TRL defaults (every run)\n\n" + _table(stage_rows_, cols))
+            summary = stages_table(stage_rows_)
+            cols = list(summary[0]) if summary and summary[0].get("pairs") else ["comparison"]
+            print("\n## Stages against TRL defaults (paired)\n\n" + _table(summary, cols))
+            rows += stage_rows_
         if not args.no_generation:
             gen = bench_generation(model, args.gen_prompts, args.gen_tokens)
             cols = ["batch", "sequences", "completion_tokens", "seconds", "tokens_per_s"]

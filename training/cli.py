@@ -1,9 +1,12 @@
-"""Command line: `python -m training bootstrap|generate|train-reward|train-dpo|evaluate`.
+"""Command line: `python -m training COMMAND`: bootstrap, generate, train-*, evaluate.
+
+Training commands: train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo (TRL has
+no PPO any more: train-grpo runs PPO's clipped objective with a group baseline instead).
 
 Settings come from `--config file.json` (a dict of config fields) and/or repeated
 `--set field=value` (value parsed as JSON, else kept as a string), validated by the same config
-dataclasses the library uses. Pairs and prompts are JSONL files. A progress bar goes to stderr;
-the result (metrics, paths) is printed to stdout as JSON.
+dataclasses the library uses. Pairs, SFT rows, KTO rows and prompts are JSONL files. A progress
+bar goes to stderr; the result (metrics, paths) is printed to stdout as JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from training.config import (
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    GRPOTrainConfig,
+    KTOTrainConfig,
     RewardTrainConfig,
+    RLOOTrainConfig,
+    SFTTrainConfig,
 )
 from training.data import PairError, read_jsonl, write_jsonl
 from training.progress import TqdmProgress
@@ -128,6 +135,59 @@ def cmd_train_dpo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_result(result: Any) -> None:
+    _print({"output_dir": result.output_dir, "stopped": result.stopped, "metrics": result.metrics})
+
+
+def cmd_train_sft(args: argparse.Namespace) -> int:
+    config = _config(SFTTrainConfig, args)
+    from training.sft import train_sft
+
+    bar = TqdmProgress("sft")
+    try:
+        result = train_sft(args.policy, read_jsonl(args.rows), args.out, config, progress=bar)
+    finally:
+        bar.close()
+    _train_result(result)
+    return 0
+
+
+def cmd_train_kto(args: argparse.Namespace) -> int:
+    config = _config(KTOTrainConfig, args)
+    from training.kto import train_kto
+
+    bar = TqdmProgress("kto")
+    try:
+        result = train_kto(args.policy, read_jsonl(args.rows), args.out, config, progress=bar)
+    finally:
+        bar.close()
+    _train_result(result)
+    return 0
+
+
+def _online(method: str, args: argparse.Namespace) -> int:
+    config = _config(GRPOTrainConfig if method == "grpo" else RLOOTrainConfig, args)
+    from training import online_rl
+
+    train = online_rl.train_grpo if method == "grpo" else online_rl.train_rloo
+    rows = [row if isinstance(row, dict) else {"prompt": row} for row in read_jsonl(args.prompts)]
+    bar = TqdmProgress(method)
+    try:
+        result = train(args.policy, args.reward_model, rows, args.out, config, progress=bar)
+    finally:
+        bar.close()
+    _train_result(result)
+    return 0
+
+
+def cmd_train_grpo(args: argparse.Namespace) -> int:
+    return _online("grpo", args)
+
+
+def cmd_train_rloo(args: argparse.Namespace) -> int:
+    return _online("rloo", args)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = _config(EvalConfig, args)
     from training import evaluate
@@ -197,6 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True)
     p.add_argument("--pairs", required=True, help="JSONL of preference pairs")
     p.add_argument("--out", required=True)
+
+    p = add("train-sft", cmd_train_sft, "supervised fine-tuning on demonstrations")
+    p.add_argument("--policy", required=True)
+    p.add_argument("--rows", required=True, help="JSONL of prompt/completion or messages rows")
+    p.add_argument("--out", required=True)
+
+    p = add("train-kto", cmd_train_kto, "train a policy with KTO on thumbs up/down")
+    p.add_argument("--policy", required=True)
+    p.add_argument("--rows", required=True, help="JSONL of prompt/completion/label rows")
+    p.add_argument("--out", required=True)
+
+    for name, handler, method in (
+        ("train-grpo", cmd_train_grpo, "GRPO (what runs instead of PPO)"),
+        ("train-rloo", cmd_train_rloo, "RLOO"),
+    ):
+        p = add(name, handler, f"online RL against a reward model: {method}")
+        p.add_argument("--policy", required=True)
+        p.add_argument("--reward-model", required=True, help="directory saved by train-reward")
+        p.add_argument("--prompts", required=True, help="JSONL of prompts")
+        p.add_argument("--out", required=True)
 
     p = add("evaluate", cmd_evaluate, "pair accuracy, win rate and KL")
     p.add_argument("--pairs", help="held-out JSONL pairs")

@@ -408,6 +408,131 @@ class DPOTrainConfig(_TrainConfig):
         )
 
 
+SFT_LOSS_TYPES: tuple[str, ...] = ("nll", "dft")
+KTO_LOSS_TYPES: tuple[str, ...] = ("kto", "apo_zero_unpaired")
+# GRPOTrainer 1.16 loss types that need nothing beyond a reward function.
+GRPO_LOSS_TYPES: tuple[str, ...] = ("dapo", "grpo", "dr_grpo", "bnpo")
+GRPO_SCALE_REWARDS: tuple[str, ...] = ("group", "batch", "none")
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, name, f"must be one of {', '.join(allowed)}", value)
+
+
+def _bools(obj: Any, *names: str) -> None:
+    for name in names:
+        _require(isinstance(getattr(obj, name), bool), name, "must be a bool", getattr(obj, name))
+
+
+@dataclass
+class SFTTrainConfig(_TrainConfig):
+    """Supervised fine-tuning on demonstrations through TRL's SFTTrainer.
+
+    The loss is on the completion tokens only (the prompt is context, not a target). TRL's
+    default learning rate (2e-5) suits large pretrained models; small models need more.
+    """
+
+    learning_rate: float = bounded(1e-4, LEARNING_RATE)
+    loss_type: str = "nll"  # or "dft" (Dynamic Fine-Tuning)
+    completion_only_loss: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_of("loss_type", self.loss_type, SFT_LOSS_TYPES)
+        _bools(self, "completion_only_loss")
+
+
+@dataclass
+class KTOTrainConfig(_TrainConfig):
+    """Kahneman-Tversky Optimisation (Ethayarajh et al. 2024) on unpaired thumbs up/down.
+
+    The KL term of the loss is estimated from each prompt with another row's completion in the
+    same batch, so a batch needs at least 2 rows. TRL's default learning rate is 1e-6.
+    """
+
+    learning_rate: float = bounded(5e-5, LEARNING_RATE)
+    batch_size: int = bounded(8, Range(2, 1024, integer=True))
+    beta: float = bounded(0.1, BETA)
+    loss_type: str = "kto"  # or "apo_zero_unpaired" (no KL estimate)
+    desirable_weight: float = bounded(1.0, Range(0, 100, low_open=True))
+    undesirable_weight: float = bounded(1.0, Range(0, 100, low_open=True))
+    precompute_ref_log_probs: bool = True  # one reference pass per run, no reference in memory
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_of("loss_type", self.loss_type, KTO_LOSS_TYPES)
+        _bools(self, "precompute_ref_log_probs")
+
+
+@dataclass
+class _OnlineRLConfig(_TrainConfig):
+    """Shared by GRPO and RLOO: sample `num_generations` completions per prompt, score them
+    with the reward model, push the policy towards the better ones within each group.
+
+    `batch_size` counts completions per optimiser step (so prompts per step are
+    batch_size / num_generations); `max_length` caps prompt tokens + max_completion_length.
+    Defaults are for CPU: short completions, small groups.
+    """
+
+    learning_rate: float = bounded(2e-5, LEARNING_RATE)
+    batch_size: int = bounded(8, Range(2, 1024, integer=True))
+    num_generations: int = bounded(4, Range(2, 64, integer=True))
+    max_completion_length: int = bounded(32, MAX_NEW_TOKENS)
+    temperature: float = bounded(1.0, Range(0, 10, low_open=True))
+    top_p: float = bounded(1.0, TOP_P)
+    beta: float = bounded(0.04, Range(0, 10))  # KL to the reference; 0: no reference, no KL
+    epsilon: float = bounded(0.2, Range(0, 1, low_open=True))  # PPO-style ratio clip
+    num_iterations: int = bounded(1, Range(1, 64, integer=True))  # updates per generation batch
+    # Optimiser steps served by one generation batch. 4 doubles generation tokens/s on CPU (one
+    # generate call of 32 sequences instead of 4 of 8) but TRL then needs a forward pass for
+    # the old log-probs, and end to end it measured equal (docs/training.md); steps 2-4 would
+    # learn from samples of a policy up to 3 steps old (clipped importance ratio, as in PPO).
+    steps_per_generation: int = bounded(1, Range(1, 64, integer=True))
+    reward_model_batch_size: int = bounded(32, BATCH_SIZE)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(
+            self.batch_size % self.num_generations == 0,
+            "batch_size",
+            f"must be a multiple of num_generations={self.num_generations}",
+            self.batch_size,
+        )
+        _require(
+            self.max_completion_length < self.max_length,
+            "max_completion_length",
+            f"must be < max_length={self.max_length} (room for the prompt)",
+            self.max_completion_length,
+        )
+
+
+@dataclass
+class GRPOTrainConfig(_OnlineRLConfig):
+    """Group Relative Policy Optimisation through TRL's GRPOTrainer: PPO's clipped objective and
+    KL penalty, with the group's mean reward as the baseline instead of a value network."""
+
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"  # divide advantages by the group's (or batch's) reward std
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _one_of("loss_type", self.loss_type, GRPO_LOSS_TYPES)
+        _one_of("scale_rewards", self.scale_rewards, GRPO_SCALE_REWARDS)
+
+
+@dataclass
+class RLOOTrainConfig(_OnlineRLConfig):
+    """REINFORCE Leave-One-Out through TRL's RLOOTrainer: each completion's baseline is the mean
+    reward of the other completions of its prompt. TRL's default beta for RLOO is 0.05."""
+
+    beta: float = bounded(0.05, Range(0, 10))
+    normalize_advantages: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bools(self, "normalize_advantages")
+
+
 @dataclass
 class EvalConfig(_Config):
     """Held-out evaluation: pair accuracy, and win rate + KL on fresh samples.
@@ -447,7 +572,17 @@ def load_config(path: str | Path) -> _Config:
     payload = json.loads(Path(path).read_text())
     kinds = {
         c.__name__: c
-        for c in (BootstrapConfig, GenerateConfig, RewardTrainConfig, DPOTrainConfig, EvalConfig)
+        for c in (
+            BootstrapConfig,
+            GenerateConfig,
+            RewardTrainConfig,
+            DPOTrainConfig,
+            SFTTrainConfig,
+            KTOTrainConfig,
+            GRPOTrainConfig,
+            RLOOTrainConfig,
+            EvalConfig,
+        )
     }
     try:
         cls = kinds[payload["kind"]]
@@ -458,6 +593,9 @@ def load_config(path: str | Path) -> _Config:
 
 __all__ = [
     "DPO_LOSS_TYPES",
+    "GRPO_LOSS_TYPES",
+    "KTO_LOSS_TYPES",
+    "SFT_LOSS_TYPES",
     "SEED",
     "Range",
     "BootstrapConfig",
@@ -465,7 +603,11 @@ __all__ = [
     "DPOTrainConfig",
     "EvalConfig",
     "GenerateConfig",
+    "GRPOTrainConfig",
+    "KTOTrainConfig",
+    "RLOOTrainConfig",
     "RewardTrainConfig",
+    "SFTTrainConfig",
     "bounded",
     "check_ranges",
     "load_config",

@@ -184,3 +184,117 @@ def completion_text(completion: str | list[dict[str, str]]) -> str:
     if isinstance(completion, str):
         return completion
     return "".join(m["content"] for m in completion)
+
+
+# --- The other dataset kinds: SFT rows, unpaired KTO rows, prompts for online RL -------------
+#
+# SFT: {"prompt": str, "completion": str}, or both message lists (conversational), or
+#      {"messages": [...]} ending with an assistant turn.
+# KTO: {"prompt": str, "completion": str, "label": bool} (or message lists), label True for a
+#      thumbs up.
+# Online RL (GRPO, RLOO): {"prompt": str} or {"prompt": [messages]}; the rest is generated.
+# Every check raises PairError naming the row and key, before any model is loaded.
+
+MIN_ROWS = 2  # fewer is no dataset: KTO's KL estimate alone pairs a prompt with another row
+
+
+def _kind_of(row: dict[str, Any]) -> str:
+    """What a row looks like, for the "wrong kind for the stage" message."""
+    if "chosen" in row or "rejected" in row:
+        return "preference pairs"
+    if "label" in row:
+        return "KTO rows"
+    if "messages" in row:
+        return "chat SFT rows"
+    if "completion" in row:
+        return "SFT rows"
+    return "prompts"
+
+
+def _check_rows(rows: Any, stage: str, accepts: tuple[str, ...], minimum: int = MIN_ROWS) -> None:
+    """A list of at least `minimum` dicts, each of a kind the stage accepts."""
+    if not isinstance(rows, Sequence) or isinstance(rows, str | bytes):
+        raise PairError("rows: must be a list of dicts")
+    if len(rows) < minimum:
+        raise PairError(f"rows: {stage} needs at least {minimum} rows, got {len(rows)}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise PairError(f"rows[{i}]: must be a dict, got {type(row).__name__}")
+        kind = _kind_of(row)
+        if kind not in accepts:
+            raise PairError(
+                f"rows[{i}]: {kind} given to {stage}, which takes {' or '.join(accepts)}"
+            )
+
+
+def _check_text_or_messages(value: Any, where: str, conversational: bool) -> None:
+    if conversational:
+        _check_messages(value, where)
+    elif not isinstance(value, str):
+        raise PairError(f"{where}: must be a string (or every field a message list)")
+    elif not value.strip():
+        raise PairError(f"{where}: must not be empty")
+
+
+def _same_format(rows: Sequence[dict[str, Any]], formats: list[str]) -> str:
+    first = formats[0]
+    for i, fmt in enumerate(formats):
+        if fmt != first:
+            raise PairError(f"rows[{i}]: {fmt} row in a {first} list (mixing formats)")
+    return first
+
+
+def _prompt_completion_format(row: dict[str, Any], i: int) -> str:
+    for key in ("prompt", "completion"):
+        if key not in row:
+            raise PairError(f"rows[{i}]['{key}']: missing")
+    conversational = isinstance(row["prompt"], list)
+    for key in ("prompt", "completion"):
+        _check_text_or_messages(row[key], f"rows[{i}]['{key}']", conversational)
+    return "conversational" if conversational else "standard"
+
+
+def validate_sft_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Check SFT rows; return "standard", "conversational" or "messages"."""
+    _check_rows(rows, "SFT", ("SFT rows", "chat SFT rows"))
+    formats = []
+    for i, row in enumerate(rows):
+        if "messages" in row:
+            _check_messages(row["messages"], f"rows[{i}]['messages']")
+            if row["messages"][-1]["role"] != "assistant":
+                raise PairError(f"rows[{i}]['messages']: must end with an assistant message")
+            formats.append("messages")
+        else:
+            formats.append(_prompt_completion_format(row, i))
+    return _same_format(rows, formats)
+
+
+def validate_kto_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Check unpaired KTO rows; return "standard" or "conversational"."""
+    _check_rows(rows, "KTO", ("KTO rows",))
+    formats = []
+    for i, row in enumerate(rows):
+        formats.append(_prompt_completion_format(row, i))
+        if not isinstance(row["label"], bool):
+            raise PairError(f"rows[{i}]['label']: must be true or false, got {row['label']!r}")
+    return _same_format(rows, formats)
+
+
+def validate_prompt_rows(rows: Sequence[dict[str, Any]]) -> str:
+    """Check prompts for online RL; return "standard" or "conversational"."""
+    _check_rows(rows, "online RL", ("prompts",))
+    formats = []
+    for i, row in enumerate(rows):
+        if "prompt" not in row:
+            raise PairError(f"rows[{i}]['prompt']: missing")
+        conversational = isinstance(row["prompt"], list)
+        _check_text_or_messages(row["prompt"], f"rows[{i}]['prompt']", conversational)
+        formats.append("conversational" if conversational else "standard")
+    return _same_format(rows, formats)
+
+
+def rows_to_dataset(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Any:
+    """A `datasets.Dataset` of the given columns only (rows already validated)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{k: row[k] for k in keys} for row in rows])

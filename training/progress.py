@@ -45,7 +45,8 @@ class TrainerProgress:
     """Adapter from a transformers `TrainerCallback` to a `Progress` callback.
 
     Records every logged metric dict (the metric history saved beside the checkpoint), calls
-    `progress` after each optimiser step with the latest logged metrics, and sets
+    `progress` after each optimiser step with the latest logged metrics (that step's, when it
+    logs), and sets
     `control.should_training_stop` when it returns True.
     """
 
@@ -59,16 +60,28 @@ class TrainerProgress:
         outer = self
 
         class _Callback(_trainer_callback_base()):  # type: ignore[misc]
+            # The Trainer calls on_step_end before it logs that step: when a log is due, the
+            # report waits for it, so that `progress` sees the metrics of the step it is told.
+            _due: Any = None
+
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
                 metrics = clean_metrics(logs or {})
-                if not metrics:
-                    return
-                metrics["step"] = float(state.global_step)
-                metrics["elapsed_s"] = round(time.perf_counter() - outer.started, 3)
-                outer.history.append(metrics)
-                outer._latest = metrics
+                if metrics:
+                    metrics["step"] = float(state.global_step)
+                    metrics["elapsed_s"] = round(time.perf_counter() - outer.started, 3)
+                    outer.history.append(metrics)
+                    outer._latest = metrics
+                if self._due == state.global_step:
+                    self._due = None
+                    self._report(state, control)
 
             def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+                if control.should_log:
+                    self._due = state.global_step
+                else:
+                    self._report(state, control)
+
+            def _report(self, state, control) -> None:  # noqa: ANN001
                 if report(outer.progress, state.global_step, state.max_steps, dict(outer._latest)):
                     outer.stopped = True
                     control.should_training_stop = True

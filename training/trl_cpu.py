@@ -1,4 +1,4 @@
-"""CPU speed-ups for TRL 1.16's DPOTrainer, scoped to one training run.
+"""CPU speed-ups for TRL 1.16's fused LM head (DPO, SFT, KTO, GRPO, RLOO), scoped to one run.
 
 Two swaps, each switchable by name (`TRL_PATCHES`, `train_dpo(speedups=...)`) and kept for its
 measured end-to-end gain: docs/training.md, "CPU speed-ups inside TRL", has the paired ablation
@@ -85,8 +85,10 @@ def cpu_log_probs(
     """`ChunkedLogProbFunction`'s outputs from full logits, so autograd does the backward.
 
     Returns (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1), None where not asked.
-    Only log_probs carries a gradient: TRL's kernel also differentiates the entropy, but
-    DPOTrainer 1.16 (the only caller inside `trl_patched`) detaches it for logging.
+    Only log_probs carries a gradient: TRL's kernel also differentiates the entropy, but the
+    trainers run inside `trl_patched` (DPO, SFT, KTO, GRPO, RLOO of TRL 1.16) detach it for
+    logging; GRPO would differentiate it only with `entropy_coef != 0` (an entropy bonus),
+    which `GRPOTrainConfig` does not offer.
     """
     z = _logits(hidden, weight, bias, temperature, softcap, logit_scale)
     log_p = torch.log_softmax(z, dim=-1)

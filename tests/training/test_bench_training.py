@@ -18,6 +18,7 @@ def test_training_bench_smoke_mode_exits_zero_and_prints_its_tables(tiny_base_mo
         "## DPO speed-up ablation (paired)",
         "## Training (median per variant)",
         "## Generation",
+        "## Stages against TRL defaults (paired)",
     ):
         assert title in out.stdout
     medians = out.stdout.split("## Training (median per variant)")[1].split("\n## ")[0]
@@ -30,3 +31,7 @@ def test_training_bench_smoke_mode_exits_zero_and_prints_its_tables(tiny_base_mo
         "dpo-trl-default",
         "dpo-plain",
     ]
+    stages = out.stdout.split("## Stages against TRL defaults (paired)")[1].split("\n## ")[0]
+    rows = [line.split(" | ") for line in stages.splitlines() if line[:2] == "| "]
+    assert [r[0].strip("| ") for r in rows[1:]] == ["sft", "kto", "grpo", "grpo reward as path"]
+    assert all(r[1] == "1" for r in rows[1:])  # one finished pair each

@@ -9,7 +9,11 @@ from training.config import (
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    GRPOTrainConfig,
+    KTOTrainConfig,
     RewardTrainConfig,
+    RLOOTrainConfig,
+    SFTTrainConfig,
     load_config,
     ranges,
 )
@@ -44,6 +48,16 @@ from training.config import (
         (BootstrapConfig, "seq_len", 4096, "seq_len: must be <= n_positions"),
         (EvalConfig, "beta", 0, "beta: must be a number in (0, 10]"),
         (EvalConfig, "samples_per_prompt", 0, "samples_per_prompt: must be an integer in [1, 64]"),
+        (SFTTrainConfig, "loss_type", "ppo", "loss_type: must be one of nll, dft"),
+        (SFTTrainConfig, "completion_only_loss", 1, "completion_only_loss: must be a bool"),
+        (KTOTrainConfig, "batch_size", 1, "batch_size: must be an integer in [2, 1024]"),
+        (KTOTrainConfig, "desirable_weight", 0, "desirable_weight: must be a number in (0, 100]"),
+        (KTOTrainConfig, "loss_type", "sigmoid", "loss_type: must be one of kto, apo_zero"),
+        (GRPOTrainConfig, "num_generations", 65, "num_generations: must be an integer in [2, 64]"),
+        (GRPOTrainConfig, "epsilon", 0, "epsilon: must be a number in (0, 1]"),
+        (GRPOTrainConfig, "scale_rewards", "yes", "scale_rewards: must be one of group, batch"),
+        (RLOOTrainConfig, "batch_size", 10, "batch_size: must be a multiple of num_generations=4"),
+        (RLOOTrainConfig, "normalize_advantages", "no", "normalize_advantages: must be a bool"),
     ],
 )
 def test_bad_value_raises_config_error_naming_the_field(cls, field, value, message):
@@ -53,7 +67,19 @@ def test_bad_value_raises_config_error_naming_the_field(cls, field, value, messa
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("cls", [GenerateConfig, RewardTrainConfig, DPOTrainConfig, EvalConfig])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        GenerateConfig,
+        RewardTrainConfig,
+        DPOTrainConfig,
+        SFTTrainConfig,
+        KTOTrainConfig,
+        GRPOTrainConfig,
+        RLOOTrainConfig,
+        EvalConfig,
+    ],
+)
 def test_every_number_a_user_can_set_has_bounds(cls):
     """The launch forms and the API take their limits from these (issue 9: `epochs: 1e6`)."""
     numbers = {
@@ -85,6 +111,10 @@ def test_from_dict_validates_values():
         RewardTrainConfig(center_rewards_coefficient=0.01),
         DPOTrainConfig(lora=True, lora_target_modules=("c_attn",), loss_type="ipo"),
         EvalConfig(stop=("\n",)),
+        SFTTrainConfig(loss_type="dft"),
+        KTOTrainConfig(undesirable_weight=1.5),
+        GRPOTrainConfig(num_generations=2, loss_type="grpo"),
+        RLOOTrainConfig(normalize_advantages=True),
     ],
 )
 def test_config_round_trips_through_json_file(config, tmp_path):

@@ -1,0 +1,290 @@
+"""Online RL against our reward model: GRPO and RLOO through TRL's trainers.
+
+There is no PPO here because TRL has none: its PPOTrainer moved to `trl.experimental` in 1.10
+and was removed in 2026 (huggingface/trl PR 7020). A user who asks for PPO gets GRPO:
+- GRPO (Shao et al. 2024) keeps PPO's clipped surrogate objective (`epsilon`, several updates
+  per generation batch with `num_iterations`) and its KL control (`beta`, the KL to the
+  reference policy as a penalty), but replaces the value network with a group baseline: each
+  prompt is sampled `num_generations` times and a completion's advantage is its reward minus
+  the mean of its group (divided by the group's std with `scale_rewards="group"`).
+- RLOO (Ahmadian et al. 2024) is REINFORCE with a leave-one-out baseline: a completion's
+  advantage is its reward minus the mean reward of the *other* completions of the same prompt;
+  TRL's RLOOTrainer folds the KL to the reference into the reward (`beta`).
+
+Each step: sample completions for a batch of prompts, score every prompt + completion with the
+reward model (a sequence-classification model with one output, as `training.reward` saves it),
+and update the policy. The reward and the KL to the reference (when `beta > 0`) are logged per
+step, so the progress callback and the saved history show both over the run.
+
+The reward model is passed to TRL as a callable (`RewardModelFunction`) rather than as a path,
+by default: it reads each text with the eos the reward model saw in training (TRL's path form
+scores prompt + completion without it) and truncates to the model's length;
+`bench/training.py` measures the two forms (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training.checkpoint import write_run_files
+from training.config import GRPOTrainConfig, RLOOTrainConfig, _OnlineRLConfig
+from training.data import PairError, render_prompt, rows_to_dataset, validate_prompt_rows
+from training.dpo import save_policy
+from training.env import common_trainer_args
+from training.models import ModelRef, load_tokenizer
+from training.progress import Progress
+from training.results import TrainResult
+from training.reward import RewardScorer
+from training.trainer_utils import new_tracker, run_trainer
+from training.trl_cpu import TRL_PATCHES, trl_patched
+
+REWARD_FORMS = ("callable", "path")
+
+
+class RewardModelFunction:
+    """A TRL reward function: scores (prompt, completion) with our reward model.
+
+    TRL calls it with the prompts and the decoded completions of a generation batch (strings,
+    or message lists for chats) and logs its mean as `rewards/reward_model/mean`.
+    """
+
+    __name__ = "reward_model"
+
+    def __init__(self, reward_model: ModelRef | RewardScorer, batch_size: int = 32) -> None:
+        if isinstance(reward_model, RewardScorer):
+            self.scorer = reward_model
+        else:
+            self.scorer = RewardScorer(reward_model, batch_size=batch_size)
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        return self.scorer.score_completions(prompts, completions)
+
+
+class GenerationTimer:
+    """Times the trainer's generation calls and counts the tokens they produce."""
+
+    def __init__(self, trainer: Any) -> None:
+        self.seconds = 0.0
+        self.tokens = 0
+        self.sequences = 0
+        inner = trainer._generate_single_turn
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            out = inner(*args, **kwargs)
+            self.seconds += time.perf_counter() - started
+            # GRPO returns (completion_ids, logprobs), RLOO completion_ids alone.
+            ids = out[0] if isinstance(out, tuple) else out
+            self.sequences += len(ids)
+            self.tokens += sum(len(c) for c in ids)
+            return out
+
+        trainer._generate_single_turn = timed
+
+
+def check_prompt_lengths(
+    tokenizer: Any, rows: Sequence[dict[str, Any]], config: _OnlineRLConfig, model_limit: int
+) -> None:
+    """Refuse before any work a prompt that leaves no room for max_completion_length tokens
+    within max_length (or the policy's position limit, if smaller)."""
+    limit = min(config.max_length, model_limit)
+    room = limit - config.max_completion_length
+    if room < 1:
+        raise PairError(
+            f"max_completion_length: must be < {limit} (the policy reads at most {model_limit}"
+            f" positions), got {config.max_completion_length}"
+        )
+    for i, row in enumerate(rows):
+        n = len(tokenizer(text=render_prompt(tokenizer, row["prompt"]))["input_ids"])
+        if n > room:
+            raise PairError(
+                f"rows[{i}]['prompt']: {n} tokens, more than the {room} left by"
+                f" max_completion_length={config.max_completion_length} within {limit}"
+            )
+
+
+def _trainer_args(cls: Any, out_dir: str | Path, config: _OnlineRLConfig, **extra: Any) -> Any:
+    return cls(
+        output_dir=str(out_dir),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        beta=config.beta,
+        epsilon=config.epsilon,
+        num_iterations=config.num_iterations,
+        steps_per_generation=config.steps_per_generation,
+        seed=config.seed,
+        warmup_steps=float(config.warmup_ratio),  # a float < 1 is a ratio
+        weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps,
+        **extra,
+        **{**common_trainer_args(), "activation_checkpointing": config.gradient_checkpointing},
+    )
+
+
+def build_online_trainer(
+    method: str,
+    policy_model: ModelRef,
+    reward_model: ModelRef,
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    config: _OnlineRLConfig,
+    callbacks: list[Any] | None = None,
+    reward_as: str = "callable",
+) -> Any:
+    """A configured GRPOTrainer or RLOOTrainer scoring with `reward_model`."""
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+    if reward_as not in REWARD_FORMS:
+        raise ValueError(f"reward_as: must be one of {', '.join(REWARD_FORMS)}, got {reward_as!r}")
+    validate_prompt_rows(rows)
+    if not Path(reward_model, "config.json").is_file():
+        raise PairError(f"reward_model: no saved model in {reward_model}")
+    tokenizer = load_tokenizer(policy_model, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(str(policy_model), dtype=torch.float32)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    limit = getattr(model.config, "max_position_embeddings", config.max_length)
+    check_prompt_lengths(tokenizer, rows, config, limit)
+    dataset = rows_to_dataset(rows, ("prompt",))
+    if reward_as == "path":
+        reward: Any = str(reward_model)
+    else:
+        reward = RewardModelFunction(reward_model, batch_size=config.reward_model_batch_size)
+    if method == "grpo":
+        assert isinstance(config, GRPOTrainConfig)
+        extra = {"loss_type": config.loss_type, "scale_rewards": config.scale_rewards}
+        args, cls = _trainer_args(GRPOConfig, out_dir, config, **extra), GRPOTrainer
+    else:
+        assert isinstance(config, RLOOTrainConfig)
+        extra = {"normalize_advantages": config.normalize_advantages}
+        args, cls = _trainer_args(RLOOConfig, out_dir, config, **extra), RLOOTrainer
+    return cls(
+        model=model,
+        reward_funcs=reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks or [],
+    )
+
+
+def _train_online(
+    method: str,
+    policy_model: ModelRef,
+    reward_model: ModelRef,
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    config: _OnlineRLConfig,
+    progress: Progress | None,
+    speedups: Collection[str],
+    reward_as: str,
+) -> TrainResult:
+    tracker = new_tracker(progress)
+    started = time.perf_counter()
+    with trl_patched(speedups) as patched:
+        trainer = build_online_trainer(
+            method,
+            policy_model,
+            reward_model,
+            rows,
+            out_dir,
+            config,
+            [tracker.as_callback()],
+            reward_as,
+        )
+        timer = GenerationTimer(trainer)
+        setup_seconds = time.perf_counter() - started
+        tracker.started = time.perf_counter()
+        metrics = run_trainer(trainer, tracker)
+    rewards = [h["reward"] for h in tracker.history if "reward" in h]
+    kls = [h["kl"] for h in tracker.history if "kl" in h]
+    metrics.update(
+        method=method,
+        policy_model=str(policy_model),
+        reward_model=str(reward_model),
+        reward_as=reward_as,
+        reference="separate copy" if config.beta > 0 else "none (beta = 0)",
+        setup_seconds=round(setup_seconds, 3),
+        prompts=len(rows),
+        samples=timer.sequences,
+        samples_per_s=timer.sequences / metrics["train_seconds"],
+        generation_seconds=round(timer.seconds, 3),
+        generation_share=timer.seconds / metrics["train_seconds"],
+        generated_tokens=timer.tokens,
+        generation_tokens_per_s=timer.tokens / timer.seconds if timer.seconds else 0.0,
+        first_reward=rewards[0] if rewards else None,
+        last_reward=rewards[-1] if rewards else None,
+        last_kl=kls[-1] if kls else None,
+        speedups=list(patched),
+    )
+    save_policy(trainer, out_dir)
+    write_run_files(out_dir, config, metrics, tracker.history, tracker.stopped)
+    return TrainResult(
+        output_dir=str(out_dir), metrics=metrics, stopped=tracker.stopped, history=tracker.history
+    )
+
+
+def train_grpo(
+    policy_model: ModelRef,
+    reward_model: ModelRef,
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    config: GRPOTrainConfig | None = None,
+    progress: Progress | None = None,
+    *,
+    speedups: Collection[str] = tuple(TRL_PATCHES),
+    reward_as: str = "callable",
+) -> TrainResult:
+    """GRPO from `policy_model` (also the reference) on prompt `rows`, rewarded by
+    `reward_model`; saves a plain causal LM to `out_dir`.
+
+    `reward_as`: hand TRL the reward model as our `RewardModelFunction` ("callable") or as its
+    directory ("path", TRL loads and scores it). `speedups` as in `train_dpo`.
+    """
+    return _train_online(
+        "grpo",
+        policy_model,
+        reward_model,
+        rows,
+        out_dir,
+        config or GRPOTrainConfig(),
+        progress,
+        speedups,
+        reward_as,
+    )
+
+
+def train_rloo(
+    policy_model: ModelRef,
+    reward_model: ModelRef,
+    rows: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    config: RLOOTrainConfig | None = None,
+    progress: Progress | None = None,
+    *,
+    speedups: Collection[str] = tuple(TRL_PATCHES),
+    reward_as: str = "callable",
+) -> TrainResult:
+    """RLOO from `policy_model` on prompt `rows`, rewarded by `reward_model` (as `train_grpo`)."""
+    return _train_online(
+        "rloo",
+        policy_model,
+        reward_model,
+        rows,
+        out_dir,
+        config or RLOOTrainConfig(),
+        progress,
+        speedups,
+        reward_as,
+    )
