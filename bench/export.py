@@ -79,8 +79,9 @@ ROWS = [
     ("annotation.Ranking", "generate_series(1, {n}) i, generate_series(2, 3) a", {
         "id": "(i - 1) * 2 + a - 1", "task_id": "i", "annotator_id": "a",
         "assignment_id": "(i - 1) * 2 + a - 1", "display_order": "{order}",
-        "groups": "jsonb_build_array(jsonb_build_array((i-1)*{k}+1), jsonb_build_array((i-1)*{k}+2),"
-        " jsonb_build_array((i-1)*{k}+3), jsonb_build_array((i-1)*{k}+4))",
+        "groups": "jsonb_build_array(jsonb_build_array((i-1)*{k}+1),"
+        " jsonb_build_array((i-1)*{k}+2), jsonb_build_array((i-1)*{k}+3),"
+        " jsonb_build_array((i-1)*{k}+4))",
         "time_spent_ms": "1000", "payload_hash": "md5(i::text)",
     }),
 ]  # fmt: skip
@@ -127,9 +128,7 @@ def fill_statements(n_tasks: int) -> list[tuple[str, str]]:
     for label, source, given in ROWS:
         model = apps.get_model(label)
         # An id the bench does not set is left to its sequence.
-        fields = [
-            f for f in model._meta.concrete_fields if f.attname in given or not f.primary_key
-        ]
+        fields = [f for f in model._meta.concrete_fields if f.attname in given or not f.primary_key]
         unknown = set(given) - {f.attname for f in fields}
         if unknown:
             raise SystemExit(f"bench/export.py: {label} has no field {sorted(unknown)}")
