@@ -28,7 +28,8 @@ from itertools import groupby, islice
 from typing import NamedTuple
 
 import orjson
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from feedback_app.annotation.models import Candidate, Ranking, Task
 from feedback_app.common.storable import is_id
@@ -93,7 +94,8 @@ def kept_by_task(
         read = []
         for rid, *rest in rows:
             read.append(RankingRow(*rest))
-            counts.through = max(counts.through, rid)
+            if rid > counts.through:
+                counts.through = rid
         counts.rankings += len(read)
         votes = aggregate(select_rankings(read, policy))
         kept = keep_pairs(votes, policy)
@@ -132,26 +134,26 @@ def jsonl_rows(rows: Iterable[PairRow], *, chat: bool) -> bytes:
     encoded once per chunk (a candidate is in K-1 pairs, a prompt in every pair of its task).
     """
     out = bytearray()
-    enc: dict[int, bytes] = {}  # id(value) -> its JSON; values live as long as `rows`
+    texts: dict[str, bytes] = {}  # a completion's JSON, by its text
+    last_prompt: PromptView | None = None
+    pj = b""
     dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
     for r in rows:
+        p = r.prompt
         if r.extra:
-            prompt = as_chat(r.prompt) if chat else r.prompt
-            out += dumps(trl_row(prompt, r.chosen, r.rejected, r.extra), option=sort)
+            out += dumps(
+                trl_row(as_chat(p) if chat else p, r.chosen, r.rejected, r.extra), option=sort
+            )
             out += b"\n"
             continue
-        p = r.prompt
-        key = id(p)
-        if (pj := enc.get(key)) is None:
-            pj = enc[key] = dumps(
-                (p.messages if p.messages is not None else as_chat(p).messages) if chat else p.text,
-                option=sort,
-            )
+        if p is not last_prompt:  # rows of one task share their PromptView
+            last_prompt = p
+            pj = dumps(as_chat(p).messages if chat else p.text, option=sort)
         c, j = r.chosen, r.rejected
-        if (cj := enc.get(id(c))) is None:
-            cj = enc[id(c)] = _completion(c, chat)
-        if (rj := enc.get(id(j))) is None:
-            rj = enc[id(j)] = _completion(j, chat)
+        if (cj := texts.get(c)) is None:
+            cj = texts[c] = _completion(c, chat)
+        if (rj := texts.get(j)) is None:
+            rj = texts[j] = _completion(j, chat)
         out += b'{"chosen":%b,"prompt":%b,"rejected":%b}\n' % (cj, pj, rj)
     return bytes(out)
 
@@ -175,9 +177,19 @@ def _rankings(project: Project, q: RowQuery, *, chats_only: bool = False) -> Que
         qs = qs.filter(created_at__gte=q.since)
     if chats_only:
         qs = qs.filter(task__prompt__messages__isnull=False)
-    return qs.order_by("task_id", "id").values_list(
-        "id", "task_id", "annotator_id", "groups", "all_bad", "unsafe"
+    # The groups as JSON text, parsed by orjson (`_parsed`): Django's JSONField converter
+    # (json.loads a ranking) was a tenth of the export's time.
+    return (
+        qs.order_by("task_id", "id")
+        .annotate(groups_json=Cast("groups", TextField()))
+        .values_list("id", "task_id", "annotator_id", "groups_json", "all_bad", "unsafe")
     )
+
+
+def _parsed(rows: Iterable[tuple]) -> Iterator[tuple]:
+    loads = orjson.loads
+    for rid, task, annotator, groups, all_bad, unsafe in rows:
+        yield rid, task, annotator, loads(groups), all_bad, unsafe
 
 
 def pair_rows_by_task(
@@ -193,7 +205,9 @@ def pair_rows_by_task(
     arrive together; texts are read a chunk of TASKS_PER_CHUNK tasks at a time.
     """
     per_task = kept_by_task(
-        _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH),
+        _parsed(
+            _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)
+        ),
         q.policy,
         counts,
     )
@@ -233,7 +247,9 @@ def _rows_for_chunk(
         if kept:
             rnd, prompt = tasks[task_id]
             for v in kept:
-                chosen, rejected = cands[v.chosen], cands[v.rejected]
+                # v.chosen / v.rejected written out (a million times an export)
+                a, b = (v.a, v.b) if v.for_a > v.for_b else (v.b, v.a)
+                chosen, rejected = cands[a], cands[b]
                 if model and not _matches_model(model, chosen, rejected):
                     continue
                 extra = _metadata(v, rnd, chosen, rejected) if metadata else None
