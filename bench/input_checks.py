@@ -37,7 +37,6 @@ from rest_framework import parsers  # noqa: E402
 from feedback_app.annotation.importing import check_records, parse_jsonl  # noqa: E402
 from feedback_app.api.parsers import JSONParser  # noqa: E402
 
-
 MIN_RUN_S = 0.05
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,8 @@ def main() -> None:
         f"\nOne turn after the base model: {total:.0f} s. "
         f"Model size: {args.model_size}. Data in {var}"
     )
+    if args.smoke:
+        shutil.rmtree(var, ignore_errors=True)
 
 
 def _summary(job) -> str:

@@ -242,7 +242,9 @@ def main() -> None:
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--rounds", type=int, default=1, help="repeat the idle scene")
     parser.add_argument("--skip-busy", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="as shipped, idle scene, 1 s: no findings")
+    parser.add_argument(
+        "--smoke", action="store_true", help="as shipped, idle scene, 1 s: no findings"
+    )
     args = parser.parse_args()
     if args.smoke:
         global IDLE_S
