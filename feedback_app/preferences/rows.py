@@ -131,7 +131,7 @@ def jsonl_rows(rows: Iterable[PairRow], *, chat: bool) -> bytes:
     """`trl_rows` as canonical JSONL, the bytes `dataset.jsonl_bytes` gives for them.
 
     The export's hot loop: a row without metadata is assembled from its three values, each
-    encoded once per chunk (a candidate is in K-1 pairs, a prompt in every pair of its task).
+    encoded once a call (a candidate is in K-1 pairs, a prompt in every pair of its task).
     """
     out = bytearray()
     texts: dict[str, bytes] = {}  # a completion's JSON, by its text

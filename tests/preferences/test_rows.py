@@ -16,9 +16,10 @@ from rest_framework.test import APIClient
 
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records
-from feedback_app.preferences.dataset import jsonl_bytes
+from feedback_app.preferences.dataset import PromptView, jsonl_bytes
 from feedback_app.preferences.feedback import feedback_record
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.rows import PairRow, jsonl_rows, trl_rows
 from feedback_app.preferences.services import snapshot_build
 
 pytestmark = pytest.mark.django_db
@@ -157,9 +158,6 @@ def test_deployment_feedback_gives_the_same_rows_either_way(make_project, alice,
 
 
 def test_the_exports_fast_encoder_gives_the_bytes_of_trl_rows():
-    from feedback_app.preferences.dataset import PromptView
-    from feedback_app.preferences.rows import PairRow, jsonl_rows, trl_rows
-
     odd = "".join(map(chr, range(0x80))) + 'é€😀\u2028"\\'
     text, chat = (
         PromptView("t", text=odd),
