@@ -56,6 +56,8 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 
 # Each prints its table; results are recorded in docs/benchmarks.md. Minutes each.
+# Every script also takes --smoke (seconds, tiny sizes, no speed): `make test` runs them all
+# (tests/test_bench_smoke.py, tests/training/test_bench_training.py), so none can rot unseen.
 bench: $(VENV)/.installed-dev
 	$(PY) bench/annotate.py
 	$(PY) bench/loop.py

@@ -25,6 +25,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -41,61 +42,110 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 K = 4
 PAIRS_PER_TASK = K * (K - 1) // 2
 
-FILL_SQL = """
-INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email,
-                       is_staff, is_active, date_joined)
-SELECT i, '!', false, 'bench-' || i, '', '', '', i = 1, true, now() FROM generate_series(1, 3) i;
-INSERT INTO annotation_project (id, name, guidelines, candidates_per_task, annotations_per_task,
-                                rationale, created_at, updated_at)
-VALUES (1, 'bench', '', {k}, 2, 'optional', now(), now());
-INSERT INTO annotation_membership (project_id, user_id, role, created_at, updated_at)
-SELECT 1, i, 'annotator', now(), now() FROM generate_series(2, 3) i;
-INSERT INTO annotation_prompt (id, project_id, text, messages, content_hash, external_id, metadata,
-                               created_at, updated_at)
-SELECT i, 1, 'Explain, in a sentence or two, what happens in step ' || i || ' of the recipe.',
-       NULL, md5(i::text) || md5((-i)::text), '', '{{}}', now(), now()
-FROM generate_series(1, {n}) i;
-INSERT INTO annotation_task (id, project_id, prompt_id, round, target_annotations,
-                             submitted_count, created_at, updated_at)
-SELECT i, 1, i, 1, 2, 2, now(), now() FROM generate_series(1, {n}) i;
-INSERT INTO annotation_candidate (id, task_id, text, source, model_version_id, position,
-                                  created_at, updated_at)
-SELECT (i - 1) * {k} + j + 1, i,
-       'Candidate ' || j || ' for step ' || i || ': mix the flour and water, then let it rest.',
-       'policy-v1', NULL, j, now(), now()
-FROM generate_series(1, {n}) i, generate_series(0, {k} - 1) j;
-INSERT INTO annotation_assignment (id, task_id, annotator_id, status, leased_at, expires_at,
-                                   display_order, created_at, updated_at)
-SELECT (i - 1) * 2 + a - 1, i, a, 'submitted', now(), now(),
-       jsonb_build_array((i-1)*{k}+1, (i-1)*{k}+2, (i-1)*{k}+3, (i-1)*{k}+4), now(), now()
-FROM generate_series(1, {n}) i, generate_series(2, 3) a;
-INSERT INTO annotation_ranking (id, task_id, annotator_id, assignment_id, groups, display_order,
-                                rationale, all_bad, unsafe, time_spent_ms, payload_hash,
-                                created_at, updated_at)
-SELECT (i - 1) * 2 + a - 1, i, a, (i - 1) * 2 + a - 1,
-       jsonb_build_array(jsonb_build_array((i-1)*{k}+1), jsonb_build_array((i-1)*{k}+2),
-                         jsonb_build_array((i-1)*{k}+3), jsonb_build_array((i-1)*{k}+4)),
-       jsonb_build_array((i-1)*{k}+1, (i-1)*{k}+2, (i-1)*{k}+3, (i-1)*{k}+4),
-       '', false, false, 1000, md5(i::text), now(), now()
-FROM generate_series(1, {n}) i, generate_series(2, 3) a;
-"""
-SEQUENCES = [
-    ("auth_user", 3),
-    ("annotation_project", 1),
-    ("annotation_prompt", None),
-    ("annotation_task", None),
-    ("annotation_candidate", None),
-    ("annotation_assignment", None),
-    ("annotation_ranking", None),
-]
+# What the bench sets, per model and field (attname); every other column of the model gets its
+# type's empty value (see `_empty`), so a column added later cannot break the fill. Columns and
+# table names come from the models' `_meta`, never from a hand-written list.
+# `i` runs over tasks, `j` over a task's candidates, `a` over the two annotators (ids 2 and 3).
+ROWS = [
+    ("auth.User", "generate_series(1, 3) i", {
+        "id": "i", "password": "'!'", "username": "'bench-' || i", "is_staff": "i = 1",
+        "is_superuser": "false", "is_active": "true",
+    }),
+    ("core.Project", "generate_series(1, 1) i", {
+        "id": "1", "name": "'bench'", "candidates_per_task": "{k}", "annotations_per_task": "2",
+        "rationale": "'optional'",
+    }),
+    ("core.Membership", "generate_series(2, 3) i", {
+        "project_id": "1", "user_id": "i", "role": "'annotator'",
+    }),
+    ("annotation.Prompt", "generate_series(1, {n}) i", {
+        "id": "i", "project_id": "1",
+        "text": "'Explain, in a sentence or two, what happens in step ' || i || ' of the recipe.'",
+        "messages": "NULL", "content_hash": "md5(i::text) || md5((-i)::text)",
+    }),
+    ("annotation.Task", "generate_series(1, {n}) i", {
+        "id": "i", "project_id": "1", "prompt_id": "i", "round": "1", "target_annotations": "2",
+        "submitted_count": "2",
+    }),
+    ("annotation.Candidate", "generate_series(1, {n}) i, generate_series(0, {k} - 1) j", {
+        "id": "(i - 1) * {k} + j + 1", "task_id": "i",
+        "text": "'Candidate ' || j || ' for step ' || i || ': mix the flour and water, then rest.'",
+        "source": "'policy-v1'", "model_version_id": "NULL", "position": "j",
+    }),
+    ("annotation.Assignment", "generate_series(1, {n}) i, generate_series(2, 3) a", {
+        "id": "(i - 1) * 2 + a - 1", "task_id": "i", "annotator_id": "a", "status": "'submitted'",
+        "display_order": "{order}",
+    }),
+    ("annotation.Ranking", "generate_series(1, {n}) i, generate_series(2, 3) a", {
+        "id": "(i - 1) * 2 + a - 1", "task_id": "i", "annotator_id": "a",
+        "assignment_id": "(i - 1) * 2 + a - 1", "display_order": "{order}",
+        "groups": "jsonb_build_array(jsonb_build_array((i-1)*{k}+1),"
+        " jsonb_build_array((i-1)*{k}+2), jsonb_build_array((i-1)*{k}+3),"
+        " jsonb_build_array((i-1)*{k}+4))",
+        "time_spent_ms": "1000", "payload_hash": "md5(i::text)",
+    }),
+]  # fmt: skip
+ORDER = "jsonb_build_array((i-1)*{k}+1, (i-1)*{k}+2, (i-1)*{k}+3, (i-1)*{k}+4)"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    return "'" + text.replace("'", "''").replace("{", "{{").replace("}", "}}") + "'"
+
+
+def _empty(field) -> str:
+    """SQL for a column the bench does not set: the field's default, else its type's empty value."""
+    from django.db import models
+
+    if field.has_default():
+        value = field.get_default()
+        if isinstance(field, models.JSONField) or isinstance(value, bool | int | float | str):
+            return _literal(value)
+    if field.null:
+        return "NULL"
+    if isinstance(field, models.JSONField):
+        return "'{{}}'"
+    if isinstance(field, models.DateTimeField):
+        return "now()"
+    if isinstance(field, models.BooleanField):
+        return "false"
+    if isinstance(field, models.IntegerField | models.FloatField | models.DecimalField):
+        return "0"
+    if isinstance(field, models.CharField | models.TextField):
+        return "''"
+    raise SystemExit(f"bench/export.py: no fill value for {field.model.__name__}.{field.name}")
+
+
+def fill_statements(n_tasks: int) -> list[tuple[str, str]]:
+    """(table, INSERT ... SELECT) per model, columns taken from the model's `_meta`."""
+    from django.apps import apps
+
+    out = []
+    for label, source, given in ROWS:
+        model = apps.get_model(label)
+        # An id the bench does not set is left to its sequence.
+        fields = [f for f in model._meta.concrete_fields if f.attname in given or not f.primary_key]
+        unknown = set(given) - {f.attname for f in fields}
+        if unknown:
+            raise SystemExit(f"bench/export.py: {label} has no field {sorted(unknown)}")
+        cols = ", ".join(f'"{f.column}"' for f in fields)
+        exprs = ", ".join(given.get(f.attname) or _empty(f) for f in fields)
+        sql = f"INSERT INTO {model._meta.db_table} ({cols}) SELECT {exprs} FROM {source}"
+        out.append((model._meta.db_table, sql.format(n=n_tasks, k=K, order=ORDER.format(k=K))))
+    return out
+
 
 # The ceiling: the same pairs, expanded and counted by PostgreSQL itself, as JSON lines.
 COPY_SQL = """
 COPY (
   WITH expanded AS (
     SELECT r.task_id, b.value::bigint AS better, w.value::bigint AS worse
-    FROM annotation_ranking r
-    JOIN annotation_task t ON t.id = r.task_id AND t.project_id = 1
+    FROM {Ranking} r
+    JOIN {Task} t ON t.id = r.task_id AND t.project_id = 1
     CROSS JOIN LATERAL jsonb_array_elements(r.groups) WITH ORDINALITY AS gi(g, i)
     CROSS JOIN LATERAL jsonb_array_elements(r.groups) WITH ORDINALITY AS gj(g, j)
     CROSS JOIN LATERAL jsonb_array_elements_text(gi.g) AS b
@@ -106,10 +156,10 @@ COPY (
   )
   SELECT json_build_object('chosen', cb.text, 'prompt', p.text, 'rejected', cw.text)
   FROM votes v
-  JOIN annotation_task t ON t.id = v.task_id
-  JOIN annotation_prompt p ON p.id = t.prompt_id
-  JOIN annotation_candidate cb ON cb.id = v.better
-  JOIN annotation_candidate cw ON cw.id = v.worse
+  JOIN {Task} t ON t.id = v.task_id
+  JOIN {Prompt} p ON p.id = t.prompt_id
+  JOIN {Candidate} cb ON cb.id = v.better
+  JOIN {Candidate} cw ON cw.id = v.worse
   ORDER BY v.task_id, least(v.better, v.worse), greatest(v.better, v.worse)
 ) TO STDOUT
 """
@@ -124,10 +174,40 @@ class Result:
     mbytes: float
     peak_rss_growth_mb: float
     rss_at: list[float]
+    cpu_s: float = float("nan")  # this process + its PostgreSQL backend: what load cannot inflate
 
     @property
     def rate(self) -> float:
         return self.pairs / self.seconds
+
+
+class CpuClock:
+    """CPU seconds of this process and of one PostgreSQL backend (same machine), while open.
+
+    Wall time on a shared machine measures the neighbours too; CPU time does much less.
+    The backend's is NaN when its process cannot be read (another host, another user).
+    """
+
+    def __init__(self, backend_pid: int):
+        try:
+            self.backend: psutil.Process | None = psutil.Process(backend_pid)
+            self.backend.cpu_times()
+        except (psutil.Error, OSError):
+            self.backend = None
+
+    def _now(self) -> float:
+        try:
+            server = sum(self.backend.cpu_times()[:2]) if self.backend else float("nan")
+        except psutil.Error:  # the backend went away: the figure would be wrong
+            server = float("nan")
+        return time.process_time() + server
+
+    def __enter__(self) -> CpuClock:
+        self.start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = self._now() - self.start
 
 
 class RssSampler:
@@ -157,6 +237,27 @@ class RssSampler:
         self._thread.join()
 
 
+def setup_django(url: str) -> None:
+    """The app, on the bench database (connections open lazily, after the database exists)."""
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feedback_app.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def copy_sql() -> str:
+    """COPY_SQL with the models' table names."""
+    from django.apps import apps
+
+    names = {
+        m: apps.get_model(f"annotation.{m}")._meta.db_table
+        for m in ("Ranking", "Task", "Prompt", "Candidate")
+    }
+    return COPY_SQL.format(**names)
+
+
 def recreate_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -168,11 +269,11 @@ def fill(url: str, n_tasks: int) -> float:
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(FILL_SQL.format(n=n_tasks, k=K))
-        for table, last in SEQUENCES:
+        for table, sql in fill_statements(n_tasks):
+            conn.execute(sql)
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"{last or f'(SELECT max(id) FROM {table})'})"
+                f"(SELECT max(id) FROM {table}))"
             )
         conn.execute("VACUUM ANALYZE")
     return time.perf_counter() - started
@@ -180,11 +281,13 @@ def fill(url: str, n_tasks: int) -> float:
 
 def measure_copy(url: str, total: int) -> Result:
     with psycopg.connect(url) as conn, conn.cursor() as cur, RssSampler() as rss:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        cpu = CpuClock(pid).__enter__()
         started = time.perf_counter()
         first = None
         size = lines = 0
         marks: list[float] = []
-        with cur.copy(COPY_SQL) as copy:
+        with cur.copy(copy_sql()) as copy:
             for block in copy:
                 if first is None:
                     first = time.perf_counter() - started
@@ -193,23 +296,22 @@ def measure_copy(url: str, total: int) -> Result:
                 while len(marks) < 4 and lines >= total * (len(marks) + 1) / 4:
                     marks.append(rss.now_mb())
         elapsed = time.perf_counter() - started
+        cpu.__exit__()
     return Result("COPY ... TO STDOUT", elapsed, first or 0, lines, size / 2**20,
-                  (rss.peak - rss.base) / 2**20, marks)  # fmt: skip
+                  (rss.peak - rss.base) / 2**20, marks, cpu.seconds)  # fmt: skip
 
 
 def measure_app(url: str, total: int) -> Result:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feedback_app.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
+    from django.db import connection
     from django.test import Client
 
     client = Client()
     client.force_login(get_user_model().objects.get(pk=1))
-    with RssSampler() as rss:
+    with connection.cursor() as cursor:  # the connection the view will use (one per thread)
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    with RssSampler() as rss, CpuClock(pid) as cpu:
         started = time.perf_counter()
         response = client.get("/api/v1/projects/1/pairs/")
         assert response.status_code == 200, response.status_code
@@ -226,7 +328,7 @@ def measure_app(url: str, total: int) -> Result:
         response.close()
         elapsed = time.perf_counter() - started
     return Result("GET .../pairs/ (app)", elapsed, first or 0, lines, size / 2**20,
-                  (rss.peak - rss.base) / 2**20, marks)  # fmt: skip
+                  (rss.peak - rss.base) / 2**20, marks, cpu.seconds)  # fmt: skip
 
 
 def main() -> int:
@@ -235,31 +337,55 @@ def main() -> int:
     parser.add_argument("--db-name", default="bench_export")
     parser.add_argument("--admin-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-fill", action="store_true", help="reuse the filled database")
+    parser.add_argument("--repeat", type=int, default=1, help="measure both exports N times")
+    parser.add_argument(
+        "--smoke", action="store_true", help="600 pairs, drop the database after: runs, no speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.pairs = 600
     n_tasks = -(-args.pairs // PAIRS_PER_TASK)
     total = n_tasks * PAIRS_PER_TASK
     url = args.admin_url.rsplit("/", 1)[0] + "/" + args.db_name
+    setup_django(url)
     if not args.no_fill:
         recreate_database(args.admin_url, args.db_name)
         took = fill(url, n_tasks)
         print(
             f"filled {n_tasks:,} tasks, {2 * n_tasks:,} rankings ({total:,} pairs) in {took:.1f} s"
         )
+    try:
+        ok = all(_run_once(url, total) for _ in range(args.repeat))
+    finally:
+        if args.smoke:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(args.admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {args.db_name} WITH (FORCE)")
+    return 0 if ok else 1
+
+
+def _run_once(url: str, total: int) -> bool:
+    """One measurement of both exports; prints the table; False if their row counts differ."""
     results = [measure_copy(url, total), measure_app(url, total)]
-    print()
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nload average {load}")
     print("| export | pairs | s | pairs/s | MB/s | first byte ms | peak RSS growth MB | "
-          "RSS MB at 25/50/75/100 % |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "RSS MB at 25/50/75/100 % | CPU s (client + server) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         marks = " / ".join(f"{m:.0f}" for m in r.rss_at)
-        print(f"| {r.name} | {r.pairs:,} | {r.seconds:.1f} | {r.rate:,.0f} | "
+        print(f"| {r.name} | {r.pairs:,} | {r.seconds:.2f} | {r.rate:,.0f} | "
               f"{r.mbytes / r.seconds:.1f} | {r.first_byte_s * 1000:.0f} | "
-              f"{r.peak_rss_growth_mb:.0f} | {marks} |")  # fmt: skip
+              f"{r.peak_rss_growth_mb:.0f} | {marks} | {r.cpu_s:.1f} |")  # fmt: skip
     ceiling, app = results
-    print(f"\napp / ceiling: {app.rate / ceiling.rate:.2f} (target >= 0.5)")
-    if app.pairs != ceiling.pairs:
-        print(f"WARNING: row counts differ: app {app.pairs:,}, COPY {ceiling.pairs:,}")
-    return 0
+    print(f"\napp / ceiling: {app.rate / ceiling.rate:.2f} (target >= 0.6); "
+          f"by CPU time: {ceiling.cpu_s / app.cpu_s:.2f}")  # fmt: skip
+    if app.pairs != ceiling.pairs or app.pairs != total:
+        print(f"ERROR: row counts differ: app {app.pairs:,}, COPY {ceiling.pairs:,}, {total:,}")
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ metadata, the text checks). Prints a table; docs/benchmarks.md records it.
     .venv/bin/python bench/input_checks.py [--repeat 9] [--before 9f041c2]
 
 `--before REV` also times `parse_jsonl` as it was at that git revision (loaded with `git show`),
-against today's, on the same files.
+against today's, on the same files. `--smoke`: tiny inputs, one run each, in a second (tests).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from rest_framework import parsers  # noqa: E402
 from feedback_app.annotation.importing import check_records, parse_jsonl  # noqa: E402
 from feedback_app.api.parsers import JSONParser  # noqa: E402
 
+MIN_RUN_S = 0.05
+
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
     """Fastest of `repeat` runs, in milliseconds (each run repeated to last >= 50 ms).
@@ -47,7 +49,7 @@ def best_ms(fn: Callable[[], object], repeat: int) -> float:
         start = time.perf_counter()
         for _ in range(loops):
             fn()
-        if time.perf_counter() - start >= 0.05:
+        if time.perf_counter() - start >= MIN_RUN_S:
             break
         loops *= 2
     runs = []
@@ -92,21 +94,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--before", help="git revision to compare parse_jsonl with")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run: no speed")
     args = parser.parse_args()
-    repeat = args.repeat
+    global MIN_RUN_S
+    repeat, small, large = args.repeat, 1000, 10_000
+    if args.smoke:
+        repeat, small, large, MIN_RUN_S = 1, 10, 100, 0.0
 
     ranking = json.dumps({"ranking": [[12], [10, 13], [11]], "rationale": "", "flags": []})
     rows = []
-    for label, body in [
-        ("ranking submit body (70 B)", ranking.encode()),
-        ("import, JSON list of 1 000 (1 MB)", json.dumps(records(1000)).encode()),
-        ("import, JSON list of 10 000 (10 MB)", json.dumps(records(10_000)).encode()),
-    ]:
+    bodies = [("ranking submit body (70 B)", ranking.encode())]
+    for n in (small, large):
+        body = json.dumps(records(n)).encode()
+        bodies.append((f"import, JSON list of {n:,} ({len(body) / 1e6:.1g} MB)", body))
+    for label, body in bodies:
         drf = best_ms(lambda b=body: parsers.JSONParser().parse(io.BytesIO(b)), repeat)
         ours = best_ms(lambda b=body: JSONParser().parse(io.BytesIO(b)), repeat)
         rows.append((f"API parser: {label}", drf, ours))
 
-    for n in (1000, 10_000):
+    for n in (small, large):
         lines = "\n".join(json.dumps(r) for r in records(n)).encode()
 
         def bare(data: bytes = lines) -> list:

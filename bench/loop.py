@@ -1,6 +1,7 @@
 """Wall time of each stage of one turn of the loop on the demo model, through a real worker.
 
 Run: .venv/bin/python bench/loop.py [--model-size default|small|tiny] [--prompts 24]
+     .venv/bin/python bench/loop.py --smoke   # tiny model, 4 prompts, short jobs (tests)
 
 A fresh SQLite database and filesystem broker in a temporary folder (the embedded default of
 `make run`), one real `celery worker` process, and the demo's offline base model (built or taken
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,13 @@ def main() -> None:
     parser.add_argument("--model-size", choices=["default", "small", "tiny"], default="default")
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("--bots", type=int, default=3)
+    parser.add_argument(
+        "--smoke", action="store_true", help="every stage at a tiny size: runs, no speed"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.model_size, args.prompts, args.bots = "tiny", 4, 2
+    tokens, epochs, eval_prompts = (8, 1, 4) if args.smoke else (40, 2, 16)
 
     var = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     os.environ.update(
@@ -104,7 +112,7 @@ def main() -> None:
             print(f"{label:32s} {wall:7.1f} s", file=sys.stderr)
             return job
 
-        gen = {"max_new_tokens": 40, "temperature": 0.9, "top_p": 0.95, "seed": 0}
+        gen = {"max_new_tokens": tokens, "temperature": 0.9, "top_p": 0.95, "seed": 0}
         stage(f"generate round 1 ({len(records)} prompts x 4)", "generate", gen)
         t = time.perf_counter()
         n = simulate(project=project, annotators=bots, noise=0.1).submitted
@@ -117,10 +125,10 @@ def main() -> None:
             )
         )
         stage("build snapshot", "build_dataset", {"test_fraction": 0.2})
-        stage("train reward model", "train_reward", {"epochs": 2})
-        dpo = stage("train DPO", "train_dpo", {"epochs": 2, "learning_rate": 5e-5})
+        stage("train reward model", "train_reward", {"epochs": epochs})
+        dpo = stage("train DPO", "train_dpo", {"epochs": epochs, "learning_rate": 5e-5})
         policy = dpo.outputs["model_version"]
-        stage("evaluate vs parent", "evaluate", {"policy": policy, "prompt_limit": 16})
+        stage("evaluate vs parent", "evaluate", {"policy": policy, "prompt_limit": eval_prompts})
         stage("promote", "promote", {"model_version": policy})
         stage("generate round 2", "generate", gen)
     finally:
@@ -135,6 +143,8 @@ def main() -> None:
         f"\nOne turn after the base model: {total:.0f} s. "
         f"Model size: {args.model_size}. Data in {var}"
     )
+    if args.smoke:
+        shutil.rmtree(var, ignore_errors=True)
 
 
 def _summary(job) -> str:

@@ -4,6 +4,7 @@ Run (from the repository root; no database, no server)::
 
     .venv/bin/python bench/shown.py                 # 7 rounds of 2 000 passes
     .venv/bin/python bench/shown.py --rounds 15 --passes 5000
+    .venv/bin/python bench/shown.py --smoke          # runs end to end in a second (tests)
 
 What it does: loads the 30 demo tasks (feedback_app/annotation/demo_data/prompts.jsonl, a prompt
 and 4 candidates each, 40-1 500 characters a text) into unsaved Prompt and Candidate rows, renders
@@ -71,7 +72,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--passes", type=int, default=2000)
+    parser.add_argument("--smoke", action="store_true", help="1 round of 3 passes: no speed")
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.passes = 1, 3
 
     import django
 

@@ -288,6 +288,11 @@ class PairFilterSerializer(serializers.Serializer):
     )
     drop_all_bad = serializers.BooleanField(required=False, default=True)
     drop_unsafe = serializers.BooleanField(required=False, default=False)
+    include_feedback = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add deployment feedback's pairs after the rankings' (none with `round`).",
+    )
     round = _id_field(required=False)
     model = serializers.CharField(
         required=False,

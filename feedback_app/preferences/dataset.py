@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,14 @@ def in_test_split(prompt_hash: str, *, test_fraction: float, seed: int) -> bool:
 
 
 def jsonl_bytes(rows: Iterable[dict]) -> bytes:
-    """Canonical JSONL (sorted keys, no spaces): the same rows always give the same bytes."""
-    return b"".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for r in rows
-    )
+    """Canonical JSONL (sorted keys, no spaces, UTF-8): the same rows always give the same bytes.
+
+    orjson, for speed; for rows of text (all a dataset holds) its bytes are those of
+    `json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))`, so snapshots built
+    before keep their hash (tests/preferences/test_dataset.py).
+    """
+    option = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    return b"".join(orjson.dumps(r, option=option) for r in rows)
 
 
 def content_hash(parts: Sequence[tuple[str, bytes]]) -> str:

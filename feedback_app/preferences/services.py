@@ -12,14 +12,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from feedback_app.annotation.models import Candidate, Prompt, Ranking, Task
+from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import DatasetSnapshot, Project
 
-from . import selectors
-from .dataset import PromptView, content_hash, in_test_split, jsonl_bytes, trl_row
-from .feedback import FeedbackRow, pairs_from_feedback
-from .models import DeploymentFeedback
-from .pairs import PairPolicy, aggregate, keep_pairs, select_rankings
+from .dataset import content_hash, in_test_split, jsonl_bytes
+from .pairs import PairPolicy
+from .rows import dataset_rows, trl_rows
 
 Note = Callable[[str], None]
 
@@ -33,55 +31,37 @@ def snapshot_build(
     job=None,
     note: Note | None = None,
 ) -> DatasetSnapshot:
-    """Aggregate every ranking of `project` into pairs, split by prompt, write and register.
+    """Every row of `project` under `policy` (`rows.dataset_rows`), split by prompt, written.
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
     it again returns the snapshot already stored.
     """
     note = note or (lambda _: None)
-    rows = selectors.ranking_rows(project=project)
-    through = max((r.ranking_id for r in rows), default=0)
-    votes = aggregate(select_rankings([r.row for r in rows], policy))
-    kept = keep_pairs(votes, policy)
-    note(f"{len(rows)} rankings -> {len(votes)} candidate pairs -> {len(kept)} kept")
-
-    cand_ids = {v.a for v in kept} | {v.b for v in kept}
-    texts = dict(Candidate.objects.filter(pk__in=cand_ids).values_list("pk", "text"))
-    task_prompt = {
-        t.pk: t.prompt
-        for t in Task.objects.filter(pk__in={v.task_id for v in kept}).select_related("prompt")
-    }
-    triples = [(task_prompt[v.task_id], texts[v.chosen], texts[v.rejected]) for v in kept]
+    pairs, chat, read = dataset_rows(project, policy)
+    note(f"{read.rankings} rankings -> {read.candidate_pairs} candidate pairs -> {read.pairs} kept")
     if policy.include_feedback:
-        feedback = _feedback_triples(project)
-        note(f"deployment feedback -> {len(feedback)} pairs")
-        triples += feedback
-    chat = any(p.is_chat for p, _, _ in triples)
+        note(f"deployment feedback -> {read.feedback_pairs} pairs")
     train, test, prompts_train, prompts_test = [], [], set(), set()
-    for p, chosen, rejected in triples:
-        messages = (
-            p.messages if p.is_chat else ([{"role": "user", "content": p.text}] if chat else None)
-        )
-        view = PromptView(content_hash=p.content_hash, text=p.text, messages=messages)
-        row = trl_row(view, chosen, rejected)
-        if in_test_split(p.content_hash, test_fraction=test_fraction, seed=seed):
+    for pair, row in zip(pairs, trl_rows(pairs, chat=chat), strict=True):
+        h = pair.prompt.content_hash
+        if in_test_split(h, test_fraction=test_fraction, seed=seed):
             test.append(row)
-            prompts_test.add(p.content_hash)
+            prompts_test.add(h)
         else:
             train.append(row)
-            prompts_train.add(p.content_hash)
+            prompts_train.add(h)
 
     counts = {
-        "rankings": len(rows),
-        "candidate_pairs": len(votes),
-        "pairs": len(kept),
+        "rankings": read.rankings,
+        "candidate_pairs": read.candidate_pairs,
+        "pairs": read.pairs,
         "train": len(train),
         "test": len(test),
         "train_prompts": len(prompts_train),
         "test_prompts": len(prompts_test),
     }
     if policy.include_feedback:
-        counts["feedback_pairs"] = len(triples) - len(kept)
+        counts["feedback_pairs"] = read.feedback_pairs
     meta = {
         "policy": policy.to_dict(),
         "test_fraction": test_fraction,
@@ -109,25 +89,11 @@ def snapshot_build(
                 "path": str(folder),
                 "format": meta["format"],
                 "counts": counts,
-                "rankings_through": through,
+                "rankings_through": read.through,
                 "job": job,
             },
         )
     return snapshot
-
-
-def _feedback_triples(project: Project) -> list[tuple[Prompt, str, str]]:
-    """Pairs from deployment feedback, each with an unsaved Prompt standing for its prompt."""
-    rows = DeploymentFeedback.objects.filter(project=project).order_by("id")
-    prompts: dict[str, Prompt] = {}
-    plain: list[FeedbackRow] = []
-    for f in rows.iterator(chunk_size=2000):
-        prompts.setdefault(
-            f.prompt_hash,
-            Prompt(text=f.prompt_text, messages=f.prompt_messages, content_hash=f.prompt_hash),
-        )
-        plain.append(FeedbackRow(f.prompt_hash, f.kind, f.response, f.rating, f.chosen, f.rejected))
-    return [(prompts[h], chosen, rejected) for h, chosen, rejected in pairs_from_feedback(plain)]
 
 
 def _write_once(folder: Path, files: list[tuple[str, bytes]]) -> None:

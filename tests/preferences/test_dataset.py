@@ -35,3 +35,20 @@ def test_same_rows_give_the_same_bytes_and_hash_and_any_change_moves_it():
     assert a == content_hash([("train.jsonl", jsonl_bytes([dict(reversed(rows[0].items()))]))])
     assert a != content_hash([("train.jsonl", jsonl_bytes([{**rows[0], "chosen": "C"}]))])
     assert a != content_hash([("test.jsonl", jsonl_bytes(rows))])
+
+
+HOSTILE = "".join(map(chr, range(0x80))) + 'é€😀\u2028\u2029\ufeff"\\'
+
+
+def test_jsonl_bytes_are_the_canonical_json_dumps_bytes_snapshot_hashes_were_made_of():
+    import json
+
+    rows = [
+        trl_row(PromptView("h", text=HOSTILE), HOSTILE, "b", {"agreement": 0.333333, "round": 2}),
+        trl_row(PromptView("h", messages=[{"role": "user", "content": HOSTILE}]), "a", HOSTILE),
+    ]
+    canonical = b"".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for r in rows
+    )
+    assert jsonl_bytes(rows) == canonical

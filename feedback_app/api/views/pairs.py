@@ -10,9 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback_app.common.storable import is_id
+from feedback_app.preferences import rows
 from feedback_app.preferences.pairs import PairPolicy
 
-from .. import export, permissions
+from .. import permissions
 from ..filters import query_options
 from ..pagination import BAD_CURSOR
 from ..serializers import PairFilterSerializer, PairPageSerializer
@@ -21,8 +22,10 @@ from ..serializers import PairFilterSerializer, PairPageSerializer
 class PairsApi(APIView):
     """Pairs aggregated from the project's rankings, as TRL's DPOTrainer and RewardTrainer read.
 
-    Standard rows (`prompt`, `chosen`, `rejected` as text) when every exported prompt is text;
-    conversational rows (message lists) when any is a chat. Ordered by task, then candidate pair.
+    A thin view over `preferences.rows`, the pipeline snapshots use: the same rankings and
+    policy give the same rows. Standard rows (`prompt`, `chosen`, `rejected` as text) unless a
+    row the export keeps has a chat prompt; then conversational rows (message lists) throughout.
+    Ordered by task, then candidate pair, then feedback pairs.
     """
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
@@ -54,12 +57,13 @@ class PairsApi(APIView):
             if not is_id(f["cursor"]):
                 raise ValidationError({"cursor": [BAD_CURSOR]})
             after = int(f["cursor"])
-        q = export.PairQuery(
+        q = rows.RowQuery(
             policy=PairPolicy(
                 min_votes=f["min_votes"],
                 min_agreement=f["min_agreement"],
                 drop_all_bad=f["drop_all_bad"],
                 drop_unsafe=f["drop_unsafe"],
+                include_feedback=f["include_feedback"],
             ),
             round=f.get("round"),
             model=f.get("model"),
@@ -68,10 +72,10 @@ class PairsApi(APIView):
             after_task=after,
         )
         if f["format"] == "json":
-            rows, last = export.page(project, q, size=f["page_size"])
-            return Response({"results": rows, "next": None if last is None else str(last)})
+            results, last = rows.page(project, q, size=f["page_size"])
+            return Response({"results": results, "next": None if last is None else str(last)})
         response = StreamingHttpResponse(
-            export.stream_jsonl(project, q), content_type="application/jsonl"
+            rows.stream_jsonl(project, q), content_type="application/jsonl"
         )
         response["Content-Disposition"] = f'attachment; filename="pairs-{project.pk}.jsonl"'
         response["X-Accel-Buffering"] = "no"  # let a proxy pass the first bytes on at once

@@ -1,0 +1,83 @@
+"""Every bench script still runs: each `--smoke` mode end to end, as a subprocess.
+
+Tiny sizes, no speed assertions: a schema, settings or API change that breaks a benchmark fails
+here at once instead of the next time someone measures (bench/export.py broke that way once).
+`bench/training.py --smoke` is tests/training/test_bench_training.py; `bench/annotate.py` has
+its own. Scripts that bring their own embedded database and broker get a clean environment;
+bench/export.py measures against PostgreSQL's COPY and runs only when the suite does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SERVERS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+
+
+def run(script: str, *args: str, env: dict, timeout: float = 180) -> str:
+    out = subprocess.run(
+        [sys.executable, f"bench/{script}", "--smoke", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.fixture
+def embedded(tmp_path) -> dict:
+    """This environment without servers: the scripts' own SQLite and filesystem broker."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVERS}
+    env["VAR_DIR"] = str(tmp_path / "var")
+    # The tiny model the training tests build, so no bench bootstraps its own.
+    cache = os.environ.get("TRAINING_TEST_CACHE", str(REPO / ".cache" / "test-models"))
+    env["BASE_MODEL_CACHE"] = cache
+    return env
+
+
+def test_shown_bench_smoke_times_both_render_paths(embedded):
+    out = run("shown.py", env=embedded)
+    assert "stored HTML" in out and "rendered on read" in out
+
+
+def test_input_checks_bench_smoke_prints_its_table(embedded):
+    out = run("input_checks.py", env=embedded)
+    assert "API parser: ranking submit body" in out
+    assert "JSONL import of 100 lines: decode only vs parse_jsonl" in out
+
+
+def test_worker_faults_bench_smoke_runs_the_next_job_after_the_kill(embedded):
+    out = run("worker_faults.py", env=embedded)
+    assert "| filesystem | as shipped | runs | stops |" in out
+
+
+@pytest.mark.slow
+def test_loop_bench_smoke_runs_every_stage_of_a_turn(embedded):
+    out = run("loop.py", env=embedded, timeout=600)
+    for stage in ("generate round 1", "build snapshot", "train DPO", "promote", "generate round 2"):
+        assert f"| {stage}" in out
+    assert "One turn after the base model" in out
+
+
+@pytest.mark.postgres
+def test_export_bench_smoke_streams_as_many_pairs_as_copy():
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("bench/export.py measures against PostgreSQL's COPY: DATABASE_URL is not PG")
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    db_name = f"{parts.path.lstrip('/')}_bench_smoke"  # beside this run's own databases
+    env = {k: v for k, v in os.environ.items() if k not in SERVERS}
+    out = run("export.py", "--admin-url", admin, "--db-name", db_name, env=env)
+    assert "| GET .../pairs/ (app) | 600 |" in out and "| COPY ... TO STDOUT | 600 |" in out
+    assert "app / ceiling" in out
