@@ -207,8 +207,9 @@ def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
         "grpo": GRPOConfig,
     }[kind]
     base: dict[str, Any] = {"report_to": "none", "save_strategy": "no"}
-    if kind in STAGES:  # the same work as ours: one epoch (TRL's default is 3)
-        base["num_train_epochs"] = 1
+    # The same work as ours: one epoch (TRL's default is 3; before 2026-11-30 the DPO and
+    # reward-model variants left it at 3 and so did 3x the work, docs/benchmarks.md).
+    base["num_train_epochs"] = 1
     if kind == "grpo":
         base.update(RL_WORKLOAD)
     changed = [f"{k}={v}" for k, v in base.items()]

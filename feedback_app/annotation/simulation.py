@@ -15,7 +15,12 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from feedback_app.common.auth import user_get_or_create
+from feedback_app.core.models import Membership
 from training.experiment import sentiment
+
+from . import services
+from .models import Candidate
 
 Score = Callable[[str], float]
 
@@ -61,8 +66,6 @@ def bots_ensure(*, project, count: int, prefix: str = "bot") -> list:
     Users are made as Django's ``create_user`` makes them (the name NFKC-normalised, an unusable
     password), so a second run finds the same bots however the prefix was spelt.
     """
-    from feedback_app.common.auth import user_get_or_create
-    from feedback_app.core.models import Membership
 
     bots = []
     for i in range(1, count + 1):
@@ -81,8 +84,6 @@ def simulate(
     max_tasks: int | None = None,
 ) -> SimulationResult:
     """Each bot in turn takes its next task and ranks it, until nothing is left (or max_tasks)."""
-    from . import services
-    from .models import Candidate
 
     rng = random.Random(seed)
     submitted = 0

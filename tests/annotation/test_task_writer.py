@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from feedback_app.annotation import selectors, services
 from feedback_app.annotation.models import Candidate, Prompt
 from feedback_app.core.models import ModelVersion, Project
-from feedback_app.finetuning.services import round_store
+from feedback_app.finetuning.rounds import round_store
 from tests.conftest import _records
 
 pytestmark = pytest.mark.django_db
