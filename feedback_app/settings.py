@@ -309,6 +309,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # axes' start-up banner on every command; its failed-login warnings still show.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # --- Jobs and models --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 UNTHROTTLED = "1000000/min"
@@ -23,10 +22,28 @@ def _api_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def user_token(user) -> str:
+    """A key for `user`, made once per user and test (keys are shown once: kept here)."""
+    from feedback_app.accounts.tokens import token_create
+
+    if user.pk not in _KEYS:
+        _KEYS[user.pk] = token_create(user=user, name="tests", expiry_days=0).key
+    return _KEYS[user.pk]
+
+
+_KEYS: dict[int, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _forget_keys():
+    yield
+    _KEYS.clear()
+
+
 def client_for(user=None, *, token: str | None = None) -> APIClient:
     client = APIClient()
     if user is not None:
-        token = Token.objects.get_or_create(user=user)[0].key
+        token = user_token(user)
     if token is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
@@ -54,6 +71,15 @@ class World:
         if role == "revoked":
             return client_for(token=self.revoked_token)
         return client_for(getattr(self, role))
+
+
+def token_revoke_test_key(user) -> str:
+    """A key whose token was made and then revoked."""
+    from feedback_app.accounts.tokens import token_create, token_revoke
+
+    created = token_create(user=user, name="revoked", expiry_days=0)
+    token_revoke(user=user, token_id=created.token.pk)
+    return created.key
 
 
 def submit_first(project, user):
@@ -88,9 +114,7 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     model_register(project=a, kind="policy", name="v2", weights="/nowhere2", parent=version)
     carol = make_user("carol")
     Membership.objects.create(project=a, user=carol, role=Membership.Role.ADMIN)
-    token = Token.objects.create(user=carol)
-    revoked = token.key
-    token.delete()
+    revoked = token_revoke_test_key(carol)
     return World(
         project_a=a,
         project_b=b,
