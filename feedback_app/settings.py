@@ -378,6 +378,9 @@ REST_FRAMEWORK = {
 }
 # API tokens (feedback_app/accounts/tokens.py): knox's hashed tokens, our model with a name.
 KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own token model is swapped out, so its migrations (which would still create an empty
+# knox_authtoken table) are switched off: accounts_apitoken is the one token table.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_MODEL": KNOX_TOKEN_MODEL,
     "AUTH_HEADER_PREFIX": "Token",  # what scripts already send

@@ -40,6 +40,8 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class TokenCreatedSerializer(TokenSerializer):
+    """The answer to a creation (the schema's; the key is added to TokenSerializer's data)."""
+
     key = serializers.CharField(help_text="the token: shown this once, stored only hashed")
 
     class Meta(TokenSerializer.Meta):
@@ -81,7 +83,7 @@ class TokensApi(APIView):
         if user is None:
             raise ValidationError({"credentials": "username or password is wrong"})
         created = token_create(user=user, name=fields["name"], expiry_days=fields["expiry_days"])
-        body = TokenCreatedSerializer(created.token).data | {"key": created.key}
+        body = TokenSerializer(created.token).data | {"key": created.key}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
