@@ -8,6 +8,7 @@ answers 429 with field `credentials` (accounts/lockout.py) until the cool-off pa
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -26,6 +27,13 @@ from feedback_app.accounts.tokens import (
     token_revoke,
     tokens_of,
 )
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The schema's security scheme for our subclass of knox's authentication (`Token <key>`)."""
+
+    target_class = "feedback_app.accounts.auth.TokenAuthentication"
+    name = "tokenAuth"
 
 
 class TokenSerializer(serializers.ModelSerializer):
