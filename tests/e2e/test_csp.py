@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LISTEN = """
 window.__violations = [];
 document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`);
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  const what = e.blockedURI || "inline";
+  window.__violations.push(`${e.violatedDirective} blocked ${what} in ${where}`);
 });
 """
 
@@ -27,9 +29,9 @@ def open_checked(page, console: list[str], url: str, ready: str | None = None) -
     policy = response.headers.get("content-security-policy", "")
     assert "script-src 'self'" in policy, (url, policy)
     page.wait_for_load_state("networkidle")
-    if ready:
-        page.wait_for_selector(ready)
     reported = page.evaluate("window.__violations")
+    if ready and page.locator(ready).count() == 0:  # its script was blocked, or failed
+        reported.append(f"{ready} never appeared")
     reported += [text for text in console if "Content Security Policy" in text]
     console.clear()
     return reported
