@@ -64,6 +64,7 @@ class World:
     snapshot_a: object
     version_a: object
     revoked_token: str
+    other_token_id: int  # a live token of carol, who has no role in the matrix
 
     def client(self, role: str) -> APIClient:
         if role == "anonymous":
@@ -115,6 +116,9 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     carol = make_user("carol")
     Membership.objects.create(project=a, user=carol, role=Membership.Role.ADMIN)
     revoked = token_revoke_test_key(carol)
+    from feedback_app.accounts.tokens import token_create
+
+    other = token_create(user=carol, name="carol's script", expiry_days=0).token.pk
     return World(
         project_a=a,
         project_b=b,
@@ -129,4 +133,5 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
         snapshot_a=snapshot,
         version_a=version,
         revoked_token=revoked,
+        other_token_id=other,
     )

@@ -70,6 +70,13 @@ ENDPOINTS = [
     ("feedback list", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/feedback/", None,
      [401, 401, 403, 404, 200, 200]),
     ("schema", "get", lambda w: "/api/v1/schema/", None, [200, 200, 200, 200, 200, 200]),
+    ("tokens list", "get", lambda w: "/api/v1/auth/tokens/", None, [401, 401, 200, 200, 200, 200]),
+    # By password, so anyone may ask; a bad token header is still refused before the body.
+    ("token create", "post", lambda w: "/api/v1/auth/tokens/",
+     lambda w: {"username": "alice", "password": "pw-alice", "name": "n"},
+     [201, 401, 201, 201, 201, 201]),
+    ("token revoke (another's)", "delete",
+     lambda w: f"/api/v1/auth/tokens/{w.other_token_id}/", None, [401, 401, 404, 404, 404, 404]),
 ]  # fmt: skip
 
 CASES = [
