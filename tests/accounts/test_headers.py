@@ -39,6 +39,8 @@ def pages(make_user, make_project) -> tuple[Client, list[str]]:
         "/api/v1/docs/?script=",
         "/api/v1/projects/",
         "/admin/",
+        "/admin/accounts/apitoken/",
+        "/admin/axes/accessattempt/",
         "/no-such-page/",
     ]
     return client, urls

@@ -112,3 +112,15 @@ def test_a_deactivated_users_token_fails(make_user):
     user.is_active = False
     user.save()
     assert get(created.key).status_code == 401
+
+
+def test_token_authentication_costs_one_query(make_user, django_assert_num_queries):
+    """knox's own class also reads all of the user's tokens each request; ours does not."""
+    user = make_user("ann")
+    for i in range(3):
+        token_create(user=user, name=f"old {i}", expiry_days=7)
+    created = token_create(user=user, name="script", expiry_days=7)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {created.key}")
+    with django_assert_num_queries(2):  # the token with its user, then the list itself
+        assert client.get("/api/v1/auth/tokens/").status_code == 200
