@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "feedback_app.accounts.headers.CSPMiddleware",  # django-csp, its header built once
     # 413 for a body over its view's limit, before anything reads it; 503 when the database
     # stays locked (feedback_app/common/middleware.py).
     "feedback_app.common.middleware.RequestLimitsMiddleware",

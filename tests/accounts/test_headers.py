@@ -84,3 +84,11 @@ def test_the_api_docs_page_loads_its_start_up_script_as_a_file(pages):
     assert 'src="/api/v1/docs/?script="' in page
     script = client.get("/api/v1/docs/?script=")
     assert script["Content-Type"].startswith("application/javascript")
+
+
+def test_the_header_is_django_csps_policy_and_follows_a_settings_change(client, settings):
+    from csp.utils import build_policy
+
+    assert client.get("/accounts/login/")["Content-Security-Policy"] == build_policy()
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert client.get("/accounts/login/")["Content-Security-Policy"] == "default-src 'none'"
