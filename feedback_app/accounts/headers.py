@@ -1,10 +1,11 @@
 """django-csp's middleware, with the policy string built once instead of on every response.
 
 The policy (settings.CONTENT_SECURITY_POLICY) is the same for every page: no nonce, no
-per-view decorator. django-csp 4 rebuilds the header from the settings dict on each response,
-~95 µs a request here against ~23 µs with it built once (measured with RequestFactory); the ranking page answers in well under a
-millisecond of Python. A response that carries its own policy parts (csp decorators) or a
-request that used `csp_nonce` still goes through django-csp's own path.
+per-view decorator. django-csp 4 rebuilds the header from the settings dict on each response:
+~95 µs a request here, against ~23 µs with the string built once (RequestFactory, 20,000
+requests), where the ranking page takes well under a millisecond of Python. A response with
+its own policy parts (csp decorators) or a request that used `csp_nonce` still goes through
+django-csp's own path.
 """
 
 from __future__ import annotations
