@@ -23,21 +23,13 @@ def _api_settings(settings, tmp_path):
 
 
 def user_token(user) -> str:
-    """A key for `user`, made once per user and test (keys are shown once: kept here)."""
+    """A key for `user`, made once per user object (keys are shown once: kept on the object,
+    which lives as long as its test, so no key outlives its rolled-back token)."""
     from feedback_app.accounts.tokens import token_create
 
-    if user.pk not in _KEYS:
-        _KEYS[user.pk] = token_create(user=user, name="tests", expiry_days=0).key
-    return _KEYS[user.pk]
-
-
-_KEYS: dict[int, str] = {}
-
-
-@pytest.fixture(autouse=True)
-def _forget_keys():
-    yield
-    _KEYS.clear()
+    if not hasattr(user, "_test_api_key"):
+        user._test_api_key = token_create(user=user, name="tests", expiry_days=0).key
+    return user._test_api_key
 
 
 def client_for(user=None, *, token: str | None = None) -> APIClient:
