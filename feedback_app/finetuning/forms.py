@@ -14,6 +14,7 @@ from django import forms
 
 from feedback_app.core.models import DatasetSnapshot, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     DPO_LOSS_TYPES,
     GRPO_LOSS_TYPES,
@@ -36,6 +37,7 @@ from .params import (
     EVAL_PROMPTS_DEFAULT,
     PROMPT_LIMIT,
     SPLIT_SEED,
+    STAGE_FLAGS,
     STAGE_ROWS,
     TEST_FRACTION,
 )
@@ -47,6 +49,7 @@ _GEN, _RM, _DPO, _EVAL, _POLICY = (
     EvalConfig(),
     PairPolicy(),
 )
+_STAGE = StagePolicy()
 _SFT, _KTO, _GRPO, _RLOO = SFTTrainConfig(), KTOTrainConfig(), GRPOTrainConfig(), RLOOTrainConfig()
 
 
@@ -122,6 +125,30 @@ class BuildDatasetForm(LaunchForm):
     drop_unsafe = forms.BooleanField(initial=_POLICY.drop_unsafe, required=False)
     test_fraction = _number(TEST_FRACTION, initial=0.1)
     seed = _number(SPLIT_SEED, initial=0)
+    kind = forms.ChoiceField(
+        choices=DatasetSnapshot.Kind.choices, initial="pairs", required=False, label="Rows"
+    )
+    with_margin = forms.BooleanField(
+        required=False, label="Pairs: vote strength as the reward model's margin"
+    )
+    sft_from_rankings = forms.BooleanField(
+        required=False, label="SFT: add unanimously top-ranked candidates"
+    )
+    kto_from_feedback = forms.BooleanField(
+        required=False, initial=_STAGE.kto_from_feedback, label="KTO: deployment thumbs"
+    )
+    kto_from_rankings = forms.BooleanField(
+        required=False, label="KTO: top groups desirable, all-bad tasks undesirable"
+    )
+
+    def params(self) -> dict[str, Any]:
+        """Pairs take no stage flags (an unticked box is still a value on an HTML form)."""
+        out = super().params()
+        if out.get("kind", "pairs") == "pairs":
+            out.pop("kind", None)
+            for name in STAGE_FLAGS:
+                out.pop(name, None)
+        return out
 
 
 def _snapshot_field() -> forms.ModelChoiceField:

@@ -17,6 +17,7 @@ from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.models import DatasetSnapshot, ModelVersion, Project
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     SEED,
     ConfigError,
@@ -170,10 +171,20 @@ def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+STAGE_FLAGS = tuple(f.name for f in dataclasses.fields(StagePolicy))
+
+
 def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, policy_fields = _split(params, {"test_fraction", "seed"})
+    own, policy_fields = _split(params, {"test_fraction", "seed", "kind", *STAGE_FLAGS})
+    kind = own.get("kind", DatasetSnapshot.Kind.PAIRS)
+    if kind not in DatasetSnapshot.Kind.values:
+        raise InvalidInput(Problem("kind", f"must be one of {list(DatasetSnapshot.Kind.values)}"))
+    flags = {k: v for k, v in own.items() if k in STAGE_FLAGS}
+    if kind == DatasetSnapshot.Kind.PAIRS and flags:
+        raise InvalidInput(Problem(sorted(flags)[0], "only for kind sft or kto"))
     try:
         policy = PairPolicy(**policy_fields)
+        stage = StagePolicy(**flags)
     except TypeError as exc:
         raise InvalidInput(Problem("params", str(exc))) from exc
     except ValueError as exc:
@@ -181,7 +192,10 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
         raise InvalidInput(Problem(field, message)) from exc
     fraction = _check_range(TEST_FRACTION, own.get("test_fraction", 0.1), "test_fraction")
     seed = _check_range(SPLIT_SEED, own.get("seed", 0), "seed")
-    return {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
+    out = {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
+    if kind != DatasetSnapshot.Kind.PAIRS:
+        out.update({"kind": kind, **stage.to_dict()})
+    return out
 
 
 def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from feedback_app.annotation.models import Prompt
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.services import snapshot_build
+from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     DPOTrainConfig,
     EvalConfig,
@@ -31,7 +32,7 @@ from training.config import (
 )
 from training.data import read_jsonl
 
-from .params import GENERATE_FIELDS, config_part
+from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part
 from .reporting import JobCancelled, JobReporter
 from .rounds import round_store
 from .versions import model_promote, model_register
@@ -102,7 +103,9 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
 def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
     p = dict(job.params)
     test_fraction, seed = p.pop("test_fraction"), p.pop("seed")
-    reporter.stage("Aggregating rankings into preference pairs", 0.1)
+    kind = p.pop("kind", DatasetSnapshot.Kind.PAIRS)
+    stage = StagePolicy(**{k: p.pop(k) for k in STAGE_FLAGS if k in p})
+    reporter.stage(f"Building {DatasetSnapshot.Kind(kind).label}", 0.1)
     snap = snapshot_build(
         project=job.project,
         policy=PairPolicy(**p),
@@ -110,6 +113,8 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
         seed=seed,
         job=job,
         note=reporter.log,
+        kind=kind,
+        stage=stage,
     )
     return {"snapshot": snap.pk, "content_hash": snap.content_hash, **snap.counts}
 

@@ -39,6 +39,16 @@ from .dataset import PromptView, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
 from .models import DeploymentFeedback
 from .pairs import PairPolicy, PairVotes, RankingRow, aggregate, keep_pairs, select_rankings
+from .stage_rows import (
+    KTO,
+    SFT,
+    StagePolicy,
+    StageRow,
+    all_bad_task,
+    is_chat,
+    kto_from_thumbs,
+    unanimous_top,
+)
 
 TASKS_PER_CHUNK = 500
 RANKINGS_PER_FETCH = 5000
@@ -253,6 +263,8 @@ def _rows_for_chunk(
                 if model and not _matches_model(model, chosen, rejected):
                     continue
                 extra = _metadata(v, rnd, chosen, rejected) if metadata else None
+                if q.policy.with_margin:  # vote strength as TRL's reward-model `margin`
+                    extra = {**(extra or {}), "margin": round(v.margin, 6)}
                 rows.append(PairRow(task_id, prompt, chosen[0], rejected[0], extra))
         yield task_id, rows
 
@@ -375,3 +387,88 @@ def dataset_rows(project: Project, policy: PairPolicy) -> tuple[list[PairRow], b
     counts.feedback_pairs = len(feedback)
     rows += feedback
     return rows, is_chat_rows(rows), counts
+
+
+# --- the unpaired kinds: SFT and KTO rows (`stage_rows.py` holds their rules) ------------------
+
+
+def _ranked_tasks(project: Project) -> Iterator[tuple[int, list[RankingRow]]]:
+    """(task id, its rankings) in task order, every ranking (all-bad ones too)."""
+    rows = _parsed(_rankings(project, RowQuery()).iterator(chunk_size=RANKINGS_PER_FETCH))
+    for task_id, group in groupby(rows, key=lambda r: r[1]):
+        yield task_id, [RankingRow(*rest) for _rid, *rest in group]
+
+
+def _ranking_rows(
+    project: Project, policy: PairPolicy, *, all_bad: bool
+) -> list[tuple[int, int, bool]]:
+    """(task, candidate, desirable): unanimous top candidates, and (`all_bad`) every candidate
+    of a task flagged all-bad by most of its rankings."""
+    out = []
+    for task_id, rankings in _ranked_tasks(project):
+        out.extend((task_id, c, True) for c in unanimous_top(rankings, policy))
+        if all_bad and all_bad_task(rankings):
+            out.extend((task_id, c, False) for g in rankings[0].groups for c in sorted(g))
+    return out
+
+
+def _candidate_rows(chosen: list[tuple[int, int, bool]], source: str) -> list[StageRow]:
+    out = []
+    for lo in range(0, len(chosen), TASKS_PER_CHUNK):
+        chunk = chosen[lo : lo + TASKS_PER_CHUNK]
+        texts = dict(
+            Candidate.objects.filter(pk__in=[c for _, c, _ in chunk]).values_list("pk", "text")
+        )
+        prompts = {
+            pk: PromptView(content_hash=h, text=text, messages=messages)
+            for pk, text, messages, h in Task.objects.filter(
+                pk__in={t for t, _, _ in chunk}
+            ).values_list("pk", "prompt__text", "prompt__messages", "prompt__content_hash")
+        }
+        out.extend(StageRow(prompts[t], texts[c], label, source) for t, c, label in chunk)
+    return out
+
+
+def _thumbs_rows(project: Project) -> list[StageRow]:
+    prompts: dict[str, PromptView] = {}
+    thumbs = []
+    for h, text, messages, response, rating in (
+        DeploymentFeedback.objects.filter(project=project, kind=DeploymentFeedback.Kind.THUMBS)
+        .order_by("id")
+        .values_list("prompt_hash", "prompt_text", "prompt_messages", "response", "rating")
+        .iterator(chunk_size=2000)
+    ):
+        prompts.setdefault(h, PromptView(content_hash=h, text=text, messages=messages))
+        thumbs.append((h, response, rating == DeploymentFeedback.Rating.UP))
+    return [StageRow(prompts[h], r, up, "feedback") for h, r, up in kto_from_thumbs(thumbs)]
+
+
+def stage_dataset_rows(
+    project: Project,
+    kind: str,
+    policy: PairPolicy,
+    stage: StagePolicy,
+    extra_sources: dict[str, list[StageRow]] | None = None,
+) -> tuple[list[StageRow], bool, dict[str, int]]:
+    """Every SFT or KTO row of the project under the policies, the chat rule, and rows per
+    source (the snapshot records them). `extra_sources` are rows made elsewhere (written
+    demonstrations), added first under their source name."""
+    rows: list[StageRow] = []
+    sources: dict[str, int] = {}
+    for name, extra in (extra_sources or {}).items():
+        rows += extra
+        sources[name] = len(extra)
+    if kind == SFT and stage.sft_from_rankings:
+        ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=False), "rankings")
+        rows += ranked
+        sources["rankings"] = len(ranked)
+    if kind == KTO:
+        if stage.kto_from_feedback:
+            thumbs = _thumbs_rows(project)
+            rows += thumbs
+            sources["feedback"] = len(thumbs)
+        if stage.kto_from_rankings:
+            ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=True), "rankings")
+            rows += ranked
+            sources["rankings"] = len(ranked)
+    return rows, is_chat(rows), sources
