@@ -101,8 +101,7 @@ def test_pairs_carry_vote_strength_as_margin_only_when_asked(ranked_project):
 def test_each_dataset_kind_loads_into_its_trl_trainer_unchanged(ranked_project, tiny_policy):
     """The files as written, read by `datasets` and handed to TRL's trainer: one step each."""
     from datasets import load_dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     from trl import KTOConfig, KTOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
     snaps = {
@@ -113,8 +112,10 @@ def test_each_dataset_kind_loads_into_its_trl_trainer_unchanged(ranked_project, 
         ),
     }
     tokenizer = AutoTokenizer.from_pretrained(tiny_policy)
-    common = dict(per_device_train_batch_size=2, max_steps=1, bf16=False, use_cpu=True,
-                  report_to="none", save_strategy="no", disable_tqdm=True, max_length=64)  # fmt: skip
+    common = {
+        "per_device_train_batch_size": 2, "max_steps": 1, "bf16": False, "use_cpu": True,
+        "report_to": "none", "save_strategy": "no", "disable_tqdm": True, "max_length": 64,
+    }  # fmt: skip
     for kind, (config, trainer_cls, model_cls) in {
         "sft": (SFTConfig, SFTTrainer, AutoModelForCausalLM),
         "kto": (KTOConfig, KTOTrainer, AutoModelForCausalLM),
