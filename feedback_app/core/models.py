@@ -38,6 +38,10 @@ class Project(TimeStampedModel):
         default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
+    demonstrations = models.BooleanField(
+        default=False,
+        help_text="Annotators may write an ideal answer or edit the best candidate (SFT data).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )

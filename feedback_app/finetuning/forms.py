@@ -131,6 +131,12 @@ class BuildDatasetForm(LaunchForm):
     with_margin = forms.BooleanField(
         required=False, label="Pairs: vote strength as the reward model's margin"
     )
+    include_edits = forms.BooleanField(
+        required=False, label="Pairs: edited candidates (the edit over the original)"
+    )
+    sft_from_demonstrations = forms.BooleanField(
+        required=False, initial=_STAGE.sft_from_demonstrations, label="SFT: demonstrations"
+    )
     sft_from_rankings = forms.BooleanField(
         required=False, label="SFT: add unanimously top-ranked candidates"
     )

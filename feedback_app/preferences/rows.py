@@ -31,7 +31,7 @@ import orjson
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from feedback_app.annotation.models import Candidate, Ranking, Task
+from feedback_app.annotation.models import Candidate, Demonstration, Ranking, Task
 from feedback_app.common.storable import is_id
 from feedback_app.core.models import Project
 
@@ -79,6 +79,7 @@ class Counts:
     candidate_pairs: int = 0
     pairs: int = 0
     feedback_pairs: int = 0
+    edit_pairs: int = 0
 
 
 class PairRow(NamedTuple):
@@ -328,6 +329,45 @@ def feedback_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
     return [PairRow(None, prompts[h], c, r, extra) for h, c, r in pairs_from_feedback(plain)]
 
 
+def _demonstrations(project: Project, q: RowQuery, *, edits: bool) -> QuerySet:
+    qs = Demonstration.objects.filter(task__project=project)
+    if edits:
+        qs = qs.filter(edited_from__isnull=False)
+    if q.round is not None:
+        qs = qs.filter(task__round=q.round)
+    if q.since is not None:
+        qs = qs.filter(created_at__gte=q.since)
+    return qs.order_by("task_id", "id")
+
+
+def edit_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
+    """The policy's edit pairs: each edited candidate's edit (chosen) over it (rejected)."""
+    if not q.policy.include_edits or q.model:
+        return []
+    extra = {"origin": "edit"} if q.metadata else None
+    if q.policy.with_margin:  # one annotator's deliberate edit: a full-strength vote
+        extra = {**(extra or {}), "margin": 1.0}
+    return [
+        PairRow(task, PromptView(content_hash=h, text=text, messages=messages), edit, original,
+                extra)
+        for task, h, text, messages, edit, original in _demonstrations(
+            project, q, edits=True
+        ).values_list("task_id", "task__prompt__content_hash", "task__prompt__text",
+                      "task__prompt__messages", "text", "edited_from__text")
+    ]  # fmt: skip
+
+
+def demonstration_rows(project: Project) -> list[StageRow]:
+    """Every demonstration as an SFT row (written answers and edits alike)."""
+    return [
+        StageRow(PromptView(content_hash=h, text=text, messages=messages), answer, None,
+                 "demonstrations")
+        for h, text, messages, answer in _demonstrations(project, RowQuery(), edits=False)
+        .values_list("task__prompt__content_hash", "task__prompt__text",
+                     "task__prompt__messages", "text")
+    ]  # fmt: skip
+
+
 def is_conversational(project: Project, q: RowQuery) -> bool:
     """The chat rule for a query whose rows are not all read yet (a stream, a page).
 
@@ -338,7 +378,7 @@ def is_conversational(project: Project, q: RowQuery) -> bool:
     for _, rows in pair_rows_by_task(project, whole, chats_only=True):
         if rows:
             return True
-    return is_chat_rows(feedback_pair_rows(project, whole))
+    return is_chat_rows(feedback_pair_rows(project, whole) + edit_pair_rows(project, whole))
 
 
 # --- the two consumers' entry points ---------------------------------------------------------
@@ -356,7 +396,7 @@ def stream_jsonl(project: Project, q: RowQuery) -> Iterator[bytes]:
         if (first and pending) or len(pending) >= FLUSH_ROWS:
             yield jsonl_rows(pending, chat=chat)
             pending, first = [], False
-    pending += feedback_pair_rows(project, q)
+    pending += feedback_pair_rows(project, q) + edit_pair_rows(project, q)
     if pending:
         yield jsonl_rows(pending, chat=chat)
 
@@ -374,7 +414,7 @@ def page(project: Project, q: RowQuery, *, size: int) -> tuple[list[dict], int |
         last = task_id
         if len(out) >= size:
             return trl_rows(out, chat=chat), last
-    out += feedback_pair_rows(project, q)
+    out += feedback_pair_rows(project, q) + edit_pair_rows(project, q)
     return trl_rows(out, chat=chat), None
 
 
@@ -386,6 +426,9 @@ def dataset_rows(project: Project, policy: PairPolicy) -> tuple[list[PairRow], b
     feedback = feedback_pair_rows(project, q)
     counts.feedback_pairs = len(feedback)
     rows += feedback
+    edits = edit_pair_rows(project, q)
+    counts.edit_pairs = len(edits)
+    rows += edits
     return rows, is_chat_rows(rows), counts
 
 
@@ -458,6 +501,10 @@ def stage_dataset_rows(
     for name, extra in (extra_sources or {}).items():
         rows += extra
         sources[name] = len(extra)
+    if kind == SFT and stage.sft_from_demonstrations:
+        demos = demonstration_rows(project)
+        rows += demos
+        sources["demonstrations"] = len(demos)
     if kind == SFT and stage.sft_from_rankings:
         ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=False), "rankings")
         rows += ranked

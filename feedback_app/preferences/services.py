@@ -73,6 +73,8 @@ def snapshot_build(
     }
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
+    if policy.include_edits:
+        counts["edit_pairs"] = read.edit_pairs
     meta = {
         "policy": policy.to_dict(),
         "test_fraction": test_fraction,

@@ -23,11 +23,13 @@ SFT, KTO = "sft", "kto"
 class StagePolicy:
     """Which sources an SFT or KTO snapshot takes.
 
-    sft_from_rankings: add unanimously top-ranked candidates to the demonstrations;
+    sft_from_demonstrations: answers annotators wrote or edited (`annotation.demonstrations`);
+    sft_from_rankings: add unanimously top-ranked candidates;
     kto_from_feedback: deployment thumbs up/down; kto_from_rankings: unanimous top as
     desirable, tasks flagged all-bad as undesirable.
     """
 
+    sft_from_demonstrations: bool = True
     sft_from_rankings: bool = False
     kto_from_feedback: bool = True
     kto_from_rankings: bool = False

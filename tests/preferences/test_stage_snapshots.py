@@ -54,13 +54,13 @@ def test_sft_rows_are_the_unanimously_top_candidates_when_the_policy_asks(ranked
     out = rows(snap)
     assert snap.kind == "sft" and validate_sft_rows(out) == "standard"
     assert len(out) == 8 and all(r["completion"].startswith(f" {GOOD}") for r in out)
-    assert snap.counts["sources"] == {"rankings": 8}
+    assert snap.counts["sources"] == {"demonstrations": 0, "rankings": 8}
     assert snap.policy["sft_from_rankings"] is True
     assert snap.counts["train"] + snap.counts["test"] == 8
 
 
 def test_without_a_source_an_sft_snapshot_is_empty_and_says_so(ranked_project):
-    snap = build(ranked_project, "sft")
+    snap = build(ranked_project, "sft", sft_from_demonstrations=False)
     assert snap.counts["train"] == 0 and snap.counts["sources"] == {}
 
 
