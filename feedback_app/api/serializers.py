@@ -312,6 +312,16 @@ class PairFilterSerializer(serializers.Serializer):
         default=False,
         help_text="Add deployment feedback's pairs after the rankings' (none with `round`).",
     )
+    include_edits = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text='Add each edited candidate\'s edit over it (`origin: "edit"` in metadata).',
+    )
+    with_margin = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add each pair's vote strength as TRL's reward-model `margin` column.",
+    )
     round = _id_field(required=False)
     model = serializers.CharField(
         required=False,
