@@ -66,8 +66,9 @@ def make_snapshot(tmp_path):
     from feedback_app.core.models import DatasetSnapshot
     from training.data import write_jsonl
 
-    def make(project, pairs=None):
+    def make(project, pairs=None, kind="pairs"):
         pairs = pairs or [{"prompt": "p", "chosen": " a", "rejected": " b"}]
+        prompts = {str(row.get("prompt", row.get("messages"))) for row in pairs}
         folder = tmp_path / f"snapshot-{project.pk}-{DatasetSnapshot.objects.count()}"
         folder.mkdir(parents=True)
         write_jsonl(folder / "train.jsonl", pairs)
@@ -75,12 +76,13 @@ def make_snapshot(tmp_path):
         return DatasetSnapshot.objects.create(
             project=project,
             content_hash=folder.name,
+            kind=kind,
             policy={},
             test_fraction=0.0,
             seed=0,
             path=str(folder),
             format="standard",
-            counts={"train": len(pairs), "test": 0},
+            counts={"train": len(pairs), "test": 0, "train_prompts": len(prompts)},
         )
 
     return make

@@ -185,8 +185,65 @@ class Candidate(TimeStampedModel):
         return self.text[:60]
 
 
+class Demonstration(TimeStampedModel):
+    """An answer an annotator wrote for a task, or the best candidate edited into a better one.
+
+    Untrusted text like a candidate: stored with its sanitised HTML from the one renderer.
+    One a task and annotator (writing again replaces it). SFT data; an edit is also a pair.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="demonstrations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demonstrations"
+    )
+    text = models.TextField()
+    edited_from = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
+    )
+    html = models.TextField(blank=True, editable=False, help_text="Sanitised HTML of the text.")
+    render_version = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="0: not rendered."
+    )
+    html_digest = models.CharField(
+        max_length=DIGEST_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="Certifies that html was rendered from this text (common/rendering.py).",
+    )
+
+    class Meta:
+        ordering = ["task", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "annotator"], name="demonstration_once_per_annotator"
+            )
+        ]
+
+    def render(self) -> None:
+        """Store the sanitised HTML of the text (before saving)."""
+        (self.html,), self.html_digest = render_stored([self.text])
+        self.render_version = RENDER_VERSION
+
+    def html_is_current(self) -> bool:
+        return is_certified([self.text], [self.html], self.render_version, self.html_digest)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, rendering the HTML again first if the text changed since."""
+        _render_if_stale(self, kwargs, text_fields={"text"})
+        super().save(*args, **kwargs)
+
+    def shown(self) -> SafeString:
+        (shown,) = stored_or_rendered(
+            [self.text], [self.html], self.render_version, self.html_digest
+        )
+        return shown
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
 def _render_if_stale(
-    row: Prompt | Candidate, kwargs: dict[str, Any], text_fields: set[str]
+    row: Prompt | Candidate | Demonstration, kwargs: dict[str, Any], text_fields: set[str]
 ) -> None:
     """Render `row` before its save() if its HTML is not certified for its text.
 

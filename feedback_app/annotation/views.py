@@ -6,6 +6,7 @@ from string import ascii_uppercase
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -16,7 +17,7 @@ from feedback_app.common.middleware import accepts_body_up_to
 from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from . import selectors, services
+from . import demonstrations, selectors, services
 from .forms import ImportForm, ranks_from_post
 from .importing import parse_jsonl
 from .models import Assignment
@@ -76,18 +77,40 @@ def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
     return _task_page(request, project, assignment)
 
 
+def _posted_demonstration(post) -> tuple[str, int | None] | None:
+    """The demonstration on the ranking form (text, edited candidate), or None if left blank."""
+    text, edited = post.get("demonstration", ""), post.get("edited_from", "")
+    if not text.strip():
+        return None
+    return text, int(edited) if edited.isdigit() and len(edited) <= 18 else None
+
+
+def _submit(request: HttpRequest, project_id: int, task_id: int) -> None:
+    services.ranking_submit(
+        task_id=task_id,
+        annotator=request.user,
+        groups=ranks_from_post(request.POST),
+        rationale=request.POST.get("rationale", ""),
+        flags=request.POST.getlist("flags"),
+        project_id=project_id,
+    )
+
+
 @login_required
 @require_POST
 def submit_ranking(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+    demo = _posted_demonstration(request.POST)
     try:
-        services.ranking_submit(
-            task_id=task_id,
-            annotator=request.user,
-            groups=ranks_from_post(request.POST),
-            rationale=request.POST.get("rationale", ""),
-            flags=request.POST.getlist("flags"),
-            project_id=project_id,
-        )
+        if demo is None:
+            _submit(request, project_id, task_id)
+        else:
+            # Both or neither: a refused demonstration leaves the ranking unsaved, so the page
+            # comes back with the field named and everything the annotator did still there.
+            with transaction.atomic():
+                _submit(request, project_id, task_id)
+                demonstrations.demonstration_submit(
+                    task_id=task_id, annotator=request.user, text=demo[0], edited_from=demo[1]
+                )
     except NotAllowed as exc:
         raise Http404("No such task") from exc  # not a member: the project is not revealed
     except ServiceError as exc:

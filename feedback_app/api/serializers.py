@@ -15,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from feedback_app.annotation.models import Assignment, Ranking
+from feedback_app.annotation.models import Assignment, Demonstration, Ranking
 from feedback_app.annotation.projects import check_candidates_per_task
 from feedback_app.annotation.rankings import FLAGS
 from feedback_app.annotation.selectors import Progress, candidates_in_display_order
@@ -82,6 +82,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "candidates_per_task",
             "annotations_per_task",
             "rationale",
+            "demonstrations",
             "created_at",
             "updated_at",
         ]
@@ -259,6 +260,24 @@ class SubmittedRankingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DemonstrationInputSerializer(serializers.Serializer):
+    """Passed to `demonstration_submit` as sent: it checks the text and the candidate."""
+
+    text = extend_schema_field({"type": "string", "description": "The ideal answer."})(
+        serializers.JSONField()
+    )
+    edited_from = extend_schema_field(
+        {"type": "integer", "nullable": True, "description": "The candidate edited, or null."}
+    )(serializers.JSONField(required=False, default=None))
+
+
+class DemonstrationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Demonstration
+        fields = ["id", "task", "annotator", "text", "edited_from", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
 class SkipResultSerializer(serializers.Serializer):
     task = serializers.IntegerField()
     status = serializers.CharField()
@@ -292,6 +311,16 @@ class PairFilterSerializer(serializers.Serializer):
         required=False,
         default=False,
         help_text="Add deployment feedback's pairs after the rankings' (none with `round`).",
+    )
+    include_edits = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text='Add each edited candidate\'s edit over it (`origin: "edit"` in metadata).',
+    )
+    with_margin = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add each pair's vote strength as TRL's reward-model `margin` column.",
     )
     round = _id_field(required=False)
     model = serializers.CharField(
@@ -331,6 +360,7 @@ class SnapshotSerializer(serializers.ModelSerializer):
             "id",
             "project",
             "content_hash",
+            "kind",
             "format",
             "policy",
             "test_fraction",
@@ -361,8 +391,15 @@ class SnapshotCreateSerializer(serializers.Serializer):
     drop_all_bad = serializers.JSONField(required=False)
     drop_unsafe = serializers.JSONField(required=False)
     include_feedback = serializers.JSONField(required=False)
+    with_margin = serializers.JSONField(required=False)
     test_fraction = serializers.JSONField(required=False)
     seed = serializers.JSONField(required=False)
+    kind = serializers.JSONField(required=False, help_text="pairs (default), sft or kto")
+    sft_from_rankings = serializers.JSONField(required=False)
+    sft_from_demonstrations = serializers.JSONField(required=False)
+    kto_from_feedback = serializers.JSONField(required=False)
+    kto_from_rankings = serializers.JSONField(required=False)
+    include_edits = serializers.JSONField(required=False)
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -412,6 +449,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "id",
             "project",
             "kind",
+            "stage",
             "name",
             "weights",
             "parent",

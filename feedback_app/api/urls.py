@@ -35,6 +35,11 @@ urlpatterns = [
         "tasks/<id:task_id>/ranking/", annotation.RankingSubmitApi.as_view(), name="ranking-submit"
     ),
     path("tasks/<id:task_id>/skip/", annotation.SkipApi.as_view(), name="task-skip"),
+    path(
+        "tasks/<id:task_id>/demonstration/",
+        annotation.DemonstrationSubmitApi.as_view(),
+        name="demonstration-submit",
+    ),
     path("projects/<id:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
     path(
         "projects/<id:project_id>/snapshots/",

@@ -38,6 +38,10 @@ class Project(TimeStampedModel):
         default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
+    demonstrations = models.BooleanField(
+        default=False,
+        help_text="Annotators may write an ideal answer or edit the best candidate (SFT data).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -87,8 +91,20 @@ class ModelVersion(TimeStampedModel):
         POLICY = "policy", "Policy"
         REWARD = "reward", "Reward model"
 
+    class Stage(models.TextChoices):
+        """What made a version: the lineage shows it beside the parent."""
+
+        BASE = "base", "Base"
+        REWARD = "reward", "Reward model"
+        SFT = "sft", "SFT"
+        DPO = "dpo", "DPO"
+        KTO = "kto", "KTO"
+        GRPO = "grpo", "GRPO"
+        RLOO = "rloo", "RLOO"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     kind = models.CharField(max_length=16, choices=Kind)
+    stage = models.CharField(max_length=16, choices=Stage, blank=True, default="")
     name = models.CharField(max_length=200)
     weights = models.CharField(max_length=500)
     parent = models.ForeignKey(
@@ -137,6 +153,10 @@ class Job(TimeStampedModel):
         BUILD_DATASET = "build_dataset", "Build a dataset snapshot"
         TRAIN_REWARD = "train_reward", "Train a reward model"
         TRAIN_DPO = "train_dpo", "Train with DPO"
+        TRAIN_SFT = "train_sft", "Train with SFT"
+        TRAIN_KTO = "train_kto", "Train with KTO"
+        TRAIN_GRPO = "train_grpo", "Train with GRPO (online RL)"
+        TRAIN_RLOO = "train_rloo", "Train with RLOO (online RL)"
         EVALUATE = "evaluate", "Evaluate a policy"
         PROMOTE = "promote", "Promote a model version"
 
@@ -197,14 +217,22 @@ class Job(TimeStampedModel):
 
 
 class DatasetSnapshot(TimeStampedModel):
-    """Pairs in TRL's format, split by prompt, written once; the row describes the files.
+    """Rows in TRL's format (pairs, SFT or KTO), split by prompt, written once; the row
+    describes the files.
 
     `rankings_through` is the highest Ranking id the snapshot saw, so "rankings since the last
     snapshot" is a cheap count.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="snapshots")
+
+    class Kind(models.TextChoices):
+        PAIRS = "pairs", "Preference pairs"
+        SFT = "sft", "SFT rows"
+        KTO = "kto", "KTO rows"
+
     content_hash = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind, default=Kind.PAIRS)
     policy = models.JSONField(help_text="The PairPolicy that chose the pairs.")
     test_fraction = models.FloatField()
     seed = models.IntegerField()

@@ -49,7 +49,11 @@ def loop_demo_bootstrap(*, base_weights: str) -> LoopDemo:
         base = ModelVersion.objects.filter(project=project, name="base").first()
         if base is None:
             base = versions.model_register(
-                project=project, kind=ModelVersion.Kind.POLICY, name="base", weights=base_weights
+                project=project,
+                kind=ModelVersion.Kind.POLICY,
+                name="base",
+                weights=base_weights,
+                stage=ModelVersion.Stage.BASE,
             )
         job = None
         started = (

@@ -14,17 +14,33 @@ from django import forms
 
 from feedback_app.core.models import DatasetSnapshot, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     DPO_LOSS_TYPES,
+    GRPO_LOSS_TYPES,
+    KTO_LOSS_TYPES,
+    SFT_LOSS_TYPES,
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    GRPOTrainConfig,
+    KTOTrainConfig,
     Range,
     RewardTrainConfig,
+    RLOOTrainConfig,
+    SFTTrainConfig,
     ranges,
 )
 
-from .params import PROMPT_LIMIT, SPLIT_SEED, TEST_FRACTION
+from .params import (
+    EVAL_PROMPTS,
+    EVAL_PROMPTS_DEFAULT,
+    PROMPT_LIMIT,
+    SPLIT_SEED,
+    STAGE_FLAGS,
+    STAGE_ROWS,
+    TEST_FRACTION,
+)
 
 _GEN, _RM, _DPO, _EVAL, _POLICY = (
     GenerateConfig(),
@@ -33,6 +49,8 @@ _GEN, _RM, _DPO, _EVAL, _POLICY = (
     EvalConfig(),
     PairPolicy(),
 )
+_STAGE = StagePolicy()
+_SFT, _KTO, _GRPO, _RLOO = SFTTrainConfig(), KTOTrainConfig(), GRPOTrainConfig(), RLOOTrainConfig()
 
 
 def _number(allowed: Range, **kwargs: Any) -> forms.Field:
@@ -107,6 +125,36 @@ class BuildDatasetForm(LaunchForm):
     drop_unsafe = forms.BooleanField(initial=_POLICY.drop_unsafe, required=False)
     test_fraction = _number(TEST_FRACTION, initial=0.1)
     seed = _number(SPLIT_SEED, initial=0)
+    kind = forms.ChoiceField(
+        choices=DatasetSnapshot.Kind.choices, initial="pairs", required=False, label="Rows"
+    )
+    with_margin = forms.BooleanField(
+        required=False, label="Pairs: vote strength as the reward model's margin"
+    )
+    include_edits = forms.BooleanField(
+        required=False, label="Pairs: edited candidates (the edit over the original)"
+    )
+    sft_from_demonstrations = forms.BooleanField(
+        required=False, initial=_STAGE.sft_from_demonstrations, label="SFT: demonstrations"
+    )
+    sft_from_rankings = forms.BooleanField(
+        required=False, label="SFT: add unanimously top-ranked candidates"
+    )
+    kto_from_feedback = forms.BooleanField(
+        required=False, initial=_STAGE.kto_from_feedback, label="KTO: deployment thumbs"
+    )
+    kto_from_rankings = forms.BooleanField(
+        required=False, label="KTO: top groups desirable, all-bad tasks undesirable"
+    )
+
+    def params(self) -> dict[str, Any]:
+        """Pairs take no stage flags (an unticked box is still a value on an HTML form)."""
+        out = super().params()
+        if out.get("kind", "pairs") == "pairs":
+            out.pop("kind", None)
+            for name in STAGE_FLAGS:
+                out.pop(name, None)
+        return out
 
 
 def _snapshot_field() -> forms.ModelChoiceField:
@@ -117,16 +165,23 @@ def _snapshot_field() -> forms.ModelChoiceField:
 
 class _TrainForm(LaunchForm):
     snapshot = _snapshot_field()
+    stage = ""  # the job kind, for the kind of snapshot it trains on (params.STAGE_ROWS)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["snapshot"].queryset = DatasetSnapshot.objects.filter(project=self.project)
+        snapshots = DatasetSnapshot.objects.filter(project=self.project)
+        if self.stage in STAGE_ROWS:
+            snapshots = snapshots.filter(kind=STAGE_ROWS[self.stage])
+        self.fields["snapshot"].queryset = snapshots
         for name in ("base", "policy"):
             if name in self.fields:
                 self.fields[name].queryset = self._versions("policy")
+        if "reward_model" in self.fields:
+            self.fields["reward_model"].queryset = self._versions("reward")
 
 
 class TrainRewardForm(_TrainForm):
+    stage = "train_reward"
     base = _version_field("Start from policy")
     learning_rate = _config_number(_RM, "learning_rate")
     epochs = _config_number(_RM, "epochs")
@@ -135,6 +190,7 @@ class TrainRewardForm(_TrainForm):
 
 
 class TrainDPOForm(_TrainForm):
+    stage = "train_dpo"
     policy = _version_field("Policy to improve")
     beta = _config_number(_DPO, "beta")
     learning_rate = _config_number(_DPO, "learning_rate")
@@ -143,6 +199,66 @@ class TrainDPOForm(_TrainForm):
     max_length = _config_number(_DPO, "max_length")
     loss_type = forms.ChoiceField(choices=[(t, t) for t in DPO_LOSS_TYPES], initial=_DPO.loss_type)
     lora = forms.BooleanField(required=False, initial=_DPO.lora, label="LoRA adapters")
+
+
+class _PolicyStageForm(_TrainForm):
+    """SFT, KTO and online RL: the policy to start from and the evaluation after training."""
+
+    policy = _version_field("Policy to improve")
+    eval_prompts = _number(
+        EVAL_PROMPTS, initial=EVAL_PROMPTS_DEFAULT, required=False,
+        label="Evaluate on N prompts (0: no evaluation)",
+    )  # fmt: skip
+
+
+class TrainSFTForm(_PolicyStageForm):
+    stage = "train_sft"
+    learning_rate = _config_number(_SFT, "learning_rate")
+    epochs = _config_number(_SFT, "epochs")
+    batch_size = _config_number(_SFT, "batch_size")
+    max_length = _config_number(_SFT, "max_length")
+    loss_type = forms.ChoiceField(choices=[(t, t) for t in SFT_LOSS_TYPES], initial=_SFT.loss_type)
+
+
+class TrainKTOForm(_PolicyStageForm):
+    stage = "train_kto"
+    beta = _config_number(_KTO, "beta")
+    learning_rate = _config_number(_KTO, "learning_rate")
+    epochs = _config_number(_KTO, "epochs")
+    batch_size = _config_number(_KTO, "batch_size")
+    max_length = _config_number(_KTO, "max_length")
+    desirable_weight = _config_number(_KTO, "desirable_weight")
+    undesirable_weight = _config_number(_KTO, "undesirable_weight")
+    loss_type = forms.ChoiceField(choices=[(t, t) for t in KTO_LOSS_TYPES], initial=_KTO.loss_type)
+
+
+class _OnlineRLForm(_PolicyStageForm):
+    reward_model = _version_field("Reward model (the reward function)")
+
+
+class TrainGRPOForm(_OnlineRLForm):
+    stage = "train_grpo"
+    beta = _config_number(_GRPO, "beta")
+    learning_rate = _config_number(_GRPO, "learning_rate")
+    epochs = _config_number(_GRPO, "epochs")
+    batch_size = _config_number(_GRPO, "batch_size")
+    num_generations = _config_number(_GRPO, "num_generations")
+    max_completion_length = _config_number(_GRPO, "max_completion_length")
+    temperature = _config_number(_GRPO, "temperature")
+    loss_type = forms.ChoiceField(
+        choices=[(t, t) for t in GRPO_LOSS_TYPES], initial=_GRPO.loss_type
+    )
+
+
+class TrainRLOOForm(_OnlineRLForm):
+    stage = "train_rloo"
+    beta = _config_number(_RLOO, "beta")
+    learning_rate = _config_number(_RLOO, "learning_rate")
+    epochs = _config_number(_RLOO, "epochs")
+    batch_size = _config_number(_RLOO, "batch_size")
+    num_generations = _config_number(_RLOO, "num_generations")
+    max_completion_length = _config_number(_RLOO, "max_completion_length")
+    temperature = _config_number(_RLOO, "temperature")
 
 
 class EvaluateForm(LaunchForm):

@@ -69,6 +69,22 @@ KINDS: dict[str, JobKind] = {
             QUEUE_TRAINING, forms.TrainDPOForm, torch=True,
         ),
         JobKind(
+            "train_sft", "Train with SFT", checkers.check_train_sft, runners.run_train_sft,
+            QUEUE_TRAINING, forms.TrainSFTForm, torch=True,
+        ),
+        JobKind(
+            "train_kto", "Train with KTO", checkers.check_train_kto, runners.run_train_kto,
+            QUEUE_TRAINING, forms.TrainKTOForm, torch=True,
+        ),
+        JobKind(
+            "train_grpo", "Train with GRPO (online RL)", checkers.check_train_grpo,
+            runners.run_train_grpo, QUEUE_TRAINING, forms.TrainGRPOForm, torch=True,
+        ),
+        JobKind(
+            "train_rloo", "Train with RLOO (online RL)", checkers.check_train_rloo,
+            runners.run_train_rloo, QUEUE_TRAINING, forms.TrainRLOOForm, torch=True,
+        ),
+        JobKind(
             "evaluate", "Evaluate a policy", checkers.check_evaluate, runners.run_evaluate,
             QUEUE_TRAINING, forms.EvaluateForm, torch=True,
         ),

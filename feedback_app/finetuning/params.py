@@ -17,21 +17,37 @@ from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.models import DatasetSnapshot, ModelVersion, Project
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     SEED,
     ConfigError,
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
+    GRPOTrainConfig,
+    KTOTrainConfig,
     Range,
     RewardTrainConfig,
+    RLOOTrainConfig,
+    SFTTrainConfig,
 )
+from training.data import MIN_ROWS
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
 # The job parameters that are not a config's or the pair policy's fields.
 PROMPT_LIMIT = Range(1, 1_000_000, integer=True)
 TEST_FRACTION = Range(0, 1, high_open=True)
 SPLIT_SEED = SEED
+# Prompts the evaluation after training samples (0: none); the Evaluate job's default too.
+EVAL_PROMPTS = Range(0, 1_000_000, integer=True)
+EVAL_PROMPTS_DEFAULT = 16
+# The rows each stage trains on: the kind of snapshot it reads ("prompts": any kind, its prompts).
+STAGE_ROWS = {
+    "train_reward": DatasetSnapshot.Kind.PAIRS,
+    "train_dpo": DatasetSnapshot.Kind.PAIRS,
+    "train_sft": DatasetSnapshot.Kind.SFT,
+    "train_kto": DatasetSnapshot.Kind.KTO,
+}
 
 
 def _check_range(allowed: Range, value: Any, field: str) -> Any:
@@ -86,19 +102,47 @@ def _version(project: Project, value: Any, field: str, kind: str) -> ModelVersio
     return version
 
 
-def _snapshot(project: Project, value: Any) -> DatasetSnapshot:
+def _snapshot(project: Project, value: Any, stage: str | None = None) -> DatasetSnapshot:
+    """The named (else the newest usable) snapshot; refused unless `stage` can train on it.
+
+    A stage that reads one kind of rows (`STAGE_ROWS`) takes the newest snapshot of that kind
+    by default; online RL reads prompts, which every kind has.
+    """
+    wanted = STAGE_ROWS.get(stage) if stage else None
     qs = DatasetSnapshot.objects.filter(project=project)
-    snap = (
-        qs.order_by("-id").first()
-        if value in (None, "")
-        else qs.filter(pk=_id(value, "snapshot")).first()
-    )
+    if value in (None, ""):
+        snap = (qs.filter(kind=wanted) if wanted else qs).order_by("-id").first()
+    else:
+        snap = qs.filter(pk=_id(value, "snapshot")).first()
     if snap is None:
+        what = f"{DatasetSnapshot.Kind(wanted).label} " if wanted else ""
         raise InvalidInput(
-            Problem("snapshot", "no such dataset snapshot in this project; build one first")
+            Problem("snapshot", f"no {what}dataset snapshot in this project; build one first")
         )
-    if not snap.counts.get("train"):
-        raise InvalidInput(Problem("snapshot", "this snapshot has no training pairs"))
+    if wanted and snap.kind != wanted:
+        raise InvalidInput(
+            Problem(
+                "snapshot",
+                f"snapshot {snap.pk} holds {snap.get_kind_display()}; this stage trains on "
+                f"{DatasetSnapshot.Kind(wanted).label}",
+            )
+        )
+    train = snap.counts.get("train", 0)
+    if stage is None or wanted == DatasetSnapshot.Kind.PAIRS:
+        if not train:
+            raise InvalidInput(Problem("snapshot", "this snapshot has no training pairs"))
+    elif wanted and train < MIN_ROWS:
+        raise InvalidInput(
+            Problem("snapshot", f"too few training rows: {train}, at least {MIN_ROWS} needed")
+        )
+    elif not wanted and snap.counts.get("train_prompts", 0) < MIN_ROWS:
+        raise InvalidInput(
+            Problem(
+                "snapshot",
+                f"too few training prompts: {snap.counts.get('train_prompts', 0)}, "
+                f"at least {MIN_ROWS} needed",
+            )
+        )
     return snap
 
 
@@ -127,10 +171,20 @@ def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+STAGE_FLAGS = tuple(f.name for f in dataclasses.fields(StagePolicy))
+
+
 def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, policy_fields = _split(params, {"test_fraction", "seed"})
+    own, policy_fields = _split(params, {"test_fraction", "seed", "kind", *STAGE_FLAGS})
+    kind = own.get("kind", DatasetSnapshot.Kind.PAIRS)
+    if kind not in DatasetSnapshot.Kind.values:
+        raise InvalidInput(Problem("kind", f"must be one of {list(DatasetSnapshot.Kind.values)}"))
+    flags = {k: v for k, v in own.items() if k in STAGE_FLAGS}
+    if kind == DatasetSnapshot.Kind.PAIRS and flags:
+        raise InvalidInput(Problem(sorted(flags)[0], "only for kind sft or kto"))
     try:
         policy = PairPolicy(**policy_fields)
+        stage = StagePolicy(**flags)
     except TypeError as exc:
         raise InvalidInput(Problem("params", str(exc))) from exc
     except ValueError as exc:
@@ -138,21 +192,57 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
         raise InvalidInput(Problem(field, message)) from exc
     fraction = _check_range(TEST_FRACTION, own.get("test_fraction", 0.1), "test_fraction")
     seed = _check_range(SPLIT_SEED, own.get("seed", 0), "seed")
-    return {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
+    out = {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
+    if kind != DatasetSnapshot.Kind.PAIRS:
+        out.update({"kind": kind, **stage.to_dict()})
+    return out
 
 
 def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     own, config = _split(params, {"snapshot", "base"})
-    snap = _snapshot(project, own.get("snapshot"))
+    snap = _snapshot(project, own.get("snapshot"), "train_reward")
     base = _version(project, own.get("base"), "base", ModelVersion.Kind.POLICY)
     return {"snapshot": snap.pk, "base": base.pk, **_config(RewardTrainConfig, config)}
 
 
 def check_train_dpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     own, config = _split(params, {"snapshot", "policy"})
-    snap = _snapshot(project, own.get("snapshot"))
+    snap = _snapshot(project, own.get("snapshot"), "train_dpo")
     policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
     return {"snapshot": snap.pk, "policy": policy.pk, **_config(DPOTrainConfig, config)}
+
+
+def _check_policy_stage(
+    stage: str, config_cls: type, project: Project, params: dict[str, Any], *, online: bool
+) -> dict[str, Any]:
+    """SFT, KTO, GRPO and RLOO: snapshot, policy, (reward model), evaluation size, config."""
+    names = {"snapshot", "policy", "eval_prompts"} | ({"reward_model"} if online else set())
+    own, config = _split(params, names)
+    snap = _snapshot(project, own.get("snapshot"), stage)
+    policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
+    out: dict[str, Any] = {"snapshot": snap.pk, "policy": policy.pk}
+    if online:
+        reward = _version(project, own.get("reward_model"), "reward_model", "reward")
+        out["reward_model"] = reward.pk
+    eval_prompts = own.get("eval_prompts", EVAL_PROMPTS_DEFAULT)
+    out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
+    return {**out, **_config(config_cls, config)}
+
+
+def check_train_sft(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    return _check_policy_stage("train_sft", SFTTrainConfig, project, params, online=False)
+
+
+def check_train_kto(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    return _check_policy_stage("train_kto", KTOTrainConfig, project, params, online=False)
+
+
+def check_train_grpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    return _check_policy_stage("train_grpo", GRPOTrainConfig, project, params, online=True)
+
+
+def check_train_rloo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    return _check_policy_stage("train_rloo", RLOOTrainConfig, project, params, online=True)
 
 
 def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:

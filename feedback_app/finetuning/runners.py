@@ -8,6 +8,7 @@ registry) never loads them; that is the only reason for an import inside a funct
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,20 @@ from feedback_app.annotation.models import Prompt
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.services import snapshot_build
-from training.config import DPOTrainConfig, EvalConfig, GenerateConfig, RewardTrainConfig
+from feedback_app.preferences.stage_rows import StagePolicy
+from training.config import (
+    DPOTrainConfig,
+    EvalConfig,
+    GenerateConfig,
+    GRPOTrainConfig,
+    KTOTrainConfig,
+    RewardTrainConfig,
+    RLOOTrainConfig,
+    SFTTrainConfig,
+)
 from training.data import read_jsonl
 
-from .params import GENERATE_FIELDS, config_part
+from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part
 from .reporting import JobCancelled, JobReporter
 from .rounds import round_store
 from .versions import model_promote, model_register
@@ -92,7 +103,9 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
 def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
     p = dict(job.params)
     test_fraction, seed = p.pop("test_fraction"), p.pop("seed")
-    reporter.stage("Aggregating rankings into preference pairs", 0.1)
+    kind = p.pop("kind", DatasetSnapshot.Kind.PAIRS)
+    stage = StagePolicy(**{k: p.pop(k) for k in STAGE_FLAGS if k in p})
+    reporter.stage(f"Building {DatasetSnapshot.Kind(kind).label}", 0.1)
     snap = snapshot_build(
         project=job.project,
         policy=PairPolicy(**p),
@@ -100,6 +113,8 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
         seed=seed,
         job=job,
         note=reporter.log,
+        kind=kind,
+        stage=stage,
     )
     return {"snapshot": snap.pk, "content_hash": snap.content_hash, **snap.counts}
 
@@ -131,6 +146,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     version = model_register(
         project=job.project,
         kind=ModelVersion.Kind.REWARD,
+        stage=ModelVersion.Stage.REWARD,
         name=f"reward-{job.pk}",
         weights=out,
         parent=None,
@@ -164,6 +180,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     version = model_register(
         project=job.project,
         kind=ModelVersion.Kind.POLICY,
+        stage=ModelVersion.Stage.DPO,
         name=f"policy-{job.pk}",
         weights=out,
         parent=policy,
@@ -175,22 +192,33 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     return {"model_version": version.pk, "metrics": metrics}
 
 
-def run_evaluate(job: Job, reporter: JobReporter) -> dict:
+def _project_prompts(job: Job, limit: int | None) -> list[str | list[dict]]:
+    prompts = [_prompt_input(x) for x in Prompt.objects.filter(project=job.project).order_by("-id")]
+    return prompts[:limit] if limit else prompts
+
+
+def policy_evaluate(
+    *,
+    policy: ModelVersion,
+    reward: ModelVersion,
+    prompts: list,
+    config: EvalConfig,
+    reporter: JobReporter,
+    low: float = 0.0,
+) -> dict[str, Any]:
+    """The one evaluation of a policy, whatever stage made it: win rate against its parent on
+    fresh samples judged by the reward model, and KL to the parent; stored on the version."""
     from training.evaluate import compare_policies
 
-    p = job.params
-    policy = ModelVersion.objects.select_related("parent").get(pk=p["policy"])
-    reward = ModelVersion.objects.get(pk=p["reward"])
-    prompts = [_prompt_input(x) for x in Prompt.objects.filter(project=job.project).order_by("-id")]
-    prompts = prompts[: p["prompt_limit"]] if p.get("prompt_limit") else prompts
-    reporter.stage(f"{policy.name} against {policy.parent.name}, judged by {reward.name}", 0.0)
+    parent = policy.parent
+    reporter.stage(f"{policy.name} against {parent.name}, judged by {reward.name}", low)
     result = compare_policies(
         policy.weights,
-        policy.parent.weights,
+        parent.weights,
         prompts,
         judge=reward.weights,
-        config=EvalConfig.from_dict(config_part(EvalConfig, p)),
-        progress=reporter.progress,
+        config=config,
+        progress=reporter.progress_between(low, 1.0),
     )
     _stopped(result)
     summary = {
@@ -211,7 +239,111 @@ def run_evaluate(job: Job, reporter: JobReporter) -> dict:
             zip(result["prompts"], result["policy_samples"], result["parent_samples"], strict=True)
         )[:5]
     ]
-    return {"model_version": policy.pk, **summary, "examples": examples}
+    return {**summary, "examples": examples}
+
+
+def run_evaluate(job: Job, reporter: JobReporter) -> dict:
+    p = job.params
+    policy = ModelVersion.objects.select_related("parent").get(pk=p["policy"])
+    reward = ModelVersion.objects.get(pk=p["reward"])
+    summary = policy_evaluate(
+        policy=policy,
+        reward=reward,
+        prompts=_project_prompts(job, p.get("prompt_limit")),
+        config=EvalConfig.from_dict(config_part(EvalConfig, p)),
+        reporter=reporter,
+    )
+    return {"model_version": policy.pk, **summary}
+
+
+# --- the policy stages after the reward model: SFT, KTO, online RL (GRPO, RLOO) ---------------
+
+STAGES: dict[str, tuple[str, type]] = {
+    "train_sft": (ModelVersion.Stage.SFT, SFTTrainConfig),
+    "train_kto": (ModelVersion.Stage.KTO, KTOTrainConfig),
+    "train_grpo": (ModelVersion.Stage.GRPO, GRPOTrainConfig),
+    "train_rloo": (ModelVersion.Stage.RLOO, RLOOTrainConfig),
+}
+TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
+
+
+def _prompt_rows(rows: list[dict]) -> list[dict]:
+    """Each distinct prompt of a snapshot's rows once, in order: online RL's input."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        prompt = row["prompt"] if "prompt" in row else row["messages"][:-1]
+        key = json.dumps(prompt, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append({"prompt": prompt})
+    return out
+
+
+def _train_policy_stage(job: Job, reporter: JobReporter) -> dict:
+    """Read the snapshot's rows, train, register the new policy (parent, stage, job), evaluate."""
+    p = job.params
+    stage, config_cls = STAGES[job.kind]
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    policy = ModelVersion.objects.get(pk=p["policy"])
+    config = config_cls.from_dict(config_part(config_cls, p))
+    rows = _read_pairs(snapshot, "train")
+    out = _out_dir(job, "policy")
+    progress = reporter.progress_between(0, TRAIN_SHARE)
+    reward = ModelVersion.objects.get(pk=p["reward_model"]) if "reward_model" in p else None
+    if stage in (ModelVersion.Stage.GRPO, ModelVersion.Stage.RLOO):
+        from training.online_rl import train_grpo, train_rloo
+
+        train = train_grpo if stage == ModelVersion.Stage.GRPO else train_rloo
+        prompts = _prompt_rows(rows)
+        reporter.stage(
+            f"{stage.upper()} from {policy.name} on {len(prompts)} prompts, "
+            f"rewarded by {reward.name}",
+            0.0,
+        )
+        result = train(policy.weights, reward.weights, prompts, out, config, progress)
+    else:
+        if stage == ModelVersion.Stage.SFT:
+            from training.sft import train_sft as train
+        else:
+            from training.kto import train_kto as train
+        reporter.stage(f"{stage.upper()} from {policy.name} on {len(rows)} rows", 0.0)
+        result = train(policy.weights, rows, out, config, progress)
+    _stopped(result)
+    metrics = dict(result.metrics)
+    version = model_register(
+        project=job.project,
+        kind=ModelVersion.Kind.POLICY,
+        stage=stage,
+        name=f"policy-{job.pk}",
+        weights=out,
+        parent=policy,
+        job=job,
+        snapshot=snapshot,
+        metrics=metrics,
+        activate_if_first=False,
+    )
+    judge = reward or (
+        ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
+        .order_by("-is_active", "-id")
+        .first()
+    )
+    evaluation: dict[str, Any] = {}
+    if p["eval_prompts"] and judge is not None:
+        evaluation = policy_evaluate(
+            policy=ModelVersion.objects.select_related("parent").get(pk=version.pk),
+            reward=judge,
+            prompts=_project_prompts(job, p["eval_prompts"]),
+            config=EvalConfig(),
+            reporter=reporter,
+            low=TRAIN_SHARE,
+        )
+    elif p["eval_prompts"]:
+        reporter.log("no reward model in this project yet: evaluation skipped")
+    return {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+
+
+run_train_sft = run_train_kto = run_train_grpo = run_train_rloo = _train_policy_stage
 
 
 def run_promote(job: Job, reporter: JobReporter) -> dict:

@@ -15,6 +15,7 @@ def model_register(
     project: Project,
     kind: str,
     name: str,
+    stage: str = "",
     weights: str | Path,
     parent: ModelVersion | None = None,
     job: Job | None = None,
@@ -27,6 +28,7 @@ def model_register(
     return ModelVersion.objects.create(
         project=project,
         kind=kind,
+        stage=stage,
         name=name,
         weights=str(weights),
         parent=parent,

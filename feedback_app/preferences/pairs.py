@@ -145,6 +145,12 @@ class PairPolicy:
     drop_all_bad: bool = True
     drop_unsafe: bool = False
     include_feedback: bool = False
+    # Each pair's vote strength (`PairVotes.margin`) as TRL's `margin` column, which
+    # RewardTrainer reads (loss -logsigmoid(r_c - r_r - margin)).
+    with_margin: bool = False
+    # Pairs from demonstrations that edit a candidate: the edit over the original
+    # (`origin: "edit"` in an export's metadata).
+    include_edits: bool = False
 
     def __post_init__(self) -> None:
         """Raise ValueError ("field: rule") for a value out of type or bounds."""
@@ -153,7 +159,13 @@ class PairPolicy:
         except ConfigError as exc:
             # Only the rule, not the value: `got ...` repeats what the user just sent.
             raise ValueError(str(exc).partition(", got")[0]) from None
-        for name in ("drop_all_bad", "drop_unsafe", "include_feedback"):
+        for name in (
+            "drop_all_bad",
+            "drop_unsafe",
+            "include_feedback",
+            "with_margin",
+            "include_edits",
+        ):
             # "false" is a non-empty string: taken as truthy, it would mean the opposite.
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: must be true or false")
@@ -161,8 +173,9 @@ class PairPolicy:
     def to_dict(self) -> dict:
         data = asdict(self)
         # Left out while off, so snapshots built before the flag existed keep their hash.
-        if not self.include_feedback:
-            del data["include_feedback"]
+        for flag in ("include_feedback", "with_margin", "include_edits"):
+            if not data[flag]:
+                del data[flag]
         return data
 
 

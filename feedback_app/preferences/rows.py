@@ -31,7 +31,7 @@ import orjson
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from feedback_app.annotation.models import Candidate, Ranking, Task
+from feedback_app.annotation.models import Candidate, Demonstration, Ranking, Task
 from feedback_app.common.storable import is_id
 from feedback_app.core.models import Project
 
@@ -39,6 +39,16 @@ from .dataset import PromptView, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
 from .models import DeploymentFeedback
 from .pairs import PairPolicy, PairVotes, RankingRow, aggregate, keep_pairs, select_rankings
+from .stage_rows import (
+    KTO,
+    SFT,
+    StagePolicy,
+    StageRow,
+    all_bad_task,
+    is_chat,
+    kto_from_thumbs,
+    unanimous_top,
+)
 
 TASKS_PER_CHUNK = 500
 RANKINGS_PER_FETCH = 5000
@@ -69,6 +79,7 @@ class Counts:
     candidate_pairs: int = 0
     pairs: int = 0
     feedback_pairs: int = 0
+    edit_pairs: int = 0
 
 
 class PairRow(NamedTuple):
@@ -253,6 +264,8 @@ def _rows_for_chunk(
                 if model and not _matches_model(model, chosen, rejected):
                     continue
                 extra = _metadata(v, rnd, chosen, rejected) if metadata else None
+                if q.policy.with_margin:  # vote strength as TRL's reward-model `margin`
+                    extra = {**(extra or {}), "margin": round(v.margin, 6)}
                 rows.append(PairRow(task_id, prompt, chosen[0], rejected[0], extra))
         yield task_id, rows
 
@@ -316,6 +329,45 @@ def feedback_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
     return [PairRow(None, prompts[h], c, r, extra) for h, c, r in pairs_from_feedback(plain)]
 
 
+def _demonstrations(project: Project, q: RowQuery, *, edits: bool) -> QuerySet:
+    qs = Demonstration.objects.filter(task__project=project)
+    if edits:
+        qs = qs.filter(edited_from__isnull=False)
+    if q.round is not None:
+        qs = qs.filter(task__round=q.round)
+    if q.since is not None:
+        qs = qs.filter(created_at__gte=q.since)
+    return qs.order_by("task_id", "id")
+
+
+def edit_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
+    """The policy's edit pairs: each edited candidate's edit (chosen) over it (rejected)."""
+    if not q.policy.include_edits or q.model:
+        return []
+    extra = {"origin": "edit"} if q.metadata else None
+    if q.policy.with_margin:  # one annotator's deliberate edit: a full-strength vote
+        extra = {**(extra or {}), "margin": 1.0}
+    return [
+        PairRow(task, PromptView(content_hash=h, text=text, messages=messages), edit, original,
+                extra)
+        for task, h, text, messages, edit, original in _demonstrations(
+            project, q, edits=True
+        ).values_list("task_id", "task__prompt__content_hash", "task__prompt__text",
+                      "task__prompt__messages", "text", "edited_from__text")
+    ]  # fmt: skip
+
+
+def demonstration_rows(project: Project) -> list[StageRow]:
+    """Every demonstration as an SFT row (written answers and edits alike)."""
+    return [
+        StageRow(PromptView(content_hash=h, text=text, messages=messages), answer, None,
+                 "demonstrations")
+        for h, text, messages, answer in _demonstrations(project, RowQuery(), edits=False)
+        .values_list("task__prompt__content_hash", "task__prompt__text",
+                     "task__prompt__messages", "text")
+    ]  # fmt: skip
+
+
 def is_conversational(project: Project, q: RowQuery) -> bool:
     """The chat rule for a query whose rows are not all read yet (a stream, a page).
 
@@ -326,7 +378,7 @@ def is_conversational(project: Project, q: RowQuery) -> bool:
     for _, rows in pair_rows_by_task(project, whole, chats_only=True):
         if rows:
             return True
-    return is_chat_rows(feedback_pair_rows(project, whole))
+    return is_chat_rows(feedback_pair_rows(project, whole) + edit_pair_rows(project, whole))
 
 
 # --- the two consumers' entry points ---------------------------------------------------------
@@ -344,7 +396,7 @@ def stream_jsonl(project: Project, q: RowQuery) -> Iterator[bytes]:
         if (first and pending) or len(pending) >= FLUSH_ROWS:
             yield jsonl_rows(pending, chat=chat)
             pending, first = [], False
-    pending += feedback_pair_rows(project, q)
+    pending += feedback_pair_rows(project, q) + edit_pair_rows(project, q)
     if pending:
         yield jsonl_rows(pending, chat=chat)
 
@@ -362,7 +414,7 @@ def page(project: Project, q: RowQuery, *, size: int) -> tuple[list[dict], int |
         last = task_id
         if len(out) >= size:
             return trl_rows(out, chat=chat), last
-    out += feedback_pair_rows(project, q)
+    out += feedback_pair_rows(project, q) + edit_pair_rows(project, q)
     return trl_rows(out, chat=chat), None
 
 
@@ -374,4 +426,96 @@ def dataset_rows(project: Project, policy: PairPolicy) -> tuple[list[PairRow], b
     feedback = feedback_pair_rows(project, q)
     counts.feedback_pairs = len(feedback)
     rows += feedback
+    edits = edit_pair_rows(project, q)
+    counts.edit_pairs = len(edits)
+    rows += edits
     return rows, is_chat_rows(rows), counts
+
+
+# --- the unpaired kinds: SFT and KTO rows (`stage_rows.py` holds their rules) ------------------
+
+
+def _ranked_tasks(project: Project) -> Iterator[tuple[int, list[RankingRow]]]:
+    """(task id, its rankings) in task order, every ranking (all-bad ones too)."""
+    rows = _parsed(_rankings(project, RowQuery()).iterator(chunk_size=RANKINGS_PER_FETCH))
+    for task_id, group in groupby(rows, key=lambda r: r[1]):
+        yield task_id, [RankingRow(*rest) for _rid, *rest in group]
+
+
+def _ranking_rows(
+    project: Project, policy: PairPolicy, *, all_bad: bool
+) -> list[tuple[int, int, bool]]:
+    """(task, candidate, desirable): unanimous top candidates, and (`all_bad`) every candidate
+    of a task flagged all-bad by most of its rankings."""
+    out = []
+    for task_id, rankings in _ranked_tasks(project):
+        out.extend((task_id, c, True) for c in unanimous_top(rankings, policy))
+        if all_bad and all_bad_task(rankings):
+            out.extend((task_id, c, False) for g in rankings[0].groups for c in sorted(g))
+    return out
+
+
+def _candidate_rows(chosen: list[tuple[int, int, bool]], source: str) -> list[StageRow]:
+    out = []
+    for lo in range(0, len(chosen), TASKS_PER_CHUNK):
+        chunk = chosen[lo : lo + TASKS_PER_CHUNK]
+        texts = dict(
+            Candidate.objects.filter(pk__in=[c for _, c, _ in chunk]).values_list("pk", "text")
+        )
+        prompts = {
+            pk: PromptView(content_hash=h, text=text, messages=messages)
+            for pk, text, messages, h in Task.objects.filter(
+                pk__in={t for t, _, _ in chunk}
+            ).values_list("pk", "prompt__text", "prompt__messages", "prompt__content_hash")
+        }
+        out.extend(StageRow(prompts[t], texts[c], label, source) for t, c, label in chunk)
+    return out
+
+
+def _thumbs_rows(project: Project) -> list[StageRow]:
+    prompts: dict[str, PromptView] = {}
+    thumbs = []
+    for h, text, messages, response, rating in (
+        DeploymentFeedback.objects.filter(project=project, kind=DeploymentFeedback.Kind.THUMBS)
+        .order_by("id")
+        .values_list("prompt_hash", "prompt_text", "prompt_messages", "response", "rating")
+        .iterator(chunk_size=2000)
+    ):
+        prompts.setdefault(h, PromptView(content_hash=h, text=text, messages=messages))
+        thumbs.append((h, response, rating == DeploymentFeedback.Rating.UP))
+    return [StageRow(prompts[h], r, up, "feedback") for h, r, up in kto_from_thumbs(thumbs)]
+
+
+def stage_dataset_rows(
+    project: Project,
+    kind: str,
+    policy: PairPolicy,
+    stage: StagePolicy,
+    extra_sources: dict[str, list[StageRow]] | None = None,
+) -> tuple[list[StageRow], bool, dict[str, int]]:
+    """Every SFT or KTO row of the project under the policies, the chat rule, and rows per
+    source (the snapshot records them). `extra_sources` are rows made elsewhere (written
+    demonstrations), added first under their source name."""
+    rows: list[StageRow] = []
+    sources: dict[str, int] = {}
+    for name, extra in (extra_sources or {}).items():
+        rows += extra
+        sources[name] = len(extra)
+    if kind == SFT and stage.sft_from_demonstrations:
+        demos = demonstration_rows(project)
+        rows += demos
+        sources["demonstrations"] = len(demos)
+    if kind == SFT and stage.sft_from_rankings:
+        ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=False), "rankings")
+        rows += ranked
+        sources["rankings"] = len(ranked)
+    if kind == KTO:
+        if stage.kto_from_feedback:
+            thumbs = _thumbs_rows(project)
+            rows += thumbs
+            sources["feedback"] = len(thumbs)
+        if stage.kto_from_rankings:
+            ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=True), "rankings")
+            rows += ranked
+            sources["rankings"] = len(ranked)
+    return rows, is_chat(rows), sources

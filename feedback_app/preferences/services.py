@@ -17,7 +17,8 @@ from feedback_app.core.models import DatasetSnapshot, Project
 
 from .dataset import content_hash, in_test_split, jsonl_bytes
 from .pairs import PairPolicy
-from .rows import dataset_rows, trl_rows
+from .rows import dataset_rows, stage_dataset_rows, trl_rows
+from .stage_rows import StagePolicy, StageRow, trl_stage_row
 
 Note = Callable[[str], None]
 
@@ -30,13 +31,23 @@ def snapshot_build(
     seed: int = 0,
     job=None,
     note: Note | None = None,
+    kind: str = DatasetSnapshot.Kind.PAIRS,
+    stage: StagePolicy | None = None,
+    extra_sources: dict[str, list[StageRow]] | None = None,
 ) -> DatasetSnapshot:
     """Every row of `project` under `policy` (`rows.dataset_rows`), split by prompt, written.
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
-    it again returns the snapshot already stored.
+    it again returns the snapshot already stored. `kind` "sft" or "kto" builds those rows
+    instead (`rows.stage_dataset_rows`, sources chosen by `stage`, recorded in the snapshot).
     """
     note = note or (lambda _: None)
+    if kind != DatasetSnapshot.Kind.PAIRS:
+        return _stage_snapshot_build(
+            project=project, kind=kind, policy=policy, stage=stage or StagePolicy(),
+            test_fraction=test_fraction, seed=seed, job=job, note=note,
+            extra_sources=extra_sources,
+        )  # fmt: skip
     pairs, chat, read = dataset_rows(project, policy)
     note(f"{read.rankings} rankings -> {read.candidate_pairs} candidate pairs -> {read.pairs} kept")
     if policy.include_feedback:
@@ -62,6 +73,8 @@ def snapshot_build(
     }
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
+    if policy.include_edits:
+        counts["edit_pairs"] = read.edit_pairs
     meta = {
         "policy": policy.to_dict(),
         "test_fraction": test_fraction,
@@ -69,6 +82,19 @@ def snapshot_build(
         "format": "conversational" if chat else "standard",
         "counts": counts,
     }
+    return _store(project, meta, train, test, read.through, job, note, "pairs")
+
+
+def _store(
+    project: Project,
+    meta: dict,
+    train: list[dict],
+    test: list[dict],
+    through: int,
+    job,
+    note: Note,
+    what: str,
+) -> DatasetSnapshot:
     files = [
         ("meta.json", json.dumps(meta, sort_keys=True, indent=1).encode()),
         ("train.jsonl", jsonl_bytes(train)),
@@ -77,23 +103,71 @@ def snapshot_build(
     digest = content_hash(files)
     folder = Path(settings.SNAPSHOT_DIR) / str(project.pk) / digest
     _write_once(folder, files)
-    note(f"snapshot {digest[:12]}: {len(train)} train / {len(test)} test pairs")
+    note(f"snapshot {digest[:12]}: {len(train)} train / {len(test)} test {what}")
     with transaction.atomic():
         snapshot, _ = DatasetSnapshot.objects.get_or_create(
             project=project,
             content_hash=digest,
             defaults={
-                "policy": policy.to_dict(),
-                "test_fraction": test_fraction,
-                "seed": seed,
+                "kind": meta.get("kind", DatasetSnapshot.Kind.PAIRS),
+                "policy": meta["policy"],
+                "test_fraction": meta["test_fraction"],
+                "seed": meta["seed"],
                 "path": str(folder),
                 "format": meta["format"],
-                "counts": counts,
-                "rankings_through": read.through,
+                "counts": meta["counts"],
+                "rankings_through": through,
                 "job": job,
             },
         )
     return snapshot
+
+
+def _stage_snapshot_build(
+    *,
+    project: Project,
+    kind: str,
+    policy: PairPolicy,
+    stage: StagePolicy,
+    test_fraction: float,
+    seed: int,
+    job,
+    note: Note,
+    extra_sources: dict[str, list[StageRow]] | None,
+) -> DatasetSnapshot:
+    """An SFT or KTO snapshot: its rows split by prompt like pairs, its sources recorded."""
+    rows, chat, sources = stage_dataset_rows(project, kind, policy, stage, extra_sources)
+    note(", ".join(f"{name} -> {n} rows" for name, n in sources.items()) or "no sources")
+    train, test, prompts_train, prompts_test = [], [], set(), set()
+    for row in rows:
+        h = row.prompt.content_hash
+        out = trl_stage_row(kind, row, chat=chat)
+        if in_test_split(h, test_fraction=test_fraction, seed=seed):
+            test.append(out)
+            prompts_test.add(h)
+        else:
+            train.append(out)
+            prompts_train.add(h)
+    counts = {
+        "rows": len(rows),
+        "train": len(train),
+        "test": len(test),
+        "train_prompts": len(prompts_train),
+        "test_prompts": len(prompts_test),
+        "sources": sources,
+    }
+    meta = {
+        "kind": kind,
+        "policy": {**policy.to_dict(), **stage.to_dict()},
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "format": ("messages" if kind == "sft" else "conversational") if chat else "standard",
+        "counts": counts,
+    }
+    through = (
+        Ranking.objects.filter(task__project=project).order_by("-id").values_list("id", flat=True)
+    ).first() or 0
+    return _store(project, meta, train, test, through, job, note, f"{kind} rows")
 
 
 def _write_once(folder: Path, files: list[tuple[str, bytes]]) -> None:

@@ -15,7 +15,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_app.annotation.models import Assignment, Candidate, Prompt, Ranking, Task
+from feedback_app.annotation.models import (
+    Assignment,
+    Candidate,
+    Demonstration,
+    Prompt,
+    Ranking,
+    Task,
+)
 from tests.hostile import (
     BODY_EXAMPLES,
     EACH,
@@ -185,7 +192,7 @@ def everything() -> tuple[int, ...]:
     from feedback_app.preferences.models import DeploymentFeedback
 
     models = (Prompt, Task, Candidate, Assignment, Ranking, Project, Membership, Job,
-              ModelVersion, DatasetSnapshot, DeploymentFeedback)  # fmt: skip
+              ModelVersion, DatasetSnapshot, DeploymentFeedback, Demonstration)  # fmt: skip
     counts = ", ".join(f"(SELECT count(*) FROM {m._meta.db_table})" for m in models)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {counts}")  # noqa: S608 - table names from the models
@@ -288,6 +295,21 @@ def test_hostile_values_in_a_ranking_submit_are_refused(world):
     every_case(paths, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
 
 
+def test_hostile_values_in_a_demonstration_are_refused(world):
+    world.project_a.demonstrations = True
+    world.project_a.save()
+    candidate = Candidate.objects.filter(task=world.task_a).first()
+    template = {"text": "a better answer", "edited_from": candidate.pk}
+    client = world.client("alice")
+    url = f"/api/v1/tasks/{world.task_a.pk}/demonstration/"
+    before = everything()
+
+    def attempt(path, value):
+        refused(post_json(client, url, put(template, path, value)), before)
+
+    every_case([("text",), ("edited_from",)], EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
 FEEDBACK_THUMBS = {
     "kind": "thumbs",
     "source": "app",
@@ -352,15 +374,27 @@ JOB_PARAMS = {
     "train_reward": {"epochs": 2.5, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64,
                      "gradient_checkpointing": False, "center_rewards_coefficient": 0.1},
     "evaluate": {"prompt_limit": 4, "samples_per_prompt": 2, "max_new_tokens": 8, "beta": 0.1},
+    "train_sft": {"epochs": 1, "batch_size": 2, "learning_rate": 1e-4, "max_length": 64,
+                  "loss_type": "nll", "eval_prompts": 0},
+    "train_kto": {"epochs": 1, "batch_size": 2, "beta": 0.1, "desirable_weight": 1.0,
+                  "eval_prompts": 2},
+    "train_grpo": {"batch_size": 4, "num_generations": 2, "max_completion_length": 8,
+                   "beta": 0.04, "loss_type": "dapo", "reward_model": None},
+    "train_rloo": {"batch_size": 4, "num_generations": 2, "max_completion_length": 8,
+                   "beta": 0.05, "normalize_advantages": False},
 }  # fmt: skip
 
 
 @pytest.fixture
-def launchable(world):
+def launchable(world, make_snapshot):
     """`world` with what every job kind needs, so each template above would be accepted."""
     from feedback_app.finetuning.versions import model_register
 
+    from .test_job_params import KTO_ROWS, SFT_ROWS
+
     model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
+    make_snapshot(world.project_a, SFT_ROWS, kind="sft")
+    make_snapshot(world.project_a, KTO_ROWS, kind="kto")
     return world
 
 

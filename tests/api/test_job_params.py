@@ -14,16 +14,29 @@ LAUNCH = {
     "build_dataset": {"min_votes": 2},
     "train_reward": {"epochs": 2.5, "center_rewards_coefficient": 0.1},
     "train_dpo": {"beta": 0.2, "lora": True, "lora_target_modules": ["c_attn"]},
+    "train_sft": {"loss_type": "dft", "eval_prompts": 0},
+    "train_kto": {"beta": 0.3, "desirable_weight": 1.5},
+    "train_grpo": {"num_generations": 2, "batch_size": 4, "loss_type": "grpo"},
+    "train_rloo": {"beta": 0.0, "normalize_advantages": True},
     "evaluate": {"samples_per_prompt": 2},
     "promote": {"model_version": None},  # set to a version of the world below
 }
 
 
+SFT_ROWS = [{"prompt": "p", "completion": " a"}, {"prompt": "q", "completion": " b"}]
+KTO_ROWS = [
+    {"prompt": "p", "completion": " a", "label": True},
+    {"prompt": "q", "completion": " b", "label": False},
+]
+
+
 @pytest.fixture
-def launchable(world):
+def launchable(world, make_snapshot):
     from feedback_app.finetuning.versions import model_register
 
     model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
+    make_snapshot(world.project_a, SFT_ROWS, kind="sft")
+    make_snapshot(world.project_a, KTO_ROWS, kind="kto")
     return world
 
 

@@ -66,6 +66,10 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "build_dataset": "default",
         "train_reward": "gpu",
         "train_dpo": "gpu",
+        "train_sft": "gpu",
+        "train_kto": "gpu",
+        "train_grpo": "gpu",
+        "train_rloo": "gpu",
         "evaluate": "gpu",
         "promote": "default",
     }

@@ -9,11 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_app.annotation import selectors, services
+from feedback_app.annotation import demonstrations, selectors, services
 from feedback_app.annotation.models import Task
 
 from .. import permissions
 from ..serializers import (
+    DemonstrationInputSerializer,
+    DemonstrationSerializer,
     NextTaskSerializer,
     RankingInputSerializer,
     SkipResultSerializer,
@@ -84,3 +86,27 @@ class SkipApi(APIView):
         _task_visible(request, task_id)
         assignment = services.task_skip(task_id=task_id, annotator=request.user)
         return Response({"task": assignment.task_id, "status": assignment.status})
+
+
+class DemonstrationSubmitApi(APIView):
+    """Write an ideal answer for a task, or edit one of its candidates (`edited_from`).
+
+    Writing again replaces your earlier demonstration of the task.
+    """
+
+    @extend_schema(
+        request=DemonstrationInputSerializer,
+        responses={201: DemonstrationSerializer},
+        operation_id="tasks_demonstration_submit",
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        _task_visible(request, task_id)
+        data = DemonstrationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        demo = demonstrations.demonstration_submit(
+            task_id=task_id,
+            annotator=request.user,
+            text=data.validated_data["text"],
+            edited_from=data.validated_data["edited_from"],
+        )
+        return Response(DemonstrationSerializer(demo).data, status=status.HTTP_201_CREATED)

@@ -64,6 +64,8 @@ class PairsApi(APIView):
                 drop_all_bad=f["drop_all_bad"],
                 drop_unsafe=f["drop_unsafe"],
                 include_feedback=f["include_feedback"],
+                include_edits=f["include_edits"],
+                with_margin=f["with_margin"],
             ),
             round=f.get("round"),
             model=f.get("model"),

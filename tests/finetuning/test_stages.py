@@ -1,0 +1,166 @@
+"""The policy stages after the reward model (SFT, KTO, GRPO, RLOO): refused before any work when
+the dataset or the reward model cannot serve them, offered on the loop page, and shown in the
+lineage with the stage that made each version."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from feedback_app.common.errors import InvalidInput
+from feedback_app.core.models import Job, ModelVersion
+from feedback_app.finetuning import services, versions
+from feedback_app.finetuning.forms import TrainSFTForm
+
+pytestmark = pytest.mark.django_db
+
+SFT_ROWS = [{"prompt": "p", "completion": " a"}, {"prompt": "q", "completion": " b"}]
+KTO_ROWS = [
+    {"prompt": "p", "completion": " a", "label": True},
+    {"prompt": "q", "completion": " b", "label": False},
+]
+PAIRS = [
+    {"prompt": "p", "chosen": " a", "rejected": " b"},
+    {"prompt": "q", "chosen": " c", "rejected": " d"},
+]
+STAGES = ("train_sft", "train_kto", "train_grpo", "train_rloo")
+
+
+def _refusal(project, kind, params) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidInput) as caught:
+        services.job_launch(project=project, kind=kind, params=params)
+    assert not Job.objects.filter(kind=kind).exists()
+    return [(p.field, p.message) for p in caught.value.problems]
+
+
+@pytest.fixture
+def reward(loop_project, tmp_path):
+    project, _ = loop_project
+    return versions.model_register(
+        project=project, kind="reward", name="rm", weights=str(tmp_path / "rm")
+    )
+
+
+def test_sft_and_kto_refuse_a_snapshot_of_another_kind_naming_snapshot(loop_project, make_snapshot):
+    project, _ = loop_project
+    pairs = make_snapshot(project, PAIRS)
+    for kind in ("train_sft", "train_kto"):
+        [(field, message)] = _refusal(project, kind, {"snapshot": pairs.pk})
+        assert field == "snapshot" and "Preference pairs" in message
+    sft = make_snapshot(project, SFT_ROWS, kind="sft")
+    for kind in ("train_reward", "train_dpo", "train_kto"):
+        [(field, message)] = _refusal(project, kind, {"snapshot": sft.pk})
+        assert field == "snapshot" and "SFT rows" in message
+
+
+def test_without_a_snapshot_of_its_kind_a_stage_is_refused_naming_snapshot(
+    loop_project, make_snapshot
+):
+    project, _ = loop_project
+    make_snapshot(project, PAIRS)  # the newest snapshot, but pairs: not a default for SFT
+    [(field, message)] = _refusal(project, "train_sft", {})
+    assert field == "snapshot" and "no SFT rows dataset snapshot" in message
+
+
+def test_too_few_rows_are_refused_naming_snapshot(loop_project, make_snapshot, reward):
+    project, _ = loop_project
+    make_snapshot(project, SFT_ROWS[:1], kind="sft")
+    make_snapshot(project, KTO_ROWS[:1], kind="kto")
+    assert _refusal(project, "train_sft", {}) == [
+        ("snapshot", "too few training rows: 1, at least 2 needed")
+    ]
+    assert _refusal(project, "train_kto", {}) == [
+        ("snapshot", "too few training rows: 1, at least 2 needed")
+    ]
+    for kind in ("train_grpo", "train_rloo"):  # the newest snapshot has one prompt
+        assert _refusal(project, kind, {}) == [
+            ("snapshot", "too few training prompts: 1, at least 2 needed")
+        ]
+
+
+def test_online_rl_needs_a_reward_model_of_this_project(
+    loop_project, make_snapshot, make_project, tmp_path
+):
+    project, base = loop_project
+    make_snapshot(project, PAIRS)
+    for kind in ("train_grpo", "train_rloo"):
+        assert _refusal(project, kind, {})[0][0] == "reward_model"  # none yet
+        assert _refusal(project, kind, {"reward_model": base.pk}) == [
+            ("reward_model", f"no reward model version {base.pk} in this project")
+        ]
+    other = make_project(name="other")
+    foreign = versions.model_register(
+        project=other, kind="reward", name="rm-x", weights=str(tmp_path / "x")
+    )
+    assert _refusal(project, "train_grpo", {"reward_model": foreign.pk})[0][0] == "reward_model"
+    assert _refusal(project, "train_grpo", {"reward_model": "seven"})[0][0] == "reward_model"
+
+
+def test_bad_hyperparameters_are_refused_naming_the_field(loop_project, make_snapshot, reward):
+    project, _ = loop_project
+    make_snapshot(project, SFT_ROWS, kind="sft")
+    make_snapshot(project, KTO_ROWS, kind="kto")
+    assert _refusal(project, "train_sft", {"loss_type": "ppo"})[0][0] == "loss_type"
+    assert _refusal(project, "train_kto", {"batch_size": 1})[0][0] == "batch_size"
+    assert _refusal(project, "train_grpo", {"batch_size": 6})[0][0] == "batch_size"
+    assert _refusal(project, "train_rloo", {"beta": -1})[0][0] == "beta"
+    assert _refusal(project, "train_sft", {"eval_prompts": -1})[0][0] == "eval_prompts"
+    assert _refusal(project, "train_sft", {"eval_prompts": True})[0][0] == "eval_prompts"
+    assert _refusal(project, "train_sft", {"epochs": 1e9})[0][0] == "epochs"
+
+
+def test_each_stage_stores_flat_params_with_defaults_and_resolved_ids(
+    loop_project, make_snapshot, reward
+):
+    project, base = loop_project
+    sft = make_snapshot(project, SFT_ROWS, kind="sft")
+    kto = make_snapshot(project, KTO_ROWS, kind="kto")
+    jobs = {kind: services.job_launch(project=project, kind=kind, params={}) for kind in STAGES}
+    assert jobs["train_sft"].params["snapshot"] == sft.pk
+    assert jobs["train_kto"].params["snapshot"] == kto.pk
+    assert jobs["train_grpo"].params["snapshot"] == kto.pk  # the newest: it reads prompts
+    for kind, job in jobs.items():
+        assert job.params["policy"] == base.pk and job.params["eval_prompts"] == 16, kind
+        assert job.queue == "training"
+        assert all(not isinstance(v, dict) for v in job.params.values())
+    assert jobs["train_grpo"].params["reward_model"] == reward.pk
+    assert jobs["train_grpo"].params["num_generations"] == 4
+    assert "reward_model" not in jobs["train_sft"].params
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user("boss", is_staff=True))
+    return client
+
+
+def test_the_loop_page_offers_every_stage_and_refuses_on_the_field(
+    admin_client, loop_project, make_snapshot
+):
+    project, _ = loop_project
+    body = admin_client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
+    for kind in STAGES:
+        assert f'data-testid="start-{kind}"' in body
+    assert 'name="train_grpo-reward_model"' in body and 'name="train_kto-beta"' in body
+
+    make_snapshot(project, PAIRS)
+    form = TrainSFTForm(project=project, prefix="train_sft")
+    data = {
+        f"train_sft-{name}": field.initial
+        for name, field in form.fields.items()
+        if field.initial is not None
+    }
+    response = admin_client.post(reverse("finetuning:launch", args=[project.pk, "train_sft"]), data)
+    assert response.status_code == 400
+    assert "no SFT rows dataset snapshot" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_the_lineage_shows_the_stage_that_made_each_version(admin_client, loop_project, tmp_path):
+    project, base = loop_project
+    versions.model_register(
+        project=project, kind="policy", name="after-grpo", weights=str(tmp_path / "g"),
+        parent=base, stage=ModelVersion.Stage.GRPO,
+    )  # fmt: skip
+    body = admin_client.get(reverse("finetuning:models", args=[project.pk])).content.decode()
+    assert '<td data-testid="stage">GRPO</td>' in body
