@@ -82,6 +82,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "candidates_per_task",
             "annotations_per_task",
             "rationale",
+            "gold_rate",
             "created_at",
             "updated_at",
         ]
@@ -141,6 +142,15 @@ class PromptRecordSerializer(serializers.Serializer):
         }
     )(serializers.JSONField(required=False))
     metadata = serializers.DictField(required=False)
+    gold = extend_schema_field(
+        {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}
+    )(
+        serializers.JSONField(
+            required=False,
+            help_text="Makes the task a gold task: its expected order, groups of candidate "
+            "indexes (0 first) best first, a group a tie.",
+        )
+    )
     id = extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})(
         serializers.JSONField(required=False)
     )

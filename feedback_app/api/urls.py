@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from .errors import not_found
-from .views import annotation, feedback, loop, pairs, projects, rankings
+from .views import annotation, feedback, loop, pairs, projects, rankings, review
 
 app_name = "api"
 
@@ -42,6 +42,17 @@ urlpatterns = [
         name="project-snapshots",
     ),
     path("projects/<id:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
+    path("projects/<id:project_id>/review/", review.ReviewQueueApi.as_view(), name="review"),
+    path(
+        "projects/<id:project_id>/review/more-votes/",
+        review.MoreVotesApi.as_view(),
+        name="review-more-votes",
+    ),
+    path(
+        "projects/<id:project_id>/review/drop/",
+        review.DropRankingApi.as_view(),
+        name="review-drop",
+    ),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

@@ -38,6 +38,11 @@ class Project(TimeStampedModel):
         default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     rationale = models.CharField(max_length=16, choices=Rationale, default=Rationale.OPTIONAL)
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of hand-outs that give a gold task the annotator has not seen (0..1).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -52,6 +57,10 @@ class Project(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(annotations_per_task__gte=1), name="project_overlap_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0.0, gold_rate__lte=1.0),
+                name="project_gold_rate_between_0_and_1",
             ),
         ]
 
@@ -139,6 +148,7 @@ class Job(TimeStampedModel):
         TRAIN_DPO = "train_dpo", "Train with DPO"
         EVALUATE = "evaluate", "Evaluate a policy"
         PROMOTE = "promote", "Promote a model version"
+        REVIEW_SCORES = "review_scores", "Score the review queue"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
