@@ -24,7 +24,7 @@ from training.config import (
     ranges,
 )
 
-from .params import PROMPT_LIMIT, SPLIT_SEED, TEST_FRACTION
+from .params import DEFAULT_REVIEW_MARGIN, PROMPT_LIMIT, REVIEW_MARGIN, SPLIT_SEED, TEST_FRACTION
 
 _GEN, _RM, _DPO, _EVAL, _POLICY = (
     GenerateConfig(),
@@ -159,4 +159,17 @@ class EvaluateForm(LaunchForm):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = self._versions("policy").filter(parent__isnull=False)
+        self.fields["reward"].queryset = self._versions("reward")
+
+
+class ReviewScoresForm(LaunchForm):
+    """Score the review queue: pairs the reward model confidently disagrees with people about."""
+
+    reward = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(), required=False, empty_label="the active one"
+    )
+    margin = _number(REVIEW_MARGIN, initial=DEFAULT_REVIEW_MARGIN, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.fields["reward"].queryset = self._versions("reward")

@@ -16,6 +16,7 @@ LAUNCH = {
     "train_dpo": {"beta": 0.2, "lora": True, "lora_target_modules": ["c_attn"]},
     "evaluate": {"samples_per_prompt": 2},
     "promote": {"model_version": None},  # set to a version of the world below
+    "review_scores": {"margin": 0.5},
 }
 
 

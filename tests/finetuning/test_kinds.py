@@ -42,6 +42,12 @@ def test_an_unknown_kind_is_a_400_naming_kind(loop_project):
 def test_the_worker_and_the_loop_page_read_the_registry():
     """One entry is the whole of a kind: its runner, torch flag and form are read from it."""
     assert {name: kind.run for name, kind in kinds.KINDS.items()} == kinds.RUNNERS
-    assert {"generate", "train_reward", "train_dpo", "evaluate"} == kinds.TORCH_KINDS
+    assert {
+        "generate",
+        "train_reward",
+        "train_dpo",
+        "evaluate",
+        "review_scores",
+    } == kinds.TORCH_KINDS
     assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote"}
     assert views.FORMS is kinds.FORMS
