@@ -69,6 +69,14 @@ ENDPOINTS = [
                 "rating": "up"}, [401, 401, 201, 404, 201, 201]),
     ("feedback list", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/feedback/", None,
      [401, 401, 403, 404, 200, 200]),
+    ("review queue", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/review/", None,
+     [401, 401, 403, 404, 200, 200]),
+    ("review more votes", "post",
+     lambda w: f"/api/v1/projects/{w.project_a.pk}/review/more-votes/",
+     lambda w: {"task": w.ranking_a.task_id, "reason": "split vote"},
+     [401, 401, 403, 404, 201, 201]),
+    ("review drop", "post", lambda w: f"/api/v1/projects/{w.project_a.pk}/review/drop/",
+     lambda w: {"ranking": w.ranking_a.pk, "reason": "spam"}, [401, 401, 403, 404, 201, 201]),
     ("schema", "get", lambda w: "/api/v1/schema/", None, [200, 200, 200, 200, 200, 200]),
 ]  # fmt: skip
 

@@ -439,7 +439,9 @@ API_ID_URLS = [
     ("get", "/api/v1/jobs/{}/"), ("post", "/api/v1/jobs/{}/cancel/"),
     ("post", "/api/v1/jobs/{}/retry/"), ("get", "/api/v1/model-versions/{}/"),
     ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
-    ("post", "/api/v1/tasks/{}/skip/"),
+    ("post", "/api/v1/tasks/{}/skip/"), ("get", "/api/v1/projects/{}/review/"),
+    ("post", "/api/v1/projects/{}/review/more-votes/"),
+    ("post", "/api/v1/projects/{}/review/drop/"),
 ]  # fmt: skip
 
 

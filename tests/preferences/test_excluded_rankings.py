@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from feedback_app.annotation.gold import task_gold_set
-from feedback_app.annotation.models import Task
+from feedback_app.annotation.models import Ranking, Task
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.review import ranking_drop
 
 from .test_rows import _snapshots, rank_all, root, same_rows  # noqa: F401  (fixtures)
 
@@ -32,3 +33,23 @@ def test_a_gold_tasks_rankings_are_in_neither_the_snapshot_nor_the_export(
     assert any(r["prompt"] == gold_prompt for r in before)
     assert not any(r["prompt"] == gold_prompt for r in after)
     assert after == [r for r in before if r["prompt"] != gold_prompt]
+
+
+def test_a_dropped_ranking_is_in_neither_the_snapshot_nor_the_export_but_is_kept(
+    make_project,
+    alice,
+    bob,
+    root,  # noqa: F811
+):
+    project = make_project(k=2, overlap=2, n_tasks=3, annotators=[alice, bob])
+    rank_all(project, alice)
+    rank_all(project, bob)
+    policy = PairPolicy(min_votes=2)  # one ranking fewer: that task's pairs fall below it
+    before, _ = same_rows(project, policy, root)
+    ranking = Ranking.objects.filter(task__project=project, annotator=bob).order_by("id").first()
+    ranking_drop(project=project, ranking_id=ranking.pk, by=root, reason="careless")
+    after, _ = same_rows(project, policy, root)
+    dropped_prompt = ranking.task.prompt.text
+    assert any(r["prompt"] == dropped_prompt for r in before)
+    assert after == [r for r in before if r["prompt"] != dropped_prompt]
+    assert Ranking.objects.filter(pk=ranking.pk).exists()
