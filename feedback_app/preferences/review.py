@@ -133,3 +133,15 @@ def candidates_to_score(*, project: Project, task_ids: Iterable[int]) -> list[Ca
         .select_related("task__prompt")
         .order_by("task_id", "position")
     )
+
+
+def rankings_of_tasks(*, task_ids: Iterable[int]) -> dict[int, list[Ranking]]:
+    """The rankings of each task (annotator and drop record attached), for the review page."""
+    out: dict[int, list[Ranking]] = {}
+    for r in (
+        Ranking.objects.filter(task_id__in=list(task_ids))
+        .select_related("annotator", "dropped")
+        .order_by("task_id", "id")
+    ):
+        out.setdefault(r.task_id, []).append(r)
+    return out
