@@ -282,3 +282,15 @@ def test_each_annotators_gold_accuracy_is_their_agreement_with_the_gold_order(ma
     rates = gold_accuracy_by_annotator(project=project)
     assert (rates[good.pk].hits, rates[good.pk].trials) == (3, 3)
     assert (rates[bad.pk].hits, rates[bad.pk].trials) == (0, 3)
+
+
+def test_a_skipped_gold_task_is_not_offered_again(make_user):
+    alice = make_user("alice")
+    project = _project(gold_rate=1.0, annotators=[alice])
+    _import(project, [_line("g1", gold=[[0], [1], [2]]), _line("g2", gold=[[2], [1], [0]])])
+    first = services.task_assign_next(project=project, annotator=alice)
+    services.task_skip(task_id=first.task_id, annotator=alice)
+    second = services.task_assign_next(project=project, annotator=alice)
+    assert second.task_id != first.task_id and second.task.gold is not None
+    _rank_as_shown(second, alice)
+    assert services.task_assign_next(project=project, annotator=alice) is None
