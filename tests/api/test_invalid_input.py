@@ -376,7 +376,7 @@ def test_hostile_values_in_job_and_snapshot_launches_are_refused(launchable):
 
 
 PROJECT = {"name": "a new project", "guidelines": "be kind", "candidates_per_task": 3,
-           "annotations_per_task": 2, "rationale": "optional"}  # fmt: skip
+           "annotations_per_task": 2, "rationale": "optional", "gold_rate": 0.05}  # fmt: skip
 
 
 def test_hostile_values_in_project_create_and_update_are_refused(world):

@@ -94,3 +94,18 @@ def test_the_review_endpoints_are_in_the_schema(world):
     paths = schema["paths"]
     for tail in ("", "more-votes/", "drop/"):
         assert f"/api/v1/projects/{{project_id}}/review/{tail}" in paths
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "NaN", "much", None])
+def test_a_gold_rate_outside_0_to_1_is_refused_naming_it(world, value):
+    response = world.client("dave").patch(
+        f"/api/v1/projects/{world.project_a.pk}/", {"gold_rate": value}, format="json"
+    )
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "gold_rate"
+
+
+def test_an_admin_sets_the_gold_rate(world):
+    response = world.client("dave").patch(
+        f"/api/v1/projects/{world.project_a.pk}/", {"gold_rate": 0.1}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["gold_rate"] == 0.1
