@@ -7,9 +7,11 @@ DATABASE_URL, CELERY_BROKER_URL (or REDIS_URL) and SECRET_KEY. See README "Confi
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -41,12 +43,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "feedback_app.common",
     "feedback_app.core",
+    "feedback_app.accounts",
     "feedback_app.annotation",
     "feedback_app.preferences",
     "feedback_app.finetuning",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
+    "knox",
+    "axes",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
 ]
@@ -61,10 +66,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "feedback_app.accounts.headers.CSPMiddleware",  # django-csp, its header built once
     # 413 for a body over its view's limit, before anything reads it; 503 when the database
     # stays locked (feedback_app/common/middleware.py).
     "feedback_app.common.middleware.RequestLimitsMiddleware",
     "feedback_app.common.middleware.DatabaseBusyMiddleware",
+    # Last, as axes asks: turns a login refused for lockout into the 429 (accounts/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "feedback_app.urls"
@@ -165,13 +173,34 @@ else:
 
 # The signed-in user read from the cache, for the same reason and only with the same shared
 # cache (feedback_app/common/auth.py).
-AUTHENTICATION_BACKENDS = ["feedback_app.common.auth.CachedModelBackend"]
+# axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "feedback_app.common.auth.CachedModelBackend",
+]
 CACHE_SIGNED_IN_USERS = bool(REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# --- Failed logins (django-axes; README "Failed logins") ---------------------------------------
+# Counted per account and, separately, per address: either reaching the limit locks logins for
+# it (the page, the admin and the API's token endpoint) for the cool-off, or until an admin
+# lifts it (axes' admin, `manage.py axes_reset_username NAME`, `axes_reset_ip ADDRESS`).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True  # a user's typos are forgotten once they get in
+AXES_LOCKOUT_CALLABLE = "feedback_app.accounts.lockout.lockout_response"
+AXES_USERNAME_FORM_FIELD = "username"
+# The address failures are counted for: the socket's, which cannot be forged; behind a reverse
+# proxy (where that is the proxy's, shared by everyone) the header the proxy sets, e.g.
+# HTTP_X_FORWARDED_FOR, whose last entry is the one the proxy appended (accounts/lockout.py).
+LOGIN_CLIENT_IP_HEADER = env.str("LOGIN_CLIENT_IP_HEADER", default="")
+AXES_CLIENT_IP_CALLABLE = "feedback_app.accounts.lockout.client_ip"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -193,6 +222,31 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HTTPS in production (README, "Running in production"): `manage.py check --deploy` is clean
+# with these set as the README says.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):  # the proxy says the request was HTTPS
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No inline script or style on any page, no plugin, no framing, forms post only here
+# (django-csp 4). Every page's scripts are files under static/js.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 # Largest request body a view takes (413 beyond it), except the prompt import's below.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 * 1024 * 1024)
 # Largest prompt file (page upload, API body or multipart): it is read and checked whole
@@ -256,6 +310,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # axes' start-up banner on every command; its failed-login warnings still show.
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # --- Jobs and models --------------------------------------------------------------------------
@@ -295,7 +351,7 @@ API_MAX_URL_LENGTH = 4096
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "feedback_app.accounts.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -318,6 +374,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "feedback_app.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "feedback_app.api.schema.ApiSchema",
+}
+# API tokens (feedback_app/accounts/tokens.py): knox's hashed tokens, our model with a name.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own token model is swapped out, so its migrations (which would still create an empty
+# knox_authtoken table) are switched off: accounts_apitoken is the one token table.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "AUTH_HEADER_PREFIX": "Token",  # what scripts already send
+    "TOKEN_TTL": None,  # every token gets its expiry from token_create
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Feedback loop API",

@@ -165,3 +165,53 @@ def test_no_worker_command_picks_its_own_pool():
     commands += [(ROOT / "tests" / "workers.py").read_text()]
     for text in commands:
         assert "--pool" not in text and "-P " not in text and "max-tasks-per-child" not in text
+
+
+def _readme_https_env() -> dict[str, str]:
+    """The variables of README's "Behind HTTPS" block, as a shell would set them."""
+    import re
+    import secrets
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Behind HTTPS", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    env: dict[str, str] = {}
+    for line in block.splitlines():
+        if line.startswith("export SECRET_KEY=$(python3 "):  # generated when run
+            env["SECRET_KEY"] = secrets.token_urlsafe(50)
+            continue
+        words = shlex.split(line)
+        assert words and words[0] == "export", line
+        for word in words[1:]:
+            name, value = word.split("=", 1)
+            env[name] = value
+    assert "SECRET_KEY" in env
+    return env
+
+
+def _bare_env(tmp_path: Path) -> dict[str, str]:
+    """Nothing of this shell's settings (nor the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE)."""
+    return {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "VAR_DIR": str(tmp_path)}
+
+
+def test_check_deploy_is_clean_under_the_readme_production_settings(tmp_path):
+    """`manage.py check --deploy` under README's HTTPS settings: no warning, no error."""
+    env = _bare_env(tmp_path) | _readme_https_env()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_without_them(tmp_path):
+    """The same check fails on the embedded defaults: the test above proves the settings."""
+    env = _bare_env(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr + result.stdout

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from .errors import not_found
-from .views import annotation, feedback, loop, pairs, projects, rankings, review
+from .views import annotation, feedback, loop, pairs, projects, rankings, review, tokens
 
 app_name = "api"
 
@@ -53,6 +53,8 @@ urlpatterns = [
         review.DropRankingApi.as_view(),
         name="review-drop",
     ),
+    path("auth/tokens/", tokens.TokensApi.as_view(), name="tokens"),
+    path("auth/tokens/<id:token_id>/", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
@@ -60,7 +62,8 @@ urlpatterns = [
     ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(
+        # The split view serves Swagger UI's start-up script as a file: no inline script.
+        SpectacularSwaggerSplitView.as_view(
             url_name="api:schema", permission_classes=[AllowAny], authentication_classes=[]
         ),
         name="docs",

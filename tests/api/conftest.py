@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 UNTHROTTLED = "1000000/min"
@@ -23,10 +22,20 @@ def _api_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def user_token(user) -> str:
+    """A key for `user`, made once per user object (keys are shown once: kept on the object,
+    which lives as long as its test, so no key outlives its rolled-back token)."""
+    from feedback_app.accounts.tokens import token_create
+
+    if not hasattr(user, "_test_api_key"):
+        user._test_api_key = token_create(user=user, name="tests", expiry_days=0).key
+    return user._test_api_key
+
+
 def client_for(user=None, *, token: str | None = None) -> APIClient:
     client = APIClient()
     if user is not None:
-        token = Token.objects.get_or_create(user=user)[0].key
+        token = user_token(user)
     if token is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
@@ -47,6 +56,7 @@ class World:
     snapshot_a: object
     version_a: object
     revoked_token: str
+    other_token_id: int  # a live token of carol, who has no role in the matrix
 
     def client(self, role: str) -> APIClient:
         if role == "anonymous":
@@ -54,6 +64,15 @@ class World:
         if role == "revoked":
             return client_for(token=self.revoked_token)
         return client_for(getattr(self, role))
+
+
+def token_revoke_test_key(user) -> str:
+    """A key whose token was made and then revoked."""
+    from feedback_app.accounts.tokens import token_create, token_revoke
+
+    created = token_create(user=user, name="revoked", expiry_days=0)
+    token_revoke(user=user, token_id=created.token.pk)
+    return created.key
 
 
 def submit_first(project, user):
@@ -88,9 +107,10 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     model_register(project=a, kind="policy", name="v2", weights="/nowhere2", parent=version)
     carol = make_user("carol")
     Membership.objects.create(project=a, user=carol, role=Membership.Role.ADMIN)
-    token = Token.objects.create(user=carol)
-    revoked = token.key
-    token.delete()
+    revoked = token_revoke_test_key(carol)
+    from feedback_app.accounts.tokens import token_create
+
+    other = token_create(user=carol, name="carol's script", expiry_days=0).token.pk
     return World(
         project_a=a,
         project_b=b,
@@ -105,4 +125,5 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
         snapshot_a=snapshot,
         version_a=version,
         revoked_token=revoked,
+        other_token_id=other,
     )

@@ -78,6 +78,13 @@ ENDPOINTS = [
     ("review drop", "post", lambda w: f"/api/v1/projects/{w.project_a.pk}/review/drop/",
      lambda w: {"ranking": w.ranking_a.pk, "reason": "spam"}, [401, 401, 403, 404, 201, 201]),
     ("schema", "get", lambda w: "/api/v1/schema/", None, [200, 200, 200, 200, 200, 200]),
+    ("tokens list", "get", lambda w: "/api/v1/auth/tokens/", None, [401, 401, 200, 200, 200, 200]),
+    # By password, so anyone may ask; a bad token header is still refused before the body.
+    ("token create", "post", lambda w: "/api/v1/auth/tokens/",
+     lambda w: {"username": "alice", "password": "pw-alice", "name": "n"},
+     [201, 401, 201, 201, 201, 201]),
+    ("token revoke (another's)", "delete",
+     lambda w: f"/api/v1/auth/tokens/{w.other_token_id}/", None, [401, 401, 404, 404, 404, 404]),
 ]  # fmt: skip
 
 CASES = [
@@ -99,16 +106,17 @@ def test_each_role_reaches_only_what_is_theirs(world, name, method, url, body, r
 
 
 def test_revoked_token_fails_at_once(world, make_user):
-    from rest_framework.authtoken.models import Token
+    from feedback_app.accounts.tokens import token_create, token_revoke
 
     user = make_user("erin")
-    token = Token.objects.create(user=user)
+    created = token_create(user=user, name="script", expiry_days=30)
     client = world.client("anonymous")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {created.key}")
     assert client.get("/api/v1/projects/").status_code == 200
-    token.delete()  # what an admin does in the Django admin
+    token_revoke(user=user, token_id=created.token.pk)  # the account page's Revoke button
     response = client.get("/api/v1/projects/")
     assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert response.json()["errors"][0]["field"] == "authorization"
 
 

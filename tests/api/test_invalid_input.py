@@ -321,6 +321,30 @@ def test_hostile_values_in_feedback_are_refused(world):
     every_case(places, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
 
 
+TOKEN_CREATE = {"username": "alice", "password": "pw-alice", "name": "n", "expiry_days": 7}
+
+
+def test_hostile_values_in_token_creation_are_refused(world, settings):
+    """Each field, hostile: a 4xx naming a field and no token (wrong credentials included)."""
+    from feedback_app.accounts.models import ApiToken
+
+    settings.AXES_ENABLED = False  # hundreds of wrong passwords: the lockout is tested elsewhere
+    client = world.client("anonymous")
+    tokens = ApiToken.objects.count()
+    before = everything()
+
+    def attempt(place, value):
+        response = post_json(client, "/api/v1/auth/tokens/", put(TOKEN_CREATE, place, value))
+        if response.status_code == 201:  # a name fine after all (DRF reads 7 as the name "7")
+            assert place == ("name",), (value, response.json())
+            ApiToken.objects.filter(pk=response.json()["id"]).delete()
+            return
+        refused(response, before)
+        assert ApiToken.objects.count() == tokens
+
+    every_case([(k,) for k in TOKEN_CREATE], EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
 JOB_PARAMS = {
     "build_dataset": {"min_votes": 1, "min_agreement": 0.5, "drop_all_bad": True,
                       "drop_unsafe": False, "include_feedback": False, "test_fraction": 0.1,
@@ -439,8 +463,8 @@ API_ID_URLS = [
     ("get", "/api/v1/jobs/{}/"), ("post", "/api/v1/jobs/{}/cancel/"),
     ("post", "/api/v1/jobs/{}/retry/"), ("get", "/api/v1/model-versions/{}/"),
     ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
-    ("post", "/api/v1/tasks/{}/skip/"), ("get", "/api/v1/projects/{}/review/"),
-    ("post", "/api/v1/projects/{}/review/more-votes/"),
+    ("post", "/api/v1/tasks/{}/skip/"), ("delete", "/api/v1/auth/tokens/{}/"),
+    ("get", "/api/v1/projects/{}/review/"), ("post", "/api/v1/projects/{}/review/more-votes/"),
     ("post", "/api/v1/projects/{}/review/drop/"),
 ]  # fmt: skip
 
@@ -474,7 +498,7 @@ def _page_id_urls(w) -> list[tuple[str, str]]:
         ("post", f"/projects/{a}/tasks/{{}}/ranking/"),
         ("post", f"/projects/{{}}/tasks/{t}/skip/"), ("post", f"/projects/{a}/tasks/{{}}/skip/"),
         ("get", "/jobs/{}/"), ("get", "/jobs/{}/status/"), ("post", "/jobs/{}/cancel/"),
-        ("post", "/jobs/{}/retry/"),
+        ("post", "/jobs/{}/retry/"), ("post", "/account/tokens/{}/revoke/"),
     ]  # fmt: skip
 
 

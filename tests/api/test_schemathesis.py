@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
+
+from feedback_app.accounts.tokens import token_create
 
 EXCLUDED = "positive_data_acceptance"
 
@@ -25,7 +26,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     from feedback_app.finetuning import jobs
 
     monkeypatch.setattr(jobs, "_enqueue", lambda job: None)  # launched jobs stay queued
-    token = Token.objects.create(user=world.dave).key
+    token = token_create(user=world.dave, name="schemathesis", expiry_days=0).key
     cli = Path(sys.executable).with_name("schemathesis")
     result = subprocess.run(
         [

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from feedback_app.accounts.tokens import token_create
 from feedback_app.annotation.models import Ranking
 from feedback_app.annotation.services import prompts_import
 from feedback_app.core.models import Membership, Project
@@ -102,7 +102,7 @@ class Annotator(threading.Thread):
             django_client.force_login(user)
             self.http.cookies.set("sessionid", django_client.cookies["sessionid"].value)
         else:
-            token = Token.objects.get_or_create(user=user)[0].key
+            token = token_create(user=user, name="load test", expiry_days=0).key
             self.http.headers["Authorization"] = f"Token {token}"
 
     def _record(self, response: httpx.Response) -> httpx.Response:
@@ -173,7 +173,7 @@ def test_a_large_import_beside_annotators_and_a_training_job_gives_no_5xx(
         thread.start()
     time.sleep(1)
     rankings_before = Ranking.objects.count()
-    token = Token.objects.create(user=admin).key
+    token = token_create(user=admin, name="load test", expiry_days=0).key
     started, started_at = time.monotonic(), timezone.now()
     imported = httpx.post(
         f"{web}/api/v1/projects/{project.pk}/prompts/",

@@ -1,0 +1,1 @@
+"""Account security: API tokens (hashed, named, expiring), the account page, lockout answers."""

@@ -1,0 +1,98 @@
+"""Every page, loaded in Chromium with its Content-Security-Policy, reports no violation."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedback_app.core.models import Job
+
+from .conftest import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Runs before any of the page's own scripts (injected by the browser's debugger, which the
+# page's policy does not govern) and records every violation the page reports.
+LISTEN = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  const what = e.blockedURI || "inline";
+  window.__violations.push(`${e.violatedDirective} blocked ${what} in ${where}`);
+});
+"""
+
+
+def open_checked(page, console: list[str], url: str, ready: str | None = None) -> list[str]:
+    """Load `url`; return what the page reported against its policy (events and console)."""
+    response = page.goto(url)
+    assert response.ok or response.status == 429, (url, response.status)
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy, (url, policy)
+    page.wait_for_load_state("networkidle")
+    reported = page.evaluate("window.__violations")
+    if ready and page.locator(ready).count() == 0:  # its script was blocked, or failed
+        reported.append(f"{ready} never appeared")
+    reported += [text for text in console if "Content Security Policy" in text]
+    console.clear()
+    return reported
+
+
+def watched(new_page) -> tuple[object, list[str]]:
+    page = new_page()
+    page.add_init_script(LISTEN)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    return page, console
+
+
+def test_every_page_loads_without_a_policy_violation(
+    new_page, live_server, make_user, make_project, settings
+):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    project = make_project(name="P", annotators=[root])
+    job = Job.objects.create(project=project, kind="build_dataset", params={})
+    base = live_server.url
+
+    page, console = watched(new_page)
+    assert open_checked(page, console, f"{base}/accounts/login/") == []
+    login(page, live_server, "root", "pw-root")
+    pages = {
+        "home": (f"{base}/", None),
+        "ranking": (f"{base}/projects/{project.pk}/annotate/", "[data-testid=candidate-A]"),
+        "guidelines": (f"{base}/projects/{project.pk}/guidelines/", None),
+        "import": (f"{base}/projects/{project.pk}/import/", None),
+        "loop": (f"{base}/projects/{project.pk}/loop/", None),
+        "models": (f"{base}/projects/{project.pk}/models/", None),
+        "job": (f"{base}/jobs/{job.pk}/", None),
+        "account": (f"{base}/account/", None),
+        "api docs": (f"{base}/api/v1/docs/", ".swagger-ui .info"),  # drawn by its script
+        "admin": (f"{base}/admin/", None),
+    }
+    found = {name: open_checked(page, console, url, ready) for name, (url, ready) in pages.items()}
+    assert found == {name: [] for name in pages}
+
+    settings.AXES_FAILURE_LIMIT = 1
+    locked, locked_console = watched(new_page)
+    locked.goto(f"{base}/accounts/login/")
+    locked.fill("input[name=username]", "root")
+    locked.fill("input[name=password]", "wrong")
+    locked.click("form button[type=submit]")
+    locked.wait_for_selector("[data-testid=locked-out]")
+    assert locked.evaluate("window.__violations") == []
+
+
+def test_the_check_would_see_an_inline_script(new_page, live_server):
+    """The same listener on a page with an inline script reports it: the test above can fail."""
+    page, console = watched(new_page)
+    url = f"{live_server.url}/canary"
+    page.route(
+        url,
+        lambda route: route.fulfill(
+            status=200,
+            headers={"Content-Type": "text/html", "Content-Security-Policy": "script-src 'self'"},
+            body="<!doctype html><p>canary</p><script>document.title = 'ran'</script>",
+        ),
+    )
+    reported = open_checked(page, console, url)
+    assert reported and any("script-src" in r for r in reported)
+    assert page.title() != "ran"
