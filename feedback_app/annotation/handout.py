@@ -15,6 +15,7 @@ tests/annotation/handout_spec.py; a property-based test holds this module to it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
@@ -98,6 +99,42 @@ WHERE t.project_id = %(project)s
   AND t.submitted_count + {live_leases_of_task_sql("t.id")} < t.target_annotations
 ORDER BY t.id
 LIMIT 1"""
+
+
+@cache
+def _open_gold_task_sql() -> str:
+    """The oldest gold task this annotator has not ranked, skipped or leased (a member's only).
+
+    No slot count and no lock: a gold task takes no slot (models.Task.gold), every member may
+    rank it once. The partial index task_gold_by_project holds the few gold tasks.
+    """
+    return f"""
+SELECT {columns("t", Task, _TASK_FIELDS)}, {columns("p", Prompt, _PROMPT_FIELDS)}
+FROM {table(Task)} t
+JOIN {table(Prompt)} p ON p.id = t.prompt_id
+WHERE t.project_id = %(project)s AND t.gold IS NOT NULL
+  AND {member_sql(project="%(project)s", user="%(annotator)s")}
+  AND NOT EXISTS (
+      SELECT 1 FROM {table(Assignment)} mine
+      WHERE mine.task_id = t.id AND mine.annotator_id = %(annotator)s
+        AND (mine.status IN (%(submitted)s, %(skipped)s) OR {live_lease_sql("mine")}))
+ORDER BY t.id
+LIMIT 1"""
+
+
+def gold_due(*, project_id: int, annotator_id: int, now: datetime, rate: float) -> bool:
+    """Whether this hand-out should give a gold task: true for a share `rate` of hand-outs.
+
+    A hash of (project, annotator, the hand-out's time), not a random generator: the same
+    inputs decide the same way, so the specification (tests/annotation/handout_spec.py) can
+    say what the SQL must do, and a test with fixed times measures the rate. It costs no query.
+    """
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    digest = hashlib.sha256(f"{project_id}:{annotator_id}:{now.isoformat()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 @cache
@@ -199,6 +236,14 @@ def open_task_locked(
     for them (`skip_locked`). None for a non-member."""
     sql = for_update(open_task_sql(), of="t", skip_locked=skip_locked)
     row = fetchone(sql, lease_params(project=project_id, annotator=annotator_id, now=now))
+    return None if row is None else _task_with_prompt(row)
+
+
+def open_gold_task(*, project_id: int, annotator_id: int, now: datetime) -> Task | None:
+    """The next gold task for a member (none for a non-member), unlocked: it has no slots."""
+    row = fetchone(
+        _open_gold_task_sql(), lease_params(project=project_id, annotator=annotator_id, now=now)
+    )
     return None if row is None else _task_with_prompt(row)
 
 

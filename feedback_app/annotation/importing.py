@@ -5,7 +5,11 @@ One object a line::
     {"prompt": "text" | [{"role": "user", "content": "..."}, ...],
      "candidates": ["text" | {"text": "...", "model": "..."}, ...],   # optional
      "metadata": {...},                                                # optional
+     "gold": [[0], [2, 1], ...],                                       # optional
      "id": "your id"}                                                  # optional
+
+"gold" makes the task a gold task: its expected order, groups of candidate indexes (0 is the
+first candidate) best first, a group a tie; it needs the candidates.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from dataclasses import dataclass, field
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 
+from .rankings import check_ranking
+
 ROLES = ("system", "user", "assistant")
-KEYS = {"prompt", "candidates", "metadata", "id"}
+KEYS = {"prompt", "candidates", "metadata", "gold", "id"}
 MAX_PROBLEMS = 20
 MAX_TEXT = 100_000
 
@@ -38,6 +44,7 @@ class PromptRecord:
     candidates: list[CandidateRecord] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     external_id: str = ""
+    gold: list[list[int]] | None = None  # groups of candidate indexes, best first
 
     @property
     def content_hash(self) -> str:
@@ -129,6 +136,22 @@ def _check_candidates(
     return out
 
 
+def _check_gold(
+    value: object, candidates: list[CandidateRecord], line: int, problems: list[Problem]
+) -> list[list[int]] | None:
+    """The expected order over the candidates' indexes (the one ranking validator's rules)."""
+    if value is None:
+        return None
+    if not candidates:
+        problems.append(Problem("gold", "a gold order needs the candidates it orders", line))
+        return None
+    try:
+        return check_ranking(value, range(len(candidates)), field="gold", what="index")
+    except InvalidInput as exc:
+        problems.extend(Problem(p.field, p.message, line) for p in exc.problems)
+        return None
+
+
 def check_record(
     obj: object, line: int, k: int | None, problems: list[Problem]
 ) -> PromptRecord | None:
@@ -152,6 +175,9 @@ def check_record(
     else:
         problems.append(Problem("prompt", "must be text or a list of chat messages", line))
     candidates = _check_candidates(obj.get("candidates"), line, k, problems)
+    gold = None
+    if candidates or not obj.get("candidates"):  # bad candidates were named already
+        gold = _check_gold(obj.get("gold"), candidates, line, problems)
     metadata = obj.get("metadata", {})
     if not isinstance(metadata, dict):
         problems.append(Problem("metadata", "must be a JSON object", line))
@@ -175,6 +201,7 @@ def check_record(
         candidates=candidates,
         metadata=metadata,
         external_id=str(ext),
+        gold=gold,
     )
 
 

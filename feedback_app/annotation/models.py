@@ -106,6 +106,13 @@ class Task(TimeStampedModel):
     # Kept by ranking_submit under the task's row lock: lets the hand-out skip full tasks with
     # an index instead of counting every task's rankings on each request.
     submitted_count = models.PositiveSmallIntegerField(default=0)
+    # A gold task's expected order: groups of candidate ids, best first (ties allowed), checked
+    # by rankings.check_ranking. Gold tasks are mixed into every annotator's queue at the
+    # project's gold_rate (annotation/handout.py) and take no slot: a gold task is kept filled
+    # (target_annotations == submitted_count, which its rankings do not raise), so the
+    # ordinary walk, its index and the unfilled count never see it. Their rankings never count
+    # as votes (preferences/rows.py).
+    gold = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -124,7 +131,13 @@ class Task(TimeStampedModel):
                 fields=["project", "id"],
                 condition=Q(submitted_count__lt=F("target_annotations")),
                 name="task_unfilled_by_project",
-            )
+            ),
+            # The few gold tasks, for the hand-out's gold pick.
+            models.Index(
+                fields=["project", "id"],
+                condition=Q(gold__isnull=False),
+                name="task_gold_by_project",
+            ),
         ]
 
     def __str__(self) -> str:

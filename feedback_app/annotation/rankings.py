@@ -18,32 +18,36 @@ FLAGS = ("all_bad", "unsafe")
 MAX_RATIONALE = 5000
 
 
-def check_ranking(groups: object, candidate_ids: Sequence[int]) -> list[list[int]]:
+def check_ranking(
+    groups: object, candidate_ids: Sequence[int], *, field: str = "ranking", what: str = "id"
+) -> list[list[int]]:
     """Return `groups` normalised (ids sorted inside each tie) or raise naming what is wrong.
 
-    It must cover exactly the task's candidates, each once.
+    It must cover exactly the task's candidates, each once. `field` names the input in the
+    problems: a gold order is checked here too, as "gold", over candidate indexes (`what`).
     """
-    hint = "must be a list of groups of candidate ids, best first, e.g. [[3], [1, 2]]"
+    plural = f"{what}es" if what.endswith("x") else f"{what}s"
+    hint = f"must be a list of groups of candidate {plural}, best first, e.g. [[3], [1, 2]]"
     if not isinstance(groups, list) or not groups:
-        raise InvalidInput(Problem("ranking", hint))
+        raise InvalidInput(Problem(field, hint))
     expected = set(candidate_ids)
     seen: set[int] = set()
     normalised: list[list[int]] = []
     for i, group in enumerate(groups):
         if not isinstance(group, list) or not group:
-            raise InvalidInput(Problem(f"ranking[{i}]", f"must be a non-empty list of ids; {hint}"))
+            raise InvalidInput(Problem(f"{field}[{i}]", f"must be a non-empty list; {hint}"))
         for cid in group:
             if isinstance(cid, bool) or not isinstance(cid, int):
-                raise InvalidInput(Problem(f"ranking[{i}]", f"{cid!r} is not a candidate id"))
+                raise InvalidInput(Problem(f"{field}[{i}]", f"{cid!r} is not a candidate {what}"))
             if cid in seen:
-                raise InvalidInput(Problem(f"ranking[{i}]", f"candidate {cid} appears twice"))
+                raise InvalidInput(Problem(f"{field}[{i}]", f"candidate {cid} appears twice"))
             if cid not in expected:
-                raise InvalidInput(Problem(f"ranking[{i}]", f"candidate {cid} is not in this task"))
+                raise InvalidInput(Problem(f"{field}[{i}]", f"candidate {cid} is not in this task"))
             seen.add(cid)
         normalised.append(sorted(group))
     missing = sorted(expected - seen)
     if missing:
-        raise InvalidInput(Problem("ranking", f"candidates {missing} are not ranked"))
+        raise InvalidInput(Problem(field, f"candidates {missing} are not ranked"))
     return normalised
 
 

@@ -90,7 +90,9 @@ def prompts_import(
     return ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
 
 
-def _rendered_record(project: Project, r: PromptRecord) -> tuple[Prompt, list[Candidate]]:
+def _rendered_record(
+    project: Project, r: PromptRecord
+) -> tuple[Prompt, list[Candidate], list[list[int]] | None]:
     """Unsaved rows with their sanitised HTML (common/rendering.py): rendered once, here."""
     prompt = _rendered(
         Prompt(
@@ -106,23 +108,33 @@ def _rendered_record(project: Project, r: PromptRecord) -> tuple[Prompt, list[Ca
         _rendered(Candidate(text=c.text, source=c.model, position=i))
         for i, c in enumerate(r.candidates)
     ]
-    return prompt, candidates
+    return prompt, candidates, r.gold
 
 
 def _write_chunk(
-    project: Project, rows: list[tuple[Prompt, list[Candidate]]], round: int
+    project: Project,
+    rows: list[tuple[Prompt, list[Candidate], list[list[int]] | None]],
+    round: int,
 ) -> tuple[list[int], int]:
     """Insert one chunk in one transaction; prompts another import stored meanwhile are skipped."""
     with transaction.atomic():
         taken = set(
             Prompt.objects.filter(
-                project=project, content_hash__in=[p.content_hash for p, _ in rows]
+                project=project, content_hash__in=[p.content_hash for p, _, _ in rows]
             ).values_list("content_hash", flat=True)
         )
-        rows = [(p, cands) for p, cands in rows if p.content_hash not in taken]
-        prompts = Prompt.objects.bulk_create(p for p, _ in rows)
-        with_candidates = [(p, cands) for p, (_, cands) in zip(prompts, rows, strict=True) if cands]
-        tasks = tasks_write(project=project, round=round, rows=with_candidates, refresh=False)
+        rows = [row for row in rows if row[0].content_hash not in taken]
+        prompts = Prompt.objects.bulk_create(p for p, _, _ in rows)
+        with_candidates = [
+            (p, cands, gold) for p, (_, cands, gold) in zip(prompts, rows, strict=True) if cands
+        ]
+        tasks = tasks_write(
+            project=project,
+            round=round,
+            rows=[(p, cands) for p, cands, _ in with_candidates],
+            golds=[gold for _, _, gold in with_candidates],
+            refresh=False,
+        )
     return [p.pk for p in prompts], len(tasks)
 
 
@@ -179,6 +191,15 @@ def _lease_next(
         return held
     expires = now + timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS)
     with transaction.atomic():
+        if handout.gold_due(
+            project_id=project.pk, annotator_id=annotator.pk, now=now, rate=project.gold_rate
+        ):
+            # Instead of the ordinary pick, not besides it: a gold hand-out runs as many
+            # statements as any other (one more only when no gold task is left to this one).
+            gold = handout.open_gold_task(project_id=project.pk, annotator_id=annotator.pk, now=now)
+            if gold is not None:
+                candidates, _ = handout.candidates_and_live_leases(task_id=gold.pk, now=now)
+                return _lease(gold, candidates, annotator=annotator, now=now, expires=expires)
         for attempt in range(_HANDOUT_ATTEMPTS):
             task = handout.open_task_locked(
                 project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
@@ -197,16 +218,26 @@ def _lease_next(
             candidates, leased = handout.candidates_and_live_leases(task_id=task.pk, now=now)
             if task.submitted_count + leased >= task.target_annotations:
                 continue  # filled by a transaction that committed after our read
-            order = display_order(
-                [c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk
-            )
-            assignment = handout.lease_upsert(
-                task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
-            )
-            selectors.keep_candidates(task, candidates)  # the page shows them: no second read
-            assignment.task = task
-            return assignment
+            return _lease(task, candidates, annotator=annotator, now=now, expires=expires)
     return None
+
+
+def _lease(
+    task: Task,
+    candidates: list[Candidate],
+    *,
+    annotator: AbstractBaseUser,
+    now: datetime,
+    expires: datetime,
+) -> Assignment:
+    """Lease `task` (a gold one as any other: the page and the API cannot tell them apart)."""
+    order = display_order([c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk)
+    assignment = handout.lease_upsert(
+        task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
+    )
+    selectors.keep_candidates(task, candidates)  # the page shows them: no second read
+    assignment.task = task
+    return assignment
 
 
 @dataclass(frozen=True)
@@ -252,7 +283,7 @@ def ranking_submit(
             raise Conflict(Problem("ranking", "you already ranked this task; a ranking is final"))
         if state.status == Assignment.Status.SKIPPED:
             raise Conflict(Problem("task", "you skipped this task"))
-        if state.expires_at <= now:
+        if state.expires_at <= now and not state.gold:  # a gold task has no slots to run out
             taken = submit.slots_taken(task_id=task_id, now=now)
             if taken >= state.target:
                 raise Conflict(Problem("task", "your lease ran out and others completed this task"))

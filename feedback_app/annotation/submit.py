@@ -41,7 +41,8 @@ def _submit_state_sql() -> str:
     unless the annotator is a member of the task's project."""
     return f"""
 SELECT t.id, t.project_id, t.target_annotations, t.submitted_count, pr.rationale,
-       a.id, a.status, a.leased_at, a.expires_at, a.display_order, r.id, r.payload_hash
+       a.id, a.status, a.leased_at, a.expires_at, a.display_order, r.id, r.payload_hash,
+       CASE WHEN t.gold IS NULL THEN 0 ELSE 1 END
 FROM {table(Task)} t
 JOIN {table(Project)} pr ON pr.id = t.project_id
 LEFT JOIN {table(Assignment)} a ON a.task_id = t.id AND a.annotator_id = %(annotator)s
@@ -69,9 +70,10 @@ RETURNING id"""
     submitted = f"""
 UPDATE {table(Assignment)} SET status = %(submitted)s, updated_at = %(now)s
 WHERE id = %(assignment)s"""
+    # A gold task takes no slot: its rankings are not counted (models.Task.gold).
     one_more = f"""
 UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(now)s
-WHERE id = %(task)s"""
+WHERE id = %(task)s AND gold IS NULL"""
     return insert, submitted, one_more
 
 
@@ -91,6 +93,7 @@ class SubmitState:
         "display_order",
         "ranking_id",
         "ranking_hash",
+        "gold",
     )
 
     def __init__(self, row: Sequence) -> None:
@@ -107,7 +110,9 @@ class SubmitState:
             order,
             self.ranking_id,
             self.ranking_hash,
+            gold,
         ) = row
+        self.gold = bool(gold)
         self.leased_at = aware(leased_at) if leased_at is not None else None
         self.expires_at = aware(expires_at) if expires_at is not None else None
         self.display_order = json_value(order) if order is not None else None

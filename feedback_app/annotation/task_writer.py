@@ -25,22 +25,28 @@ def tasks_write(
     round: int,
     rows: Sequence[tuple[Prompt, Sequence[Candidate]]],
     refresh: bool = True,
+    golds: Sequence[list[list[int]] | None] | None = None,
 ) -> list[Task]:
     """Insert one task of `round` for each (stored prompt, unsaved candidates) pair.
+
+    `golds`, beside `rows`, makes a task a gold task: its expected order as groups of candidate
+    positions (checked by importing.py), stored as groups of the candidates' ids. A gold task
+    is created filled (target 0): it takes no slot (models.Task.gold).
 
     Candidates not rendered yet are rendered here (an import renders before its transaction,
     so this costs it nothing). With `refresh`, `tasks_refresh` runs when the transaction
     commits; a writer of many short transactions (the import's chunks) passes False and
     schedules it once itself.
     """
+    golds = golds if golds is not None else [None] * len(rows)
     tasks = Task.objects.bulk_create(
         Task(
             project=project,
             prompt=prompt,
             round=round,
-            target_annotations=project.annotations_per_task,
+            target_annotations=0 if gold is not None else project.annotations_per_task,
         )
-        for prompt, _ in rows
+        for (prompt, _), gold in zip(rows, golds, strict=True)
     )
     candidates = []
     for task, (_, cands) in zip(tasks, rows, strict=True):
@@ -50,6 +56,14 @@ def tasks_write(
                 c.render()  # once, here: pages show the stored HTML
             candidates.append(c)
     Candidate.objects.bulk_create(candidates)
+    gold_tasks = []
+    for task, (_, cands), gold in zip(tasks, rows, golds, strict=True):
+        if gold is not None:
+            by_position = {c.position: c.pk for c in cands}
+            task.gold = [sorted(by_position[p] for p in group) for group in gold]
+            gold_tasks.append(task)
+    if gold_tasks:
+        Task.objects.bulk_update(gold_tasks, ["gold"])
     if refresh and tasks:
         transaction.on_commit(lambda: tasks_refresh(project))
     return tasks

@@ -13,4 +13,5 @@ urlpatterns = [
     path("projects/<id:project_id>/tasks/<id:task_id>/skip/", views.skip_task, name="skip"),
     path("projects/<id:project_id>/guidelines/", views.guidelines, name="guidelines"),
     path("projects/<id:project_id>/import/", views.import_prompts, name="import"),
+    path("projects/<id:project_id>/tasks/<id:task_id>/gold/", views.gold_task, name="gold"),
 ]

@@ -1,4 +1,4 @@
-"""Pages: the annotator's ranking page, guidelines, and the admin import page."""
+"""Pages: the annotator's ranking page, guidelines, and the admin import and gold pages."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from feedback_app.common.middleware import accepts_body_up_to
 from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from . import demonstrations, selectors, services
+from . import demonstrations, gold, selectors, services
 from .forms import ImportForm, ranks_from_post
 from .importing import parse_jsonl
-from .models import Assignment
+from .models import Assignment, Task
 from .rankings import FLAGS
 
 
@@ -182,5 +182,40 @@ def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
         request,
         "annotation/import.html",
         {"project": project, "form": form, "problems": problems},
+        status=status,
+    )
+
+
+@login_required
+def gold_task(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+    """Admin page: mark a task's expected order (a gold task), change it, or clear it."""
+    project = get_object_or_404(Project, pk=project_id)
+    if not access.is_project_admin(request.user, project):
+        raise Http404("No such project")
+    task = get_object_or_404(Task.objects.select_related("prompt"), pk=task_id, project=project)
+    problems: list = []
+    status = 200
+    if request.method == "POST":
+        try:
+            groups = None if "clear" in request.POST else ranks_from_post(request.POST)
+            gold.task_gold_set(project=project, task_id=task.pk, groups=groups)
+        except ServiceError as exc:
+            problems, status = exc.problems, exc.status_code
+        else:
+            messages.success(
+                request, "Gold order cleared." if groups is None else "Gold order saved."
+            )
+            return redirect("annotation:gold", project_id=project.pk, task_id=task.pk)
+    candidates = list(task.candidates.order_by("position"))
+    rank = {cid: i + 1 for i, group in enumerate(task.gold or []) for cid in group}
+    return TemplateResponse(
+        request,
+        "annotation/gold.html",
+        {
+            "project": project,
+            "task": task,
+            "rows": [(c, rank.get(c.pk, "")) for c in candidates],
+            "problems": problems,
+        },
         status=status,
     )

@@ -83,6 +83,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "annotations_per_task",
             "rationale",
             "demonstrations",
+            "gold_rate",
             "created_at",
             "updated_at",
         ]
@@ -142,6 +143,15 @@ class PromptRecordSerializer(serializers.Serializer):
         }
     )(serializers.JSONField(required=False))
     metadata = serializers.DictField(required=False)
+    gold = extend_schema_field(
+        {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}
+    )(
+        serializers.JSONField(
+            required=False,
+            help_text="Makes the task a gold task: its expected order, groups of candidate "
+            "indexes (0 first) best first, a group a tie.",
+        )
+    )
     id = extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})(
         serializers.JSONField(required=False)
     )

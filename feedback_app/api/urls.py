@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from .errors import not_found
-from .views import annotation, feedback, loop, pairs, projects, rankings, tokens
+from .views import annotation, feedback, loop, pairs, projects, rankings, review, tokens
 
 app_name = "api"
 
@@ -47,6 +47,17 @@ urlpatterns = [
         name="project-snapshots",
     ),
     path("projects/<id:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
+    path("projects/<id:project_id>/review/", review.ReviewQueueApi.as_view(), name="review"),
+    path(
+        "projects/<id:project_id>/review/more-votes/",
+        review.MoreVotesApi.as_view(),
+        name="review-more-votes",
+    ),
+    path(
+        "projects/<id:project_id>/review/drop/",
+        review.DropRankingApi.as_view(),
+        name="review-drop",
+    ),
     path("auth/tokens/", tokens.TokensApi.as_view(), name="tokens"),
     path("auth/tokens/<id:token_id>/", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
     path(

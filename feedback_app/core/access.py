@@ -76,13 +76,13 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         return None
     sql = f"""
         SELECT pr.id, pr.created_at, pr.name, pr.guidelines, pr.candidates_per_task,
-               pr.annotations_per_task, pr.rationale, pr.demonstrations
+               pr.annotations_per_task, pr.rationale, pr.demonstrations, pr.gold_rate
         FROM {table(Project)} pr
         WHERE pr.id = %(project)s AND {member_sql(project="pr.id", user="%(user)s")}"""
     row = fetchone(sql, sql_params(project=project_id, user=user.pk))
     if row is None:
         return None
-    pk, created_at, name, guidelines, k, overlap, rationale, demonstrations = row
+    pk, created_at, name, guidelines, k, overlap, rationale, demonstrations, gold_rate = row
     return instance(
         Project,
         id=pk,
@@ -93,4 +93,5 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         annotations_per_task=overlap,
         rationale=rationale,
         demonstrations=bool(demonstrations),  # SQLite answers 0/1
+        gold_rate=gold_rate,  # the hand-out's gold draw reads it
     )

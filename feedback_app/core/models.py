@@ -42,6 +42,11 @@ class Project(TimeStampedModel):
         default=False,
         help_text="Annotators may write an ideal answer or edit the best candidate (SFT data).",
     )
+    gold_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of hand-outs that give a gold task the annotator has not seen (0..1).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -56,6 +61,10 @@ class Project(TimeStampedModel):
             ),
             models.CheckConstraint(
                 condition=Q(annotations_per_task__gte=1), name="project_overlap_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0.0, gold_rate__lte=1.0),
+                name="project_gold_rate_between_0_and_1",
             ),
         ]
 
@@ -159,6 +168,7 @@ class Job(TimeStampedModel):
         TRAIN_RLOO = "train_rloo", "Train with RLOO (online RL)"
         EVALUATE = "evaluate", "Evaluate a policy"
         PROMOTE = "promote", "Promote a model version"
+        REVIEW_SCORES = "review_scores", "Score the review queue"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

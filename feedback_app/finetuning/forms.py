@@ -33,9 +33,11 @@ from training.config import (
 )
 
 from .params import (
+    DEFAULT_REVIEW_MARGIN,
     EVAL_PROMPTS,
     EVAL_PROMPTS_DEFAULT,
     PROMPT_LIMIT,
+    REVIEW_MARGIN,
     SPLIT_SEED,
     STAGE_FLAGS,
     STAGE_ROWS,
@@ -275,4 +277,17 @@ class EvaluateForm(LaunchForm):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["policy"].queryset = self._versions("policy").filter(parent__isnull=False)
+        self.fields["reward"].queryset = self._versions("reward")
+
+
+class ReviewScoresForm(LaunchForm):
+    """Score the review queue: pairs the reward model confidently disagrees with people about."""
+
+    reward = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(), required=False, empty_label="the active one"
+    )
+    margin = _number(REVIEW_MARGIN, initial=DEFAULT_REVIEW_MARGIN, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.fields["reward"].queryset = self._versions("reward")

@@ -92,6 +92,10 @@ KINDS: dict[str, JobKind] = {
             "promote", "Promote a model version", checkers.check_promote, runners.run_promote,
             QUEUE_DEFAULT,
         ),
+        JobKind(
+            "review_scores", "Score the review queue", checkers.check_review_scores,
+            runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
+        ),
     )
 }  # fmt: skip
 

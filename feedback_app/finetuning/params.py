@@ -17,6 +17,7 @@ from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.models import DatasetSnapshot, ModelVersion, Project
 from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.quality.review import DEFAULT_MARGIN as DEFAULT_REVIEW_MARGIN
 from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
     SEED,
@@ -37,6 +38,8 @@ GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "ba
 # The job parameters that are not a config's or the pair policy's fields.
 PROMPT_LIMIT = Range(1, 1_000_000, integer=True)
 TEST_FRACTION = Range(0, 1, high_open=True)
+# Reward-score gap above which the review queue counts a disagreement (quality/review.py).
+REVIEW_MARGIN = Range(0, 100)
 SPLIT_SEED = SEED
 # Prompts the evaluation after training samples (0: none); the Evaluate job's default too.
 EVAL_PROMPTS = Range(0, 1_000_000, integer=True)
@@ -287,3 +290,24 @@ def check_promote(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     if version is None:
         raise InvalidInput(Problem("model_version", f"no model version {value} in this project"))
     return {"model_version": version.pk}
+
+
+def check_review_scores(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    """The reward model that scores (default: the active one, else the newest) and the margin."""
+    unknown = sorted(set(params) - {"reward", "margin"})
+    if unknown:
+        raise InvalidInput(Problem(unknown[0], "unknown parameter"))
+    if params.get("reward") in (None, ""):
+        reward = (
+            ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.REWARD)
+            .order_by("-is_active", "-id")
+            .first()
+        )
+        if reward is None:
+            raise InvalidInput(Problem("reward", "train a reward model first: it scores the pairs"))
+    else:
+        reward = _version(project, params["reward"], "reward", ModelVersion.Kind.REWARD)
+    margin = params.get("margin", DEFAULT_REVIEW_MARGIN)
+    if isinstance(margin, bool) or not isinstance(margin, int | float):
+        raise InvalidInput(Problem("margin", f"must be a number {REVIEW_MARGIN}"))
+    return {"reward": reward.pk, "margin": float(_check_range(REVIEW_MARGIN, margin, "margin"))}

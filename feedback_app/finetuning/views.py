@@ -1,4 +1,5 @@
-"""Admin pages of the loop: overview with launch forms, a live job page, model versions."""
+"""Admin pages of the loop: overview with launch forms, a live job page, model versions, and
+the review queue."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback_app.common.errors import ServiceError
+from feedback_app.common.errors import InvalidInput, Problem, ServiceError
+from feedback_app.common.storable import is_id
 from feedback_app.core.access import is_project_admin
 from feedback_app.core.models import Job, ModelVersion, Project
+from feedback_app.preferences import review as review_queue
 
 from . import jobs, selectors, services, versions
 from .kinds import FORMS, KINDS
@@ -142,3 +145,49 @@ def model_promote(request: HttpRequest, project_id: int, version_id: int) -> Htt
         request, f"{version.name} is now the active {version.get_kind_display().lower()}."
     )
     return redirect("finetuning:models", project_id=project.pk)
+
+
+@login_required
+def review(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The review queue: pairs the reward model confidently disagrees with people about; an
+    admin asks for more votes on a task or drops a ranking (both recorded)."""
+    project = _admin_project(request, project_id)
+    status = 200
+    if request.method == "POST":
+        action, reason = request.POST.get("action"), request.POST.get("reason", "")
+        try:
+            target = _posted_id(request, "task" if action == "more_votes" else "ranking")
+            if action == "more_votes":
+                review_queue.task_more_votes(
+                    project=project, task_id=target, by=request.user, reason=reason
+                )
+                messages.success(request, f"Task {target} wants one more ranking.")
+            elif action == "drop":
+                review_queue.ranking_drop(
+                    project=project, ranking_id=target, by=request.user, reason=reason
+                )
+                messages.success(request, f"Ranking {target} is left out of future datasets.")
+            else:
+                raise InvalidInput(Problem("action", "must be more_votes or drop"))
+        except ServiceError as exc:
+            for p in exc.problems:
+                messages.error(request, f"{p.field}: {p.message}")
+            status = exc.status_code
+        else:
+            return redirect("finetuning:review", project_id=project.pk)
+    items = list(review_queue.review_items(project=project)[:REVIEW_PAGE_ITEMS])
+    rankings = review_queue.rankings_of_tasks(task_ids={i.task_id for i in items})
+    rows = [(item, rankings.get(item.task_id, [])) for item in items]
+    return TemplateResponse(
+        request, "finetuning/review.html", {"project": project, "rows": rows}, status=status
+    )
+
+
+REVIEW_PAGE_ITEMS = 50
+
+
+def _posted_id(request: HttpRequest, name: str) -> int:
+    raw = request.POST.get(name, "")
+    if not is_id(raw):
+        raise InvalidInput(Problem(name, "must be an id"))
+    return int(raw)

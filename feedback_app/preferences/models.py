@@ -64,3 +64,59 @@ class DeploymentFeedback(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} feedback from {self.source}"
+
+
+class RankingDrop(TimeStampedModel):
+    """A ranking an admin dropped from future datasets: who, when (created_at) and why.
+
+    The ranking itself is kept (never deleted); preferences/rows.py leaves dropped ones out of
+    every snapshot and export from then on. Snapshots built before keep what they hold.
+    """
+
+    ranking = models.OneToOneField(
+        "annotation.Ranking", on_delete=models.CASCADE, related_name="dropped"
+    )
+    dropped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"ranking {self.ranking_id} dropped"
+
+
+class MoreVotesRequest(TimeStampedModel):
+    """An admin asked for one more ranking of a task: who, when, why, and the target it raised."""
+
+    task = models.ForeignKey(
+        "annotation.Task", on_delete=models.CASCADE, related_name="more_votes_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    target_before = models.PositiveSmallIntegerField()
+    target_after = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ReviewItem(TimeStampedModel):
+    """One pair of the review queue: the active reward model confidently disagrees with the
+    human majority (quality/review.py). The `review_scores` job replaces a project's items."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_items")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="review_items"
+    )
+    task = models.ForeignKey("annotation.Task", on_delete=models.CASCADE, related_name="+")
+    chosen = models.ForeignKey("annotation.Candidate", on_delete=models.CASCADE, related_name="+")
+    rejected = models.ForeignKey("annotation.Candidate", on_delete=models.CASCADE, related_name="+")
+    votes_for = models.PositiveIntegerField(help_text="Human votes for `chosen`.")
+    votes_against = models.PositiveIntegerField()
+    ties = models.PositiveIntegerField()
+    margin = models.FloatField(help_text="reward(rejected) - reward(chosen).")
+
+    class Meta:
+        ordering = ["-margin", "id"]

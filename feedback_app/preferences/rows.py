@@ -179,7 +179,11 @@ def _completion(text: str, chat: bool) -> bytes:
 
 
 def _rankings(project: Project, q: RowQuery, *, chats_only: bool = False) -> QuerySet:
-    qs = Ranking.objects.filter(task__project=project)
+    # The votes: never a gold task's rankings (they measure annotators, models.Task.gold), nor
+    # a ranking an admin dropped (models.RankingDrop).
+    qs = Ranking.objects.filter(
+        task__project=project, task__gold__isnull=True, dropped__isnull=True
+    )
     if q.after_task:
         qs = qs.filter(task_id__gt=q.after_task)
     if q.round is not None:

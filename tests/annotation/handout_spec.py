@@ -14,6 +14,7 @@ from typing import Literal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
+from feedback_app.annotation.handout import gold_due
 from feedback_app.annotation.models import Assignment, Ranking, Task
 from feedback_app.core.models import Membership, Project
 
@@ -39,23 +40,40 @@ def held_lease(project: Project, annotator: AbstractBaseUser, now: datetime) -> 
     )
 
 
-def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
-    """Tasks the annotator may be handed, oldest first.
-
-    Tasks whose submitted rankings plus live leases are below the rankings wanted, and that the
-    annotator has not ranked, skipped, or leased (a lease they let expire does not count).
-    """
-    closed_or_held = Assignment.objects.filter(
-        Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | live(now),
-        task=OuterRef("pk"),
-        annotator=annotator,
+def _closed_or_held(annotator: AbstractBaseUser, now: datetime) -> Exists:
+    """The annotator ranked, skipped, or holds a live lease on the task (an expired one does
+    not count)."""
+    return Exists(
+        Assignment.objects.filter(
+            Q(status__in=[Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED]) | live(now),
+            task=OuterRef("pk"),
+            annotator=annotator,
+        )
     )
+
+
+def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
+    """Ordinary tasks the annotator may be handed, oldest first.
+
+    Not gold; submitted rankings plus live leases below the rankings wanted; not ranked,
+    skipped, or leased by the annotator.
+    """
     return (
-        Task.objects.filter(project=project)
+        Task.objects.filter(project=project, gold__isnull=True)
         .annotate(leased=Count("assignments", filter=live(now, "assignments__")))
         .filter(submitted_count__lt=F("target_annotations"))
         .filter(submitted_count__lt=F("target_annotations") - F("leased"))
-        .exclude(Exists(closed_or_held))
+        .exclude(_closed_or_held(annotator, now))
+        .order_by("id")
+    )
+
+
+def open_gold_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
+    """Gold tasks the annotator has not ranked, skipped or leased, oldest first: no slots,
+    every member may rank each once."""
+    return (
+        Task.objects.filter(project=project, gold__isnull=False)
+        .exclude(_closed_or_held(annotator, now))
         .order_by("id")
     )
 
@@ -63,13 +81,19 @@ def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> 
 def task_to_hand_out(
     project: Project, annotator: AbstractBaseUser, now: datetime
 ) -> Task | None | Literal["not_allowed"]:
-    """What the hand-out gives: the held lease's task, else the oldest open task, else None."""
+    """What the hand-out gives: the held lease's task; else, when a gold task is due (a share
+    `gold_rate` of hand-outs, decided by `gold_due`), the oldest open gold task; else the
+    oldest open task; else None."""
     if not is_member(annotator, project.pk):
         return "not_allowed"
     held = held_lease(project, annotator, now)
     if held is not None:
         return held.task
-    return open_tasks(project, annotator, now).first()
+    due = gold_due(
+        project_id=project.pk, annotator_id=annotator.pk, now=now, rate=project.gold_rate
+    )
+    gold = open_gold_tasks(project, annotator, now).first() if due else None
+    return gold or open_tasks(project, annotator, now).first()
 
 
 def slots_taken(task: Task, now: datetime) -> int:
@@ -82,8 +106,9 @@ def submit_outcome(
     """Whether a (valid) ranking of the task by the annotator is stored, at `now`.
 
     Accepted when the task was handed to them and they neither ranked nor skipped it; after
-    their lease ran out, only while the task still has a free slot. The same ranking again
-    answers as the first time did; a different one is refused (a ranking is final).
+    their lease ran out, only while the task still has a free slot (a gold task always has).
+    The same ranking again answers as the first time did; a different one is refused (a
+    ranking is final).
     """
     task = Task.objects.filter(pk=task_id).first()
     if task is None or not is_member(annotator, task.project_id):
@@ -96,6 +121,10 @@ def submit_outcome(
         return "repeat" if ranking.groups == groups else "conflict"
     if assignment.status == Assignment.Status.SKIPPED:
         return "conflict"
-    if assignment.expires_at <= now and slots_taken(task, now) >= task.target_annotations:
+    if (
+        assignment.expires_at <= now
+        and task.gold is None  # a gold task has no slots to run out
+        and slots_taken(task, now) >= task.target_annotations
+    ):
         return "conflict"
     return "created"

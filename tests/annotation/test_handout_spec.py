@@ -1,9 +1,10 @@
 """The SQL hand-out and submit do exactly what the ORM specification (handout_spec.py) allows.
 
 Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, members and a
-non-member, hand-outs, submits of the order shown or another, skips, a clock that jumps past
-leases) through the services; before each step the specification, evaluated on the same rows,
-says what must happen. Runs on both backends (the suite's SQLite and PostgreSQL passes).
+non-member, some tasks gold and a gold rate, hand-outs, submits of the order shown or another,
+skips, a clock that jumps past leases) through the services; before each step the
+specification, evaluated on the same rows, says what must happen. Runs on both backends (the
+suite's SQLite and PostgreSQL passes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from feedback_app.annotation import services
+from feedback_app.annotation.gold import task_gold_set
 from feedback_app.annotation.models import Assignment
 from feedback_app.common.errors import Conflict, NotAllowed
 
@@ -79,15 +81,24 @@ def _groups(task, user, reverse: bool) -> list[list[int]]:
     n_tasks=st.integers(1, 4),
     overlap=st.integers(1, 3),
     history=st.lists(steps, min_size=1, max_size=20),
+    gold=st.lists(st.booleans(), min_size=4, max_size=4),
+    gold_rate=st.sampled_from([0.0, 0.0, 0.5, 1.0]),
 )
 def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
-    make_project, users, n_tasks, overlap, history
+    make_project, users, n_tasks, overlap, history, gold, gold_rate
 ):
     try:
         with transaction.atomic():  # each example starts with no project, rolled back after
             project = make_project(
                 name="spec", k=2, overlap=overlap, n_tasks=n_tasks, annotators=users[:3]
             )
+            tasks = list(project.tasks.order_by("id"))
+            project.gold_rate = gold_rate
+            project.save(update_fields=["gold_rate"])
+            for task, is_gold in zip(tasks, gold, strict=False):
+                if is_gold:
+                    ids = sorted(task.candidates.values_list("pk", flat=True))
+                    task_gold_set(project=project, task_id=task.pk, groups=[[i] for i in ids])
             tasks = list(project.tasks.order_by("id"))
             now = timezone.now()
             for kind, who, which, reverse, wait in history:

@@ -139,6 +139,8 @@ def test_malformed_imports_are_refused_and_store_nothing(make_project, make_user
                 "candidates": json_values | st.lists(st.text(max_size=5), min_size=1, max_size=4),
                 "metadata": json_values,
                 "id": json_values,
+                "gold": json_values
+                | st.lists(st.lists(st.integers(-2, 4), max_size=3), max_size=3),
                 "promt": st.text(),
             },
         ),
@@ -217,14 +219,16 @@ def post_json(client, url: str, body, method: str = "POST"):
 
 
 IMPORT_TEXT = {"prompt": "fine prompt", "candidates": ["a", "b", "c"],
-               "metadata": {"m": [1, "x"], "n": {"o": None}}, "id": "ext-1"}  # fmt: skip
+               "metadata": {"m": [1, "x"], "n": {"o": None}}, "id": "ext-1",
+               "gold": [[0], [1, 2]]}  # fmt: skip
 IMPORT_CHAT = {"prompt": [{"role": "system", "content": "be brief"},
                           {"role": "user", "content": "hi"}],
                "candidates": [{"text": "a", "model": "m1"}, "b", "c"], "id": 7}  # fmt: skip
 IMPORT_PLACES = [
     *((IMPORT_TEXT, path) for path in [("prompt",), ("candidates", 0), ("candidates", 2),
                                        ("metadata",), ("metadata", "m"), ("metadata", "m", 1),
-                                       ("metadata", "n", "o"), ("id",)]),
+                                       ("metadata", "n", "o"), ("id",), ("gold",),
+                                       ("gold", 0), ("gold", 1, 0)]),
     *((IMPORT_CHAT, path) for path in [("prompt", 0, "content"), ("prompt", 1, "content"),
                                        ("prompt", 1, "role"), ("candidates", 0, "text"),
                                        ("candidates", 0, "model"), ("id",)]),
@@ -430,7 +434,7 @@ def test_hostile_values_in_job_and_snapshot_launches_are_refused(launchable):
 
 
 PROJECT = {"name": "a new project", "guidelines": "be kind", "candidates_per_task": 3,
-           "annotations_per_task": 2, "rationale": "optional"}  # fmt: skip
+           "annotations_per_task": 2, "rationale": "optional", "gold_rate": 0.05}  # fmt: skip
 
 
 def test_hostile_values_in_project_create_and_update_are_refused(world):
@@ -494,6 +498,8 @@ API_ID_URLS = [
     ("post", "/api/v1/jobs/{}/retry/"), ("get", "/api/v1/model-versions/{}/"),
     ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
     ("post", "/api/v1/tasks/{}/skip/"), ("delete", "/api/v1/auth/tokens/{}/"),
+    ("get", "/api/v1/projects/{}/review/"), ("post", "/api/v1/projects/{}/review/more-votes/"),
+    ("post", "/api/v1/projects/{}/review/drop/"),
 ]  # fmt: skip
 
 

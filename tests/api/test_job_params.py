@@ -20,6 +20,7 @@ LAUNCH = {
     "train_rloo": {"beta": 0.0, "normalize_advantages": True},
     "evaluate": {"samples_per_prompt": 2},
     "promote": {"model_version": None},  # set to a version of the world below
+    "review_scores": {"margin": 0.5},
 }
 
 
