@@ -250,6 +250,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Annotation -----------------------------------------------------------------------------
 ANNOTATION_LEASE_SECONDS = env.int("ANNOTATION_LEASE_SECONDS", default=15 * 60)
+# Quality report (preferences/reports.py): refreshed by a worker at most once a project per this
+# many seconds after rankings arrive (annotation/quality_refresh.py); 0: only when asked.
+QUALITY_REFRESH_SECONDS = env.float("QUALITY_REFRESH_SECONDS", default=60.0)
 
 LOGGING = {
     "version": 1,
