@@ -10,6 +10,7 @@ urlpatterns = [
     path("", annotation_views.home, name="home"),
     path("", include("feedback_app.annotation.urls")),
     path("", include("feedback_app.finetuning.urls")),
+    path("", include("feedback_app.preferences.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("feedback_app.api.urls")),
