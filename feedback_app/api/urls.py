@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from .errors import not_found
-from .views import annotation, feedback, loop, pairs, projects, rankings
+from .views import annotation, feedback, loop, pairs, projects, quality, rankings
 
 app_name = "api"
 
@@ -42,6 +42,17 @@ urlpatterns = [
         name="project-snapshots",
     ),
     path("projects/<id:project_id>/feedback/", feedback.FeedbackApi.as_view(), name="feedback"),
+    path("projects/<id:project_id>/quality/", quality.QualityApi.as_view(), name="quality"),
+    path(
+        "projects/<id:project_id>/quality/refresh/",
+        quality.QualityRefreshApi.as_view(),
+        name="quality-refresh",
+    ),
+    path(
+        "projects/<id:project_id>/quality/<str:figure>/",
+        quality.QualityFigureApi.as_view(),
+        name="quality-figure",
+    ),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

@@ -69,6 +69,13 @@ ENDPOINTS = [
                 "rating": "up"}, [401, 401, 201, 404, 201, 201]),
     ("feedback list", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/feedback/", None,
      [401, 401, 403, 404, 200, 200]),
+    ("quality report", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/quality/", None,
+     [401, 401, 403, 404, 200, 200]),
+    ("quality figure", "get",
+     lambda w: f"/api/v1/projects/{w.project_a.pk}/quality/reliability/", None,
+     [401, 401, 403, 404, 200, 200]),
+    ("quality refresh", "post", lambda w: f"/api/v1/projects/{w.project_a.pk}/quality/refresh/",
+     None, [401, 401, 403, 404, 202, 202]),
     ("schema", "get", lambda w: "/api/v1/schema/", None, [200, 200, 200, 200, 200, 200]),
 ]  # fmt: skip
 
