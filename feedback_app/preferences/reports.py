@@ -307,6 +307,22 @@ def reward_models_figure(*, project: Project) -> list[dict]:
     return out
 
 
+def flagged_annotators(*, project: Project, codes: frozenset[str]) -> list[int]:
+    """Annotators the stored report flags with any of `codes` (none without a current report).
+
+    A snapshot policy that discounts flagged annotators reads them here: the report a worker
+    wrote last, so a snapshot never waits for the figures to be computed.
+    """
+    report = QualityReport.objects.filter(project=project, version=REPORT_VERSION).first()
+    if report is None:
+        return []
+    return sorted(
+        r["annotator_id"]
+        for r in report.figures.get("reliability", [])
+        if any(f["code"] in codes for f in r["flags"])
+    )
+
+
 # --- reads for pages and the API -------------------------------------------------------------
 
 

@@ -62,8 +62,13 @@ def snapshot_build(
     }
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
+    recorded = policy.to_dict()
+    if policy.discounts_flagged:
+        # Whom the weight applied to: the flags of the report at build time, kept with the data.
+        recorded["flagged_annotators"] = list(read.flagged)
+        note(f"votes of {len(read.flagged)} flagged annotators weighted {policy.flagged_weight}")
     meta = {
-        "policy": policy.to_dict(),
+        "policy": recorded,
         "test_fraction": test_fraction,
         "seed": seed,
         "format": "conversational" if chat else "standard",
@@ -83,7 +88,7 @@ def snapshot_build(
             project=project,
             content_hash=digest,
             defaults={
-                "policy": policy.to_dict(),
+                "policy": recorded,
                 "test_fraction": test_fraction,
                 "seed": seed,
                 "path": str(folder),

@@ -63,3 +63,21 @@ def test_refresh_queues_the_worker_task(ranked):
         current_app.conf.task_always_eager = eager
     assert response.status_code == 202
     assert QualityReport.objects.get(project=project).rankings_count == 120
+
+
+def test_snapshot_policy_flagged_weight_is_checked_and_recorded(ranked):
+    project, client = ranked
+    url = f"/api/v1/projects/{project.pk}/snapshots/"
+    response = client.post(url, {"flagged_weight": 2}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "flagged_weight"
+    response = client.post(url, {"flagged_weight": 0.5}, format="json")
+    assert response.status_code == 202
+    assert response.json()["params"]["flagged_weight"] == 0.5
+
+
+def test_pairs_export_refuses_a_flagged_weight_out_of_bounds(ranked):
+    project, client = ranked
+    response = client.get(f"/api/v1/projects/{project.pk}/pairs/?format=json&flagged_weight=-1")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "flagged_weight"

@@ -64,6 +64,7 @@ class PairsApi(APIView):
                 drop_all_bad=f["drop_all_bad"],
                 drop_unsafe=f["drop_unsafe"],
                 include_feedback=f["include_feedback"],
+                flagged_weight=f["flagged_weight"],
             ),
             round=f.get("round"),
             model=f.get("model"),
