@@ -21,7 +21,7 @@ from .test_reports import BOTS, run_bots
 @pytest.fixture
 def world(make_project, make_user, make_snapshot):
     users = {b.name: make_user(b.name) for b in BOTS}
-    project = make_project(name="Dash", k=4, overlap=3, n_tasks=60, annotators=users.values())
+    project = make_project(name="Dash", k=4, overlap=3, n_tasks=100, annotators=users.values())
     admin = make_user("boss")
     Membership.objects.create(project=project, user=admin, role="admin")
     a = ModelVersion.objects.create(project=project, kind="policy", name="alpha", weights="x")
@@ -65,7 +65,7 @@ def test_reliability_page_lists_bots_in_order_and_flags_the_biased_one(client, w
     reports.quality_refresh(project=project)
     html = _get(client, admin, f"/projects/{project.pk}/quality/reliability/").content.decode()
     order = [n for n in re.findall(r'data-annotator="([^"]+)"', html) if n != "first"]
-    assert order == ["careful", "sloppy", "random"]
+    assert order == ["careful", "sloppy", "careless"]
     row = re.search(r'data-annotator="first".*?</tr>', html, re.S).group(0)
     assert 'data-flag="position"' in row
 
@@ -105,7 +105,7 @@ def test_before_a_refresh_the_page_says_not_computed_and_the_button_refreshes(cl
     finally:
         current_app.conf.task_always_eager = eager
     assert r.status_code == 302 and r["Location"].endswith("/quality/progress/")
-    assert QualityReport.objects.get(project=project).rankings_count == 180
+    assert QualityReport.objects.get(project=project).rankings_count == 300
 
 
 @pytest.mark.django_db
