@@ -84,7 +84,7 @@ TEMPLATES = [
         },
     },
     {
-        # The ranking page only (feedback_app/common/jinja2.py says why).
+        # The ranking page and the quality dashboards (feedback_app/common/jinja2.py says why).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "jinja2"],
         "APP_DIRS": False,

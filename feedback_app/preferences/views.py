@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.annotation.quality_refresh import send_refresh
@@ -36,11 +37,13 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
     context = {
         "project": project,
         "view": view,
+        "computed_at": view.report.computed_at.strftime("%Y-%m-%d %H:%M:%S") if view.report else "",
+        "age": timesince(view.report.computed_at) if view.report else "",
         "page": figure,
         "pages": PAGES,
         **page_context(figure, figures),
     }
-    return TemplateResponse(request, f"preferences/quality_{figure}.html", context)
+    return TemplateResponse(request, f"preferences/quality_{figure}.html", context, using="jinja2")
 
 
 @login_required
