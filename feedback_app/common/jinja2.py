@@ -28,13 +28,8 @@ def num(value: float | None, places: int = 2) -> str:
     return "–" if value is None else f"{value:.{places}f}"
 
 
-def pval(value: float | None) -> str:
-    """A p-value in scientific notation ("3.1e-05"), or "–"."""
-    return "–" if value is None else f"{value:.1e}"
-
-
 def environment(**options: Any) -> Environment:
     env = Environment(**options)
-    env.globals.update(static=static, url=url, num=num, pval=pval)
+    env.globals.update(static=static, url=url, num=num)
     env.filters["markdown"] = render_markdown  # the one route from untrusted text to HTML
     return env

@@ -84,10 +84,23 @@ PAGES = {
 }
 
 
+def rate_text(rate: dict, tested: bool = False) -> str:
+    """A stored Rate as a table cell: "0.85 of 120", or "0.62 (0.25; 3.1e-05)" when tested.
+
+    A function rather than a template macro: the reliability table calls it four times a row,
+    and a Jinja2 macro call cost more than the rest of the row (docs/benchmarks.md).
+    """
+    if rate["value"] is None:
+        return "–"
+    if tested and rate["expected"] is not None and rate["p_value"] is not None:
+        return f"{rate['value']:.2f} ({rate['expected']:.2f}; {rate['p_value']:.1e})"
+    return f"{rate['value']:.2f} of {rate['trials']}"
+
+
 def page_context(figure_name: str, figures: dict) -> dict:
     """What a dashboard's template needs of the stored figures."""
     figure = figures.get(figure_name)
-    context: dict = {"figure": figure}
+    context: dict = {"figure": figure, "rate": rate_text}
     if figure is None:
         return context
     if figure_name == "agreement":

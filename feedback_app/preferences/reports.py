@@ -20,6 +20,7 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, TextField
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
@@ -328,22 +329,41 @@ def flagged_annotators(*, project: Project, codes: frozenset[str]) -> list[int]:
 
 @dataclass(frozen=True)
 class ReportView:
-    """The stored report as pages and the API show it, with how stale it is."""
+    """The stored report as pages and the API show it, with how stale it is.
+
+    `report` is loaded without its figures; `figures` holds the ones asked for (all when none
+    were named), empty when there is no report or it has an older shape.
+    """
 
     report: QualityReport | None
     new_rankings: int  # rankings since the report (capped at STALE_COUNT_CAP)
     current: bool  # written by this code's REPORT_VERSION
+    figures: dict
 
     @property
     def stale(self) -> bool:
         return self.report is None or self.new_rankings > 0 or not self.current
 
 
-def quality_report(*, project: Project) -> ReportView:
-    """The stored report and the rankings since: two queries, neither a scan of the rankings."""
-    report = QualityReport.objects.filter(project=project).first()
+def quality_report(*, project: Project, figures: tuple[str, ...] = FIGURES) -> ReportView:
+    """The stored report (only the figures asked for) and the rankings since.
+
+    Two queries, neither a scan of the rankings. The figures come as JSON text parsed by
+    orjson, and only those named: Django's JSONField decoder on the whole report was most of
+    a dashboard's time (docs/benchmarks.md, "Quality in the app").
+    """
+    texts = {f"f_{name}": Cast(KeyTransform(name, "figures"), TextField()) for name in figures}
+    report = (
+        QualityReport.objects.filter(project=project).defer("figures").annotate(**texts).first()
+    )
     if report is None:
         has_any = Ranking.objects.filter(task__project=project)[:STALE_COUNT_CAP].count()
-        return ReportView(None, has_any, False)
+        return ReportView(None, has_any, False, {})
     newer = Ranking.objects.filter(task__project=project, pk__gt=report.rankings_through)
-    return ReportView(report, newer[:STALE_COUNT_CAP].count(), report.version == REPORT_VERSION)
+    current = report.version == REPORT_VERSION
+    parsed = {}
+    if current:
+        for name in figures:
+            text = getattr(report, f"f_{name}")
+            parsed[name] = None if text is None else orjson.loads(text)
+    return ReportView(report, newer[:STALE_COUNT_CAP].count(), current, parsed)

@@ -32,8 +32,8 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
     project = _admin_project(request, project_id)
     if figure not in PAGES:
         raise Http404("No such figure")
-    view = quality_report(project=project)
-    figures = view.report.figures if view.report is not None and view.current else {}
+    wanted = ("leaderboard", "reward_models") if figure == "leaderboard" else (figure,)
+    view = quality_report(project=project, figures=wanted)
     context = {
         "project": project,
         "view": view,
@@ -41,7 +41,7 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
         "age": timesince(view.report.computed_at) if view.report else "",
         "page": figure,
         "pages": PAGES,
-        **page_context(figure, figures),
+        **page_context(figure, view.figures),
     }
     return TemplateResponse(request, f"preferences/quality_{figure}.html", context, using="jinja2")
 

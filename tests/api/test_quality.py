@@ -81,3 +81,12 @@ def test_pairs_export_refuses_a_flagged_weight_out_of_bounds(ranked):
     response = client.get(f"/api/v1/projects/{project.pk}/pairs/?format=json&flagged_weight=-1")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "flagged_weight"
+
+
+def test_the_documented_serializers_describe_the_stored_report_exactly(ranked):
+    """The API serves the stored JSON as it is; this keeps the schema's serializers honest."""
+    from feedback_app.api.quality_serializers import FiguresSerializer
+
+    project, _ = ranked
+    stored = reports.quality_refresh(project=project).figures
+    assert FiguresSerializer(stored).data == stored

@@ -40,7 +40,7 @@ def _status(view: ReportView) -> dict:
 
 
 def _figures(view: ReportView) -> dict | None:
-    return view.report.figures if view.report is not None and view.current else None
+    return view.figures if view.report is not None and view.current else None
 
 
 class QualityApi(APIView):
@@ -50,8 +50,10 @@ class QualityApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = permissions.administered_project(request.user, project_id)
         view = quality_report(project=project)
-        data = {**_status(view), "figures": _figures(view)}
-        return Response(QualityReportSerializer(data).data)
+        # Served as stored: the serializers document the shape (a test checks they match it);
+        # running 200 annotators' rows through them tripled the response time.
+        status_data = ReportStatusSerializer(_status(view)).data
+        return Response({**status_data, "figures": _figures(view)})
 
 
 class QualityFigureApi(APIView):
@@ -75,12 +77,9 @@ class QualityFigureApi(APIView):
         project = permissions.administered_project(request.user, project_id)
         if figure not in FIGURE_SERIALIZERS:
             raise NotFound(f"figure: one of {', '.join(FIGURE_CHOICES)}")
-        view = quality_report(project=project)
+        view = quality_report(project=project, figures=(figure,))
         figures = _figures(view)
-        value = None
-        if figures is not None:
-            field = FIGURE_SERIALIZERS[figure]
-            value = field.to_representation(figures[figure])
+        value = None if figures is None else figures[figure]
         return Response({"status": ReportStatusSerializer(_status(view)).data, "figure": value})
 
 
