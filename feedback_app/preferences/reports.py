@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, TextField
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Cast, Length
 from django.utils import timezone
 
-from feedback_app.annotation.models import Assignment, Candidate, Ranking
+from feedback_app.annotation.models import Assignment, Candidate, Ranking, Task
 from feedback_app.core.models import ModelVersion, Project
 
 from .models import QualityReport
@@ -359,11 +359,28 @@ def quality_report(*, project: Project, figures: tuple[str, ...] = FIGURES) -> R
     if report is None:
         has_any = Ranking.objects.filter(task__project=project)[:STALE_COUNT_CAP].count()
         return ReportView(None, has_any, False, {})
-    newer = Ranking.objects.filter(task__project=project, pk__gt=report.rankings_through)
     current = report.version == REPORT_VERSION
     parsed = {}
     if current:
         for name in figures:
             text = getattr(report, f"f_{name}")
             parsed[name] = None if text is None else orjson.loads(text)
-    return ReportView(report, newer[:STALE_COUNT_CAP].count(), current, parsed)
+    return ReportView(report, rankings_since(project, report.rankings_through), current, parsed)
+
+
+def rankings_since(project: Project, through: int) -> int:
+    """The project's rankings with an id past `through`, counted up to STALE_COUNT_CAP.
+
+    Plain SQL for one reason: `+task_id` keeps SQLite from walking every ranking of the project
+    through the task index (5 ms a page at 20,000 rankings; the ORM's join or IN did that);
+    it reads the ranking ids past `through` instead, normally none. PostgreSQL's planner
+    chooses the primary-key range by itself; the unary plus changes nothing there.
+    """
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {Ranking._meta.db_table} r "
+        f"WHERE r.id > %s AND +r.task_id IN "
+        f"(SELECT t.id FROM {Task._meta.db_table} t WHERE t.project_id = %s) LIMIT %s) s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [through, project.pk, STALE_COUNT_CAP])
+        return cursor.fetchone()[0]
