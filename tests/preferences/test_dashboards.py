@@ -135,3 +135,13 @@ def test_bar_chart_stacks_values_and_skips_zeros():
     chart = bar_chart([("a", [3, 1]), ("b", [4, 0])], x_label="tasks")
     assert [b.css for b in chart.bars] == ["s0", "s1", "s0"]
     assert chart.bars[1].x == pytest.approx(chart.bars[0].x + chart.bars[0].width)
+
+
+def test_the_jinja2_loop_nav_is_the_twin_of_the_django_one():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    django_nav = (root / "templates/finetuning/_nav.html").read_text()
+    jinja_nav = (root / "jinja2/preferences/_nav.html").read_text()
+    links = re.findall(r"url '([\w:-]+)' project.pk %}\">([^<]+)<", django_nav)
+    assert links and links == re.findall(r"url\('([\w:-]+)', project.pk\) }}\">([^<]+)<", jinja_nav)
