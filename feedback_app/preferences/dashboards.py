@@ -97,12 +97,25 @@ def rate_text(rate: dict, tested: bool = False) -> str:
     return f"{rate['value']:.2f} of {rate['trials']}"
 
 
-def page_context(figure_name: str, figures: dict) -> dict:
-    """What a dashboard's template needs of the stored figures."""
+# Rows a page of the per-annotator tables shows: 200 annotators' rows made the page 5x the
+# ranking page's time (docs/benchmarks.md, "Quality in the app"); the flagged are listed above.
+ROWS_PER_PAGE = 50
+PAGED = ("reliability", "progress")
+
+
+def page_context(figure_name: str, figures: dict, page: int = 1) -> dict:
+    """What a dashboard's template needs of the stored figures (`page`: of the long tables)."""
     figure = figures.get(figure_name)
-    context: dict = {"figure": figure, "rate": rate_text}
+    context: dict = {"figure": figure, "rate": rate_text, "page_number": 1, "page_count": 1}
     if figure is None:
         return context
+    if figure_name in PAGED:
+        count = max(1, -(-len(figure) // ROWS_PER_PAGE))
+        page = min(max(page, 1), count)
+        context.update(page_number=page, page_count=count, rows_total=len(figure))
+        if figure_name == "reliability":
+            context["flagged"] = [r for r in figure if r["flags"]]
+        figure = context["figure"] = figure[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
     if figure_name == "agreement":
         context["chart"] = agreement_chart(figure)
     elif figure_name == "leaderboard":

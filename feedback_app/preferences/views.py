@@ -25,6 +25,12 @@ def _admin_project(request: HttpRequest, project_id: int) -> Project:
     return project
 
 
+def _page_number(request: HttpRequest) -> int:
+    """`?page=` of the long tables; anything but a small positive number is page 1."""
+    raw = request.GET.get("page", "1")
+    return int(raw) if raw.isdigit() and len(raw) < 6 else 1
+
+
 @login_required
 @require_GET
 def quality(request: HttpRequest, project_id: int, figure: str = "agreement") -> HttpResponse:
@@ -41,7 +47,7 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
         "age": timesince(view.report.computed_at) if view.report else "",
         "page": figure,
         "pages": PAGES,
-        **page_context(figure, view.figures),
+        **page_context(figure, view.figures, _page_number(request)),
     }
     return TemplateResponse(request, f"preferences/quality_{figure}.html", context, using="jinja2")
 

@@ -145,3 +145,34 @@ def test_the_jinja2_loop_nav_is_the_twin_of_the_django_one():
     jinja_nav = (root / "jinja2/preferences/_nav.html").read_text()
     links = re.findall(r"url '([\w:-]+)' project.pk %}\">([^<]+)<", django_nav)
     assert links and links == re.findall(r"url\('([\w:-]+)', project.pk\) }}\">([^<]+)<", jinja_nav)
+
+
+@pytest.mark.django_db
+def test_long_tables_come_in_pages_and_the_flagged_are_listed_on_every_page(client, make_user):
+    from feedback_app.core.models import Project
+    from feedback_app.preferences.dashboards import ROWS_PER_PAGE
+
+    project = Project.objects.create(name="Many")
+    admin = make_user("pager")
+    Membership.objects.create(project=project, user=admin, role="admin")
+    row = {"annotator_id": 0, "rankings": 1, "median_seconds": None, "skips": 0,
+           "skip_rate": None, "flags": []}  # fmt: skip
+    rate = {"value": None, "hits": 0, "trials": 0, "expected": None, "p_value": None}
+    rows = [
+        {**row, "annotator": f"a{i}", "majority_agreement": rate, "gold_accuracy": rate,
+         "position_bias": rate, "length_bias": rate,
+         "flags": [{"code": "fast", "reason": "quick"}] if i == 0 else []}
+        for i in range(ROWS_PER_PAGE + 5)
+    ]  # fmt: skip
+    QualityReport.objects.create(
+        project=project, version=reports.REPORT_VERSION, computed_at="2026-01-01T00:00Z",
+        seconds=1, rankings_count=0, figures={"reliability": rows},
+    )  # fmt: skip
+    client.force_login(admin)
+    url = f"/projects/{project.pk}/quality/reliability/"
+    first = client.get(url).content.decode()
+    second = client.get(url + "?page=2").content.decode()
+    assert first.count("data-annotator=") == ROWS_PER_PAGE
+    assert second.count("data-annotator=") == 5 and "page 2 of 2" in second
+    assert 'data-testid="flagged"' in second and "a0" in second
+    assert client.get(url + "?page=x%00").status_code == 200
