@@ -218,7 +218,7 @@ def seed_rows(sim, annotators: int, k: int, overlap: int, open_tasks: int = 20):
     User = get_user_model()
     now = timezone.now()
     project = Project.objects.create(
-        name="bench", candidates_per_task=k, annotations_per_task=overlap + 1
+        name="bench", candidates_per_task=k, annotations_per_task=overlap
     )
     users = User.objects.bulk_create(
         [User(username=f"bot-{a}", password="!") for a in range(annotators)], batch_size=2000
@@ -241,7 +241,7 @@ def seed_rows(sim, annotators: int, k: int, overlap: int, open_tasks: int = 20):
         batch_size=5000,
     )
     tasks = Task.objects.bulk_create(
-        [Task(project=project, prompt=p, target_annotations=overlap + 1) for p in prompts],
+        [Task(project=project, prompt=p, target_annotations=overlap) for p in prompts],
         batch_size=5000,
     )
     cands = []
