@@ -29,7 +29,7 @@ def test_admin_refreshes_the_dashboards_on_the_worker_and_sees_the_plots(
 ):
     settings.QUALITY_REFRESH_SECONDS = 0  # only the button sends a refresh here
     start_worker()
-    users = {b.name: make_user(b.name) for b in BOTS}
+    users = {b.name: make_user(b.name) for b in reversed(BOTS)}  # ids not in the expected order
     project = make_project(name="Dash", k=4, overlap=3, n_tasks=100, annotators=users.values())
     Membership.objects.create(project=project, user=make_user("boss"), role="admin")
     a = ModelVersion.objects.create(project=project, kind="policy", name="alpha", weights="x")

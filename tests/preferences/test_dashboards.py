@@ -20,7 +20,7 @@ from .test_reports import BOTS, run_bots
 
 @pytest.fixture
 def world(make_project, make_user, make_snapshot):
-    users = {b.name: make_user(b.name) for b in BOTS}
+    users = {b.name: make_user(b.name) for b in reversed(BOTS)}  # ids not in the expected order
     project = make_project(name="Dash", k=4, overlap=3, n_tasks=100, annotators=users.values())
     admin = make_user("boss")
     Membership.objects.create(project=project, user=admin, role="admin")

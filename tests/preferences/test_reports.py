@@ -62,7 +62,7 @@ def run_bots(project: Project, users: dict[str, object], seed: int = 0) -> int:
 
 @pytest.fixture
 def simulated(make_project, make_user):
-    users = {b.name: make_user(b.name) for b in BOTS}
+    users = {b.name: make_user(b.name) for b in reversed(BOTS)}  # ids not in the expected order
     project = make_project(name="Sim", k=4, overlap=3, n_tasks=100, annotators=users.values())
     run_bots(project, users)
     return project
