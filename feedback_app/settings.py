@@ -92,7 +92,7 @@ TEMPLATES = [
         },
     },
     {
-        # The ranking page only (feedback_app/common/jinja2.py says why).
+        # The ranking page and the quality dashboards (feedback_app/common/jinja2.py says why).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "jinja2"],
         "APP_DIRS": False,
@@ -304,6 +304,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Annotation -----------------------------------------------------------------------------
 ANNOTATION_LEASE_SECONDS = env.int("ANNOTATION_LEASE_SECONDS", default=15 * 60)
+# Quality report (preferences/reports.py): refreshed by a worker at most once a project per this
+# many seconds after rankings arrive (annotation/quality_refresh.py); 0: only when asked.
+QUALITY_REFRESH_SECONDS = env.float("QUALITY_REFRESH_SECONDS", default=60.0)
 
 LOGGING = {
     "version": 1,

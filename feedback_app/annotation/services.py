@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Probl
 from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from . import handout, selectors, submit
+from . import handout, quality_refresh, selectors, submit
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Prompt, Ranking, Task
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
@@ -296,6 +297,7 @@ def ranking_submit(
             payload_hash=digest,
             now=now,
         )
+        transaction.on_commit(partial(quality_refresh.refresh_soon, state.project_id))
         return SubmitResult(ranking, created=True)
 
 

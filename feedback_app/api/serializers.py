@@ -332,6 +332,13 @@ class PairFilterSerializer(serializers.Serializer):
         default=False,
         help_text="Add each pair's vote strength as TRL's reward-model `margin` column.",
     )
+    flagged_weight = serializers.FloatField(
+        required=False,
+        default=1.0,
+        min_value=0,
+        max_value=1,
+        help_text="What a vote of an annotator the quality report flags counts (0: dropped).",
+    )
     round = _id_field(required=False)
     model = serializers.CharField(
         required=False,
@@ -402,6 +409,11 @@ class SnapshotCreateSerializer(serializers.Serializer):
     drop_unsafe = serializers.JSONField(required=False)
     include_feedback = serializers.JSONField(required=False)
     with_margin = serializers.JSONField(required=False)
+    flagged_weight = serializers.JSONField(
+        required=False,
+        help_text="0..1: what a vote of an annotator the quality report flags counts (1: as "
+        "anyone's, 0: dropped); whom it applied to is recorded in the snapshot's policy.",
+    )
     test_fraction = serializers.JSONField(required=False)
     seed = serializers.JSONField(required=False)
     kind = serializers.JSONField(required=False, help_text="pairs (default), sft or kto")

@@ -8,7 +8,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from .errors import not_found
-from .views import annotation, feedback, loop, pairs, projects, rankings, review, tokens
+from .views import (
+    annotation,
+    feedback,
+    loop,
+    pairs,
+    projects,
+    quality,
+    rankings,
+    review,
+    tokens,
+)
 
 app_name = "api"
 
@@ -60,6 +70,17 @@ urlpatterns = [
     ),
     path("auth/tokens/", tokens.TokensApi.as_view(), name="tokens"),
     path("auth/tokens/<id:token_id>/", tokens.TokenRevokeApi.as_view(), name="token-revoke"),
+    path("projects/<id:project_id>/quality/", quality.QualityApi.as_view(), name="quality"),
+    path(
+        "projects/<id:project_id>/quality/refresh/",
+        quality.QualityRefreshApi.as_view(),
+        name="quality-refresh",
+    ),
+    path(
+        "projects/<id:project_id>/quality/<str:figure>/",
+        quality.QualityFigureApi.as_view(),
+        name="quality-figure",
+    ),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

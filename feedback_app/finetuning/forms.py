@@ -125,6 +125,13 @@ class BuildDatasetForm(LaunchForm):
     min_agreement = _config_number(_POLICY, "min_agreement")
     drop_all_bad = forms.BooleanField(initial=_POLICY.drop_all_bad, required=False)
     drop_unsafe = forms.BooleanField(initial=_POLICY.drop_unsafe, required=False)
+    flagged_weight = _config_number(
+        _POLICY,
+        "flagged_weight",
+        required=False,
+        help_text="What a vote of an annotator flagged on the quality page counts: 1 as anyone's, "
+        "0 dropped.",
+    )
     test_fraction = _number(TEST_FRACTION, initial=0.1)
     seed = _number(SPLIT_SEED, initial=0)
     kind = forms.ChoiceField(

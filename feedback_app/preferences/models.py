@@ -120,3 +120,25 @@ class ReviewItem(TimeStampedModel):
 
     class Meta:
         ordering = ["-margin", "id"]
+
+
+class QualityReport(TimeStampedModel):
+    """The quality figures of one project, computed by a worker (`preferences.reports`).
+
+    Pages and the API read this row and nothing else, so a dashboard costs one query however
+    many rankings the project has. `figures` holds one JSON value per figure (the shapes are in
+    docs/quality.md, "Stored report"); `version` is the shape's version, so a page can tell a
+    report written by older code. `rankings_through` (highest ranking id read) makes "is it
+    stale?" a look at the rankings since, on their primary key.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="quality_report")
+    version = models.PositiveSmallIntegerField()
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(help_text="How long the refresh took.")
+    rankings_count = models.PositiveIntegerField()
+    rankings_through = models.BigIntegerField(default=0)
+    figures = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"quality of {self.project} at {self.computed_at:%Y-%m-%d %H:%M}"

@@ -8,7 +8,7 @@ preferred each side and how many tied them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from training.config import ConfigError, Range, bounded, check_ranges
@@ -92,9 +92,13 @@ class PairVotes:
         return abs(self.for_a - self.for_b) / self.total if self.total else 0.0
 
 
-def aggregate(rankings: Iterable[RankingRow]) -> list[PairVotes]:
+def aggregate(
+    rankings: Iterable[RankingRow], weights: Mapping[int, float] | None = None
+) -> list[PairVotes]:
     """Count votes per (task, unordered candidate pair), in a stable order.
 
+    weights: annotator -> what each of their votes counts (1 when absent), for a policy that
+    weights flagged annotators (`PairPolicy.flagged_weight`); counts are then floats.
     The export's hot loop (a million pairs a minute): `pairs_from_ranking` and `ties_in_ranking`
     written out inline, one dict look-up a vote.
     """
@@ -102,6 +106,7 @@ def aggregate(rankings: Iterable[RankingRow]) -> list[PairVotes]:
     get = table.get
     for r in rankings:
         task, annotator, groups = r.task_id, r.annotator_id, r.groups
+        w = weights.get(annotator, 1) if weights else 1
         for i, better in enumerate(groups):
             for worse in groups[i + 1 :]:
                 for x in better:
@@ -110,18 +115,18 @@ def aggregate(rankings: Iterable[RankingRow]) -> list[PairVotes]:
                             key = (task, x, y)
                             if (votes := get(key)) is None:
                                 votes = table[key] = PairVotes(task, x, y)
-                            votes.for_a += 1
+                            votes.for_a += w
                         else:
                             key = (task, y, x)
                             if (votes := get(key)) is None:
                                 votes = table[key] = PairVotes(task, y, x)
-                            votes.for_b += 1
+                            votes.for_b += w
                         votes.annotators.append(annotator)
         for x, y in ties_in_ranking(groups):
             key = (task, x, y)
             if (votes := get(key)) is None:
                 votes = table[key] = PairVotes(task, x, y)
-            votes.ties += 1
+            votes.ties += w
             votes.annotators.append(annotator)
     return [table[k] for k in sorted(table)]
 
@@ -135,7 +140,9 @@ class PairPolicy:
     drop_unsafe: ignore rankings flagged unsafe. Draws (no majority) are always dropped, since
     TRL's formats cannot express a tie. include_feedback: add the pairs that deployment
     feedback gives (`preferences.feedback`); off by default, so annotators' rankings and end
-    users' clicks stay apart unless a snapshot asks for both.
+    users' clicks stay apart unless a snapshot asks for both. flagged_weight: what a vote of an
+    annotator flagged on the quality report (`FLAGS_THAT_DISCOUNT`) counts: 1 as anyone's (the
+    default), 0 dropped, in between weighted; the snapshot records whom it applied to.
     """
 
     # Bounds as the training configs declare theirs (the launch form reads them from here):
@@ -151,6 +158,7 @@ class PairPolicy:
     # Pairs from demonstrations that edit a candidate: the edit over the original
     # (`origin: "edit"` in an export's metadata).
     include_edits: bool = False
+    flagged_weight: float = bounded(1.0, Range(0, 1))
 
     def __post_init__(self) -> None:
         """Raise ValueError ("field: rule") for a value out of type or bounds."""
@@ -176,14 +184,39 @@ class PairPolicy:
         for flag in ("include_feedback", "with_margin", "include_edits"):
             if not data[flag]:
                 del data[flag]
+        if self.flagged_weight == 1:
+            del data["flagged_weight"]
         return data
 
+    @property
+    def discounts_flagged(self) -> bool:
+        return self.flagged_weight < 1
 
-def select_rankings(rankings: Iterable[RankingRow], policy: PairPolicy) -> list[RankingRow]:
+
+# The quality report's flags that say an annotator's votes are suspect (docs/quality.md); a
+# high skip rate does not make the rankings they did give any worse.
+FLAGS_THAT_DISCOUNT = frozenset({"majority", "gold", "position", "length", "fast"})
+
+
+def flagged_weights(policy: PairPolicy, flagged: Iterable[int]) -> dict[int, float] | None:
+    """annotator -> weight of their votes under `policy` (None: everyone counts 1)."""
+    if not policy.discounts_flagged:
+        return None
+    return dict.fromkeys(flagged, policy.flagged_weight)
+
+
+def select_rankings(
+    rankings: Iterable[RankingRow],
+    policy: PairPolicy,
+    weights: Mapping[int, float] | None = None,
+) -> list[RankingRow]:
+    """The rankings whose votes count: flags as the policy says, weight-0 annotators dropped."""
     return [
         r
         for r in rankings
-        if not (policy.drop_all_bad and r.all_bad) and not (policy.drop_unsafe and r.unsafe)
+        if not (policy.drop_all_bad and r.all_bad)
+        and not (policy.drop_unsafe and r.unsafe)
+        and not (weights and weights.get(r.annotator_id, 1) == 0)
     ]
 
 

@@ -21,7 +21,7 @@ always gives the same rows in the same order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby, islice
@@ -38,7 +38,17 @@ from feedback_app.core.models import Project
 from .dataset import PromptView, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
 from .models import DeploymentFeedback
-from .pairs import PairPolicy, PairVotes, RankingRow, aggregate, keep_pairs, select_rankings
+from .pairs import (
+    FLAGS_THAT_DISCOUNT,
+    PairPolicy,
+    PairVotes,
+    RankingRow,
+    aggregate,
+    flagged_weights,
+    keep_pairs,
+    select_rankings,
+)
+from .reports import flagged_annotators
 from .stage_rows import (
     KTO,
     SFT,
@@ -80,6 +90,7 @@ class Counts:
     pairs: int = 0
     feedback_pairs: int = 0
     edit_pairs: int = 0
+    flagged: tuple[int, ...] = ()  # annotators whose votes the policy weighted (or dropped)
 
 
 class PairRow(NamedTuple):
@@ -96,10 +107,14 @@ class PairRow(NamedTuple):
 
 
 def kept_by_task(
-    rankings: Iterable[tuple], policy: PairPolicy, counts: Counts | None = None
+    rankings: Iterable[tuple],
+    policy: PairPolicy,
+    counts: Counts | None = None,
+    weights: Mapping[int, float] | None = None,
 ) -> Iterator[tuple[int, list[PairVotes]]]:
     """(task id, kept pairs) per task, from (id, task, annotator, groups, all_bad, unsafe) rows
-    ordered by task. Tasks whose pairs are all dropped still appear (with no pairs)."""
+    ordered by task. Tasks whose pairs are all dropped still appear (with no pairs).
+    weights: annotator -> vote weight (`pairs.flagged_weights`)."""
     counts = counts if counts is not None else Counts()
     for task_id, rows in groupby(rankings, key=lambda r: r[1]):
         read = []
@@ -108,7 +123,7 @@ def kept_by_task(
             if rid > counts.through:
                 counts.through = rid
         counts.rankings += len(read)
-        votes = aggregate(select_rankings(read, policy))
+        votes = aggregate(select_rankings(read, policy, weights), weights)
         kept = keep_pairs(votes, policy)
         counts.candidate_pairs += len(votes)
         counts.pairs += len(kept)
@@ -219,12 +234,19 @@ def pair_rows_by_task(
     Rankings are read with one server-side cursor ordered by task, so each task's rankings
     arrive together; texts are read a chunk of TASKS_PER_CHUNK tasks at a time.
     """
+    weights = None
+    if q.policy.discounts_flagged:
+        flagged = flagged_annotators(project=project, codes=FLAGS_THAT_DISCOUNT)
+        weights = flagged_weights(q.policy, flagged)
+        if counts is not None:
+            counts.flagged = tuple(sorted(flagged))
     per_task = kept_by_task(
         _parsed(
             _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)
         ),
         q.policy,
         counts,
+        weights,
     )
     while chunk := list(islice(per_task, TASKS_PER_CHUNK)):
         yield from _rows_for_chunk(project.pk, chunk, q)

@@ -75,8 +75,13 @@ def snapshot_build(
         counts["feedback_pairs"] = read.feedback_pairs
     if policy.include_edits:
         counts["edit_pairs"] = read.edit_pairs
+    recorded = policy.to_dict()
+    if policy.discounts_flagged:
+        # Whom the weight applied to: the flags of the report at build time, kept with the data.
+        recorded["flagged_annotators"] = list(read.flagged)
+        note(f"votes of {len(read.flagged)} flagged annotators weighted {policy.flagged_weight}")
     meta = {
-        "policy": policy.to_dict(),
+        "policy": recorded,
         "test_fraction": test_fraction,
         "seed": seed,
         "format": "conversational" if chat else "standard",

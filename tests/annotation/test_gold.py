@@ -294,3 +294,21 @@ def test_a_skipped_gold_task_is_not_offered_again(make_user):
     assert second.task_id != first.task_id and second.task.gold is not None
     _rank_as_shown(second, alice)
     assert services.task_assign_next(project=project, annotator=alice) is None
+
+
+def test_the_stored_quality_report_shows_each_annotators_gold_accuracy(make_user):
+    from feedback_app.preferences import reports
+
+    good, bad = make_user("good"), make_user("bad")
+    project = _project(gold_rate=1.0, annotators=[good, bad])
+    _import(project, [_line("g", gold=[[0], [1], [2]])])
+    task = Task.objects.get(project=project)
+    by_position = dict(task.candidates.values_list("position", "pk"))
+    order = [by_position[p] for p in range(3)]
+    for user, groups in ((good, [[i] for i in order]), (bad, [[i] for i in reversed(order)])):
+        services.task_assign_next(project=project, annotator=user)
+        services.ranking_submit(task_id=task.pk, annotator=user, groups=groups)
+    report = reports.quality_refresh(project=project)
+    rows = {row["annotator_id"]: row["gold_accuracy"] for row in report.figures["reliability"]}
+    assert (rows[good.pk]["hits"], rows[good.pk]["trials"]) == (3, 3)
+    assert (rows[bad.pk]["hits"], rows[bad.pk]["trials"]) == (0, 3)

@@ -26,6 +26,9 @@ ENDPOINTS = {
     "/api/v1/model-versions/{id}/": {"get"},
     "/api/v1/model-versions/{id}/promote/": {"post"},
     "/api/v1/projects/{project_id}/feedback/": {"get", "post"},
+    "/api/v1/projects/{project_id}/quality/": {"get"},
+    "/api/v1/projects/{project_id}/quality/{figure}/": {"get"},
+    "/api/v1/projects/{project_id}/quality/refresh/": {"post"},
 }
 
 

@@ -66,6 +66,7 @@ class PairsApi(APIView):
                 include_feedback=f["include_feedback"],
                 include_edits=f["include_edits"],
                 with_margin=f["with_margin"],
+                flagged_weight=f["flagged_weight"],
             ),
             round=f.get("round"),
             model=f.get("model"),

@@ -7,7 +7,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure():
+def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure_and_page():
     out = subprocess.run(
         [sys.executable, "bench/quality.py", "--smoke"],
         capture_output=True,
@@ -17,11 +17,8 @@ def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "## Quality figures (600 rankings, K=4, 20 annotators, overlap 3)" in out.stdout
-    rows = [
-        line.split(" | ")[0].strip("| ")
-        for line in out.stdout.splitlines()
-        if line.startswith("| ")
-    ]
+    pure, _, django = out.stdout.partition("## Quality in the app")
+    rows = [line.split(" | ")[0].strip("| ") for line in pure.splitlines() if line.startswith("| ")]
     assert rows[1:] == [
         "pairwise agreement",
         "Kendall tau-b (mean)",
@@ -34,4 +31,17 @@ def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure():
         "reward-model accuracy",
         "review queue",
         "**every figure**",
+    ]
+    assert "refresh every figure from the database:" in django
+    pages = [
+        line.split(" | ")[0].strip("| ") for line in django.splitlines() if line.startswith("| ")
+    ]
+    assert pages[1:] == [
+        "ranking page",
+        "quality/agreement",
+        "quality/reliability",
+        "quality/leaderboard",
+        "quality/progress",
+        "quality/reward_models",
+        "API quality report",
     ]

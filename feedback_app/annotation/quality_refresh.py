@@ -1,0 +1,49 @@
+"""Ask a worker to refresh a project's quality report soon after rankings arrive, debounced.
+
+The report lives in `preferences` (above this layer), so its task is sent by name. A submit
+asks for a refresh at most once a project per `QUALITY_REFRESH_SECONDS`: the first submit of a
+window sends the task with that countdown, so it runs after the window closes and reads every
+ranking submitted in it. The check is a dictionary look-up in this process first and one
+`cache.add` (atomic across processes with Redis) only when this process has not sent one
+lately: the submit path stays free of a round trip almost always.
+"""
+
+from __future__ import annotations
+
+import time
+
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
+
+REFRESH_QUALITY = "preferences.refresh_quality"
+
+_sent_at: dict[int, float] = {}  # project -> when this process last sent (monotonic)
+
+
+def send_refresh(project_id: int, *, countdown: float = 0) -> None:
+    """Send `refresh_quality(project_id)` to the default queue (eagerly in eager mode)."""
+    app = current_app
+    options = {"args": [project_id], "countdown": countdown}
+    if app.conf.task_always_eager:  # send_task ignores eager mode; apply_async honours it
+        app.loader.import_default_modules()
+        app.tasks[REFRESH_QUALITY].apply_async(**options)
+        return
+    app.send_task(REFRESH_QUALITY, **options)
+
+
+def refresh_soon(project_id: int) -> None:
+    """Refresh within `QUALITY_REFRESH_SECONDS` unless a refresh is already on its way.
+
+    Call after the ranking is committed (`transaction.on_commit`), so the refresh it may send
+    is sure to read it. 0 seconds turns the refresh after submits off.
+    """
+    window = settings.QUALITY_REFRESH_SECONDS
+    if window <= 0:
+        return
+    now = time.monotonic()
+    if now - _sent_at.get(project_id, -window) < window:
+        return
+    _sent_at[project_id] = now
+    if cache.add(f"quality-refresh:{project_id}", 1, timeout=window):
+        send_refresh(project_id, countdown=window)
