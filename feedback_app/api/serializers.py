@@ -464,6 +464,13 @@ class JobCreateSerializer(serializers.Serializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     won_against_parent = serializers.BooleanField(allow_null=True, read_only=True)
+    # Blank for a version registered without one (a base or reward model added by hand).
+    stage = serializers.ChoiceField(
+        choices=ModelVersion.Stage.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The stage that made it (base, reward, sft, dpo, kto, grpo, rloo); may be empty.",
+    )
 
     class Meta:
         model = ModelVersion
