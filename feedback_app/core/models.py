@@ -265,3 +265,59 @@ class DatasetSnapshot(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"snapshot {self.content_hash[:10]} ({self.counts.get('train', 0)} train pairs)"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Append-only: rows are written by `core.audit.record` and never changed or deleted."""
+
+    def update(self, **kwargs):  # noqa: ANN003, ANN201 - QuerySet's own signature
+        raise PermissionError("the audit log is append-only")
+
+    def delete(self):  # noqa: ANN201
+        raise PermissionError("the audit log is append-only")
+
+
+class AuditEvent(models.Model):
+    """What an admin or a script did, who did it, when, and from where (issue 13).
+
+    `actor_name` keeps the name even if the account is later removed; `via` says which
+    interface (page, api, cli, system). Projects are archived, not deleted, so a project's events
+    stay with it.
+    """
+
+    class Via(models.TextChoices):
+        PAGE = "page", "Page"
+        API = "api", "API"
+        CLI = "cli", "Command line"
+        SYSTEM = "system", "System"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    via = models.CharField(max_length=8, choices=Via, default=Via.SYSTEM)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    target = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if self.pk is not None:
+            raise PermissionError("the audit log is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        raise PermissionError("the audit log is append-only")
