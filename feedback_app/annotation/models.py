@@ -144,20 +144,11 @@ class Task(TimeStampedModel):
         return f"task {self.pk} (round {self.round})"
 
 
-class Candidate(TimeStampedModel):
-    """A completion shown in a task; `source` names the model or external origin that made it."""
+class RenderedText(TimeStampedModel):
+    """Untrusted text stored with its sanitised HTML from the one renderer, certified by a keyed
+    digest (common/rendering.py): what candidates and demonstrations share."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
     text = models.TextField()
-    source = models.CharField(max_length=200, blank=True)
-    model_version = models.ForeignKey(
-        "core.ModelVersion",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="candidates",
-    )
-    position = models.PositiveSmallIntegerField(help_text="Order in the imported file.")
     html = models.TextField(blank=True, editable=False, help_text="Sanitised HTML of the text.")
     render_version = models.PositiveSmallIntegerField(
         default=0, editable=False, help_text="0: not rendered."
@@ -170,10 +161,7 @@ class Candidate(TimeStampedModel):
     )
 
     class Meta:
-        ordering = ["task", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["task", "position"], name="candidate_position_unique")
-        ]
+        abstract = True
 
     def render(self) -> None:
         """Store the sanitised HTML of the text (before saving)."""
@@ -198,7 +186,28 @@ class Candidate(TimeStampedModel):
         return self.text[:60]
 
 
-class Demonstration(TimeStampedModel):
+class Candidate(RenderedText):
+    """A completion shown in a task; `source` names the model or external origin that made it."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
+    source = models.CharField(max_length=200, blank=True)
+    model_version = models.ForeignKey(
+        "core.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="candidates",
+    )
+    position = models.PositiveSmallIntegerField(help_text="Order in the imported file.")
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "position"], name="candidate_position_unique")
+        ]
+
+
+class Demonstration(RenderedText):
     """An answer an annotator wrote for a task, or the best candidate edited into a better one.
 
     Untrusted text like a candidate: stored with its sanitised HTML from the one renderer.
@@ -209,19 +218,8 @@ class Demonstration(TimeStampedModel):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demonstrations"
     )
-    text = models.TextField()
     edited_from = models.ForeignKey(
         Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
-    )
-    html = models.TextField(blank=True, editable=False, help_text="Sanitised HTML of the text.")
-    render_version = models.PositiveSmallIntegerField(
-        default=0, editable=False, help_text="0: not rendered."
-    )
-    html_digest = models.CharField(
-        max_length=DIGEST_LENGTH,
-        blank=True,
-        editable=False,
-        help_text="Certifies that html was rendered from this text (common/rendering.py).",
     )
 
     class Meta:
@@ -232,31 +230,9 @@ class Demonstration(TimeStampedModel):
             )
         ]
 
-    def render(self) -> None:
-        """Store the sanitised HTML of the text (before saving)."""
-        (self.html,), self.html_digest = render_stored([self.text])
-        self.render_version = RENDER_VERSION
-
-    def html_is_current(self) -> bool:
-        return is_certified([self.text], [self.html], self.render_version, self.html_digest)
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, rendering the HTML again first if the text changed since."""
-        _render_if_stale(self, kwargs, text_fields={"text"})
-        super().save(*args, **kwargs)
-
-    def shown(self) -> SafeString:
-        (shown,) = stored_or_rendered(
-            [self.text], [self.html], self.render_version, self.html_digest
-        )
-        return shown
-
-    def __str__(self) -> str:
-        return self.text[:60]
-
 
 def _render_if_stale(
-    row: Prompt | Candidate | Demonstration, kwargs: dict[str, Any], text_fields: set[str]
+    row: Prompt | RenderedText, kwargs: dict[str, Any], text_fields: set[str]
 ) -> None:
     """Render `row` before its save() if its HTML is not certified for its text.
 
