@@ -281,9 +281,10 @@ def archive_stream(project: Project, *, progress: Progress | None = None) -> Ite
     export also reads one snapshot (REPEATABLE READ); on SQLite a transaction would take the
     write lock (BEGIN IMMEDIATE) and stop annotators for the length of the export.
     """
-    postgres = connection.vendor == "postgresql"
-    with transaction.atomic() if postgres else _nothing():
-        if postgres:
+    # Inside a caller's transaction (a test, a script) its snapshot rules are kept.
+    own = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic() if own else _nothing():
+        if own:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield from _archive_chunks(project, progress)
