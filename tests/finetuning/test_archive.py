@@ -4,8 +4,8 @@ The proof (issue 13): a project with every kind of row is exported, the database
 (flush), the archive is imported through the API, and the pair exports before and after are
 the same bytes. Pair rows without `metadata` carry no ids (prompt, chosen, rejected, margin),
 so "byte-identical" is meant literally for them; with `metadata` they name task and candidate
-ids, which an import renumbers, so those are compared after mapping the ids (see
-`test_pairs_with_metadata_match_after_renumbering`). A second archive of the imported project
+ids, which an import renumbers, so those are compared after replacing each id by its place
+among the project's tasks or candidates (`_by_place`). A second archive of the imported project
 equals the first once ids are renumbered: nothing was lost on the way.
 """
 
@@ -147,6 +147,27 @@ def _pairs(client: APIClient, project_id: int, query: str) -> bytes:
     return b"".join(response.streaming_content)
 
 
+def _by_place(data: bytes, project_id: int) -> list[dict]:
+    """Pair rows with metadata, each task and candidate id replaced by its place in order."""
+    from feedback_app.annotation.models import Candidate, Task
+
+    tasks = Task.objects.filter(project_id=project_id).order_by("id").values_list("pk", flat=True)
+    cands = (
+        Candidate.objects.filter(task__project_id=project_id)
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    task_place = {pk: i for i, pk in enumerate(tasks)}
+    cand_place = {pk: i for i, pk in enumerate(cands)}
+    rows = [orjson.loads(line) for line in data.splitlines()]
+    for row in rows:
+        if "task" in row:
+            row["task"] = task_place[row["task"]]
+            row["chosen_id"] = cand_place[row["chosen_id"]]
+            row["rejected_id"] = cand_place[row["rejected_id"]]
+    return rows
+
+
 def _archive(client: APIClient, project_id: int) -> bytes:
     response = client.get(f"/api/v1/projects/{project_id}/archive/")
     assert response.status_code == 200, response
@@ -193,6 +214,9 @@ def test_export_then_import_into_an_empty_database_gives_byte_identical_pairs(
     project = _build_project(make_project, make_user)
     client = _staff()
     before = {q: _pairs(client, project.pk, q) for q in PAIR_QUERIES}
+    with_ids = _by_place(
+        _pairs(client, project.pk, "?metadata=true&include_edits=true"), project.pk
+    )
     assert all(before.values()), "each query keeps some pairs"
     assert b'"role"' in before[""], "conversational rows (the chat prompt) are covered"
     assert b'"margin"' in before[PAIR_QUERIES[1]]
@@ -215,6 +239,8 @@ def test_export_then_import_into_an_empty_database_gives_byte_identical_pairs(
     new = Project.objects.get(pk=body["project"])
     after = {q: _pairs(client, new.pk, q) for q in PAIR_QUERIES}
     assert after == before
+    again = _by_place(_pairs(client, new.pk, "?metadata=true&include_edits=true"), new.pk)
+    assert again == with_ids and any("task" in row for row in with_ids)
     quality_refresh(project=new)
     assert _pairs(client, new.pk, "?flagged_weight=0") == before_flagged
     assert _renumbered(_archive(client, new.pk)) == _renumbered(first)
@@ -418,3 +444,22 @@ def test_project_settings_travel_generically(small_archive):
     exported = orjson.loads(zipfile.ZipFile(io.BytesIO(small_archive)).read(archive.PROJECT))
     names = {f.name for f in Project._meta.concrete_fields} - {"id"}
     assert names <= set(exported)
+
+
+def test_admin_pages_link_the_archive_and_a_logged_in_admin_downloads_it(small_archive, client):
+    from feedback_app.core.models import Membership, Project
+
+    result = archive.archive_import(file=io.BytesIO(small_archive))
+    project = result.project
+    admin = Project.objects.get(pk=project.pk).members.get(username="alice")
+    admin.is_active = True
+    admin.set_password("pw")
+    admin.save()
+    Membership.objects.filter(project=project, user=admin).update(role=Membership.Role.ADMIN)
+    client.force_login(admin)
+    page = client.get(f"/projects/{project.pk}/loop/").content.decode()
+    url = f"/api/v1/projects/{project.pk}/archive/"
+    assert f'href="{url}"' in page
+    response = client.get(url)  # the session is enough for a GET
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).testzip() is None
