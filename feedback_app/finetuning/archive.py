@@ -30,6 +30,7 @@ import io
 import math
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import IO, Any
@@ -283,19 +284,11 @@ def archive_stream(project: Project, *, progress: Progress | None = None) -> Ite
     """
     # Inside a caller's transaction (a test, a script) its snapshot rules are kept.
     own = connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic() if own else _nothing():
+    with transaction.atomic() if own else nullcontext():
         if own:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield from _archive_chunks(project, progress)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _archive_chunks(project: Project, progress: Progress | None) -> Iterator[bytes]:
@@ -541,9 +534,10 @@ class _State:
             users = get_user_model()
             pk = users.objects.filter(username=name).values_list("pk", flat=True).first()
             if pk is None:
-                max_length = users._meta.get_field("username").max_length
-                if max_length and len(name) > max_length:
-                    self.problem(fieldname, f"usernames have at most {max_length} characters", line)
+                try:
+                    users._meta.get_field("username").run_validators(name)
+                except ValidationError as exc:
+                    self.problem(fieldname, "; ".join(exc.messages), line)
                     return None
                 user = users(username=name, is_active=False)
                 user.set_unusable_password()

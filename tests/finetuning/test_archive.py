@@ -248,7 +248,7 @@ def test_export_then_import_into_an_empty_database_gives_byte_identical_pairs(
 
 @pytest.mark.django_db(transaction=True)
 def test_import_renders_html_again_and_keeps_lineage_timings_and_people(
-    make_project, make_user, tmp_path
+    make_project, make_user, tmp_path, capsys
 ):
     from django.contrib.auth import get_user_model
 
@@ -266,6 +266,9 @@ def test_import_renders_html_again_and_keeps_lineage_timings_and_people(
     call_command("project_export", str(project.pk), str(path))
     call_command("flush", interactive=False)
     call_command("project_import", str(path), "--name", "Copy")
+    terminal = capsys.readouterr()
+    assert "\rimported rankings.jsonl: " in terminal.err  # the progress line
+    assert "Users created inactive: ann, ben, cat, dee" in terminal.out
     new = ModelVersion.objects.get(name="sft-1")
     assert new.project.name == "Copy"
     assert (new.parent.name, new.stage, new.weights) == ("base", "sft", "/models/sft-1")
@@ -349,6 +352,9 @@ BAD = [
      "rankings.jsonl", None),
     ("missing member", lambda d: _member_edit(d, "tasks.jsonl", lambda c: None),
      "tasks.jsonl", None),
+    ("not a username", lambda d: _member_edit(d, "memberships.jsonl",
+                                              _line_edit(0, _set("user", "no such/name!"))),
+     "memberships.jsonl: user", 1),
     ("unknown project field", lambda d: _member_edit(d, "project.json", lambda c: orjson.dumps(
         {**orjson.loads(c), "colour": "red"})), "project.json: colour", None),
 ]  # fmt: skip
