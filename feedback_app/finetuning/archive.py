@@ -172,11 +172,17 @@ _BY_MODEL = {t.model: t for t in TABLES}
 
 
 def _fields(model: type[models.Model]) -> list[models.Field]:
-    """The fields a row of `model` carries in the archive (its own id is the row's "id")."""
+    """The fields a row of `model` carries in the archive (its own id is the row's "id").
+
+    Every concrete field, so fields added later travel too; a foreign key only if it can be
+    mapped on another instance (to a member's row or a user), never as a bare id."""
+    table = _BY_MODEL.get(model)
     return [
         f
         for f in model._meta.concrete_fields
-        if f.name not in ("id", "project") and f.name not in HTML_FIELDS
+        if f.name not in ("id", "project")
+        and f.name not in HTML_FIELDS
+        and (not f.is_relation or _ref_of(table, f) is not None)
     ]
 
 
