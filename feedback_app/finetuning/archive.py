@@ -302,11 +302,14 @@ def _archive_chunks(project: Project, progress: Progress | None) -> Iterator[byt
     users = _Usernames()
     sink = _Sink()
     counts: dict[str, int] = {}
+    started = timezone.now().timetuple()[:6]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(PROJECT, _dumps(_project_row(project, users)))
         for table in TABLES:
             n = 0
-            with zf.open(table.member, "w", force_zip64=True) as out:
+            info = zipfile.ZipInfo(table.member, date_time=started)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as out:
                 for row in _table_rows(project, table, through[table.member], users):
                     out.write(_dumps(row) + b"\n")
                     n += 1
