@@ -525,9 +525,11 @@ class _State:
     task_candidates: dict[int, list[int]] = field(default_factory=dict)  # old ids
     assignment_of: dict[int, tuple[int, str]] = field(default_factory=dict)  # old: (task, user)
     member: str = ""
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # the first MAX_PROBLEMS
+    found: int = 0  # all of them
 
     def problem(self, fieldname: str, message: str, line: int | None = None) -> None:
+        self.found += 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(f"{self.member}: {fieldname}", message, line))
 
@@ -750,7 +752,10 @@ def _import_table(
     for line, row in reader.lines(table.member):
         n += 1
         old = _old_id(state, table, row, line, seen)
+        found = state.found
         values, own = _row_values(state, table, fields, row, line)
+        if state.found > found:
+            continue  # a value is wrong: nothing more to check on a row that is not stored
         if table.scope == "project":
             values["project"] = project
         obj = table.model(**values)

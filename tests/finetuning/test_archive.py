@@ -335,6 +335,12 @@ BAD = [
     ("wrong type", lambda d: _member_edit(d, "rankings.jsonl",
                                           _line_edit(1, _set("time_spent_ms", "12"))),
      "rankings.jsonl: time_spent_ms", 2),
+    ("text not text", lambda d: _member_edit(d, "candidates.jsonl",
+                                             _line_edit(0, _set("text", 5))),
+     "candidates.jsonl: text", 1),
+    ("prompt chat not a chat", lambda d: _member_edit(d, "prompts.jsonl",
+                                                      _line_edit(1, _set("messages", [1]))),
+     "prompts.jsonl: messages", 2),
     ("ranking of another task's candidate", lambda d: _member_edit(
         d, "rankings.jsonl", _line_edit(0, lambda r: r["groups"][0].__setitem__(0, 10**9))),
      "rankings.jsonl: groups[0]", 1),
