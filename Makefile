@@ -62,6 +62,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/annotate.py
 	$(PY) bench/loop.py
 	$(PY) bench/export.py
+	$(PY) bench/archive.py
 	$(PY) bench/training.py
 	$(PY) bench/shown.py
 	$(PY) bench/input_checks.py

@@ -81,3 +81,16 @@ def test_export_bench_smoke_streams_as_many_pairs_as_copy():
     out = run("export.py", "--admin-url", admin, "--db-name", db_name, env=env)
     assert "| GET .../pairs/ (app) | 600 |" in out and "| COPY ... TO STDOUT | 600 |" in out
     assert "app / ceiling" in out
+
+
+@pytest.mark.postgres
+def test_archive_bench_smoke_imports_the_same_pairs():
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("bench/archive.py fills PostgreSQL with bench/export.py's SQL")
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    db_name = f"{parts.path.lstrip('/')}_archive_smoke"
+    env = {k: v for k, v in os.environ.items() if k not in SERVERS}
+    out = run("archive.py", "--admin-url", admin, "--db-name", db_name, env=env)
+    assert "pairs export before and after: identical" in out

@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from .errors import not_found
 from .views import (
     annotation,
+    archive,
     feedback,
     loop,
     pairs,
@@ -51,6 +52,16 @@ urlpatterns = [
         name="demonstration-submit",
     ),
     path("projects/<id:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
+    path(
+        "projects/<id:project_id>/archive/",
+        archive.ProjectArchiveApi.as_view(),
+        name="project-archive",
+    ),
+    path(
+        "projects/import-archive/",
+        archive.ArchiveImportApi.as_view(),
+        name="project-import-archive",
+    ),
     path(
         "projects/<id:project_id>/snapshots/",
         loop.ProjectSnapshotsApi.as_view(),

@@ -42,6 +42,12 @@ ENDPOINTS = [
      [401, 401, 403, 404, 200, 200]),
     ("pairs page", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/pairs/?format=json",
      None, [401, 401, 403, 404, 200, 200]),
+    ("project archive", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/archive/", None,
+     [401, 401, 403, 404, 200, 200]),
+    # Staff only; staff get past the rule and are asked for the file (the import itself:
+    # tests/finetuning/test_archive.py).
+    ("archive import", "post", lambda w: "/api/v1/projects/import-archive/", None,
+     [401, 401, 403, 403, 403, 400]),
     ("snapshots list", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/snapshots/", None,
      [401, 401, 403, 404, 200, 200]),
     ("snapshot create", "post", lambda w: f"/api/v1/projects/{w.project_a.pk}/snapshots/",

@@ -1,0 +1,73 @@
+"""Project archives: a project's admins download one; staff create a project from one."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.core.audit import record
+from feedback_app.finetuning import archive
+
+from .. import permissions
+from ..serializers import ArchiveImportResultSerializer, ArchiveUploadSerializer
+
+
+class ProjectArchiveApi(APIView):
+    """The whole project as one zip archive, streamed (docs/api.md, "Project archives")."""
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                response={"type": "string", "format": "binary"},
+                description="manifest.json, project.json and one JSONL member a table.",
+            )
+        },
+        operation_id="projects_archive_export",
+    )
+    def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
+        project = permissions.administered_project(request.user, project_id)
+        record("project.export", request=request, project=project, target=project.name)
+        response = StreamingHttpResponse(
+            archive.archive_stream(project), content_type="application/zip"
+        )
+        response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.zip"'
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+
+class ArchiveImportApi(APIView):
+    """Create a new project from an archive, all or nothing (staff only)."""
+
+    parser_classes = [MultiPartParser]
+    max_body_setting = "ARCHIVE_MAX_BYTES"  # common/middleware.py answers 413 beyond it
+
+    @extend_schema(
+        request={"multipart/form-data": ArchiveUploadSerializer},
+        responses={201: ArchiveImportResultSerializer},
+        operation_id="projects_archive_import",
+    )
+    def post(self, request: Request) -> Response:
+        if not request.user.is_staff:
+            raise PermissionDenied("only staff create projects")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput(Problem("file", "send the archive as the multipart field `file`"))
+        name = request.data.get("name") or None
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            raise InvalidInput(Problem("name", "at most 200 characters of text"))
+        result = archive.archive_import(file=upload, name=name, request=request)
+        body = {
+            "project": result.project.pk,
+            "name": result.project.name,
+            "rows": result.rows,
+            "users_created": result.users_created,
+            "notes": result.notes,
+        }
+        return Response(ArchiveImportResultSerializer(body).data, status=status.HTTP_201_CREATED)
