@@ -15,7 +15,6 @@ from feedback_app.core.models import Job, Membership, ModelVersion, Project
 
 from . import rounds, services, versions
 
-
 # The first round's settings: what `make run` has always generated with.
 FIRST_ROUND = {"max_new_tokens": 40, "temperature": 0.9, "top_p": 0.95, "seed": 0}
 

@@ -11,7 +11,6 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand
-from django.db import connection
 
 from feedback_app.core.models import Job
 from feedback_app.finetuning import selectors
@@ -69,4 +68,3 @@ class Command(BaseCommand):
             if idle >= 2:
                 break
             stop.wait(every)
-        connection.close()
