@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/first_run.py [--checkout DIR] [--model-size default|small|tiny]
      .venv/bin/python bench/first_run.py --smoke   # tiny model, stops at the ranking page
+     (--ranking-only: the default model, but stop at the ranking page)
 
 Runs the real `make run` in `--checkout` (default: this one) with a fresh `VAR_DIR` and a fresh,
 empty `BASE_MODEL_CACHE` (both temporary), so it is a first run but for the venv: `make` is told
@@ -81,10 +82,13 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=ROOT, help="where to run `make run`")
     parser.add_argument("--model-size", choices=["default", "small", "tiny"], default="default")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds, for each wait")
+    parser.add_argument(
+        "--ranking-only", action="store_true", help="stop at the ranking page (not round 1)"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny model; stop at the ranking page")
     args = parser.parse_args()
     if args.smoke:
-        args.model_size = "tiny"
+        args.model_size, args.ranking_only = "tiny", True
     checkout = args.checkout.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="bench-first-run-"))
     port = free_port()
@@ -124,7 +128,7 @@ def main() -> None:
                     hand = path
             time.sleep(0.2)
         print(f"first 200 of the ranking page with a task: {times['ranking page']:.1f} s")
-        if not args.smoke:
+        if not args.ranking_only:
             loop = [p for p in projects if p != hand]
             while "loop round 1" not in times:
                 if proc.poll() is not None or time.monotonic() > deadline:

@@ -12,9 +12,14 @@ from tests.workers import wait_for_job
 
 @pytest.fixture
 def fresh_base_cache(tmp_path, monkeypatch, settings):
-    """An empty model cache for the worker (set before it starts), so the build really runs."""
+    """An empty model cache for the worker (set before it starts), so the build really runs.
+
+    One torch thread: on this shared 2-core machine under load, torch's default two threads made
+    the tiny build take over ten minutes (measured; one thread: 52 s at load 14).
+    """
     cache = tmp_path / "base-model"
     monkeypatch.setenv("BASE_MODEL_CACHE", str(cache))
+    monkeypatch.setenv("TORCH_THREADS", "1")
     settings.BASE_MODEL_CACHE = cache
     return cache
 
