@@ -24,6 +24,7 @@ def fresh_base_cache(tmp_path, monkeypatch, settings):
     return cache
 
 
+@pytest.mark.slow  # pretrains the tiny base model (400 steps): a learning run
 def test_the_base_model_job_reports_progress_then_round_one_is_generated(
     fresh_base_cache, start_worker
 ):
