@@ -46,6 +46,10 @@ def test_demo_bootstrap_serves_the_hand_written_demo_at_once_and_queues_the_base
     )
     assert "data-candidate=" in page.content.decode()
 
+    client.force_login(users.get(username="demo-admin"))
+    body = client.get(f"/projects/{loop.pk}/loop/").content.decode()
+    assert f'href="/jobs/{job.pk}/"' in body and "Build the offline base model" in body
+
     call_command("bootstrap_demo", "--model-size", "tiny")  # a second `make run`
     assert (tmp_path / "demo-password").read_text().strip() == password
     assert Job.objects.count() == 1 and hand.tasks.count() == 30
