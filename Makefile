@@ -66,6 +66,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/training.py
 	$(PY) bench/shown.py
 	$(PY) bench/input_checks.py
+	$(PY) bench/first_run.py
 
 clean:
 	rm -rf $(VENV) var .cache

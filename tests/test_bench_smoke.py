@@ -61,6 +61,13 @@ def test_worker_faults_bench_smoke_runs_the_next_job_after_the_kill(embedded):
     assert "| filesystem | as shipped | runs | stops |" in out
 
 
+def test_first_run_bench_smoke_gets_the_ranking_page_from_a_real_make_run(embedded):
+    """Also issue 13's end-to-end proof: a real `make run` on a fresh var/ and an empty model
+    cache serves a task on the ranking page (the base model's job is left to the worker)."""
+    out = run("first_run.py", env=embedded, timeout=600)
+    assert "first 200 of the ranking page with a task:" in out
+
+
 @pytest.mark.slow
 def test_loop_bench_smoke_runs_every_stage_of_a_turn(embedded):
     out = run("loop.py", env=embedded, timeout=600)

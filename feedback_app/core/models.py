@@ -169,6 +169,7 @@ class Job(TimeStampedModel):
         EVALUATE = "evaluate", "Evaluate a policy"
         PROMOTE = "promote", "Promote a model version"
         REVIEW_SCORES = "review_scores", "Score the review queue"
+        BUILD_BASE = "build_base", "Build the offline base model"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

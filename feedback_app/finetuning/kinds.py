@@ -96,6 +96,12 @@ KINDS: dict[str, JobKind] = {
             "review_scores", "Score the review queue", checkers.check_review_scores,
             runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
         ),
+        # No launch form: `make run` (bootstrap_demo) launches it; project admins may from the
+        # API (or retry it from its page), as any kind.
+        JobKind(
+            "build_base", "Build the offline base model", checkers.check_build_base,
+            runners.run_build_base, QUEUE_TRAINING, torch=True,
+        ),
     )
 }  # fmt: skip
 

@@ -311,3 +311,35 @@ def check_review_scores(project: Project, params: dict[str, Any]) -> dict[str, A
     if isinstance(margin, bool) or not isinstance(margin, int | float):
         raise InvalidInput(Problem("margin", f"must be a number {REVIEW_MARGIN}"))
     return {"reward": reward.pk, "margin": float(_check_range(REVIEW_MARGIN, margin, "margin"))}
+
+
+# Sizes of the offline base model (training.config.BootstrapConfig and its presets).
+BASE_SIZES = ("default", "small", "tiny")
+
+
+def check_build_base(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    """The base model's size, and the generation settings of the round to queue once it is built
+    (`first_round`; null: none). The round's policy is the new base, so only its settings are
+    checked here; the generate job is checked again in full when it is launched."""
+    unknown = sorted(set(params) - {"size", "first_round"})
+    if unknown:
+        raise InvalidInput(Problem(unknown[0], "unknown parameter"))
+    size = params.get("size", "default")
+    if size not in BASE_SIZES:
+        raise InvalidInput(Problem("size", f"must be one of {list(BASE_SIZES)}"))
+    first_round = params.get("first_round")
+    if first_round is not None:
+        if not isinstance(first_round, dict):
+            raise InvalidInput(Problem("first_round", "must be an object of generation settings"))
+        unknown = sorted(set(first_round) - set(GENERATE_FIELDS))
+        if unknown:
+            raise InvalidInput(Problem(f"first_round.{unknown[0]}", "unknown parameter"))
+        try:
+            config = _config(
+                GenerateConfig, {"num_samples": project.candidates_per_task, **first_round}
+            )
+        except InvalidInput as exc:
+            problems = [Problem(f"first_round.{p.field}", p.message) for p in exc.problems]
+            raise InvalidInput(problems) from exc
+        first_round = {k: config[k] for k in GENERATE_FIELDS}
+    return {"size": size, "first_round": first_round}

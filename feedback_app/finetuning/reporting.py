@@ -124,13 +124,20 @@ class JobReporter:
             del self.lines[:-LOG_TAIL_LINES]
             self._dirty = True
 
-    def progress_between(self, start: float, end: float) -> Callable[[int, int, dict], bool]:
-        """A callback whose 0..1 maps onto [start, end] of the job's bar (for multi-stage jobs)."""
+    def progress_between(
+        self, start: float, end: float, *, label: str = ""
+    ) -> Callable[[int, int, dict], bool]:
+        """A callback whose 0..1 maps onto [start, end] of the job's bar (for multi-stage jobs).
+
+        With a `label`, the note beside the bar counts the steps ("Pretraining: step 120/400").
+        """
 
         def callback(step: int, total: int, metrics: dict) -> bool:
             fraction = step / total if total else 0.0
             with self._lock:
                 self._fraction = start + (end - start) * max(0.0, min(1.0, fraction))
+                if label:
+                    self._note = f"{label}: step {step}/{total}"[:200]
                 if metrics:
                     entry = {"step": step, **{k: v for k, v in metrics.items() if _is_number(v)}}
                     self.history.append(entry)

@@ -19,6 +19,16 @@ def next_round_number(project: Project) -> int:
     return last + 1
 
 
+def round_started(project: Project) -> bool:
+    """Whether the project has a round, or one is being generated: a first round is queued once."""
+    return (
+        project.tasks.exists()
+        or Job.objects.filter(
+            project=project, kind=Job.Kind.GENERATE, status__in=Job.ACTIVE
+        ).exists()
+    )
+
+
 @transaction.atomic
 def round_store(
     *,

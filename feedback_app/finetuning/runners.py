@@ -28,6 +28,7 @@ from feedback_app.preferences.review import (
 from feedback_app.preferences.services import snapshot_build
 from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import (
+    BootstrapConfig,
     DPOTrainConfig,
     EvalConfig,
     GenerateConfig,
@@ -41,7 +42,7 @@ from training.data import read_jsonl
 
 from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part
 from .reporting import JobCancelled, JobReporter
-from .rounds import round_store
+from .rounds import round_started, round_store
 from .versions import model_promote, model_register
 
 
@@ -105,6 +106,55 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     )
     reporter.log(f"Round {rnd.number}: {len(prompts)} tasks, {tokens} tokens generated")
     return {"round": rnd.number, "tasks": len(prompts), "completion_tokens": tokens}
+
+
+BASE_CONFIGS = {
+    "default": BootstrapConfig,
+    "small": BootstrapConfig.small,
+    "tiny": BootstrapConfig.tiny,
+}  # the sizes params.BASE_SIZES accepts
+
+
+def run_build_base(job: Job, reporter: JobReporter) -> dict:
+    """Build the offline base model (or take it from the cache, at once), make it the project's
+    base policy, and name the first round as the job to launch on success (`outputs["next"]`,
+    launched by `services.job_launch_next`) unless a round exists or is being generated."""
+    from training.bootstrap import bootstrap_base_model
+
+    p = job.params
+    config = BASE_CONFIGS[p["size"]]()
+    reporter.stage(f"Building the {p['size']} base model (tokenizer, then pretraining)", 0.0)
+    result = bootstrap_base_model(
+        settings.BASE_MODEL_CACHE,
+        config,
+        progress=reporter.progress_between(0.0, 1.0, label="Pretraining"),
+    )
+    _stopped(result)
+    m = result.metrics
+    reporter.log(
+        f"Base model {'found in the cache' if result.cached else 'built'}: {result.output_dir} "
+        f"(held-out perplexity {m['heldout_perplexity_before']:.0f} -> "
+        f"{m['heldout_perplexity_after']:.1f})"
+    )
+    base = ModelVersion.objects.filter(
+        project=job.project, name="base", weights=result.output_dir
+    ).first() or model_register(
+        project=job.project,
+        kind=ModelVersion.Kind.POLICY,
+        stage=ModelVersion.Stage.BASE,
+        name="base",
+        weights=result.output_dir,
+        job=job,
+        metrics=m,
+    )
+    outputs: dict[str, Any] = {
+        "model_version": base.pk,
+        "weights": result.output_dir,
+        "cached": result.cached,
+    }
+    if p["first_round"] is not None and not round_started(job.project):
+        outputs["next"] = {"kind": Job.Kind.GENERATE, "params": p["first_round"]}
+    return outputs
 
 
 def run_build_dataset(job: Job, reporter: JobReporter) -> dict:

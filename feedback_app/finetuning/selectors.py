@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -46,6 +47,16 @@ def loop_overview(*, project: Project) -> LoopOverview:
         rankings_since_snapshot=rankings_since_last_snapshot(project=project),
         agreement=project_agreement(project=project),
         running_jobs=Job.objects.filter(project=project, status__in=Job.ACTIVE).count(),
+    )
+
+
+def jobs_watched(*, kinds: Collection[str], seen: Collection[int] = ()) -> list[Job]:
+    """The queued or running jobs of `kinds`, and the jobs in `seen` however they ended, oldest
+    first (`manage.py watch_jobs`). The metric history, which may be long, is not read."""
+    return list(
+        Job.objects.filter(Q(kind__in=kinds, status__in=Job.ACTIVE) | Q(pk__in=seen))
+        .defer("metric_history", "log_tail", "traceback", "params")
+        .order_by("id")
     )
 
 

@@ -6,14 +6,17 @@ stands over the registry (`kinds.py`), which stands over the runners.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
 
-from feedback_app.common.errors import Conflict, Problem
+from feedback_app.common.errors import Conflict, Problem, ServiceError
 from feedback_app.core.models import Job, Project
 
 from . import jobs, kinds
+
+log = logging.getLogger(__name__)
 
 
 def job_launch(*, project: Project, kind: str, params: Any, user=None) -> Job:
@@ -46,3 +49,26 @@ def job_retry(*, job: Job, user=None) -> Job:
         user=user,
         retry_of=job,
     )
+
+
+def job_launch_next(*, job_id: int) -> Job | None:
+    """Launch the job a succeeded job named to follow it (`outputs["next"]`: kind and params).
+
+    The chain of the first run: the base model's build names the first round. The next job is
+    launched like any (checked by its kind's rules, sent on commit); its id, or why it was
+    refused, is added to the first job's outputs. The first job stays succeeded either way.
+    """
+    job = Job.objects.select_related("project", "created_by").get(pk=job_id)
+    spec = job.outputs.get("next")
+    if job.status != Job.Status.SUCCEEDED or not spec:
+        return None
+    try:
+        launched = job_launch(
+            project=job.project, kind=spec["kind"], params=spec["params"], user=job.created_by
+        )
+    except ServiceError as exc:
+        log.warning("job %s: the next job was refused: %s", job.pk, exc)
+        Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_refused": str(exc)})
+        return None
+    Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_job": launched.pk})
+    return launched

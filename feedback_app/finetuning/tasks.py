@@ -11,19 +11,25 @@ import os
 
 from celery import current_task, shared_task
 
-from . import jobs, kinds
+from feedback_app.core.models import Job
+
+from . import jobs, kinds, services
 from .sending import RUN_JOB
 
 
 @shared_task(name=RUN_JOB, acks_late=True)
 def run_job(job_id: int) -> str | None:
-    """Claim and run one job; its row records progress and outcome."""
+    """Claim and run one job; its row records progress and outcome. On success, launch the job
+    it named to follow it, if any (the base model's build names the first round)."""
     worker = f"{current_task.request.hostname or 'worker'}:{os.getpid()}"
     queues = run_job.app.amqp.queues.consume_from  # the queues this worker serves
-    return jobs.job_execute(
+    status = jobs.job_execute(
         job_id=job_id,
         worker=worker,
         runners=kinds.RUNNERS,
         queues=queues,
         torch_kinds=kinds.TORCH_KINDS,
     )
+    if status == Job.Status.SUCCEEDED:
+        services.job_launch_next(job_id=job_id)
+    return status

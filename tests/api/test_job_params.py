@@ -21,6 +21,7 @@ LAUNCH = {
     "evaluate": {"samples_per_prompt": 2},
     "promote": {"model_version": None},  # set to a version of the world below
     "review_scores": {"margin": 0.5},
+    "build_base": {"size": "tiny", "first_round": {"temperature": 0.5}},
 }
 
 

@@ -73,6 +73,7 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "evaluate": "gpu",
         "promote": "default",
         "review_scores": "gpu",
+        "build_base": "gpu",
     }
 
 

@@ -1,0 +1,122 @@
+"""Issue 13, first run: the base model is a job (`build_base`) whose success launches round 1."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from feedback_app.common.errors import InvalidInput
+from feedback_app.core.models import Job
+from feedback_app.finetuning import kinds, reporting, selectors, services
+from feedback_app.finetuning.management.commands.watch_jobs import job_line
+
+pytestmark = pytest.mark.django_db
+
+
+def test_build_base_params_are_filled_in_and_stored_as_accepted(loop_project):
+    project, _ = loop_project
+    clean = kinds.check_params(project, "build_base", {"first_round": {"temperature": 0.5}})
+    assert clean["size"] == "default" and clean["first_round"]["temperature"] == 0.5
+    assert kinds.check_params(project, "build_base", clean) == clean
+    assert kinds.check_params(project, "build_base", {"size": "tiny"})["first_round"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"size": "huge"}, "size"),
+        ({"steps": 3}, "steps"),
+        ({"first_round": "yes"}, "first_round"),
+        ({"first_round": {"temperature": -1}}, "first_round.temperature"),
+        ({"first_round": {"model_versions": [1]}}, "first_round.model_versions"),
+    ],
+)
+def test_bad_build_base_params_are_a_400_naming_the_field(loop_project, params, field):
+    project, _ = loop_project
+    with pytest.raises(InvalidInput) as caught:
+        services.job_launch(project=project, kind="build_base", params=params)
+    assert caught.value.problems[0].field == field
+    assert not Job.objects.filter(kind="build_base").exists()
+
+
+def _finished(project, outputs, status=Job.Status.SUCCEEDED):
+    return Job.objects.create(
+        project=project, kind="build_base", params={}, status=status, outputs=outputs
+    )
+
+
+def test_a_succeeded_job_naming_a_next_job_launches_it_through_the_kinds_checks(loop_project):
+    project, base = loop_project
+    first = _finished(project, {"next": {"kind": "generate", "params": {"seed": 3}}})
+
+    launched = services.job_launch_next(job_id=first.pk)
+
+    assert (launched.kind, launched.status, launched.queue) == ("generate", "queued", "generation")
+    assert launched.params["model_versions"] == [base.pk] and launched.params["seed"] == 3
+    first.refresh_from_db()
+    assert first.outputs["next_job"] == launched.pk and first.status == "succeeded"
+
+
+def test_a_refused_next_job_is_written_on_the_first_which_stays_succeeded(loop_project):
+    project, _ = loop_project
+    first = _finished(project, {"next": {"kind": "generate", "params": {"temperature": -1}}})
+    assert services.job_launch_next(job_id=first.pk) is None
+    first.refresh_from_db()
+    assert "temperature" in first.outputs["next_refused"] and first.status == "succeeded"
+    assert Job.objects.count() == 1
+
+
+def test_only_a_succeeded_job_launches_its_next(loop_project):
+    project, _ = loop_project
+    spec = {"next": {"kind": "build_dataset", "params": {}}}
+    for status in (Job.Status.FAILED, Job.Status.CANCELLED, Job.Status.RUNNING):
+        assert services.job_launch_next(job_id=_finished(project, spec, status).pk) is None
+    assert services.job_launch_next(job_id=_finished(project, {}).pk) is None
+    assert not Job.objects.filter(kind="build_dataset").exists()
+
+
+def test_a_labelled_progress_callback_counts_the_steps_beside_the_bar(loop_project):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_base", status=Job.Status.RUNNING)
+    reporter = reporting.JobReporter(job.pk, min_write_interval=0)
+    reporter.progress_between(0.0, 1.0, label="Pretraining")(120, 400, {"loss": 5.0})
+    job.refresh_from_db()
+    assert (job.progress, job.progress_note) == (0.3, "Pretraining: step 120/400")
+    assert job_line(job) == f"base model (job {job.pk}): 30% (Pretraining: step 120/400)"
+
+
+def test_watch_jobs_prints_each_watched_job_until_none_is_active(loop_project, monkeypatch):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_base", status=Job.Status.SUCCEEDED)
+    Job.objects.create(project=project, kind="build_dataset", status=Job.Status.QUEUED)
+    out = io.StringIO()
+    call_command("watch_jobs", "--kind", "build_base", "--every", "0", stdout=out)
+    assert out.getvalue() == ""  # nothing of its kinds active: leaves at once, silent
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.QUEUED)
+    looks = []
+
+    def look(**kwargs):  # the worker finishes the job between the watcher's first two looks
+        looks.append(kwargs)
+        if len(looks) == 2:
+            Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+        return real(**kwargs)
+
+    real = selectors.jobs_watched
+    monkeypatch.setattr(selectors, "jobs_watched", look)
+    out = io.StringIO()
+    call_command("watch_jobs", "--kind", "build_base", "--every", "0", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        f"base model (job {job.pk}): queued, waiting for the worker",
+        f"base model (job {job.pk}): done",
+    ]
+    assert len(looks) == 3  # it left after two looks found nothing active
+
+
+def test_a_failed_job_is_shown_with_the_first_line_of_its_error(loop_project):
+    project, _ = loop_project
+    job = Job.objects.create(
+        project=project, kind="generate", status=Job.Status.FAILED, error="ValueError: x\ny"
+    )
+    assert job_line(job) == f"round (job {job.pk}): failed: ValueError: x"
