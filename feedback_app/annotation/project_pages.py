@@ -108,13 +108,16 @@ def guidelines_preview(request: HttpRequest) -> HttpResponse:
     return HttpResponse(html, content_type="text/html; charset=utf-8")
 
 
+INVITE_IDS = "invite_%s"  # the add form has a `role` too: ids stay unique on the page
+
+
 def _members_page(request: HttpRequest, project: Project, **forms: Form) -> TemplateResponse:
     status = 400 if any(f.errors for f in forms.values()) else 200
     context = {
         "project": project,
         "members": members.members_of(project),
         "add_form": forms.get("add_form") or MemberAddForm(),
-        "invite_form": forms.get("invite_form") or InviteForm(),
+        "invite_form": forms.get("invite_form") or InviteForm(auto_id=INVITE_IDS),
         "roles": Membership.Role.choices,
     }
     return TemplateResponse(request, "annotation/project_members.html", context, status=status)
@@ -126,7 +129,7 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method != "POST":
         return _members_page(request, project)
     if "invite" in request.POST:
-        form = InviteForm(request.POST)
+        form = InviteForm(request.POST, auto_id=INVITE_IDS)
         if form.is_valid():
             try:
                 m = members.invitation_send(

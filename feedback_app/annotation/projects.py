@@ -75,6 +75,7 @@ def check_generation(value: Any) -> dict[str, Any]:
     """
     if not isinstance(value, dict):
         raise InvalidInput(Problem("generation", "must be an object of sampling parameters"))
+    storable.check_json(value, "generation")
     unknown = sorted(set(value) - set(GENERATION_FIELDS))
     if unknown:
         allowed = ", ".join(GENERATION_FIELDS)
