@@ -20,9 +20,9 @@ import re
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -158,7 +158,10 @@ def invitation_link(user: AbstractBaseUser, *, request: HttpRequest | None) -> s
     """The one-time set-password link for `user` (absolute when a request gives the host)."""
     path = reverse(
         "annotation:invitation",
-        args=[urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)],
+        args=[
+            urlsafe_base64_encode(force_bytes(user.pk)),
+            default_token_generator.make_token(user),
+        ],
     )
     return request.build_absolute_uri(path) if request is not None else path
 

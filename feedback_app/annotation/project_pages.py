@@ -132,9 +132,7 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
         form = InviteForm(request.POST, auto_id=INVITE_IDS)
         if form.is_valid():
             try:
-                m = members.invitation_send(
-                    project=project, request=request, **form.cleaned_data
-                )
+                m = members.invitation_send(project=project, request=request, **form.cleaned_data)
             except ServiceError as exc:
                 _put_problems(form, exc)
             else:
@@ -202,9 +200,7 @@ class InvitationAcceptView(PasswordResetConfirmView):
     def form_valid(self, form):  # noqa: ANN001, ANN201
         response = super().form_valid(form)
         members.invitation_accepted(user=form.user, request=self.request)
-        messages.success(
-            self.request, f"Password set. Sign in as {form.user.get_username()}."
-        )
+        messages.success(self.request, f"Password set. Sign in as {form.user.get_username()}.")
         return response
 
 

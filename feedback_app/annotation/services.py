@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,10 +19,10 @@ from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Probl
 from feedback_app.core import access
 from feedback_app.core.models import Project
 
-from .projects import check_writable
 from . import handout, quality_refresh, selectors, submit
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Prompt, Ranking, Task
+from .projects import check_writable
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
 from .task_writer import tasks_refresh, tasks_write
 

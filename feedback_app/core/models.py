@@ -62,17 +62,16 @@ class Project(TimeStampedModel):
     base_model = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Hugging Face hub id or local path of the causal LM the loop starts from.",
+        help_text="Hub id or local path of the causal LM the loop starts from.",
     )
     generation = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Sampling defaults for generate jobs (temperature, top_p, max_new_tokens, "
-        "seed, stop); a job's own parameters win.",
+        help_text="Sampling defaults of generate jobs; a job's own parameters win.",
     )
     archived = models.BooleanField(
         default=False,
-        help_text="Hidden from annotators and read-only; restorable. Projects are never deleted.",
+        help_text="Hidden from annotators and read-only until restored; never deleted.",
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
@@ -94,7 +93,9 @@ class Project(TimeStampedModel):
                 name="project_gold_rate_between_0_and_1",
             ),
             models.CheckConstraint(
-                condition=Q(lease_seconds__gte=LEASE_SECONDS_MIN, lease_seconds__lte=LEASE_SECONDS_MAX),
+                condition=Q(
+                    lease_seconds__gte=LEASE_SECONDS_MIN, lease_seconds__lte=LEASE_SECONDS_MAX
+                ),
                 name="project_lease_seconds_bounded",
             ),
         ]

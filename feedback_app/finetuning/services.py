@@ -10,10 +10,9 @@ from typing import Any
 
 from django.db import transaction
 
+from feedback_app.annotation.projects import check_writable
 from feedback_app.common.errors import Conflict, Problem
 from feedback_app.core.models import Job, Project
-
-from feedback_app.annotation.projects import check_writable
 
 from . import jobs, kinds, versions
 

@@ -58,8 +58,10 @@ def base_version_ensure(project: Project) -> ModelVersion | None:
         return None
     if ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).exists():
         return None
-    name = "base" if not ModelVersion.objects.filter(project=project, name="base").exists() else (
-        f"base-{project.pk}"
+    name = (
+        "base"
+        if not ModelVersion.objects.filter(project=project, name="base").exists()
+        else (f"base-{project.pk}")
     )
     return model_register(
         project=project,

@@ -109,9 +109,7 @@ def test_the_base_model_is_checked_by_loading_its_config_and_tokenizer(tiny_poli
     assert Project.objects.get(pk=project.pk).base_model == tiny_policy
 
 
-def test_an_archived_project_hands_out_nothing_takes_nothing_and_is_restorable(
-    make_project, alice
-):
+def test_an_archived_project_hands_out_nothing_takes_nothing_and_is_restorable(make_project, alice):
     project = make_project(annotators=[alice], n_tasks=2)
     held = services.task_assign_next(project=project, annotator=alice)
     projects.project_archive(project=project)
@@ -196,7 +194,9 @@ def test_an_invitation_mails_a_one_time_link_that_sets_the_password(
     page = client.get(link, follow=True)
     assert page.status_code == 200 and page.context["validlink"]
     form_url = page.redirect_chain[-1][0]
-    client.post(form_url, {"new_password1": "a long pass phrase", "new_password2": "a long pass phrase"})
+    client.post(
+        form_url, {"new_password1": "a long pass phrase", "new_password2": "a long pass phrase"}
+    )
     m.user.refresh_from_db()
     assert m.user.check_password("a long pass phrase")
     again = client.get(link, follow=True)

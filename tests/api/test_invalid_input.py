@@ -438,9 +438,11 @@ PROJECT = {"name": "a new project", "guidelines": "be kind", "candidates_per_tas
            "lease_seconds": 600, "base_model": "",
            "generation": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 16, "seed": 1,
                           "stop": ["\n"]}}  # fmt: skip
-PROJECT_PLACES = [(k,) for k in sorted(PROJECT)] + [
-    ("generation", k) for k in PROJECT["generation"]
-] + [("generation", "stop", 0)]
+PROJECT_PLACES = (
+    [(k,) for k in sorted(PROJECT)]
+    + [("generation", k) for k in PROJECT["generation"]]
+    + [("generation", "stop", 0)]
+)
 
 
 def test_project_template_is_accepted_so_the_hostile_value_is_what_is_refused(world):

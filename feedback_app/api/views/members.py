@@ -63,7 +63,9 @@ def _input(serializer_class: type[serializers.Serializer], request: Request) -> 
 class ProjectMembersApi(APIView):
     """A project's members (its admins only); add an existing account with a role."""
 
-    @extend_schema(responses={200: MemberSerializer(many=True)}, operation_id="projects_members_list")
+    @extend_schema(
+        responses={200: MemberSerializer(many=True)}, operation_id="projects_members_list"
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project = permissions.administered_project(request.user, project_id)
         return Response(MemberSerializer(members.members_of(project), many=True).data)
@@ -144,7 +146,9 @@ class AccountDeactivateApi(APIView):
     """Deactivate an account: it cannot sign in, its API tokens go, its rankings stay.
     Staff may; a project admin may for a plain member of only projects they administer."""
 
-    @extend_schema(request=None, responses={200: AccountSerializer}, operation_id="users_deactivate")
+    @extend_schema(
+        request=None, responses={200: AccountSerializer}, operation_id="users_deactivate"
+    )
     def post(self, request: Request, user_id: int) -> Response:
         user = members.account_deactivate(
             user=_account(request, user_id), actor=request.user, request=request
@@ -155,7 +159,9 @@ class AccountDeactivateApi(APIView):
 class AccountReactivateApi(APIView):
     """Let a deactivated account sign in again (by the same rule)."""
 
-    @extend_schema(request=None, responses={200: AccountSerializer}, operation_id="users_reactivate")
+    @extend_schema(
+        request=None, responses={200: AccountSerializer}, operation_id="users_reactivate"
+    )
     def post(self, request: Request, user_id: int) -> Response:
         user = members.account_deactivate(
             user=_account(request, user_id), actor=request.user, active=True, request=request

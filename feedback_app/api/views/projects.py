@@ -70,7 +70,9 @@ class ProjectViewSet(
             project=serializer.instance, data=dict(serializer.validated_data), request=self.request
         )
 
-    @extend_schema(request=None, responses={200: ProjectSerializer}, operation_id="projects_archive")
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer}, operation_id="projects_archive"
+    )
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str) -> Response:
         """Archive: hidden from annotators and read-only until restored (never deleted)."""
@@ -78,7 +80,9 @@ class ProjectViewSet(
         project = project_services.project_archive(project=project, request=request)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(request=None, responses={200: ProjectSerializer}, operation_id="projects_restore")
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer}, operation_id="projects_restore"
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str) -> Response:
         """Restore an archived project."""
