@@ -711,3 +711,43 @@ def test_hostile_values_in_job_launch_forms_are_400s_on_the_field(launchable, cl
     # Fewer: each refusal renders the whole loop page again (60 ms on PostgreSQL).
     examples = ["9" * 20, "1e400", "\u00b2", "a\x00b"]
     every_case(places, examples, st.one_of(hostile_text, nul_text), attempt, max_examples=10)
+
+
+def test_hostile_values_in_the_project_settings_and_members_forms_are_400s_on_the_field(
+    world, client
+):
+    from django.contrib.auth import get_user_model
+
+    from feedback_app.core.models import AuditEvent
+
+    a = world.project_a
+    client.force_login(world.root)
+    settings_url = f"/projects/{a.pk}/settings/"
+    base = {"name": "A", "guidelines": "g", "candidates_per_task": "3",
+            "annotations_per_task": "2", "rationale": "optional", "gold_rate": "0",
+            "lease_seconds": "900", "base_model": "", "temperature": "0.7", "top_p": "0.9",
+            "max_new_tokens": "16", "seed": "1"}  # fmt: skip
+    assert client.post(settings_url, base).status_code == 302  # the baseline is accepted
+    before, row = everything(), project_row(a)
+    others = (get_user_model().objects.count(), AuditEvent.objects.count())
+    numbers = ["9" * 20, "1e400", "\u00b2", "a\x00b", "NaN", "-1"]
+    places = [(settings_url, base, name, numbers) for name in base
+              if name not in ("name", "guidelines", "base_model")]  # fmt: skip
+    places += [(settings_url, base, name, ["a\x00b"]) for name in ("name", "guidelines")]
+    places += [(settings_url, base, "base_model", ["a\x00b", "/no/such/model"])]
+    members = f"/projects/{a.pk}/members/"
+    add = {"user": "bob", "role": "annotator", "add": "1"}
+    invite = {"email": "x@example.com", "role": "annotator", "invite": "1"}
+    places += [(members, add, "user", ["a\x00b", "9" * 300]), (members, add, "role", numbers)]
+    places += [(members, invite, "email", ["a\x00b@x.org", "9" * 300, "no-at"]),
+               (members, invite, "role", numbers)]  # fmt: skip
+    for url, data, name, values in places:
+        for value in values:
+            response = client.post(url, {**data, name: value})
+            assert response.status_code == 400, (url, name, value, response.status_code)
+            form = response.context.get("form") or response.context.get(
+                "invite_form" if "invite" in data else "add_form"
+            )
+            assert name in form.errors, (name, value, form.errors)
+            assert everything() == before and project_row(a) == row
+            assert (get_user_model().objects.count(), AuditEvent.objects.count()) == others
