@@ -730,7 +730,7 @@ def test_hostile_values_in_the_project_settings_and_members_forms_are_400s_on_th
     assert client.post(settings_url, base).status_code == 302  # the baseline is accepted
     before, row = everything(), project_row(a)
     others = (get_user_model().objects.count(), AuditEvent.objects.count())
-    numbers = ["9" * 20, "1e400", "\u00b2", "a\x00b", "NaN", "-1"]
+    numbers = ["9" * 20, "1e400", "a\x00b"]  # too big, not finite, NUL: one page each
     places = [(settings_url, base, name, numbers) for name in base
               if name not in ("name", "guidelines", "base_model")]  # fmt: skip
     places += [(settings_url, base, name, ["a\x00b"]) for name in ("name", "guidelines")]
