@@ -335,3 +335,10 @@ def test_archived_projects_leave_the_home_page_and_are_listed_apart(client, make
     assert project in client.get(reverse("home") + "?archived=1").context["projects"]
     client.post(reverse("annotation:archive", args=[project.pk]), {"restore": "1"})
     assert project in client.get(reverse("home")).context["projects"]
+
+
+def test_the_loop_pages_generate_form_starts_from_the_projects_generation_defaults():
+    from feedback_app.finetuning.forms import GenerateForm
+
+    project = projects.project_update(project=bare(), data={"generation": {"temperature": 0.25}})
+    assert GenerateForm(project=project).fields["temperature"].initial == 0.25
