@@ -203,6 +203,24 @@ AXES_CLIENT_IP_CALLABLE = "feedback_app.accounts.lockout.client_ip"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+
+# --- E-mail (invitations) ----------------------------------------------------------------------
+# Printed to the console by default (`make run`: the invitation link shows in the log). A real
+# deployment sets EMAIL_URL (smtp+tls://user:password@host:587) or the EMAIL_* variables.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+    )
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="feedback-loop@localhost")
+# How long an invitation's set-password link works (Django's password-reset tokens).
+PASSWORD_RESET_TIMEOUT = env.int("INVITATION_TIMEOUT_SECONDS", default=3 * 24 * 3600)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -11,11 +11,12 @@ from django.contrib import admin
 from django.db import models
 
 from feedback_app.common.errors import Problem, ServiceError
+from feedback_app.core.audit import record
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
 from .importing import check_record
 from .models import Assignment, Candidate, Prompt, Ranking, Task
-from .projects import check_candidates_per_task
+from .projects import check_base_model, check_candidates_per_task, check_generation
 
 
 class MembershipInline(admin.TabularInline):
@@ -33,14 +34,40 @@ class ProjectAdminForm(forms.ModelForm):
         except ServiceError as exc:
             raise forms.ValidationError(exc.problems[0].message) from exc
 
+    def clean_base_model(self) -> str:
+        value = self.cleaned_data["base_model"]
+        if value == self.instance.base_model:
+            return value
+        try:
+            return check_base_model(value)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.problems[0].message) from exc
+
+    def clean_generation(self) -> dict:
+        try:
+            return check_generation(self.cleaned_data["generation"] or {})
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.problems[0].message) from exc
+
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     form = ProjectAdminForm
     # Guidelines are the one text field: the API's limit (Django's forms already refuse NUL).
     formfield_overrides = {models.TextField: {"max_length": MAX_GUIDELINES}}
-    list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale"]
+    list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale", "archived"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj: Project, form, change: bool) -> None:  # noqa: ANN001
+        """Saved as the form says, and written to the audit log like the app's own pages."""
+        super().save_model(request, obj, form, change)
+        record(
+            "project.update" if change else "project.create",
+            request=request,
+            project=obj,
+            target=obj.name,
+            data={"changed": sorted(form.changed_data), "via_admin": True},
+        )
 
 
 class PromptAdminForm(forms.ModelForm):

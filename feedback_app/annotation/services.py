@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,6 +22,7 @@ from feedback_app.core.models import Project
 from . import handout, quality_refresh, selectors, submit
 from .importing import PromptRecord
 from .models import Assignment, Candidate, Prompt, Ranking, Task
+from .projects import check_writable
 from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
 from .task_writer import tasks_refresh, tasks_write
 
@@ -56,6 +56,7 @@ def prompts_import(
     in chunks of `IMPORT_CHUNK` prompts, each its own short transaction, so nobody waits long
     for the database. If a chunk fails, what the earlier chunks wrote is deleted again.
     """
+    check_writable(project)
     existing = set(
         Prompt.objects.filter(
             project=project, content_hash__in=[r.content_hash for r in records]
@@ -175,6 +176,11 @@ def task_assign_next(
     The returned assignment carries its task, prompt and candidates: the page reads no more.
     """
     now = now or timezone.now()
+    if project.archived:
+        # Archived projects are read-only and hidden from annotators: nothing is handed out.
+        if not access.can_annotate(annotator, project):
+            raise NotAllowed("only members of this project annotate it")
+        return None
     assignment = _lease_next(project=project, annotator=annotator, now=now)
     if assignment is None and not access.can_annotate(annotator, project):
         # Only now is it worth a query to tell "nothing left" from "not a member".
@@ -190,7 +196,7 @@ def _lease_next(
         candidates, _ = handout.candidates_and_live_leases(task_id=held.task_id, now=now)
         selectors.keep_candidates(held.task, candidates)
         return held
-    expires = now + timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS)
+    expires = now + timedelta(seconds=project.lease_seconds)  # the project's own length
     with transaction.atomic():
         if handout.gold_due(
             project_id=project.pk, annotator_id=annotator.pk, now=now, rate=project.gold_rate
@@ -271,6 +277,8 @@ def ranking_submit(
             raise NotAllowed(Problem("task", f"no task {task_id} in your projects"))
         if state.assignment_id is None:
             raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
+        if state.archived:
+            raise Conflict(Problem("archived", "this project is archived: it takes no rankings"))
         # The lease's display order lists exactly the task's candidates (they never change).
         normalised = check_ranking(groups, state.display_order)
         flag_names = check_flags(flags)

@@ -42,7 +42,7 @@ def _submit_state_sql() -> str:
     return f"""
 SELECT t.id, t.project_id, t.target_annotations, t.submitted_count, pr.rationale,
        a.id, a.status, a.leased_at, a.expires_at, a.display_order, r.id, r.payload_hash,
-       CASE WHEN t.gold IS NULL THEN 0 ELSE 1 END
+       CASE WHEN t.gold IS NULL THEN 0 ELSE 1 END, pr.archived
 FROM {table(Task)} t
 JOIN {table(Project)} pr ON pr.id = t.project_id
 LEFT JOIN {table(Assignment)} a ON a.task_id = t.id AND a.annotator_id = %(annotator)s
@@ -94,6 +94,7 @@ class SubmitState:
         "ranking_id",
         "ranking_hash",
         "gold",
+        "archived",
     )
 
     def __init__(self, row: Sequence) -> None:
@@ -111,8 +112,10 @@ class SubmitState:
             self.ranking_id,
             self.ranking_hash,
             gold,
+            archived,
         ) = row
         self.gold = bool(gold)
+        self.archived = bool(archived)
         self.leased_at = aware(leased_at) if leased_at is not None else None
         self.expires_at = aware(expires_at) if expires_at is not None else None
         self.display_order = json_value(order) if order is not None else None

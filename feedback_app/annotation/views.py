@@ -34,8 +34,14 @@ def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    projects = access.projects_visible_to(request.user)
-    return TemplateResponse(request, "annotation/home.html", {"projects": projects})
+    archived = request.GET.get("archived") == "1"
+    projects = access.projects_visible_to(request.user).filter(archived=archived)
+    administered = set(access.projects_administered_by(request.user).values_list("pk", flat=True))
+    return TemplateResponse(
+        request,
+        "annotation/home.html",
+        {"projects": projects, "administered": administered, "archived": archived},
+    )
 
 
 def _task_page(

@@ -44,7 +44,7 @@ class IsStaffToCreate(BasePermission):
     message = "only staff create projects"
 
     def has_permission(self, request, view) -> bool:
-        if request.method == "POST":
+        if request.method == "POST" and getattr(view, "action", "create") == "create":
             return bool(request.user and request.user.is_staff)
         return True
 

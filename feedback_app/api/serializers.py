@@ -66,7 +66,26 @@ def _storable_text(value: str, *, limit: int, blank: bool = False) -> str:
     return value
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "temperature": {"type": "number"},
+            "top_p": {"type": "number"},
+            "max_new_tokens": {"type": "integer"},
+            "seed": {"type": "integer"},
+            "stop": {"type": "array", "items": {"type": "string"}},
+        },
+        "additionalProperties": False,
+    }
+)
+class GenerationField(serializers.JSONField):
+    """Sampling defaults for generate jobs (checked by the service, by the job's own rules)."""
+
+
 class ProjectSerializer(serializers.ModelSerializer):
+    generation = GenerationField(required=False)
+
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
@@ -84,17 +103,30 @@ class ProjectSerializer(serializers.ModelSerializer):
             "rationale",
             "demonstrations",
             "gold_rate",
+            "lease_seconds",
+            "base_model",
+            "generation",
+            "archived",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"guidelines": {"max_length": MAX_GUIDELINES}}  # shown in the schema
+        read_only_fields = ["id", "archived", "created_at", "updated_at"]
+        extra_kwargs = {
+            "guidelines": {"max_length": MAX_GUIDELINES},  # shown in the schema
+            "base_model": {
+                "help_text": "Hugging Face hub id or local path; its config and tokenizer must "
+                "load (checked before saving)."
+            },
+        }
 
     def validate_name(self, value: str) -> str:
         return _storable_text(value, limit=200)
 
     def validate_guidelines(self, value: str) -> str:
         return _storable_text(value, limit=MAX_GUIDELINES, blank=True)
+
+    def validate_base_model(self, value: str) -> str:
+        return _storable_text(value, limit=500, blank=True)
 
     def validate_candidates_per_task(self, value: int) -> int:
         try:

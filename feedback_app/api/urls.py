@@ -13,6 +13,7 @@ from .views import (
     archive,
     feedback,
     loop,
+    members,
     pairs,
     projects,
     quality,
@@ -50,6 +51,31 @@ urlpatterns = [
         "tasks/<id:task_id>/demonstration/",
         annotation.DemonstrationSubmitApi.as_view(),
         name="demonstration-submit",
+    ),
+    path(
+        "projects/<id:project_id>/members/",
+        members.ProjectMembersApi.as_view(),
+        name="project-members",
+    ),
+    path(
+        "projects/<id:project_id>/members/<id:user_id>/",
+        members.ProjectMemberApi.as_view(),
+        name="project-member",
+    ),
+    path(
+        "projects/<id:project_id>/invitations/",
+        members.InvitationsApi.as_view(),
+        name="project-invitations",
+    ),
+    path(
+        "users/<id:user_id>/deactivate/",
+        members.AccountDeactivateApi.as_view(),
+        name="user-deactivate",
+    ),
+    path(
+        "users/<id:user_id>/reactivate/",
+        members.AccountReactivateApi.as_view(),
+        name="user-reactivate",
     ),
     path("projects/<id:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
     path(

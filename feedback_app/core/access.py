@@ -63,6 +63,7 @@ def can_annotate(user: AbstractBaseUser, project: Project) -> bool:
 
 
 def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
+    """Members see their projects (archived ones too, read-only); staff see all."""
     if not user.is_authenticated:
         return Project.objects.none()
     if user.is_staff:
@@ -76,13 +77,15 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         return None
     sql = f"""
         SELECT pr.id, pr.created_at, pr.name, pr.guidelines, pr.candidates_per_task,
-               pr.annotations_per_task, pr.rationale, pr.demonstrations, pr.gold_rate
+               pr.annotations_per_task, pr.rationale, pr.demonstrations, pr.gold_rate,
+               pr.lease_seconds, pr.archived
         FROM {table(Project)} pr
         WHERE pr.id = %(project)s AND {member_sql(project="pr.id", user="%(user)s")}"""
     row = fetchone(sql, sql_params(project=project_id, user=user.pk))
     if row is None:
         return None
-    pk, created_at, name, guidelines, k, overlap, rationale, demonstrations, gold_rate = row
+    (pk, created_at, name, guidelines, k, overlap, rationale, demonstrations, gold_rate,
+     lease_seconds, archived) = row  # fmt: skip
     return instance(
         Project,
         id=pk,
@@ -94,4 +97,6 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         rationale=rationale,
         demonstrations=bool(demonstrations),  # SQLite answers 0/1
         gold_rate=gold_rate,  # the hand-out's gold draw reads it
+        lease_seconds=lease_seconds,  # and the lease length
+        archived=bool(archived),  # nothing is handed out of an archived project
     )

@@ -22,6 +22,13 @@ from feedback_app.common.models import TimeStampedModel
 # 20 000 characters is some ten printed pages, more than annotators read between tasks
 # (the demo's are under 1 000), and renders to about 25 kB of HTML.
 MAX_GUIDELINES = 20_000
+# How long a handed-out task stays reserved for its annotator (a project's `lease_seconds`).
+LEASE_SECONDS_MIN, LEASE_SECONDS_MAX = 60, 7 * 24 * 3600
+
+
+def default_lease_seconds() -> int:
+    """New projects start from the deployment's ANNOTATION_LEASE_SECONDS."""
+    return settings.ANNOTATION_LEASE_SECONDS
 
 
 class Project(TimeStampedModel):
@@ -47,6 +54,25 @@ class Project(TimeStampedModel):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of hand-outs that give a gold task the annotator has not seen (0..1).",
     )
+    lease_seconds = models.PositiveIntegerField(
+        default=default_lease_seconds,
+        validators=[MinValueValidator(LEASE_SECONDS_MIN), MaxValueValidator(LEASE_SECONDS_MAX)],
+        help_text="How long a handed-out task stays reserved for its annotator.",
+    )
+    base_model = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Hub id or local path of the causal LM the loop starts from.",
+    )
+    generation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Sampling defaults of generate jobs; a job's own parameters win.",
+    )
+    archived = models.BooleanField(
+        default=False,
+        help_text="Hidden from annotators and read-only until restored; never deleted.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -65,6 +91,12 @@ class Project(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(gold_rate__gte=0.0, gold_rate__lte=1.0),
                 name="project_gold_rate_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    lease_seconds__gte=LEASE_SECONDS_MIN, lease_seconds__lte=LEASE_SECONDS_MAX
+                ),
+                name="project_lease_seconds_bounded",
             ),
         ]
 

@@ -110,6 +110,10 @@ class GenerateForm(LaunchForm):
         for name in ("policy", "challenger"):
             self.fields[name].queryset = self._versions("policy")
         self.fields["challenger"].empty_label = "none"
+        # The form starts from the project's generation defaults (its Settings page).
+        for name, value in (self.project.generation or {}).items():
+            if name in self.fields:
+                self.fields[name].initial = value
 
     def params(self) -> dict[str, Any]:
         out = super().params()

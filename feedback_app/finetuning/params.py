@@ -166,7 +166,11 @@ def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     versions = [_version(project, v, "model_versions", ModelVersion.Kind.POLICY) for v in raw]
     if len({v.pk for v in versions}) != len(versions):
         raise InvalidInput(Problem("model_versions", "name two different versions"))
-    config = _config(GenerateConfig, {"num_samples": project.candidates_per_task, **gen})
+    # The project's generation defaults, then the job's own parameters over them.
+    defaults = {k: v for k, v in (project.generation or {}).items() if k in GENERATE_FIELDS}
+    config = _config(
+        GenerateConfig, {"num_samples": project.candidates_per_task, **defaults, **gen}
+    )
     return {
         "model_versions": [v.pk for v in versions],
         "prompt_limit": _limit(own.get("prompt_limit"), "prompt_limit"),

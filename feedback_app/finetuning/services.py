@@ -11,16 +11,23 @@ from typing import Any
 
 from django.db import transaction
 
+from feedback_app.annotation.projects import check_writable
 from feedback_app.common.errors import Conflict, Problem, ServiceError
 from feedback_app.core.models import Job, Project
 
-from . import jobs, kinds
+from . import jobs, kinds, versions
 
 log = logging.getLogger(__name__)
 
 
 def job_launch(*, project: Project, kind: str, params: Any, user=None) -> Job:
-    """Check the parameters, store a queued job, and send it to its queue after commit."""
+    """Check the parameters, store a queued job, and send it to its queue after commit.
+
+    A project with a base model and no policy yet gets it registered as its first policy
+    ("base"), so its first round needs nothing else. Archived projects launch nothing."""
+    check_writable(project)
+    if project.base_model:
+        versions.base_version_ensure(project)
     clean = kinds.check_params(project, kind, params)
     with transaction.atomic():
         return jobs.job_create(

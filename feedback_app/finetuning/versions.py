@@ -48,3 +48,25 @@ def model_promote(*, version: ModelVersion) -> ModelVersion:
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
     return version
+
+
+def base_version_ensure(project: Project) -> ModelVersion | None:
+    """Register the project's base model as its first policy version ("base", active), unless
+    it already has a policy. Later changes of `base_model` register nothing: the loop's
+    versions descend from the base they started with."""
+    if not project.base_model:
+        return None
+    if ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.POLICY).exists():
+        return None
+    name = (
+        "base"
+        if not ModelVersion.objects.filter(project=project, name="base").exists()
+        else (f"base-{project.pk}")
+    )
+    return model_register(
+        project=project,
+        kind=ModelVersion.Kind.POLICY,
+        name=name,
+        weights=project.base_model,
+        stage=ModelVersion.Stage.BASE,
+    )

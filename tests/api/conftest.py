@@ -57,6 +57,7 @@ class World:
     version_a: object
     revoked_token: str
     other_token_id: int  # a live token of carol, who has no role in the matrix
+    carol: object  # admin (by membership) of A, with no client in the matrix
 
     def client(self, role: str) -> APIClient:
         if role == "anonymous":
@@ -126,4 +127,5 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
         version_a=version,
         revoked_token=revoked,
         other_token_id=other,
+        carol=carol,
     )

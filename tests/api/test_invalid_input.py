@@ -434,21 +434,76 @@ def test_hostile_values_in_job_and_snapshot_launches_are_refused(launchable):
 
 
 PROJECT = {"name": "a new project", "guidelines": "be kind", "candidates_per_task": 3,
-           "annotations_per_task": 2, "rationale": "optional", "gold_rate": 0.05}  # fmt: skip
+           "annotations_per_task": 2, "rationale": "optional", "gold_rate": 0.05,
+           "lease_seconds": 600, "base_model": "",
+           "generation": {"temperature": 0.7, "top_p": 0.9, "max_new_tokens": 16, "seed": 1,
+                          "stop": ["\n"]}}  # fmt: skip
+PROJECT_PLACES = (
+    [(k,) for k in sorted(PROJECT)]
+    + [("generation", k) for k in PROJECT["generation"]]
+    + [("generation", "stop", 0)]
+)
+
+
+def test_project_template_is_accepted_so_the_hostile_value_is_what_is_refused(world):
+    response = post_json(world.client("root"), "/api/v1/projects/", PROJECT)
+    assert response.status_code == 201, response.json()
 
 
 def test_hostile_values_in_project_create_and_update_are_refused(world):
+    from feedback_app.core.models import AuditEvent
+
     root, dave = world.client("root"), world.client("dave")
     a = world.project_a
     before, row = everything(), project_row(a)
+    events = AuditEvent.objects.count()
 
-    def attempt(field, value):
-        refused(post_json(root, "/api/v1/projects/", put(PROJECT, (field,), value)), before)
-        update = post_json(dave, f"/api/v1/projects/{a.pk}/", {field: value}, method="PATCH")
+    def attempt(path, value):
+        refused(post_json(root, "/api/v1/projects/", put(PROJECT, path, value)), before)
+        change = put({path[0]: PROJECT[path[0]]}, path, value)
+        update = post_json(dave, f"/api/v1/projects/{a.pk}/", change, method="PATCH")
         refused(update, before)
         assert project_row(a) == row
+        assert AuditEvent.objects.count() == events
 
-    every_case(sorted(PROJECT), EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+    every_case(PROJECT_PLACES, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
+
+
+MEMBERS_INPUT = [
+    ("members/", {"user": "bob", "role": "annotator"}, "POST"),
+    ("invitations/", {"email": "someone@example.com", "role": "annotator"}, "POST"),
+    ("members/ALICE/", {"role": "admin"}, "PATCH"),
+]
+
+
+def test_members_templates_are_accepted_so_the_hostile_value_is_what_is_refused(world):
+    a = world.project_a.pk
+    for tail, body, method in MEMBERS_INPUT:
+        url = f"/api/v1/projects/{a}/{tail.replace('ALICE', str(world.alice.pk))}"
+        assert post_json(world.client("dave"), url, body, method).status_code in (200, 201), url
+
+
+def test_hostile_values_in_members_and_invitations_are_refused(world):
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+
+    from feedback_app.core.models import AuditEvent
+
+    client = world.client("dave")
+    a = world.project_a.pk
+    before = everything()
+    others = (get_user_model().objects.count(), AuditEvent.objects.count())
+    places = [(i, (k,)) for i, (_, body, _) in enumerate(MEMBERS_INPUT) for k in body]
+
+    def attempt(place, value):
+        i, path = place
+        tail, body, method = MEMBERS_INPUT[i]
+        url = f"/api/v1/projects/{a}/{tail.replace('ALICE', str(world.alice.pk))}"
+        refused(post_json(client, url, put(body, path, value), method), before)
+        assert (get_user_model().objects.count(), AuditEvent.objects.count()) == others
+        assert not mail.outbox
+
+    every_case(places, EXAMPLES, hostile, attempt, once=BODY_EXAMPLES)
 
 
 def _list_params(world) -> list[tuple[str, str]]:
@@ -459,7 +514,7 @@ def _list_params(world) -> list[tuple[str, str]]:
         ("/api/v1/rankings/", ["project", "annotator", "round", "since", "page_size", "cursor"]),
         ("/api/v1/jobs/", ["project", "kind", "status", "page_size", "cursor"]),
         ("/api/v1/model-versions/", ["project", "kind", "page_size", "cursor"]),
-        ("/api/v1/projects/", ["page_size", "cursor"]),
+        ("/api/v1/projects/", ["page_size", "cursor", "archived"]),
         (f"/api/v1/projects/{a}/feedback/", ["page_size", "cursor"]),
         (f"/api/v1/projects/{a}/snapshots/", ["page_size", "cursor"]),
         (f"/api/v1/projects/{a}/pairs/", pairs),
@@ -499,7 +554,11 @@ API_ID_URLS = [
     ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
     ("post", "/api/v1/tasks/{}/skip/"), ("delete", "/api/v1/auth/tokens/{}/"),
     ("get", "/api/v1/projects/{}/review/"), ("post", "/api/v1/projects/{}/review/more-votes/"),
-    ("post", "/api/v1/projects/{}/review/drop/"),
+    ("post", "/api/v1/projects/{}/review/drop/"), ("post", "/api/v1/projects/{}/archive/"),
+    ("post", "/api/v1/projects/{}/restore/"), ("get", "/api/v1/projects/{}/members/"),
+    ("post", "/api/v1/projects/{}/members/"), ("post", "/api/v1/projects/{}/invitations/"),
+    ("patch", "/api/v1/projects/1/members/{}/"), ("delete", "/api/v1/projects/{}/members/1/"),
+    ("post", "/api/v1/users/{}/deactivate/"), ("post", "/api/v1/users/{}/reactivate/"),
 ]  # fmt: skip
 
 
@@ -533,6 +592,10 @@ def _page_id_urls(w) -> list[tuple[str, str]]:
         ("post", f"/projects/{{}}/tasks/{t}/skip/"), ("post", f"/projects/{a}/tasks/{{}}/skip/"),
         ("get", "/jobs/{}/"), ("get", "/jobs/{}/status/"), ("post", "/jobs/{}/cancel/"),
         ("post", "/jobs/{}/retry/"), ("post", "/account/tokens/{}/revoke/"),
+        ("get", "/projects/{}/settings/"), ("post", "/projects/{}/settings/"),
+        ("post", "/projects/{}/settings/archive/"), ("get", "/projects/{}/members/"),
+        ("post", "/projects/{}/members/"), ("post", f"/projects/{a}/members/{{}}/"),
+        ("post", "/projects/{}/members/1/"),
     ]  # fmt: skip
 
 
@@ -648,3 +711,43 @@ def test_hostile_values_in_job_launch_forms_are_400s_on_the_field(launchable, cl
     # Fewer: each refusal renders the whole loop page again (60 ms on PostgreSQL).
     examples = ["9" * 20, "1e400", "\u00b2", "a\x00b"]
     every_case(places, examples, st.one_of(hostile_text, nul_text), attempt, max_examples=10)
+
+
+def test_hostile_values_in_the_project_settings_and_members_forms_are_400s_on_the_field(
+    world, client
+):
+    from django.contrib.auth import get_user_model
+
+    from feedback_app.core.models import AuditEvent
+
+    a = world.project_a
+    client.force_login(world.root)
+    settings_url = f"/projects/{a.pk}/settings/"
+    base = {"name": "A", "guidelines": "g", "candidates_per_task": "3",
+            "annotations_per_task": "2", "rationale": "optional", "gold_rate": "0",
+            "lease_seconds": "900", "base_model": "", "temperature": "0.7", "top_p": "0.9",
+            "max_new_tokens": "16", "seed": "1"}  # fmt: skip
+    assert client.post(settings_url, base).status_code == 302  # the baseline is accepted
+    before, row = everything(), project_row(a)
+    others = (get_user_model().objects.count(), AuditEvent.objects.count())
+    numbers = ["9" * 20, "1e400", "a\x00b"]  # too big, not finite, NUL: one page each
+    places = [(settings_url, base, name, numbers) for name in base
+              if name not in ("name", "guidelines", "base_model")]  # fmt: skip
+    places += [(settings_url, base, name, ["a\x00b"]) for name in ("name", "guidelines")]
+    places += [(settings_url, base, "base_model", ["a\x00b", "/no/such/model"])]
+    members = f"/projects/{a.pk}/members/"
+    add = {"user": "bob", "role": "annotator", "add": "1"}
+    invite = {"email": "x@example.com", "role": "annotator", "invite": "1"}
+    places += [(members, add, "user", ["a\x00b", "9" * 300]), (members, add, "role", numbers)]
+    places += [(members, invite, "email", ["a\x00b@x.org", "9" * 300, "no-at"]),
+               (members, invite, "role", numbers)]  # fmt: skip
+    for url, data, name, values in places:
+        for value in values:
+            response = client.post(url, {**data, name: value})
+            assert response.status_code == 400, (url, name, value, response.status_code)
+            form = response.context.get("form") or response.context.get(
+                "invite_form" if "invite" in data else "add_form"
+            )
+            assert name in form.errors, (name, value, form.errors)
+            assert everything() == before and project_row(a) == row
+            assert (get_user_model().objects.count(), AuditEvent.objects.count()) == others

@@ -65,6 +65,9 @@ def test_every_page_loads_without_a_policy_violation(
         "models": (f"{base}/projects/{project.pk}/models/", None),
         "job": (f"{base}/jobs/{job.pk}/", None),
         "account": (f"{base}/account/", None),
+        "new project": (f"{base}/projects/new/", None),
+        "settings": (f"{base}/projects/{project.pk}/settings/", ".js-preview"),  # its script ran
+        "members": (f"{base}/projects/{project.pk}/members/", None),
         "api docs": (f"{base}/api/v1/docs/", ".swagger-ui .info"),  # drawn by its script
         "admin": (f"{base}/admin/", None),
     }

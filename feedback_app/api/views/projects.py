@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from feedback_app.annotation import projects as project_services
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
 from feedback_app.common.errors import InvalidInput, Problem
@@ -40,8 +42,62 @@ class ProjectViewSet(
     permission_classes = [IsAuthenticated, permissions.IsStaffToCreate]
     lookup_value_regex = ID_PATTERN
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "archived",
+                bool,
+                description="true: archived projects only; false (default): active ones only.",
+            )
+        ]
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:  # noqa: ANN002, ANN003
+        return super().list(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet[Project]:
-        return permissions.visible_projects(self.request.user)
+        projects = permissions.visible_projects(self.request.user)
+        if self.action == "list":
+            projects = projects.filter(archived=_archived_param(self.request))
+        return projects
+
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        serializer.instance = project_services.project_create(
+            data=dict(serializer.validated_data), request=self.request
+        )
+
+    def perform_update(self, serializer: ProjectSerializer) -> None:
+        serializer.instance = project_services.project_update(
+            project=serializer.instance, data=dict(serializer.validated_data), request=self.request
+        )
+
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer}, operation_id="projects_archive"
+    )
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str) -> Response:
+        """Archive: hidden from annotators and read-only until restored (never deleted)."""
+        project = permissions.administered_project(request.user, int(pk))
+        project = project_services.project_archive(project=project, request=request)
+        return Response(ProjectSerializer(project).data)
+
+    @extend_schema(
+        request=None, responses={200: ProjectSerializer}, operation_id="projects_restore"
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        """Restore an archived project."""
+        project = permissions.administered_project(request.user, int(pk))
+        project = project_services.project_archive(project=project, archived=False, request=request)
+        return Response(ProjectSerializer(project).data)
+
+
+def _archived_param(request: Request) -> bool:
+    values = request.query_params.getlist("archived")
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in ("true", "false"):
+        raise InvalidInput(Problem("archived", "true or false"))
+    return values[0] == "true"
 
 
 class PromptImportApi(APIView):

@@ -1,0 +1,169 @@
+"""A project's members (list, add, change role, remove), invitations by e-mail, and
+deactivating an account. The rules are `annotation/members.py`'s; these only parse and answer."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback_app.annotation import members
+from feedback_app.core import access
+from feedback_app.core.models import Membership
+
+from .. import permissions
+from ..serializers import StrictCharField
+
+ROLE = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class MemberSerializer(serializers.Serializer):
+    user = serializers.IntegerField(source="user_id")
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    is_active = serializers.BooleanField(source="user.is_active", help_text="Can sign in.")
+    invited = serializers.SerializerMethodField(help_text="Has not set a password yet.")
+    joined = serializers.DateTimeField(source="created_at")
+
+    def get_invited(self, membership: Membership) -> bool:
+        return not membership.user.has_usable_password()
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user = StrictCharField(max_length=254, help_text="Username or e-mail of an active account.")
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default="annotator")
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class InvitationSerializer(serializers.Serializer):
+    email = StrictCharField(max_length=254)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default="annotator")
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    is_active = serializers.BooleanField()
+
+
+def _input(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ProjectMembersApi(APIView):
+    """A project's members (its admins only); add an existing account with a role."""
+
+    @extend_schema(
+        responses={200: MemberSerializer(many=True)}, operation_id="projects_members_list"
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        return Response(MemberSerializer(members.members_of(project), many=True).data)
+
+    @extend_schema(
+        request=MemberAddSerializer,
+        responses={201: MemberSerializer},
+        operation_id="projects_members_add",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        data = _input(MemberAddSerializer, request)
+        user = members.user_find(data["user"])
+        membership = members.member_add(
+            project=project, user=user, role=data["role"], request=request
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectMemberApi(APIView):
+    """One member: change their role, or remove them (their rankings stay)."""
+
+    def _membership(self, request: Request, project_id: int, user_id: int) -> Membership:
+        project = permissions.administered_project(request.user, project_id)
+        return get_object_or_404(
+            Membership.objects.select_related("user", "project"), project=project, user_id=user_id
+        )
+
+    @extend_schema(
+        request=MemberRoleSerializer,
+        responses={200: MemberSerializer},
+        operation_id="projects_members_role",
+    )
+    def patch(self, request: Request, project_id: int, user_id: int) -> Response:
+        membership = self._membership(request, project_id, user_id)
+        data = _input(MemberRoleSerializer, request)
+        membership = members.member_role_set(
+            membership=membership, role=data["role"], request=request
+        )
+        return Response(MemberSerializer(membership).data)
+
+    @extend_schema(responses={204: None}, operation_id="projects_members_remove")
+    def delete(self, request: Request, project_id: int, user_id: int) -> Response:
+        membership = self._membership(request, project_id, user_id)
+        members.member_remove(membership=membership, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationsApi(APIView):
+    """Invite someone by e-mail: an account without a password joins the project with the role,
+    and the address gets a one-time link to set its password."""
+
+    @extend_schema(
+        request=InvitationSerializer,
+        responses={201: MemberSerializer},
+        operation_id="projects_invitations_send",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        data = _input(InvitationSerializer, request)
+        membership = members.invitation_send(
+            project=project, email=data["email"], role=data["role"], request=request
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+def _account(request: Request, user_id: int):  # noqa: ANN202
+    """An account the caller administers a project of (staff: any), else 404."""
+    users = get_user_model().objects.all()
+    if not request.user.is_staff:
+        users = users.filter(
+            memberships__project__in=access.projects_administered_by(request.user)
+        ).distinct()
+    return get_object_or_404(users, pk=user_id)
+
+
+class AccountDeactivateApi(APIView):
+    """Deactivate an account: it cannot sign in, its API tokens go, its rankings stay.
+    Staff may; a project admin may for a plain member of only projects they administer."""
+
+    @extend_schema(
+        request=None, responses={200: AccountSerializer}, operation_id="users_deactivate"
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        user = members.account_deactivate(
+            user=_account(request, user_id), actor=request.user, request=request
+        )
+        return Response(AccountSerializer(user).data)
+
+
+class AccountReactivateApi(APIView):
+    """Let a deactivated account sign in again (by the same rule)."""
+
+    @extend_schema(
+        request=None, responses={200: AccountSerializer}, operation_id="users_reactivate"
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        user = members.account_deactivate(
+            user=_account(request, user_id), actor=request.user, active=True, request=request
+        )
+        return Response(AccountSerializer(user).data)
