@@ -12,7 +12,7 @@ What it does:
    the source with bench/export.py's SQL fill (one project, tasks of K=4 candidates, each ranked
    by two annotators).
 2. In a fresh process on the source: the pairs export's sha256, then `archive_write` to a file
-   (the same generator `GET /api/v1/projects/<id>/archive/` streams), timed, its peak RSS growth
+   (the same generator `GET /api/v1/projects/<id>/export/` streams), timed, its peak RSS growth
    sampled every 20 ms.
 3. In a fresh process on the empty destination: `archive_import` of that file, timed and
    sampled the same way, then the pairs export's sha256 of the new project.

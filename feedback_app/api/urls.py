@@ -79,9 +79,9 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/pairs/", pairs.PairsApi.as_view(), name="pairs"),
     path(
-        "projects/<id:project_id>/archive/",
+        "projects/<id:project_id>/export/",
         archive.ProjectArchiveApi.as_view(),
-        name="project-archive",
+        name="project-export",
     ),
     path(
         "projects/import-archive/",

@@ -73,7 +73,7 @@ ENDPOINTS = [
      [401, 401, 403, 404, 200, 200]),
     ("pairs page", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/pairs/?format=json",
      None, [401, 401, 403, 404, 200, 200]),
-    ("project archive", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/archive/", None,
+    ("project export", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/export/", None,
      [401, 401, 403, 404, 200, 200]),
     # Staff only; staff get past the rule and are asked for the file (the import itself:
     # tests/finetuning/test_archive.py).

@@ -15,7 +15,7 @@ ENDPOINTS = {
     "/api/v1/rankings/": {"get"},
     "/api/v1/rankings/{id}/": {"get"},
     "/api/v1/projects/{project_id}/pairs/": {"get"},
-    "/api/v1/projects/{project_id}/archive/": {"get"},
+    "/api/v1/projects/{project_id}/export/": {"get"},
     "/api/v1/projects/import-archive/": {"post"},
     "/api/v1/projects/{project_id}/snapshots/": {"get", "post"},
     "/api/v1/snapshots/{id}/": {"get"},

@@ -169,7 +169,7 @@ def _by_place(data: bytes, project_id: int) -> list[dict]:
 
 
 def _archive(client: APIClient, project_id: int) -> bytes:
-    response = client.get(f"/api/v1/projects/{project_id}/archive/")
+    response = client.get(f"/api/v1/projects/{project_id}/export/")
     assert response.status_code == 200, response
     assert response["Content-Type"] == "application/zip"
     return b"".join(response.streaming_content)
@@ -470,7 +470,7 @@ def test_admin_pages_link_the_archive_and_a_logged_in_admin_downloads_it(small_a
     Membership.objects.filter(project=project, user=admin).update(role=Membership.Role.ADMIN)
     client.force_login(admin)
     page = client.get(f"/projects/{project.pk}/loop/").content.decode()
-    url = f"/api/v1/projects/{project.pk}/archive/"
+    url = f"/api/v1/projects/{project.pk}/export/"
     assert f'href="{url}"' in page
     response = client.get(url)  # the session is enough for a GET
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
