@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from .errors import not_found
 from .views import (
     annotation,
+    audit,
     feedback,
     loop,
     pairs,
@@ -28,6 +29,7 @@ router.register("rankings", rankings.RankingViewSet, basename="ranking")
 router.register("snapshots", loop.SnapshotViewSet, basename="snapshot")
 router.register("jobs", loop.JobViewSet, basename="job")
 router.register("model-versions", loop.ModelVersionViewSet, basename="model-version")
+router.register("audit", audit.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("", include(router.urls)),

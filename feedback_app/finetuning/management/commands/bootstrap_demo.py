@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from feedback_app.annotation import demo
+from feedback_app.core.audit import about_job, record
 from feedback_app.finetuning import demo as loop_demo
 from training.config import BootstrapConfig
 from training.progress import TqdmProgress
@@ -53,6 +54,8 @@ class Command(BaseCommand):
             f"Base model: {model.output_dir} ({'cached' if model.cached else 'built'}) {ppl}"
         )
         loop = loop_demo.loop_demo_bootstrap(base_weights=model.output_dir)
+        if loop.job:
+            record("job.launch", via="cli", **about_job(loop.job))
 
         where = "DEMO_PASSWORD" if explicit else "var/demo-password" + (" (new)" if new else "")
         queued = (
