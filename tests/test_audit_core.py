@@ -100,3 +100,17 @@ def test_an_action_or_an_area_filters_the_log():
         "action", flat=True))  # fmt: skip
     assert names("job") == ["job.cancel", "job.launch"]
     assert names("job.launch") == ["job.launch"]
+
+
+def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_appended(settings):
+    from feedback_app.core.audit import client_address
+
+    settings.LOGIN_CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    factory = RequestFactory()
+    forged = factory.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 192.0.2.5")
+    assert client_address(forged) == "192.0.2.5"  # the client's own "1.1.1.1" is not believed
+    assert client_address(factory.get("/", REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
+    junk = factory.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert client_address(junk) == "10.0.0.2"
+    settings.LOGIN_CLIENT_IP_HEADER = ""
+    assert client_address(forged) == "10.0.0.2"

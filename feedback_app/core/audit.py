@@ -18,10 +18,12 @@ its own short transaction, on purpose (annotation/services.py), and one rule for
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -51,11 +53,27 @@ VALUE_MAX = 200
 
 
 def client_address(request: HttpRequest | None) -> str | None:
-    """Where a request came from. REMOTE_ADDR only: a proxy's X-Forwarded-For is forgeable
-    unless the deployment strips it, and settings say nothing about trusted proxies."""
+    """Where a request came from: REMOTE_ADDR, unless LOGIN_CLIENT_IP_HEADER names the header a
+    trusted reverse proxy sets; then that header's last entry, the one the proxy itself appended
+    (earlier ones the client can forge). The failed-login lockout counts by the same address
+    (accounts/lockout.py). Anything that is not an IP address is not one: REMOTE_ADDR then."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    header = settings.LOGIN_CLIENT_IP_HEADER
+    if header:
+        entries = [e.strip() for e in request.META.get(header, "").split(",") if e.strip()]
+        if entries and _is_ip(entries[-1]):
+            return entries[-1]
+    address = request.META.get("REMOTE_ADDR") or None
+    return address if address and _is_ip(address) else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def record(
