@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from feedback_app.annotation import demo
-from feedback_app.core.models import Job, ModelVersion, Project
+from feedback_app.core.models import AuditEvent, Job, ModelVersion, Project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -26,6 +26,8 @@ def test_demo_bootstrap_creates_users_projects_model_and_round_one_job_once(
     assert ModelVersion.objects.get(project=loop, is_active=True).name == "base"
     job = Job.objects.get(project=loop)
     assert (job.kind, job.status) == ("generate", "queued")
+    launched = AuditEvent.objects.get(action="job.launch")  # the command's, from the command line
+    assert (launched.via, launched.project, launched.data["job"]) == ("cli", loop, job.pk)
 
     call_command("bootstrap_demo", "--model-size", "tiny")  # a second `make run`
     assert (tmp_path / "demo-password").read_text().strip() == password
