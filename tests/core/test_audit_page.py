@@ -261,3 +261,23 @@ def test_the_topbar_and_the_loop_nav_link_to_the_audit_page(client, setup, logge
     client.force_login(ada)
     loop = client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
     assert f'href="{AUDIT}?project={project.pk}"' in loop
+
+
+def test_project_settings_changed_in_the_django_admin_are_recorded(client, make_user, setup):
+    project, _, _ = setup
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    form = {"name": project.name, "guidelines": "Be brief.", "candidates_per_task": 3,
+            "annotations_per_task": 4, "rationale": "optional", "gold_rate": "0",
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}  # fmt: skip
+    url = reverse("admin:core_project_change", args=[project.pk])
+    mark = _mark()
+    response = client.post(url, form, REMOTE_ADDR=ADDRESS)
+    assert response.status_code == 302, response.context_data["adminform"].form.errors
+    assert client.post(url, form, REMOTE_ADDR=ADDRESS).status_code == 302  # the same again
+    (event,) = _since(mark)
+    assert (event.action, event.actor, event.via, event.address) == (
+        "project.update", boss, "page", ADDRESS,
+    )  # fmt: skip
+    assert event.data == {"changed": {"guidelines": [project.guidelines, "Be brief."],
+                                      "annotations_per_task": [2, 4]}}  # fmt: skip
