@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("feedback_app.finetuning.urls")),
     path("", include("feedback_app.accounts.urls")),
     path("", include("feedback_app.preferences.urls")),
+    path("", include("feedback_app.core.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("feedback_app.api.urls")),

@@ -11,12 +11,12 @@ import math
 from typing import Any
 
 from axes.helpers import get_cool_off
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from feedback_app.common.answers import error_answer, wants_json
 from feedback_app.common.errors import Problem
+from feedback_app.core.audit import client_address
 
 
 def lockout_message(minutes: int | None) -> str:
@@ -48,14 +48,9 @@ def lockout_response(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address failures are counted for (AXES_CLIENT_IP_CALLABLE).
+    """The address failures are counted for (AXES_CLIENT_IP_CALLABLE): the audit log's.
 
     REMOTE_ADDR unless LOGIN_CLIENT_IP_HEADER names the header a trusted proxy sets; then that
     header's last entry, the one the proxy itself appended (earlier ones the client can forge).
     """
-    header = settings.LOGIN_CLIENT_IP_HEADER
-    if header:
-        entries = [e.strip() for e in request.META.get(header, "").split(",") if e.strip()]
-        if entries:
-            return entries[-1]
-    return request.META.get("REMOTE_ADDR")
+    return client_address(request)

@@ -56,10 +56,16 @@ def tokens_of(user: AbstractBaseUser) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created", "-id")
 
 
-def token_revoke(*, user: AbstractBaseUser, token_id: int) -> bool:
-    """Delete one of the user's own tokens; it fails from the next request on. False if none."""
-    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
-    return bool(deleted)
+def token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken | None:
+    """Delete one of the user's own tokens; it fails from the next request on.
+
+    Returns the token as it was (for the audit log to name it), or None if there was none.
+    """
+    token = ApiToken.objects.filter(user=user, pk=token_id).select_related("user").first()
+    if token is None:
+        return None
+    deleted, _ = ApiToken.objects.filter(pk=token.pk).delete()
+    return token if deleted else None  # a concurrent revoke got there first
 
 
 def is_expired(token: ApiToken) -> bool:

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import InvalidInput
+from feedback_app.core.audit import about_token, record
 
 from .forms import TokenCreateForm
 from .tokens import CreatedToken, is_expired, token_create, token_revoke, tokens_of
@@ -76,6 +77,7 @@ def token_new(request: HttpRequest) -> HttpResponse:
                     problem.field if problem.field in form.fields else None, problem.message
                 )
         else:
+            record("token.create", request=request, **about_token(created.token))
             return _page(request, created=created)
     return _page(request, token_form=form, status=400)
 
@@ -83,7 +85,9 @@ def token_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
-    if not token_revoke(user=request.user, token_id=token_id):
+    token = token_revoke(user=request.user, token_id=token_id)
+    if token is None:
         raise Http404("no such token of yours")
+    record("token.revoke", request=request, **about_token(token))
     messages.success(request, "The token was revoked: it no longer works.")
     return redirect("accounts:account")

@@ -9,9 +9,10 @@ untrusted text").
 from django import forms
 from django.contrib import admin
 from django.db import models
+from django.http import HttpRequest
 
 from feedback_app.common.errors import Problem, ServiceError
-from feedback_app.core.audit import record
+from feedback_app.core.audit import about_project, changes, project_values, record
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
 from .importing import check_record
@@ -58,16 +59,16 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "candidates_per_task", "annotations_per_task", "rationale", "archived"]
     inlines = [MembershipInline]
 
-    def save_model(self, request, obj: Project, form, change: bool) -> None:  # noqa: ANN001
-        """Saved as the form says, and written to the audit log like the app's own pages."""
+    def save_model(
+        self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool
+    ) -> None:
+        """Settings changed here are recorded like the API's and the pages' (core.audit)."""
+        before = project_values(Project.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
-        record(
-            "project.update" if change else "project.create",
-            request=request,
-            project=obj,
-            target=obj.name,
-            data={"changed": sorted(form.changed_data), "via_admin": True},
-        )
+        if before is None:
+            record("project.create", request=request, **about_project(obj))
+        elif changed := changes(before, project_values(obj)):
+            record("project.update", request=request, **about_project(obj, changed=changed))
 
 
 class PromptAdminForm(forms.ModelForm):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from feedback_app.common.errors import NotAllowed, ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
 from feedback_app.core import access
+from feedback_app.core.audit import about_import, record
 from feedback_app.core.models import Project
 
 from . import demonstrations, gold, selectors, services
@@ -176,6 +177,7 @@ def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
         except ServiceError as exc:
             problems, status = exc.problems, exc.status_code
         else:
+            record("prompts.import", request=request, **about_import(project, result))
             messages.success(
                 request,
                 f"Imported {result.created} prompts ({result.tasks} tasks); "

@@ -19,7 +19,8 @@ from rest_framework.exceptions import ValidationError
 
 from feedback_app.annotation.models import Ranking
 from feedback_app.common import storable
-from feedback_app.core.models import Job, ModelVersion
+from feedback_app.core import audit
+from feedback_app.core.models import AuditEvent, Job, ModelVersion
 
 
 class StrictQueryForm(forms.Form):
@@ -79,6 +80,44 @@ class ModelVersionFilter(StrictFilterSet):
 
     class Meta(StrictFilterSet.Meta):
         model = ModelVersion
+        fields: list[str] = []
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": f"^{audit.ACTION_PATTERN}$", "maxLength": audit.ACTION_MAX}
+)
+class ActionFilter(django_filters.CharFilter):
+    """An action (`job.launch`) or an area (`job`: every `job.*` action)."""
+
+    field_class = forms.RegexField
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(
+            *args,
+            regex=f"^{audit.ACTION_PATTERN}$",
+            max_length=audit.ACTION_MAX,
+            error_messages={"invalid": "an action like job.launch, or an area like job"},
+            **kwargs,
+        )
+
+    def filter(self, qs: QuerySet, value: str) -> QuerySet:
+        return qs.filter(audit.action_lookup(value)) if value else qs
+
+
+class AuditEventFilter(StrictFilterSet):
+    project = IdFilter(field_name="project_id")
+    actor = IdFilter(field_name="actor_id", help_text="The id of the user who acted.")
+    action = ActionFilter(help_text="An action (job.launch) or an area (job: every job.*).")
+    via = django_filters.ChoiceFilter(choices=AuditEvent.Via.choices)
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="At or after."
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Before (not at)."
+    )
+
+    class Meta(StrictFilterSet.Meta):
+        model = AuditEvent
         fields: list[str] = []
 
 

@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from feedback_app.core import access as rules
-from feedback_app.core.models import Project
+from feedback_app.core.models import AuditEvent, Project
 
 
 def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -23,6 +23,10 @@ def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:
 
 def administered_projects(user: AbstractBaseUser) -> QuerySet[Project]:
     return rules.projects_administered_by(user)
+
+
+def visible_audit_events(user: AbstractBaseUser) -> QuerySet[AuditEvent]:
+    return rules.audit_events_visible_to(user)
 
 
 def visible_project(user: AbstractBaseUser, project_id: int) -> Project:
@@ -56,7 +60,8 @@ class IsStaffToCreate(BasePermission):
 
 
 class AdministersAProject(BasePermission):
-    """For cross-project admin lists (rankings, jobs, versions): admins of at least one."""
+    """For cross-project admin lists (rankings, jobs, versions, the audit log): admins of at
+    least one."""
 
     message = "only project admins may list these"
 

@@ -11,6 +11,7 @@ from .errors import not_found
 from .views import (
     annotation,
     archive,
+    audit,
     feedback,
     loop,
     members,
@@ -30,6 +31,7 @@ router.register("rankings", rankings.RankingViewSet, basename="ranking")
 router.register("snapshots", loop.SnapshotViewSet, basename="snapshot")
 router.register("jobs", loop.JobViewSet, basename="job")
 router.register("model-versions", loop.ModelVersionViewSet, basename="model-version")
+router.register("audit", audit.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -6,6 +6,8 @@
 - Whoever sees a project (members, staff) sends its deployment feedback: a deployment's service
   account needs no admin role.
 - Everyone else sees nothing of a project: interfaces answer 404, never revealing it exists.
+- The audit log: staff read all of it; a project's admins read the events of their projects
+  (not those of no project, like someone's API tokens); nobody else reads any.
 
 The hot path asks "is this user a member?" inside its own SQL statements; `member_sql` is that
 rule written as SQL, once, for them to embed.
@@ -18,7 +20,7 @@ from django.db.models import QuerySet
 
 from feedback_app.common.db import aware, fetchone, instance, sql_params, table
 
-from .models import Membership, Project
+from .models import AuditEvent, Membership, Project
 
 
 def member_sql(*, project: str, user: str) -> str:
@@ -49,6 +51,15 @@ def administers_a_project(user: AbstractBaseUser) -> bool:
     return user.is_authenticated and (
         user.is_staff or Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
     )
+
+
+def audit_events_visible_to(user: AbstractBaseUser) -> QuerySet[AuditEvent]:
+    """The audit events `user` may read (see the module's docstring)."""
+    if not user.is_authenticated:
+        return AuditEvent.objects.none()
+    if user.is_staff:
+        return AuditEvent.objects.all()
+    return AuditEvent.objects.filter(project__in=projects_administered_by(user))
 
 
 def projects_annotated_by(user: AbstractBaseUser) -> QuerySet[Project]:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from feedback_app.common.errors import InvalidInput, Problem, ServiceError
 from feedback_app.common.storable import is_id
 from feedback_app.core.access import is_project_admin
+from feedback_app.core.audit import about_job, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
@@ -75,6 +76,7 @@ def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
                 name = problem.field if problem.field in form.fields else None
                 form.add_error(name, problem.message if name else str(problem))
         else:
+            record("job.launch", request=request, **about_job(job))
             messages.success(request, f"{job.get_kind_display()} queued as job #{job.pk}.")
             return redirect("finetuning:job", job_id=job.pk)
     return _loop_page(request, project, forms={kind: form}, status=400)
@@ -105,10 +107,11 @@ def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
     try:
-        jobs.job_cancel(job=job)
+        job = jobs.job_cancel(job=job)
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
+        record("job.cancel", request=request, **about_job(job))
         messages.info(request, "Cancel requested.")
     return redirect("finetuning:job", job_id=job.pk)
 
@@ -122,6 +125,7 @@ def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, str(exc))
         return redirect("finetuning:job", job_id=job.pk)
+    record("job.retry", request=request, **about_job(new))
     return redirect("finetuning:job", job_id=new.pk)
 
 
@@ -141,6 +145,7 @@ def model_promote(request: HttpRequest, project_id: int, version_id: int) -> Htt
     project = _admin_project(request, project_id)
     version = get_object_or_404(ModelVersion, pk=version_id, project=project)
     versions.model_promote(version=version)
+    record("model.promote", request=request, **about_version(version))
     messages.success(
         request, f"{version.name} is now the active {version.get_kind_display().lower()}."
     )

@@ -4,7 +4,7 @@ from django.core.management import call_command
 
 from feedback_app.annotation import demo
 from feedback_app.annotation.models import Assignment
-from feedback_app.core.models import Job, ModelVersion, Project
+from feedback_app.core.models import AuditEvent, Job, ModelVersion, Project
 from feedback_app.finetuning import versions
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,8 @@ def test_demo_bootstrap_serves_the_hand_written_demo_at_once_and_queues_the_base
     client.force_login(users.get(username="demo-admin"))
     body = client.get(f"/projects/{loop.pk}/loop/").content.decode()
     assert f'href="/jobs/{job.pk}/"' in body and "Build the offline base model" in body
+    launched = AuditEvent.objects.get(action="job.launch")  # the command's, from the command line
+    assert (launched.via, launched.project, launched.data["job"]) == ("cli", loop, job.pk)
 
     call_command("bootstrap_demo", "--model-size", "tiny")  # a second `make run`
     assert (tmp_path / "demo-password").read_text().strip() == password

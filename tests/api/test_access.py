@@ -12,6 +12,13 @@ import pytest
 ROLES = ["anonymous", "revoked", "alice", "bob", "dave", "root"]
 
 
+def _event(w, project) -> int:
+    """An audit event (of `project`, or of none, like a token's), made when its URL is."""
+    from feedback_app.core.audit import record
+
+    return record("job.launch", actor=w.root, project=project).pk
+
+
 def _ranking_body(w):
     ids = sorted(c.pk for c in w.task_a.candidates.all())
     return {"ranking": [[i] for i in ids]}
@@ -129,6 +136,17 @@ ENDPOINTS = [
      [201, 401, 201, 201, 201, 201]),
     ("token revoke (another's)", "delete",
      lambda w: f"/api/v1/auth/tokens/{w.other_token_id}/", None, [401, 401, 404, 404, 404, 404]),
+    ("audit list", "get", lambda w: "/api/v1/audit/", None, [401, 401, 403, 403, 200, 200]),
+    ("audit event of A", "get", lambda w: f"/api/v1/audit/{_event(w, w.project_a)}/", None,
+     [401, 401, 403, 403, 200, 200]),
+    ("audit event of B", "get", lambda w: f"/api/v1/audit/{_event(w, w.project_b)}/", None,
+     [401, 401, 403, 403, 404, 200]),
+    ("audit event of no project", "get", lambda w: f"/api/v1/audit/{_event(w, None)}/", None,
+     [401, 401, 403, 403, 404, 200]),
+    ("audit write", "post", lambda w: "/api/v1/audit/", lambda w: {"action": "job.launch"},
+     [401, 401, 403, 403, 405, 405]),
+    ("audit delete", "delete", lambda w: f"/api/v1/audit/{_event(w, w.project_a)}/", None,
+     [401, 401, 403, 403, 405, 405]),
 ]  # fmt: skip
 
 CASES = [
@@ -178,7 +196,7 @@ def test_admin_of_one_project_sees_nothing_of_another(world, make_user):
     Membership.objects.create(project=world.project_b, user=frank, role=Membership.Role.ADMIN)
     client = world.client("anonymous")
     client.force_authenticate(frank)
-    for url in ("/api/v1/jobs/", "/api/v1/rankings/", "/api/v1/model-versions/"):
+    for url in ("/api/v1/jobs/", "/api/v1/rankings/", "/api/v1/model-versions/", "/api/v1/audit/"):
         assert client.get(url).json()["results"] == [], url
     assert client.get(f"/api/v1/jobs/{world.job_a.pk}/").status_code == 404
     assert client.get(f"/api/v1/projects/{world.project_a.pk}/pairs/").status_code == 404

@@ -154,6 +154,8 @@ def test_integers_beyond_64_bits_in_query_strings_are_400s_naming_the_parameter(
         (f"/api/v1/model-versions/?project={HUGE}", "project"),
         (f"/api/v1/projects/{a}/pairs/?format=json&cursor={HUGE}", "cursor"),
         (f"/api/v1/projects/{a}/pairs/?round={HUGE}", "round"),
+        (f"/api/v1/audit/?project={HUGE}", "project"),
+        (f"/api/v1/audit/?actor={HUGE}", "actor"),
     ]:
         assert field in errors_of(dave.get(url)), url
 
@@ -162,7 +164,8 @@ def test_integers_beyond_64_bits_in_urls_are_404s(world, client):
     a, task = world.project_a.pk, world.task_a.pk
     api = world.client("dave")
     for url in (f"/api/v1/jobs/{HUGE}/", f"/api/v1/projects/{HUGE}/pairs/",
-                f"/api/v1/rankings/{HUGE}/", f"/api/v1/projects/{HUGE}/"):  # fmt: skip
+                f"/api/v1/rankings/{HUGE}/", f"/api/v1/projects/{HUGE}/",
+                f"/api/v1/audit/{HUGE}/"):  # fmt: skip
         assert "url" in errors_of(api.get(url), 404), url
     assert "url" in errors_of(world.client("alice").post(f"/api/v1/tasks/{HUGE}/skip/"), 404)
     client.force_login(world.alice)
@@ -306,7 +309,7 @@ def test_malformed_cursor_is_a_400_naming_it_on_every_paginated_endpoint(world):
     dave = world.client("dave")
     a = world.project_a.pk
     lists = ["/api/v1/rankings/", "/api/v1/jobs/", f"/api/v1/projects/{a}/feedback/",
-             f"/api/v1/projects/{a}/snapshots/", "/api/v1/projects/"]  # fmt: skip
+             f"/api/v1/projects/{a}/snapshots/", "/api/v1/projects/", "/api/v1/audit/"]  # fmt: skip
     # "" and "YQ==" ("a") used to be the first page; "!!" a 404; "cD14" ("p=x") a 500.
     for url in lists:
         for cursor in ("", "YQ==", "!!", "cD14", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5"):

@@ -17,8 +17,23 @@ LISTS = [
     ("/api/v1/jobs/", "status"),
     ("/api/v1/model-versions/", "project"),
     ("/api/v1/model-versions/", "kind"),
+    ("/api/v1/audit/", "project"),
+    ("/api/v1/audit/", "actor"),
+    ("/api/v1/audit/", "action"),
+    ("/api/v1/audit/", "via"),
+    ("/api/v1/audit/", "since"),
+    ("/api/v1/audit/", "until"),
 ]
-GOOD = {"project": "1", "since": "2020-01-01T00:00:00Z", "kind": "policy", "status": "queued"}
+GOOD = {
+    "project": "1",
+    "since": "2020-01-01T00:00:00Z",
+    "kind": "policy",
+    "status": "queued",
+    "actor": "1",
+    "action": "job.launch",
+    "via": "api",
+    "until": "2020-01-01T00:00:00Z",
+}
 
 
 @pytest.mark.parametrize(("url", "name"), LISTS)

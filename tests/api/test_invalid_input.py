@@ -518,6 +518,7 @@ def _list_params(world) -> list[tuple[str, str]]:
         (f"/api/v1/projects/{a}/feedback/", ["page_size", "cursor"]),
         (f"/api/v1/projects/{a}/snapshots/", ["page_size", "cursor"]),
         (f"/api/v1/projects/{a}/pairs/", pairs),
+        ("/api/v1/audit/", ["project", "actor", "via", "since", "until", "page_size", "cursor"]),
     ]
     return [(url, name) for url, names in lists for name in names]
 
@@ -540,6 +541,12 @@ def test_hostile_query_parameters_are_400s_naming_them(world):
     for bad in ("a\x00b", "m" * 201):
         response = client.get(f"/api/v1/projects/{world.project_a.pk}/pairs/", {"model": bad})
         assert "model" in {e["field"] for e in response.json()["errors"]}
+    # The audit log's action filter takes any action or area name ("inf" may be one): the
+    # hostile texts that are not one are refused, and so is anything else no name can be.
+    not_names = [t for t in TEXT_EXAMPLES if t != "inf"]
+    action_place = [("/api/v1/audit/", "action")]
+    every_case(action_place, [*not_names, "job.", ".job", "Job", "a" * 65, "job\nlaunch"],
+               hostile_text.filter(lambda t: not t.isalpha()) | nul_text, attempt)  # fmt: skip
 
 
 API_ID_URLS = [
@@ -554,7 +561,8 @@ API_ID_URLS = [
     ("post", "/api/v1/model-versions/{}/promote/"), ("post", "/api/v1/tasks/{}/ranking/"),
     ("post", "/api/v1/tasks/{}/skip/"), ("delete", "/api/v1/auth/tokens/{}/"),
     ("get", "/api/v1/projects/{}/review/"), ("post", "/api/v1/projects/{}/review/more-votes/"),
-    ("post", "/api/v1/projects/{}/review/drop/"), ("post", "/api/v1/projects/{}/archive/"),
+    ("post", "/api/v1/projects/{}/review/drop/"), ("get", "/api/v1/audit/{}/"),
+    ("post", "/api/v1/projects/{}/archive/"),
     ("post", "/api/v1/projects/{}/restore/"), ("get", "/api/v1/projects/{}/members/"),
     ("post", "/api/v1/projects/{}/members/"), ("post", "/api/v1/projects/{}/invitations/"),
     ("patch", "/api/v1/projects/1/members/{}/"), ("delete", "/api/v1/projects/{}/members/1/"),

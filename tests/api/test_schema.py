@@ -31,6 +31,8 @@ ENDPOINTS = {
     "/api/v1/projects/{project_id}/quality/": {"get"},
     "/api/v1/projects/{project_id}/quality/{figure}/": {"get"},
     "/api/v1/projects/{project_id}/quality/refresh/": {"post"},
+    "/api/v1/audit/": {"get"},
+    "/api/v1/audit/{id}/": {"get"},
 }
 
 
@@ -89,3 +91,19 @@ def test_list_filters_are_documented_with_their_types_and_bounds(schema):
     assert set(versions["kind"]["enum"]) == set(ModelVersion.Kind.values)
     assert rankings["project"] == rankings["annotator"] == rankings["round"] == an_id
     assert rankings["since"] == {"type": "string", "format": "date-time"}
+
+
+def test_the_audit_filters_are_documented_with_their_types_and_bounds(schema):
+    from feedback_app.common.storable import INT64_MAX
+    from feedback_app.core.audit import ACTION_MAX, ACTION_PATTERN
+    from feedback_app.core.models import AuditEvent
+
+    op = schema["paths"]["/api/v1/audit/"]["get"]
+    query = {p["name"]: p["schema"] for p in op["parameters"] if p["in"] == "query"}
+    an_id = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+    assert query["project"] == query["actor"] == an_id
+    assert query["action"] == {"type": "string", "pattern": f"^{ACTION_PATTERN}$",
+                               "maxLength": ACTION_MAX}  # fmt: skip
+    assert set(query["via"]["enum"]) == set(AuditEvent.Via.values)
+    assert query["since"] == query["until"] == {"type": "string", "format": "date-time"}
+    assert "403" in op["responses"]

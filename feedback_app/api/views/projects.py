@@ -17,6 +17,7 @@ from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.common.storable import ID_PATTERN
+from feedback_app.core.audit import about_import, about_project, changes, project_values, record
 from feedback_app.core.models import Project
 
 from .. import permissions
@@ -99,6 +100,18 @@ def _archived_param(request: Request) -> bool:
         raise InvalidInput(Problem("archived", "true or false"))
     return values[0] == "true"
 
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        project = serializer.save()
+        record("project.create", request=self.request, **about_project(project))
+
+    def perform_update(self, serializer: ProjectSerializer) -> None:
+        before = project_values(serializer.instance)
+        project = serializer.save()
+        changed = changes(before, project_values(project))
+        if changed:  # a PUT of the same settings changes nothing, and records nothing
+            about = about_project(project, changed=changed)
+            record("project.update", request=self.request, **about)
+
 
 class PromptImportApi(APIView):
     """Import prompts (and candidates) all or nothing, by the import page's rules and messages.
@@ -145,4 +158,5 @@ class PromptImportApi(APIView):
                 Problem("body", "send a JSON list of prompts, or a JSONL file as `file`")
             )
         result = services.prompts_import(project=project, records=records)
+        record("prompts.import", request=request, **about_import(project, result))
         return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
