@@ -30,7 +30,6 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from feedback_app.accounts.models import ApiToken
 from feedback_app.common import storable
 from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Problem
 from feedback_app.core import access
@@ -270,7 +269,9 @@ def account_deactivate(
             user.is_active = active
             user.save(update_fields=["is_active"])
             if not active:
-                ApiToken.objects.filter(user=user).delete()
+                # accounts.ApiToken through knox's reverse relation: annotation sits beside
+                # accounts and may not import it (pyproject.toml, the layers contract).
+                user.auth_token_set.all().delete()
             record(
                 "account.activate" if active else "account.deactivate",
                 actor=actor,

@@ -21,7 +21,7 @@ from django.http import HttpRequest
 
 from feedback_app.common import storable
 from feedback_app.common.errors import Conflict, InvalidInput, Problem
-from feedback_app.core.audit import record
+from feedback_app.core.audit import about_project, changes, project_values, record
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 from training.config import ConfigError, GenerateConfig
 from training.refs import model_ref_problem
@@ -151,14 +151,7 @@ def project_create(
         project.save()
         for user in admins:
             Membership.objects.create(project=project, user=user, role=Membership.Role.ADMIN)
-        record(
-            "project.create",
-            actor=actor,
-            request=request,
-            project=project,
-            target=project.name,
-            data={"settings": _loggable(clean)},
-        )
+        record("project.create", actor=actor, request=request, **about_project(project))
     return project
 
 
@@ -177,25 +170,14 @@ def project_update(
         project = Project.objects.select_for_update().get(pk=project.pk)
         check_writable(project)
         clean = _checked(project, data, check=check)
-        changed = {
-            name: {"from": _loggable_value(name, getattr(project, name)),
-                   "to": _loggable_value(name, value)}
-            for name, value in clean.items()
-            if getattr(project, name) != value
-        }  # fmt: skip
+        before = project_values(project)
         for name, value in clean.items():
             setattr(project, name, value)
         _full_clean(project)
         project.save()
-        if changed:
-            record(
-                "project.update",
-                actor=actor,
-                request=request,
-                project=project,
-                target=project.name,
-                data={"changed": changed},
-            )
+        if changed := changes(before, project_values(project)):
+            about = about_project(project, changed=changed)
+            record("project.update", actor=actor, request=request, **about)
     return project
 
 
@@ -231,14 +213,3 @@ def _full_clean(project: Project) -> None:
             [Problem(field, message) for field, messages in exc.message_dict.items()
              for message in messages]
         ) from exc  # fmt: skip
-
-
-def _loggable_value(name: str, value: Any) -> Any:
-    """Guidelines can be 20 000 characters: the log keeps their length, not their text."""
-    if name == "guidelines":
-        return f"{len(value)} characters"
-    return value
-
-
-def _loggable(clean: dict[str, Any]) -> dict[str, Any]:
-    return {name: _loggable_value(name, value) for name, value in clean.items()}

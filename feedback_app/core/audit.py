@@ -35,6 +35,17 @@ from .models import AuditEvent, Job, ModelVersion, Project
 ACTIONS: dict[str, str] = {
     "project.create": "project created",
     "project.update": "project settings changed",
+    "project.archive": "project archived",
+    "project.restore": "project restored",
+    "project.export": "project archive downloaded",
+    "project.import": "project imported from an archive",
+    "member.add": "member added",
+    "member.role": "member's role changed",
+    "member.remove": "member removed",
+    "invitation.send": "invitation sent",
+    "invitation.accept": "invitation accepted",
+    "account.deactivate": "account deactivated",
+    "account.activate": "account reactivated",
     "prompts.import": "prompts imported",
     "job.launch": "job launched",
     "job.retry": "job retried",
@@ -168,6 +179,10 @@ PROJECT_FIELDS = (
     "rationale",
     "demonstrations",
     "gold_rate",
+    "lease_seconds",
+    "base_model",
+    "generation",
+    "archived",
 )
 
 

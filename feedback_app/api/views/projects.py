@@ -17,7 +17,7 @@ from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.common.storable import ID_PATTERN
-from feedback_app.core.audit import about_import, about_project, changes, project_values, record
+from feedback_app.core.audit import about_import, record
 from feedback_app.core.models import Project
 
 from .. import permissions
@@ -99,18 +99,6 @@ def _archived_param(request: Request) -> bool:
     if len(values) > 1 or values[0] not in ("true", "false"):
         raise InvalidInput(Problem("archived", "true or false"))
     return values[0] == "true"
-
-    def perform_create(self, serializer: ProjectSerializer) -> None:
-        project = serializer.save()
-        record("project.create", request=self.request, **about_project(project))
-
-    def perform_update(self, serializer: ProjectSerializer) -> None:
-        before = project_values(serializer.instance)
-        project = serializer.save()
-        changed = changes(before, project_values(project))
-        if changed:  # a PUT of the same settings changes nothing, and records nothing
-            about = about_project(project, changed=changed)
-            record("project.update", request=self.request, **about)
 
 
 class PromptImportApi(APIView):
