@@ -57,9 +57,7 @@ def _cache() -> Path:
     )
 
 
-def simulated_data(
-    prompts: list[str], samples: list[list[Any]]
-) -> dict[str, list[dict[str, Any]]]:
+def simulated_data(prompts: list[str], samples: list[list[Any]]) -> dict[str, list[dict[str, Any]]]:
     """Pairs, demonstrations, thumbs and RL prompts, all from the same samples and judge."""
     from training.experiment import is_positive, on_policy_pairs, sentiment
 
@@ -158,9 +156,11 @@ def train_method(
             "epochs": _epochs(args.steps, len(rows) * args.generations, args.batch),
         }
         if method == "grpo":
-            result = train_grpo(parent, reward_model, rows, out, cfg.GRPOTrainConfig(**rl, **common))
+            grpo = cfg.GRPOTrainConfig(**rl, **common)
+            result = train_grpo(parent, reward_model, rows, out, grpo)
         else:
-            result = train_rloo(parent, reward_model, rows, out, cfg.RLOOTrainConfig(**rl, **common))
+            rloo = cfg.RLOOTrainConfig(**rl, **common)
+            result = train_rloo(parent, reward_model, rows, out, rloo)
     losses = [h["loss"] for h in result.history if "loss" in h]
     m = result.metrics
     info = {
@@ -176,6 +176,11 @@ def train_method(
     if method in ("grpo", "rloo"):
         info.update(first_reward=m["first_reward"], last_reward=m["last_reward"])
     return result.output_dir, info
+
+
+def _win(a: float, b: float) -> float:
+    """A win counts 1, a tie 1/2 (as `training.evaluate`)."""
+    return 1.0 if a > b else 0.5 if a == b else 0.0
 
 
 def evaluate_child(
@@ -195,7 +200,7 @@ def evaluate_child(
     out = compare_policies(child, parent, prompts, judge=lambda _p, t: sentiment(t), config=config)
     pol_rm = scorer.score_completions(out["prompts"], out["policy_samples"])
     par_rm = scorer.score_completions(out["prompts"], out["parent_samples"])
-    rm_wins = [1.0 if a > b else 0.5 if a == b else 0.0 for a, b in zip(pol_rm, par_rm, strict=True)]
+    rm_wins = [_win(a, b) for a, b in zip(pol_rm, par_rm, strict=True)]
 
     def rate(texts: list[str]) -> float:
         return sum(is_positive(t) for t in texts) / len(texts)

@@ -3,8 +3,9 @@ rules, and the registry (`kinds.py`) says which form launches which kind.
 
 Defaults and bounds come from the `training` config dataclasses and `PairPolicy` (`ranges`),
 so the page, the API and the CLI agree; the training sizes that depend on the device are
-`params.stage_defaults`, read when a form is built (the checker fills in the same values). An open end of a range (a learning rate above 0) has
-no HTML equivalent: the checker refuses it, and the page shows that on the field.
+`params.stage_defaults`, read when a form is built (the checker fills in the same values). An
+open end of a range (a learning rate above 0) has no HTML equivalent: the checker refuses it,
+and the page shows that on the field.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from .params import (
     PROMPT_LIMIT,
     REVIEW_MARGIN,
     SPLIT_SEED,
-    STAGE_FLAGS,
     STAGE_CONFIGS,
+    STAGE_FLAGS,
     STAGE_ROWS,
     TEST_FRACTION,
     stage_defaults,

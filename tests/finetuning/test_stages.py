@@ -203,8 +203,9 @@ def test_stage_defaults_follow_the_device_in_the_job_and_on_the_form(
     form = TrainGRPOForm(project=project, prefix="train_grpo")
     assert form.fields["num_generations"].initial == expected["num_generations"]
     assert form.fields["max_completion_length"].initial == expected["max_completion_length"]
-    assert TrainDPOForm(project=project, prefix="train_dpo").fields["max_length"].initial == (
-        expected["max_length"]
+    assert (
+        TrainDPOForm(project=project, prefix="train_dpo").fields["max_length"].initial
+        == (expected["max_length"])
     )
     assert form.device_note.startswith(f"Defaults for {device.upper()}:")
 
@@ -228,5 +229,6 @@ def test_the_loop_page_and_the_api_schema_show_the_device_defaults(
     assert f"Defaults for {device.upper()}: epochs" in body
     assert 'data-testid="device-train_grpo"' in body
     schema = admin_client.get("/api/v1/schema/?format=json").json()
-    text = schema["components"]["schemas"]["JobCreateRequest"]["properties"]["params"]["description"]
+    params = schema["components"]["schemas"]["JobCreateRequest"]["properties"]["params"]
+    text = params["description"]
     assert "cpu: epochs=1" in text and "cuda: epochs=3" in text and "TRAINING_DEVICE" in text
