@@ -221,6 +221,16 @@ def test_a_configured_training_device_wins_over_the_probe(monkeypatch, settings)
     assert params.training_device() == "cuda"
 
 
+def test_without_a_gpu_driver_the_probe_answers_no_gpu_without_importing_torch(monkeypatch):
+    import sys
+
+    from feedback_app.finetuning import params
+
+    monkeypatch.setattr(params.os.path, "exists", lambda _path: False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` would raise ImportError
+    assert params._cuda_available.__wrapped__() is False
+
+
 def test_the_loop_page_and_the_api_schema_show_the_device_defaults(
     device, admin_client, loop_project
 ):
