@@ -219,6 +219,9 @@ def test_a_configured_training_device_wins_over_the_probe(monkeypatch, settings)
     assert params.stage_defaults("train_rloo")["num_generations"] == 4
     settings.TRAINING_DEVICE = "auto"
     assert params.training_device() == "cuda"
+    import doctest
+
+    assert doctest.testmod(params).failed == 0
 
 
 def test_without_a_gpu_driver_the_probe_answers_no_gpu_without_importing_torch(monkeypatch):
