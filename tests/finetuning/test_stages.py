@@ -240,7 +240,8 @@ def test_the_loop_page_and_the_api_schema_show_the_device_defaults(
     project, _ = loop_project
     body = admin_client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
     assert f"Defaults for {device.upper()}: epochs" in body
-    assert 'data-testid="device-train_grpo"' in body
+    for kind in ("train_reward", "train_dpo", *STAGES):  # every training stage says it
+        assert f'data-testid="device-{kind}"' in body, kind
     schema = admin_client.get("/api/v1/schema/?format=json").json()
     params = schema["components"]["schemas"]["JobCreateRequest"]["properties"]["params"]
     text = params["description"]
