@@ -1,7 +1,7 @@
 """Learning comparison of the policy stages on one simulated preference, from one parent.
 
-    .venv/bin/python bench/stages.py              # small model (the learning test's), ~10 min
-    .venv/bin/python bench/stages.py --smoke      # tiny model, 2 steps each: runs, no figures
+    .venv/bin/python bench/stages.py           # learning test's model; 13-14 min at load 13-19
+    .venv/bin/python bench/stages.py --smoke   # tiny model, one step each: runs, no figures
 
 The preference is the DPO learning test's (tests/training/test_learning.py): the lexicon judge
 of `training.experiment` (sentiment = #positive - #negative words of the Python docs; the
@@ -248,8 +248,8 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--model", help="parent model dir (default: the learning test's small)")
     parser.add_argument("--work", default=str(REPO / ".cache" / "bench-stages"))
-    parser.add_argument("--train-prompts", type=int, default=384)
-    parser.add_argument("--test-prompts", type=int, default=96)
+    parser.add_argument("--train-prompts", type=int, default=256)
+    parser.add_argument("--test-prompts", type=int, default=64)
     parser.add_argument("--samples", type=int, default=8, help="K samples per training prompt")
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--steps", type=int, default=64, help="optimiser steps, every method")
