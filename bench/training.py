@@ -62,7 +62,7 @@ VARIANTS = (
 )
 # The other stages, each ours against TRL's defaults, run paired (`run_stages`); grpo-ours-path
 # hands TRL the reward model's directory instead of our callable (which form is faster).
-STAGES = ("sft", "kto", "grpo")
+STAGES = ("sft", "kto", "grpo", "rloo")  # rloo: `_run_rloo`
 STAGE_VARIANTS = (
     *(f"{stage}-{side}" for stage in STAGES for side in ("ours", "trl-default")),
     "grpo-ours-path",
@@ -306,6 +306,8 @@ def run_variant(
         )
     elif variant == "dpo-plain":
         info.update(_plain_dpo(model, pairs, batch_size=8, lr=5e-5))
+    elif variant.startswith("rloo-"):
+        info.update(_run_rloo(variant, model, pairs, out, rl_prompts, reward_model))
     elif variant.split("-")[0] in STAGES:
         info.update(_run_stage(variant, model, pairs, out, rl_prompts, reward_model))
     else:
@@ -403,6 +405,73 @@ def _run_stage(
         info.update(samples=timer.sequences, generation_share=timer.seconds / info["train_seconds"])
         info["generation_tokens_per_s"] = timer.tokens / timer.seconds if timer.seconds else 0.0
     return info
+
+
+def _run_rloo(
+    variant: str,
+    model: str,
+    pairs: list[dict[str, str]],
+    out: str,
+    rl_prompts: int,
+    reward_model: str | None,
+) -> dict[str, Any]:
+    """One RLOO run, GRPO's workload (`RL_WORKLOAD`, the same prompts and reward model): ours
+    (`train_rloo`) or TRL's `RLOOConfig` defaults changed only to run here, one epoch."""
+    from training.online_rl import GenerationTimer
+
+    rows = stage_rows("rloo", pairs, rl_prompts)
+    if variant == "rloo-ours":
+        from training.config import RLOOTrainConfig
+        from training.online_rl import train_rloo
+
+        config = RLOOTrainConfig(batch_size=8, **RL_WORKLOAD)
+        m = train_rloo(model, reward_model or "", rows, out, config).metrics
+        return {
+            "setup_seconds": m["setup_seconds"],
+            "train_seconds": m["train_seconds"],
+            "loss": m["train_loss"],
+            "samples": m["samples"],
+            "generation_tokens_per_s": m["generation_tokens_per_s"],
+            "generation_share": m["generation_share"],
+            "reward": m["last_reward"],
+        }
+    from trl import RLOOConfig, RLOOTrainer
+
+    from training.data import rows_to_dataset
+    from training.models import load_tokenizer
+
+    started = time.perf_counter()
+    base: dict[str, Any] = {"report_to": "none", "save_strategy": "no", "num_train_epochs": 1}
+    base.update(RL_WORKLOAD)
+    changed = [f"{k}={v}" for k, v in base.items()]
+    try:
+        args = RLOOConfig(output_dir=out, **base)
+    except ValueError:
+        args = RLOOConfig(output_dir=out, use_cpu=True, **base)
+        changed.append("use_cpu=True (plain defaults refuse bf16 on this CPU)")
+    trainer = RLOOTrainer(
+        model=model,
+        reward_funcs=reward_model,
+        args=args,
+        train_dataset=rows_to_dataset(rows, ("prompt",)),
+        processing_class=load_tokenizer(model),
+    )
+    timer = GenerationTimer(trainer)  # measures only
+    setup = time.perf_counter() - started
+    t0 = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - t0
+    return {
+        "train_seconds": seconds,
+        "setup_seconds": setup,
+        "loss": output.training_loss,
+        "changed_from_defaults": changed,
+        "bf16": args.bf16,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "samples": timer.sequences,
+        "generation_share": timer.seconds / seconds,
+        "generation_tokens_per_s": timer.tokens / timer.seconds if timer.seconds else 0.0,
+    }
 
 
 def bench_generation(model: str, prompts: int, new_tokens: int) -> list[dict[str, Any]]:

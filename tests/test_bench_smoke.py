@@ -56,6 +56,14 @@ def test_input_checks_bench_smoke_prints_its_table(embedded):
     assert "JSONL import of 100 lines: decode only vs parse_jsonl" in out
 
 
+def test_stages_bench_smoke_trains_and_evaluates_every_method_from_one_parent(embedded, tmp_path):
+    out = run("stages.py", "--work", str(tmp_path / "work"), env=embedded)
+    table = out.split("## Stages on one simulated preference")[1]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    assert [r[0].strip("| ") for r in rows[1:]] == ["sft", "dpo", "kto", "grpo", "rloo"]
+    assert all("->" in r[3] for r in rows[1:])  # parent -> child property rate, each evaluated
+
+
 def test_worker_faults_bench_smoke_runs_the_next_job_after_the_kill(embedded):
     out = run("worker_faults.py", env=embedded)
     assert "| filesystem | as shipped | runs | stops |" in out

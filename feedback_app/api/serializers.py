@@ -22,6 +22,7 @@ from feedback_app.annotation.selectors import Progress, candidates_in_display_or
 from feedback_app.common import storable
 from feedback_app.common.errors import ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, DatasetSnapshot, Job, ModelVersion, Project
+from feedback_app.finetuning.params import DEVICE_DEFAULTS
 from feedback_app.preferences.models import DeploymentFeedback
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import ranges
@@ -486,11 +487,24 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _device_defaults_text() -> str:
+    """The training defaults per device, as the schema describes `params`."""
+    per_device = "; ".join(
+        f"{device}: " + ", ".join(f"{k}={v:g}" for k, v in values.items())
+        for device, values in DEVICE_DEFAULTS.items()
+    )
+    return (
+        "The kind's parameters (docs/api.md); left out, a parameter takes its default. Training "
+        "stages take these defaults by the device the workers train on (settings "
+        f"TRAINING_DEVICE), each where its config has the field: {per_device}."
+    )
+
+
 class JobCreateSerializer(serializers.Serializer):
     project = _id_field()
     kind = serializers.ChoiceField(choices=Job.Kind.choices)
     params = extend_schema_field(OpenApiTypes.OBJECT)(
-        serializers.JSONField(required=False, default=dict)
+        serializers.JSONField(required=False, default=dict, help_text=_device_defaults_text())
     )
 
 

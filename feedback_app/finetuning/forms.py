@@ -2,8 +2,10 @@
 rules, and the registry (`kinds.py`) says which form launches which kind.
 
 Defaults and bounds come from the `training` config dataclasses and `PairPolicy` (`ranges`),
-so the page, the API and the CLI agree. An open end of a range (a learning rate above 0) has
-no HTML equivalent: the checker refuses it, and the page shows that on the field.
+so the page, the API and the CLI agree; the training sizes that depend on the device are
+`params.stage_defaults`, read when a form is built (the checker fills in the same values). An
+open end of a range (a learning rate above 0) has no HTML equivalent: the checker refuses it,
+and the page shows that on the field.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ from .params import (
     PROMPT_LIMIT,
     REVIEW_MARGIN,
     SPLIT_SEED,
+    STAGE_CONFIGS,
     STAGE_FLAGS,
     STAGE_ROWS,
     TEST_FRACTION,
+    stage_defaults,
+    training_device,
 )
 
 _GEN, _RM, _DPO, _EVAL, _POLICY = (
@@ -179,9 +184,18 @@ def _snapshot_field() -> forms.ModelChoiceField:
 class _TrainForm(LaunchForm):
     snapshot = _snapshot_field()
     stage = ""  # the job kind, for the kind of snapshot it trains on (params.STAGE_ROWS)
+    device_note = ""  # which device the defaults are for, shown above the fields
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if self.stage in STAGE_CONFIGS:
+            device = training_device()
+            chosen = stage_defaults(self.stage, device)
+            for name, value in chosen.items():
+                if name in self.fields:
+                    self.fields[name].initial = value
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in chosen.items())
+            self.device_note = f"Defaults for {device.upper()}: {shown}."
         snapshots = DatasetSnapshot.objects.filter(project=self.project)
         if self.stage in STAGE_ROWS:
             snapshots = snapshots.filter(kind=STAGE_ROWS[self.stage])

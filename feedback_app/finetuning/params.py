@@ -11,7 +11,11 @@ fields', `PairPolicy`'s and the few below, which the launch forms read too.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 from typing import Any
+
+from django.conf import settings
 
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
@@ -51,6 +55,78 @@ STAGE_ROWS = {
     "train_sft": DatasetSnapshot.Kind.SFT,
     "train_kto": DatasetSnapshot.Kind.KTO,
 }
+
+
+# Training defaults that depend on where the workers train, filled in for any field a launch
+# leaves out, shown as the loop page's initial values and in the API schema (docs/api.md,
+# "Defaults per device"). Each applies to the stages whose config has that field. CPU: the
+# sizes `bench/training.py` measured on this machine kind (batch 8, one epoch, 4 samples of 32
+# tokens per prompt for online RL; docs/benchmarks.md, "Training"). TRL's CPU defaults
+# (bf16 autocast, checkpointing, 3 epochs, 8 x 512 tokens for GRPO) ran 1.2-4.4x slower there
+# (../TRL-NOTES.md). A GPU gets TRL's own sizes, the completion capped at 128 tokens so that the
+# demo's base model (256 positions) still has room for a prompt. Learning rates and betas do
+# not depend on the device (they depend on the model) and stay the configs' defaults.
+DEVICES = ("cpu", "cuda")
+DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "epochs": 1.0,
+        "batch_size": 8,
+        "max_length": 256,
+        "num_generations": 4,
+        "max_completion_length": 32,
+    },
+    "cuda": {
+        "epochs": 3.0,
+        "batch_size": 8,
+        "max_length": 1024,
+        "num_generations": 8,
+        "max_completion_length": 128,
+    },
+}
+# The config each training stage validates its settings with.
+STAGE_CONFIGS: dict[str, type] = {
+    "train_reward": RewardTrainConfig,
+    "train_dpo": DPOTrainConfig,
+    "train_sft": SFTTrainConfig,
+    "train_kto": KTOTrainConfig,
+    "train_grpo": GRPOTrainConfig,
+    "train_rloo": RLOOTrainConfig,
+}
+
+
+# A GPU torch can use has its driver's files; without them torch.cuda.is_available() is False.
+_GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
+
+
+@functools.cache
+def _cuda_available() -> bool:
+    """torch.cuda.is_available(), asked once a process and only where a GPU driver is present:
+    the web process does not import torch otherwise (it took 14 s and 230 MB at load 14)."""
+    if not any(os.path.exists(path) for path in _GPU_DRIVER_FILES):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def training_device() -> str:
+    """Where training jobs run, "cpu" or "cuda": settings.TRAINING_DEVICE, or on "auto" whether
+    this process sees a GPU (set it when the workers' machine differs from the web's)."""
+    chosen = getattr(settings, "TRAINING_DEVICE", "auto")
+    if chosen in DEVICES:
+        return chosen
+    return "cuda" if _cuda_available() else "cpu"
+
+
+def stage_defaults(kind: str, device: str | None = None) -> dict[str, Any]:
+    """The device-dependent defaults of the training stage `kind` (its config's fields only).
+
+    >>> stage_defaults("train_dpo", "cpu")
+    {'epochs': 1.0, 'batch_size': 8, 'max_length': 256}
+    """
+    names = {f.name for f in dataclasses.fields(STAGE_CONFIGS[kind])}
+    chosen = DEVICE_DEFAULTS[device or training_device()]
+    return {k: v for k, v in chosen.items() if k in names}
 
 
 def _check_range(allowed: Range, value: Any, field: str) -> Any:
@@ -209,14 +285,16 @@ def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, An
     own, config = _split(params, {"snapshot", "base"})
     snap = _snapshot(project, own.get("snapshot"), "train_reward")
     base = _version(project, own.get("base"), "base", ModelVersion.Kind.POLICY)
-    return {"snapshot": snap.pk, "base": base.pk, **_config(RewardTrainConfig, config)}
+    settings_ = _config(RewardTrainConfig, {**stage_defaults("train_reward"), **config})
+    return {"snapshot": snap.pk, "base": base.pk, **settings_}
 
 
 def check_train_dpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     own, config = _split(params, {"snapshot", "policy"})
     snap = _snapshot(project, own.get("snapshot"), "train_dpo")
     policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
-    return {"snapshot": snap.pk, "policy": policy.pk, **_config(DPOTrainConfig, config)}
+    settings_ = _config(DPOTrainConfig, {**stage_defaults("train_dpo"), **config})
+    return {"snapshot": snap.pk, "policy": policy.pk, **settings_}
 
 
 def _check_policy_stage(
@@ -233,7 +311,7 @@ def _check_policy_stage(
         out["reward_model"] = reward.pk
     eval_prompts = own.get("eval_prompts", EVAL_PROMPTS_DEFAULT)
     out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
-    return {**out, **_config(config_cls, config)}
+    return {**out, **_config(config_cls, {**stage_defaults(stage), **config})}
 
 
 def check_train_sft(project: Project, params: dict[str, Any]) -> dict[str, Any]:

@@ -164,3 +164,85 @@ def test_the_lineage_shows_the_stage_that_made_each_version(admin_client, loop_p
     )  # fmt: skip
     body = admin_client.get(reverse("finetuning:models", args=[project.pk])).content.decode()
     assert '<td data-testid="stage">GRPO</td>' in body
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request, monkeypatch, settings):
+    """The device probe answers for this device (torch itself is left alone)."""
+    from feedback_app.finetuning import params
+
+    settings.TRAINING_DEVICE = "auto"
+    monkeypatch.setattr(params, "_cuda_available", lambda: request.param == "cuda")
+    return request.param
+
+
+def test_stage_defaults_follow_the_device_in_the_job_and_on_the_form(
+    device, loop_project, make_snapshot, reward
+):
+    from feedback_app.finetuning.forms import TrainDPOForm, TrainGRPOForm
+    from feedback_app.finetuning.params import DEVICE_DEFAULTS
+
+    project, _ = loop_project
+    make_snapshot(project, PAIRS)
+    expected = DEVICE_DEFAULTS[device]
+    assert DEVICE_DEFAULTS["cpu"] != DEVICE_DEFAULTS["cuda"]
+    grpo = services.job_launch(project=project, kind="train_grpo", params={})
+    dpo = services.job_launch(project=project, kind="train_dpo", params={})
+    for name in ("epochs", "batch_size", "max_length", "num_generations", "max_completion_length"):
+        assert grpo.params[name] == expected[name], name
+    assert (dpo.params["max_length"], dpo.params["epochs"]) == (
+        expected["max_length"],
+        expected["epochs"],
+    )
+    assert "num_generations" not in dpo.params  # only where the stage's config has the field
+    given = services.job_launch(
+        project=project, kind="train_grpo", params={"num_generations": 2, "batch_size": 4}
+    )
+    assert (given.params["num_generations"], given.params["batch_size"]) == (2, 4)
+
+    form = TrainGRPOForm(project=project, prefix="train_grpo")
+    assert form.fields["num_generations"].initial == expected["num_generations"]
+    assert form.fields["max_completion_length"].initial == expected["max_completion_length"]
+    assert (
+        TrainDPOForm(project=project, prefix="train_dpo").fields["max_length"].initial
+        == (expected["max_length"])
+    )
+    assert form.device_note.startswith(f"Defaults for {device.upper()}:")
+
+
+def test_a_configured_training_device_wins_over_the_probe(monkeypatch, settings):
+    from feedback_app.finetuning import params
+
+    monkeypatch.setattr(params, "_cuda_available", lambda: True)
+    settings.TRAINING_DEVICE = "cpu"
+    assert params.training_device() == "cpu"
+    assert params.stage_defaults("train_rloo")["num_generations"] == 4
+    settings.TRAINING_DEVICE = "auto"
+    assert params.training_device() == "cuda"
+    import doctest
+
+    assert doctest.testmod(params).failed == 0
+
+
+def test_without_a_gpu_driver_the_probe_answers_no_gpu_without_importing_torch(monkeypatch):
+    import sys
+
+    from feedback_app.finetuning import params
+
+    monkeypatch.setattr(params.os.path, "exists", lambda _path: False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` would raise ImportError
+    assert params._cuda_available.__wrapped__() is False
+
+
+def test_the_loop_page_and_the_api_schema_show_the_device_defaults(
+    device, admin_client, loop_project
+):
+    project, _ = loop_project
+    body = admin_client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
+    assert f"Defaults for {device.upper()}: epochs" in body
+    for kind in ("train_reward", "train_dpo", *STAGES):  # every training stage says it
+        assert f'data-testid="device-{kind}"' in body, kind
+    schema = admin_client.get("/api/v1/schema/?format=json").json()
+    params = schema["components"]["schemas"]["JobCreateRequest"]["properties"]["params"]
+    text = params["description"]
+    assert "cpu: epochs=1" in text and "cuda: epochs=3" in text and "TRAINING_DEVICE" in text

@@ -97,13 +97,40 @@ def test_pairs_carry_vote_strength_as_margin_only_when_asked(ranked_project):
     assert margin.kind == plain.kind == "pairs"
 
 
-@pytest.mark.slow
-def test_each_dataset_kind_loads_into_its_trl_trainer_unchanged(ranked_project, tiny_policy):
+def _train_one_step_each(snaps: dict, tiny_policy: str) -> None:
     """The files as written, read by `datasets` and handed to TRL's trainer: one step each."""
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
     from trl import KTOConfig, KTOTrainer, RewardConfig, RewardTrainer, SFTConfig, SFTTrainer
 
+    tokenizer = AutoTokenizer.from_pretrained(tiny_policy)
+    common = {
+        "per_device_train_batch_size": 2, "max_steps": 1, "bf16": False, "use_cpu": True,
+        "report_to": "none", "save_strategy": "no", "disable_tqdm": True, "max_length": 64,
+    }  # fmt: skip
+    trainers = {
+        "sft": (SFTConfig, SFTTrainer, AutoModelForCausalLM),
+        "kto": (KTOConfig, KTOTrainer, AutoModelForCausalLM),
+        "pairs": (RewardConfig, RewardTrainer, AutoModelForSequenceClassification),
+    }
+    for kind, snap in snaps.items():
+        config, trainer_cls, model_cls = trainers[kind]
+        path = str(Path(snap.path) / "train.jsonl")
+        dataset = load_dataset("json", data_files=path, split="train")
+        extra = {"num_labels": 1} if kind == "pairs" else {}
+        model = model_cls.from_pretrained(tiny_policy, **extra)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        trainer = trainer_cls(
+            model=model,
+            args=config(output_dir=str(Path(snap.path).parent / kind), **common),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+        )
+        assert math.isfinite(trainer.train().training_loss), kind
+
+
+@pytest.mark.slow
+def test_each_dataset_kind_loads_into_its_trl_trainer_unchanged(ranked_project, tiny_policy):
     snaps = {
         "sft": build(ranked_project, "sft", sft_from_rankings=True),
         "kto": build(ranked_project, "kto", kto_from_rankings=True),
@@ -111,25 +138,35 @@ def test_each_dataset_kind_loads_into_its_trl_trainer_unchanged(ranked_project, 
             project=ranked_project, policy=PairPolicy(with_margin=True), test_fraction=0.25
         ),
     }
-    tokenizer = AutoTokenizer.from_pretrained(tiny_policy)
-    common = {
-        "per_device_train_batch_size": 2, "max_steps": 1, "bf16": False, "use_cpu": True,
-        "report_to": "none", "save_strategy": "no", "disable_tqdm": True, "max_length": 64,
-    }  # fmt: skip
-    for kind, (config, trainer_cls, model_cls) in {
-        "sft": (SFTConfig, SFTTrainer, AutoModelForCausalLM),
-        "kto": (KTOConfig, KTOTrainer, AutoModelForCausalLM),
-        "pairs": (RewardConfig, RewardTrainer, AutoModelForSequenceClassification),
-    }.items():
-        path = str(Path(snaps[kind].path) / "train.jsonl")
-        dataset = load_dataset("json", data_files=path, split="train")
-        extra = {"num_labels": 1} if kind == "pairs" else {}
-        model = model_cls.from_pretrained(tiny_policy, **extra)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        trainer = trainer_cls(
-            model=model,
-            args=config(output_dir=str(Path(snaps[kind].path).parent / kind), **common),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-        )
-        assert math.isfinite(trainer.train().training_loss), kind
+    _train_one_step_each(snaps, tiny_policy)
+
+
+@pytest.fixture
+def chat_project(ranked_project):
+    """The ranked project with every task's prompt a chat (system + user turn)."""
+    for task in ranked_project.tasks.select_related("prompt"):
+        prompt = task.prompt
+        prompt.messages = [
+            {"role": "system", "content": "Answer in one line."},
+            {"role": "user", "content": prompt.text},
+        ]
+        prompt.save()
+    return ranked_project
+
+
+@pytest.mark.slow
+def test_chat_sft_and_kto_rows_load_into_trl_trainers_unchanged(chat_project, tiny_policy):
+    """Chats give TRL's conversational formats (SFT `messages`, KTO message-list prompt and
+    completion; thumbs on plain prompts become one user turn), which its trainers read as
+    written."""
+    sft = build(chat_project, "sft", sft_from_rankings=True)
+    kto = build(chat_project, "kto", kto_from_rankings=True)
+    sft_rows, kto_rows = rows(sft), rows(kto)
+    assert validate_sft_rows(sft_rows) == "messages"
+    assert [m["role"] for m in sft_rows[0]["messages"]] == ["system", "user", "assistant"]
+    assert sft_rows[0]["messages"][-1]["content"].startswith(f" {GOOD}")
+    assert validate_kto_rows(kto_rows) == "conversational"
+    thumbs = [r for r in kto_rows if r["prompt"][0]["role"] == "user"]
+    assert len(thumbs) == 3 and all(len(r["prompt"]) == 1 for r in thumbs)
+    assert {r["completion"][0]["role"] for r in kto_rows} == {"assistant"}
+    _train_one_step_each({"sft": sft, "kto": kto}, tiny_policy)

@@ -33,5 +33,6 @@ def test_training_bench_smoke_mode_exits_zero_and_prints_its_tables(tiny_base_mo
     ]
     stages = out.stdout.split("## Stages against TRL defaults (paired)")[1].split("\n## ")[0]
     rows = [line.split(" | ") for line in stages.splitlines() if line[:2] == "| "]
-    assert [r[0].strip("| ") for r in rows[1:]] == ["sft", "kto", "grpo", "grpo reward as path"]
+    names = [r[0].strip("| ") for r in rows[1:]]
+    assert names == ["sft", "kto", "grpo", "rloo", "grpo reward as path"]
     assert all(r[1] == "1" for r in rows[1:])  # one finished pair each
