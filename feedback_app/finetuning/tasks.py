@@ -7,23 +7,33 @@ command runs it in its own process (docs/architecture.md, "Jobs").
 
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import current_task, shared_task
 
-from . import jobs, kinds
+from . import autopilot, jobs, kinds
 from .sending import RUN_JOB
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name=RUN_JOB, acks_late=True)
 def run_job(job_id: int) -> str | None:
-    """Claim and run one job; its row records progress and outcome."""
+    """Claim and run one job; its row records progress and outcome. Then the project's
+    autopilot, if on, takes its next step (the sweeper's pass would, a few seconds later)."""
     worker = f"{current_task.request.hostname or 'worker'}:{os.getpid()}"
     queues = run_job.app.amqp.queues.consume_from  # the queues this worker serves
-    return jobs.job_execute(
+    status = jobs.job_execute(
         job_id=job_id,
         worker=worker,
         runners=kinds.RUNNERS,
         queues=queues,
         torch_kinds=kinds.TORCH_KINDS,
     )
+    if status is not None:
+        try:
+            autopilot.autopilot_after_job(job_id=job_id)
+        except Exception:  # the job's outcome is recorded; the sweeper advances it instead
+            log.exception("autopilot after job %s could not advance", job_id)
+    return status
