@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from .errors import not_found
 from .views import (
     annotation,
+    autopilot,
     feedback,
     loop,
     pairs,
@@ -67,6 +68,12 @@ urlpatterns = [
         "projects/<id:project_id>/review/drop/",
         review.DropRankingApi.as_view(),
         name="review-drop",
+    ),
+    path("projects/<id:project_id>/autopilot/", autopilot.AutopilotApi.as_view(), name="autopilot"),
+    path(
+        "projects/<id:project_id>/autopilot/runs/",
+        autopilot.AutopilotRunsApi.as_view(),
+        name="autopilot-runs",
     ),
     path("auth/tokens/", tokens.TokensApi.as_view(), name="tokens"),
     path("auth/tokens/<id:token_id>/", tokens.TokenRevokeApi.as_view(), name="token-revoke"),

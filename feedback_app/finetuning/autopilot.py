@@ -560,3 +560,91 @@ def _resume(pilot: Autopilot) -> None:
     run.stop_reason = ""
     run.save(update_fields=["state", "stop_reason", "step", "updated_at"])
     record("autopilot.resume", project=run.project, target=f"run {run.number}")
+
+
+# --- what the page and the API show -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepView:
+    name: str
+    label: str
+    job: Job | None
+    status: str  # the job's status; "passed"/"failed" for the gate; "pending", "skipped"
+
+
+@dataclass(frozen=True)
+class AutopilotStatus:
+    pilot: Autopilot
+    state: str  # off, waiting, running, paused, stopped
+    detail: str
+    progress: RoundProgress
+    run: AutopilotRun | None  # the open run, else the newest
+    steps: list[StepView]
+
+
+def run_step_views(run: AutopilotRun) -> list[StepView]:
+    """Every step of a run in order, with its job (the newest attempt) or why it has none."""
+    jobs_by_step = {
+        s.name: s.job for s in AutopilotStep.objects.filter(run=run).select_related("job")
+    }
+    views = []
+    for name in run_steps(run.config.get("stage", "dpo")):
+        job = jobs_by_step.get(name)
+        if name == GATE:
+            status = ("passed" if run.gate["passed"] else "failed") if run.gate else "pending"
+        elif job is not None:
+            status = job.status
+        elif name == PROMOTE and run.gate and not run.gate["passed"]:
+            status = "skipped"
+        else:
+            status = "pending"
+        views.append(StepView(name, STEP_LABELS[name], job, status))
+    return views
+
+
+def autopilot_status(*, project: Project) -> AutopilotStatus:
+    """The autopilot at a glance: its state in a word and a sentence, the open round's
+    progress towards the trigger, and the steps of the current (else the last) run."""
+    pilot = autopilot_get(project=project)
+    progress = round_progress(project=project)
+    run = (
+        AutopilotRun.objects.filter(project=project)
+        .select_related("parent", "policy", "reward")
+        .order_by("-number")
+        .first()
+    )
+    if run is not None and run.state == AutopilotRun.State.STOPPED:
+        state, detail = "stopped", f"Run {run.number} stopped: {run.stop_reason}"
+    elif not pilot.enabled:
+        state, detail = "off", "Off: the loop runs only when an admin launches its jobs."
+    elif pilot.paused:
+        state, detail = "paused", "Paused: no step starts until it is resumed."
+    elif run is not None and run.state == AutopilotRun.State.RUNNING:
+        state, detail = "running", f"Run {run.number}: {STEP_LABELS.get(run.step, run.step)}."
+    else:
+        state, detail = "waiting", _waiting(pilot, progress)
+    return AutopilotStatus(
+        pilot, state, detail, progress, run, run_step_views(run) if run is not None else []
+    )
+
+
+def _waiting(pilot: Autopilot, progress: RoundProgress) -> str:
+    if not progress.tasks:
+        return "Waiting for a first round: generate or import one."
+    if not ModelVersion.objects.filter(
+        project_id=pilot.project_id, kind=ModelVersion.Kind.POLICY, is_active=True
+    ).exists():
+        return "Waiting for an active policy to train from."
+    last = AutopilotRun.objects.filter(project_id=pilot.project_id).order_by("-number").first()
+    if last is not None and last.round >= progress.round:
+        return f"Waiting for a new round: run {last.number} trained on round {last.round}."
+    if pilot.trigger == Autopilot.Trigger.RANKINGS:
+        return (
+            f"Waiting: round {progress.round} has {progress.rankings} of "
+            f"{pilot.trigger_rankings} rankings."
+        )
+    return (
+        f"Waiting: round {progress.round} has {progress.tasks_done} of {progress.tasks} tasks "
+        f"done ({progress.share_done:.0%}); it starts at {pilot.trigger_share:.0%}."
+    )

@@ -18,7 +18,8 @@ from feedback_app.core.access import is_project_admin
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
-from . import jobs, selectors, services, versions
+from . import autopilot, jobs, selectors, services, versions
+from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
 
 
@@ -36,9 +37,13 @@ def _admin_job(request: HttpRequest, job_id: int) -> Job:
     return job
 
 
-def _loop_page(request, project, forms=None, status=200) -> TemplateResponse:
+def _loop_page(request, project, forms=None, status=200, autopilot_form=None) -> TemplateResponse:
     forms = forms or {}
+    pilot = autopilot.autopilot_status(project=project)
     context = {
+        "autopilot": pilot,
+        "autopilot_form": autopilot_form
+        or AutopilotForm(initial=AutopilotForm.initial_from(autopilot.settings_dict(pilot.pilot))),
         "project": project,
         "overview": selectors.loop_overview(project=project),
         "jobs": selectors.recent_jobs(project=project),
@@ -78,6 +83,47 @@ def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
             messages.success(request, f"{job.get_kind_display()} queued as job #{job.pk}.")
             return redirect("finetuning:job", job_id=job.pk)
     return _loop_page(request, project, forms={kind: form}, status=400)
+
+
+@login_required
+@require_POST
+def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Save the autopilot's settings from the loop page (the API's rules: one checker)."""
+    project = _admin_project(request, project_id)
+    form = AutopilotForm(request.POST)
+    if form.is_valid():
+        try:
+            autopilot.autopilot_update(
+                project=project, data=form.cleaned_data, user=request.user, request=request
+            )
+        except ServiceError as exc:
+            for problem in exc.problems:
+                name = problem.field.split(".")[0]
+                name = name if name in form.fields else None
+                form.add_error(name, str(problem))
+        else:
+            messages.success(request, "Autopilot settings saved.")
+            return redirect("finetuning:loop", project_id=project.pk)
+    return _loop_page(request, project, status=400, autopilot_form=form)
+
+
+@login_required
+@require_POST
+def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpResponse:
+    """Pause the autopilot, or resume it (a stopped run goes on, its failed job retried)."""
+    project = _admin_project(request, project_id)
+    if action not in ("pause", "resume"):
+        raise Http404("No such action")
+    try:
+        autopilot.autopilot_update(
+            project=project, data={"paused": action == "pause"}, user=request.user,
+            request=request,
+        )  # fmt: skip
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, "Autopilot paused." if action == "pause" else "Autopilot resumed.")
+    return redirect("finetuning:loop", project_id=project.pk)
 
 
 @login_required
