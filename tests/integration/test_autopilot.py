@@ -56,6 +56,7 @@ def step_jobs(run: AutopilotRun) -> dict[str, Job]:
     return {s.name: s.job for s in AutopilotStep.objects.filter(run=run).select_related("job")}
 
 
+@pytest.mark.slow  # trains a reward model and a DPO policy twice (a learning run)
 def test_two_autopilot_runs_on_a_real_worker_promote_only_through_the_gate(
     start_worker, start_sweeper, tiny_policy
 ):
