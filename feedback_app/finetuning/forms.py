@@ -13,6 +13,8 @@ from typing import Any
 
 from django import forms
 
+from feedback_app.common import storable
+from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import DatasetSnapshot, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.stage_rows import StagePolicy
@@ -326,10 +328,10 @@ class AutopilotForm(forms.Form):
 
     def clean_step_params(self) -> Any:
         raw = self.cleaned_data["step_params"].strip() or "{}"
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise forms.ValidationError(f"not JSON: {exc}") from exc
+        try:  # the one decoder that bounds nesting and never raises RecursionError
+            return storable.loads(raw, field="step_params")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.problems[0].message) from exc
 
     @classmethod
     def initial_from(cls, settings: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def test_settings_saved_from_the_page_are_checked_by_the_same_rules(admin_client
     ("change", "field", "text"),
     [
         ({"trigger_share": "1.5"}, "trigger_share", "trigger_share: must be"),
-        ({"step_params": "{nope"}, "step_params", "not JSON"),
+        ({"step_params": "{nope"}, "step_params", "not valid JSON"),
         ({"step_params": '{"policy": {"beta": 0}}'}, "step_params", "step_params.policy.beta"),
     ],
 )
@@ -101,4 +101,23 @@ def test_the_autopilot_is_for_admins_only(client, loop_project, alice):
     assert client.post(reverse("finetuning:autopilot", args=[project.pk]), FORM).status_code == 404
     pause = reverse("finetuning:autopilot-pause", args=[project.pk, "pause"])
     assert client.post(pause).status_code == 404
+    assert not Autopilot.objects.exists()
+
+
+def test_hostile_form_values_are_400s_on_their_field_and_store_nothing(admin_client, loop_project):
+    from tests.hostile import TEXT_EXAMPLES
+
+    project, _ = loop_project
+    url = reverse("finetuning:autopilot", args=[project.pk])
+    places = ["trigger_share", "trigger_rankings", "max_kl", "head_to_head_share", "stage"]
+    for field in places:
+        for value in TEXT_EXAMPLES:
+            response = admin_client.post(url, {**FORM, field: value})
+            assert response.status_code == 400, (field, value)
+            assert response.context["autopilot_form"].errors, (field, value)
+    for value in ['{"policy": {"beta": "a\\u0000b"}}', '{"policy": {"x\\ud800": 1}}',
+                  '{"generate": {"seed": 1e400}}', "[" * 5000 + "]" * 5000]:  # fmt: skip
+        response = admin_client.post(url, {**FORM, "step_params": value})
+        assert response.status_code == 400, value
+        assert response.context["autopilot_form"].errors["step_params"], value
     assert not Autopilot.objects.exists()
