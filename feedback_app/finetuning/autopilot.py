@@ -545,6 +545,9 @@ def _resume(pilot: Autopilot) -> None:
     if run is None or run.state != AutopilotRun.State.STOPPED:
         return
     step = AutopilotStep.objects.filter(run=run, name=run.step).select_related("job").first()
+    if step is not None and step.job is None:  # its job row was deleted: start it afresh
+        step.delete()
+        step = None
     if step is not None and step.job is not None:
         job = _newest_attempt(step.job)
         if job.retryable:

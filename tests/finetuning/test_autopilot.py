@@ -292,6 +292,21 @@ def test_a_retry_from_the_job_page_is_followed_when_the_admin_resumes(pilot_proj
     assert run.state == "done" and steps_of(run)["policy"] == retry
 
 
+def test_a_steps_job_deleted_stops_the_run_and_resuming_starts_the_step_afresh(
+    pilot_project, alice, stand
+):
+    rank_all(pilot_project, alice)
+    turn_on(pilot_project)
+    drive(pilot_project, stand, limit=1, settle=False)  # the snapshot
+    Job.objects.filter(kind="train_reward").delete()
+    autopilot.autopilot_tick()
+    assert "its job is gone" in AutopilotRun.objects.get().stop_reason
+    autopilot.autopilot_update(project=pilot_project, data={"paused": False})
+    assert Job.objects.filter(kind="train_reward", status="queued").count() == 1
+    drive(pilot_project, stand)
+    assert AutopilotRun.objects.get().state == "done"
+
+
 def test_a_job_cancelled_while_queued_stops_the_run_at_the_sweepers_pass(pilot_project, alice):
     rank_all(pilot_project, alice)
     turn_on(pilot_project)
