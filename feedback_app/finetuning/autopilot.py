@@ -651,3 +651,19 @@ def _waiting(pilot: Autopilot, progress: RoundProgress) -> str:
         f"Waiting: round {progress.round} has {progress.tasks_done} of {progress.tasks} tasks "
         f"done ({progress.share_done:.0%}); it starts at {pilot.trigger_share:.0%}."
     )
+
+
+@dataclass(frozen=True)
+class JobStep:
+    run: AutopilotRun
+    label: str
+
+
+def job_step(*, job: Job) -> JobStep | None:
+    """The autopilot step a job is (or was retried for), for its page; None for other jobs."""
+    ids, parent = [job.pk], job.retry_of_id
+    while parent is not None and len(ids) < 100:  # a retry of a step's job is that step too
+        ids.append(parent)
+        parent = Job.objects.filter(pk=parent).values_list("retry_of_id", flat=True).first()
+    step = AutopilotStep.objects.filter(job_id__in=ids).select_related("run").first()
+    return JobStep(step.run, STEP_LABELS[step.name]) if step is not None else None

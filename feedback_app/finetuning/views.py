@@ -136,6 +136,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "status": selectors.job_status(job),
         "params_json": json.dumps(job.params, indent=2, sort_keys=True),
         "outputs_json": json.dumps(job.outputs, indent=2, sort_keys=True),
+        "autopilot_step": autopilot.job_step(job=job),
     }
     return TemplateResponse(request, "finetuning/job.html", context)
 

@@ -121,3 +121,19 @@ def test_hostile_form_values_are_400s_on_their_field_and_store_nothing(admin_cli
         assert response.status_code == 400, value
         assert response.context["autopilot_form"].errors["step_params"], value
     assert not Autopilot.objects.exists()
+
+
+def test_a_steps_job_page_names_its_run_and_so_does_its_retry(admin_client, loop_project):
+    from feedback_app.finetuning import services
+
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_dataset", status="failed", error="x")
+    run = AutopilotRun.objects.create(project=project, number=4, round=1, config={"stage": "dpo"})
+    AutopilotStep.objects.create(run=run, name="snapshot", job=job)
+    retry = services.job_retry(job=job)
+    for shown in (job, retry):
+        body = admin_client.get(reverse("finetuning:job", args=[shown.pk])).content.decode()
+        assert "autopilot run 4" in body and "Build the pairs snapshot" in body
+    other = Job.objects.create(project=project, kind="build_dataset")
+    body = admin_client.get(reverse("finetuning:job", args=[other.pk])).content.decode()
+    assert 'data-testid="autopilot-step"' not in body
