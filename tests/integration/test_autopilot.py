@@ -41,6 +41,16 @@ SETTINGS = {
 }
 
 
+@pytest.fixture
+def solo_pool(monkeypatch):
+    """The worker runs jobs in its own process (as `make run` ships on the filesystem broker),
+    so torch stays loaded between the nine torch steps; Redis's shipped prefork pool forks a
+    fresh child a job, which imports torch again each time (the test took 239 s that way
+    against 49 s, on this busy machine). The pools themselves are tests/integration/
+    test_worker.py's and bench/worker_faults.py's subject, not this test's."""
+    monkeypatch.setenv("CELERY_WORKER_POOL", "solo")
+
+
 def wait_for_run(number: int, timeout: float = 400) -> AutopilotRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -58,7 +68,7 @@ def step_jobs(run: AutopilotRun) -> dict[str, Job]:
 
 @pytest.mark.slow  # trains a reward model and a DPO policy twice (a learning run)
 def test_two_autopilot_runs_on_a_real_worker_promote_only_through_the_gate(
-    start_worker, start_sweeper, tiny_policy
+    solo_pool, start_worker, start_sweeper, tiny_policy
 ):
     project = Project.objects.create(
         name="autopilot", candidates_per_task=2, annotations_per_task=1
