@@ -132,3 +132,16 @@ def test_resume_through_put_retries_the_failed_step(world, monkeypatch):
     assert AutopilotStep.objects.get(run=run).job == retry
     assert AuditEvent.objects.filter(action="autopilot.resume").exists()
     assert autopilot.autopilot_advance(project_id=project.pk) == "waiting:snapshot"
+
+
+def test_hostile_query_parameters_of_the_runs_list_are_400s_naming_them(world):
+    from tests.api.test_invalid_input import assert_named_4xx
+    from tests.hostile import TEXT_EXAMPLES
+
+    client = world.client("dave")
+    for name in ("page_size", "cursor"):
+        for value in TEXT_EXAMPLES:
+            response = client.get(f"{url(world)}runs/", {name: value})
+            assert_named_4xx(response)
+            fields = {e["field"] for e in response.json()["errors"]}
+            assert fields & {name, "url"}, (name, value)  # url: over 4 kB, a JSON 414
