@@ -6,7 +6,8 @@
 - Policy vs parent: one fresh sample from each per prompt (and per `samples_per_prompt`),
   judged by a reward model or a function; win = judge(policy) > judge(parent), a tie counts 1/2.
   KL(policy || parent) ~ mean over policy samples y of log pi(y|x) - log pi_parent(y|x), in nats
-  per sequence (unbiased for temperature 1, top_p 1).
+  per sequence (unbiased for temperature 1, top_p 1). The win rate comes with its 95 % Wilson
+  interval (`training/stats.py`), so a gate can ask for its lower end, not the point estimate.
 Ties count 1/2 everywhere, so an untrained policy scores exactly 0.5 rather than 0.
 """
 
@@ -25,6 +26,7 @@ from training.losses import batch_logps, completion_logps
 from training.models import LoadedModel, ModelRef, load_causal_lm
 from training.progress import Progress, report
 from training.reward import RewardScorer
+from training.stats import wilson_interval
 
 Judge = str | RewardScorer | Callable[[Prompt, str], float]
 
@@ -190,8 +192,11 @@ def compare_policies(
         {"win_rate": sum(wins) / len(wins), "kl": kl if kl is not None else math.nan},
     )
 
+    win_low, win_high = wilson_interval(sum(wins), len(wins))
     return {
         "win_rate": sum(wins) / len(wins),
+        "win_rate_low": win_low,  # 95 % Wilson interval (ties count 1/2 of a win)
+        "win_rate_high": win_high,
         "kl": kl,
         "kl_unbiased": config.temperature == 1.0 and config.top_p == 1.0,
         "policy_mean_score": sum(pol_scores) / len(pol_scores),

@@ -10,10 +10,13 @@ and the page shows that on the field.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 
+from feedback_app.common import storable
+from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import DatasetSnapshot, ModelVersion
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.stage_rows import StagePolicy
@@ -316,3 +319,38 @@ class ReviewScoresForm(LaunchForm):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["reward"].queryset = self._versions("reward")
+
+
+class AutopilotForm(forms.Form):
+    """The autopilot's settings on the loop page. It parses types only: the rules (bounds, the
+    step parameters) are `autopilot.check_settings`', whose refusals come back on the fields."""
+
+    enabled = forms.BooleanField(required=False, label="On")
+    trigger = forms.ChoiceField(choices=[("share", "Share of the open round's tasks done"),
+                                         ("rankings", "Rankings in the open round")])  # fmt: skip
+    trigger_share = forms.FloatField(label="Share of tasks done (0..1]")
+    trigger_rankings = forms.IntegerField(label="Rankings")
+    stage = forms.ChoiceField(
+        choices=[("dpo", "DPO"), ("kto", "KTO"), ("grpo", "GRPO"), ("rloo", "RLOO")],
+        label="Train the policy with",
+    )
+    min_win_rate_low = forms.FloatField(label="Gate: win rate, lower end of its 95 % interval ≥")
+    max_kl = forms.FloatField(label="Gate: KL to the parent ≤")
+    min_reward_accuracy = forms.FloatField(label="Gate: reward model held-out accuracy ≥")
+    head_to_head_share = forms.FloatField(label="Next round: share of K from the parent [0..1)")
+    step_params = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Step parameters (JSON: snapshot, reward, policy, evaluate, generate)",
+    )
+
+    def clean_step_params(self) -> Any:
+        raw = self.cleaned_data["step_params"].strip() or "{}"
+        try:  # the one decoder that bounds nesting and never raises RecursionError
+            return storable.loads(raw, field="step_params")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.problems[0].message) from exc
+
+    @classmethod
+    def initial_from(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        return {**settings, "step_params": json.dumps(settings["step_params"], indent=1)}

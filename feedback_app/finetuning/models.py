@@ -1,4 +1,4 @@
-"""Rounds of the loop (model versions and jobs are core rows: feedback_app/core/models.py)."""
+"""Rounds of the loop and the autopilot's records (model versions and jobs are core rows)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,114 @@ class Round(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"round {self.number}"
+
+
+# --- the autopilot (finetuning/autopilot.py drives it; docs/architecture.md, "Autopilot") -------
+
+
+class Autopilot(TimeStampedModel):
+    """A project's autopilot settings: off by default; one row a project, made on first save.
+
+    The gate's thresholds and the step parameters are copied onto each run when it starts, so a
+    run is judged by the settings it started with, and the record says which.
+    """
+
+    class Trigger(models.TextChoices):
+        RANKINGS = "rankings", "Rankings in the open round"
+        SHARE = "share", "Share of the open round's tasks done"
+
+    class Stage(models.TextChoices):
+        DPO = "dpo", "DPO"
+        KTO = "kto", "KTO"
+        GRPO = "grpo", "GRPO (online RL)"
+        RLOO = "rloo", "RLOO (online RL)"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="autopilot")
+    enabled = models.BooleanField(default=False)
+    # Set by the admin, or by a failed step (the run's stop_reason says why); nothing starts
+    # or advances while paused. Resuming clears it.
+    paused = models.BooleanField(default=False)
+    trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.SHARE)
+    trigger_rankings = models.PositiveIntegerField(default=100)
+    trigger_share = models.FloatField(default=1.0)
+    stage = models.CharField(max_length=8, choices=Stage, default=Stage.DPO)
+    min_win_rate_low = models.FloatField(default=0.5)
+    max_kl = models.FloatField(default=5.0)
+    min_reward_accuracy = models.FloatField(default=0.6)
+    head_to_head_share = models.FloatField(default=0.5)
+    # Per step, the job parameters to use instead of the kinds' defaults (checked when saved):
+    # {"snapshot": {...}, "reward": {...}, "policy": {...}, "evaluate": {...}, "generate": {...}}
+    step_params = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"autopilot of {self.project}"
+
+
+class AutopilotRun(TimeStampedModel):
+    """One turn of the loop the autopilot ran: from the open round that triggered it to the
+    round it generated, with each step's job, the gate's decision and, if it stopped, why.
+
+    Other code reads these rows (the rounds report): `round` is the round whose rankings it
+    trained on, `next_round` the one it generated, `promoted` whether its policy became active.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"  # a step failed or could not start: see stop_reason
+        DONE = "done", "Done"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="autopilot_runs")
+    number = models.PositiveIntegerField()
+    round = models.PositiveIntegerField(help_text="The open round whose rankings triggered it.")
+    next_round = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State, default=State.RUNNING)
+    step = models.CharField(max_length=16, blank=True, help_text="The newest step started.")
+    stop_reason = models.TextField(blank=True)
+    # The settings it runs with (Autopilot's fields, copied at its start).
+    config = models.JSONField(default=dict)
+    # The gate's decision: inputs, thresholds, passed, reasons (finetuning/gate.py).
+    gate = models.JSONField(default=dict, blank=True)
+    promoted = models.BooleanField(default=False)
+    parent = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    policy = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reward = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="autopilot_run_number"),
+            # At most one unfinished run a project: two sweeps cannot start two.
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(state__in=["running", "stopped"]),
+                name="one_open_autopilot_run",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"autopilot run {self.number} ({self.state})"
+
+
+class AutopilotStep(TimeStampedModel):
+    """A step of a run and its job (the newest attempt, when the admin retried it): made once."""
+
+    run = models.ForeignKey(AutopilotRun, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=16)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # The guarantee that two workers advancing at once never start one step twice.
+            models.UniqueConstraint(fields=["run", "name"], name="autopilot_step_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.run}"

@@ -145,6 +145,12 @@ def _config(cls: type, data: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(Problem("params", str(exc))) from exc
 
 
+def check_config(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as the `training` config class `cls` accepts it (defaults filled in); 400s name
+    the field. For settings that hold a config's fields without being a job (the autopilot)."""
+    return _config(cls, data)
+
+
 def config_part(cls: type, params: dict[str, Any]) -> dict[str, Any]:
     """The entries of stored params that are fields of the config `cls` (for the runner)."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -232,7 +238,7 @@ def _limit(value: Any, field: str) -> int | None:
 
 
 def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, gen = _split(params, {"model_versions", "prompt_limit"})
+    own, gen = _split(params, {"model_versions", "prompt_limit", "split"})
     unknown = sorted(set(gen) - set(GENERATE_FIELDS))
     if unknown:
         raise InvalidInput(Problem(unknown[0], "unknown parameter"))
@@ -249,9 +255,32 @@ def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "model_versions": [v.pk for v in versions],
+        "split": _check_split(own.get("split"), len(versions), project.candidates_per_task),
         "prompt_limit": _limit(own.get("prompt_limit"), "prompt_limit"),
         **{k: config[k] for k in GENERATE_FIELDS},
     }
+
+
+def even_split(k: int, versions: int) -> list[int]:
+    """K candidates shared as evenly as possible, the first versions taking the extra ones."""
+    return [k // versions + (1 if i < k % versions else 0) for i in range(versions)]
+
+
+def _check_split(value: Any, versions: int, k: int) -> list[int]:
+    """How many of the K candidates of a task each version writes: at least one each, K in all
+    (default: even). The autopilot's head-to-head rounds give the parent a set share."""
+    if value in (None, ""):
+        return even_split(k, versions)
+    if (
+        not isinstance(value, list)
+        or len(value) != versions
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in value)
+        or sum(value) != k
+    ):
+        raise InvalidInput(
+            Problem("split", f"one count a model version, each at least 1, adding up to K={k}")
+        )
+    return value
 
 
 STAGE_FLAGS = tuple(f.name for f in dataclasses.fields(StagePolicy))

@@ -40,7 +40,7 @@ from training.config import (
 )
 from training.data import read_jsonl
 
-from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part
+from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part, even_split
 from .reporting import JobCancelled, JobReporter
 from .rounds import round_started, round_store
 from .versions import model_promote, model_register
@@ -67,7 +67,8 @@ def _stopped(result: Any) -> None:
 
 
 def run_generate(job: Job, reporter: JobReporter) -> dict:
-    """K candidates a prompt from one policy, or split between two for a head-to-head round."""
+    """K candidates a prompt from one policy, or split between two for a head-to-head round
+    (`split`: how many each writes)."""
     from training.generate import generate
 
     p = job.params
@@ -78,10 +79,8 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
         prompts = prompts[: p["prompt_limit"]]
     if not prompts:
         raise ValueError("the project has no prompts; import some first")
-    k = job.project.candidates_per_task
-    shares = [
-        k // len(versions) + (1 if i < k % len(versions) else 0) for i in range(len(versions))
-    ]
+    # Jobs stored before `split` existed share K evenly, as the checker's default does.
+    shares = p.get("split") or even_split(job.project.candidates_per_task, len(versions))
     per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
     inputs = [_prompt_input(x) for x in prompts]
     tokens = 0
@@ -280,6 +279,8 @@ def policy_evaluate(
     _stopped(result)
     summary = {
         "win_rate": result["win_rate"],
+        "win_rate_low": result["win_rate_low"],  # its 95 % Wilson interval (training/stats.py)
+        "win_rate_high": result["win_rate_high"],
         "kl_to_parent": result["kl"],
         "policy_mean_score": result["policy_mean_score"],
         "parent_mean_score": result["parent_mean_score"],

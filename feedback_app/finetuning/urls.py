@@ -5,6 +5,16 @@ from . import views
 app_name = "finetuning"
 urlpatterns = [
     path("projects/<id:project_id>/loop/", views.loop, name="loop"),
+    path(
+        "projects/<id:project_id>/autopilot/",
+        views.autopilot_settings,
+        name="autopilot",
+    ),
+    path(
+        "projects/<id:project_id>/autopilot/<str:action>/",
+        views.autopilot_pause,
+        name="autopilot-pause",
+    ),
     path("projects/<id:project_id>/loop/<str:kind>/", views.launch, name="launch"),
     path("projects/<id:project_id>/models/", views.model_list, name="models"),
     path(

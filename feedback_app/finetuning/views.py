@@ -19,7 +19,8 @@ from feedback_app.core.audit import about_job, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
-from . import jobs, selectors, services, versions
+from . import autopilot, jobs, selectors, services, versions
+from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
 
 
@@ -37,9 +38,13 @@ def _admin_job(request: HttpRequest, job_id: int) -> Job:
     return job
 
 
-def _loop_page(request, project, forms=None, status=200) -> TemplateResponse:
+def _loop_page(request, project, forms=None, status=200, autopilot_form=None) -> TemplateResponse:
     forms = forms or {}
+    pilot = autopilot.autopilot_status(project=project)
     context = {
+        "autopilot": pilot,
+        "autopilot_form": autopilot_form
+        or AutopilotForm(initial=AutopilotForm.initial_from(autopilot.settings_dict(pilot.pilot))),
         "project": project,
         "overview": selectors.loop_overview(project=project),
         "jobs": selectors.recent_jobs(project=project),
@@ -83,6 +88,47 @@ def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Save the autopilot's settings from the loop page (the API's rules: one checker)."""
+    project = _admin_project(request, project_id)
+    form = AutopilotForm(request.POST)
+    if form.is_valid():
+        try:
+            autopilot.autopilot_update(
+                project=project, data=form.cleaned_data, user=request.user, request=request
+            )
+        except ServiceError as exc:
+            for problem in exc.problems:
+                name = problem.field.split(".")[0]
+                name = name if name in form.fields else None
+                form.add_error(name, str(problem))
+        else:
+            messages.success(request, "Autopilot settings saved.")
+            return redirect("finetuning:loop", project_id=project.pk)
+    return _loop_page(request, project, status=400, autopilot_form=form)
+
+
+@login_required
+@require_POST
+def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpResponse:
+    """Pause the autopilot, or resume it (a stopped run goes on, its failed job retried)."""
+    project = _admin_project(request, project_id)
+    if action not in ("pause", "resume"):
+        raise Http404("No such action")
+    try:
+        autopilot.autopilot_update(
+            project=project, data={"paused": action == "pause"}, user=request.user,
+            request=request,
+        )  # fmt: skip
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, "Autopilot paused." if action == "pause" else "Autopilot resumed.")
+    return redirect("finetuning:loop", project_id=project.pk)
+
+
+@login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
@@ -92,6 +138,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "status": selectors.job_status(job),
         "params_json": json.dumps(job.params, indent=2, sort_keys=True),
         "outputs_json": json.dumps(job.outputs, indent=2, sort_keys=True),
+        "autopilot_step": autopilot.job_step(job=job),
     }
     return TemplateResponse(request, "finetuning/job.html", context)
 

@@ -19,5 +19,8 @@ def test_comparing_a_policy_with_itself_ties_and_has_zero_kl(tiny_base_model):
         config=config,
     )
     assert result["win_rate"] == 0.5 and result["comparisons"] == 4
+    # Four ties: the Wilson interval is centred on 1/2 and wide (n = 4).
+    assert result["win_rate_low"] == pytest.approx(1 - result["win_rate_high"])
+    assert result["win_rate_low"] < 0.2 and result["win_rate_high"] > 0.8
     assert result["kl"] == pytest.approx(0.0, abs=1e-5)
     assert result["policy_samples"] == result["parent_samples"]

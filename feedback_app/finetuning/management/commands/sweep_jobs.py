@@ -3,7 +3,8 @@
 Not a Celery task on purpose: beat only *sends* a task, and a wedged or dead job worker would
 never run it, which is exactly when the sweep is needed. This loop needs the database only (and
 the broker to send a lost message again), so `make run` and docker compose run it beside the
-workers (docs/architecture.md, "Jobs").
+workers (docs/architecture.md, "Jobs"). Each pass also advances every enabled autopilot: the
+trigger is noticed here, and so is a job that ended without a worker (docs, "Autopilot").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from feedback_app.finetuning import jobs
+from feedback_app.finetuning import autopilot, jobs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         if once:
             try:
                 self._report(jobs.jobs_sweep())
+                autopilot.autopilot_tick()
             except Exception as exc:
                 raise CommandError(f"sweep failed: {exc}") from exc
             return
@@ -47,6 +49,7 @@ class Command(BaseCommand):
         while not stop.is_set():
             try:
                 self._report(jobs.jobs_sweep())
+                autopilot.autopilot_tick()  # triggers, and jobs that ended with no worker
             except Exception:
                 # The database or the broker may be away for a moment: say so, try next pass
                 # on a fresh connection. The sweeper itself must not die of it.

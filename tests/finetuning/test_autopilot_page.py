@@ -1,0 +1,139 @@
+"""The autopilot on the loop page: its state, settings form (the API's checker), pause and
+resume, and a run's steps with links to their jobs and the gate's decision."""
+
+import pytest
+from django.urls import reverse
+
+from feedback_app.core.models import AuditEvent, Job
+from feedback_app.finetuning.models import Autopilot, AutopilotRun, AutopilotStep
+
+pytestmark = pytest.mark.django_db
+
+FORM = {"enabled": "on", "trigger": "share", "trigger_share": "0.8", "trigger_rankings": "10",
+        "stage": "kto", "min_win_rate_low": "0.55", "max_kl": "3", "min_reward_accuracy": "0.6",
+        "head_to_head_share": "0.5", "step_params": '{"policy": {"beta": 0.2}}'}  # fmt: skip
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    client.force_login(make_user("boss", is_staff=True))
+    return client
+
+
+def loop(client, project) -> str:
+    return client.get(reverse("finetuning:loop", args=[project.pk])).content.decode()
+
+
+def test_the_loop_page_shows_the_autopilot_off_with_its_settings(admin_client, loop_project):
+    project, _ = loop_project
+    body = loop(admin_client, project)
+    assert 'data-testid="autopilot-state">off<' in body
+    assert 'name="min_win_rate_low"' in body and 'data-testid="autopilot-save"' in body
+
+
+def test_settings_saved_from_the_page_are_checked_by_the_same_rules(admin_client, loop_project):
+    project, _ = loop_project
+    url = reverse("finetuning:autopilot", args=[project.pk])
+    response = admin_client.post(url, FORM)
+    assert response.status_code == 302
+    pilot = Autopilot.objects.get()
+    assert pilot.enabled and pilot.stage == "kto" and pilot.step_params == {"policy": {"beta": 0.2}}
+    assert AuditEvent.objects.filter(action="autopilot.update", via="page").exists()
+    assert 'data-testid="autopilot-state">waiting<' in loop(admin_client, project)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "text"),
+    [
+        ({"trigger_share": "1.5"}, "trigger_share", "trigger_share: must be"),
+        ({"step_params": "{nope"}, "step_params", "not valid JSON"),
+        ({"step_params": '{"policy": {"beta": 0}}'}, "step_params", "step_params.policy.beta"),
+    ],
+)
+def test_bad_settings_come_back_on_their_field(admin_client, loop_project, change, field, text):
+    project, _ = loop_project
+    response = admin_client.post(
+        reverse("finetuning:autopilot", args=[project.pk]), {**FORM, **change}
+    )
+    assert response.status_code == 400
+    assert text in str(response.context["autopilot_form"].errors[field])
+    assert not Autopilot.objects.exists()
+
+
+def test_pause_and_resume_from_the_page(admin_client, loop_project):
+    project, _ = loop_project
+    Autopilot.objects.create(project=project, enabled=True)
+    pause = reverse("finetuning:autopilot-pause", args=[project.pk, "pause"])
+    assert admin_client.post(pause).status_code == 302
+    assert Autopilot.objects.get().paused
+    assert 'data-testid="autopilot-resume"' in loop(admin_client, project)
+    admin_client.post(reverse("finetuning:autopilot-pause", args=[project.pk, "resume"]))
+    assert not Autopilot.objects.get().paused
+    bogus = reverse("finetuning:autopilot-pause", args=[project.pk, "explode"])
+    assert admin_client.post(bogus).status_code == 404
+
+
+def test_a_stopped_run_shows_its_reason_steps_jobs_and_gate(admin_client, loop_project):
+    project, _ = loop_project
+    Autopilot.objects.create(project=project, enabled=True, paused=True)
+    job = Job.objects.create(project=project, kind="promote", status="failed", error="boom")
+    gate = {
+        "passed": True, "reason": "passed", "reasons": [],
+        "inputs": {"win_rate": 0.8, "win_rate_low": 0.61, "kl": 0.3, "reward_accuracy": 0.9},
+        "thresholds": {"min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6},
+    }  # fmt: skip
+    run = AutopilotRun.objects.create(
+        project=project, number=1, round=1, state="stopped", step="promote", gate=gate,
+        config={"stage": "dpo"}, stop_reason=f"Promote: job #{job.pk} failed: boom",
+    )  # fmt: skip
+    AutopilotStep.objects.create(run=run, name="promote", job=job)
+    body = loop(admin_client, project)
+    assert 'data-testid="autopilot-state">stopped<' in body
+    assert f"Promote: job #{job.pk} failed: boom" in body
+    assert reverse("finetuning:job", args=[job.pk]) in body
+    assert 'data-testid="gate"' in body and "0.610" in body
+    assert "Resume (retry the failed step)" in body
+
+
+def test_the_autopilot_is_for_admins_only(client, loop_project, alice):
+    project, _ = loop_project
+    client.force_login(alice)
+    assert client.post(reverse("finetuning:autopilot", args=[project.pk]), FORM).status_code == 404
+    pause = reverse("finetuning:autopilot-pause", args=[project.pk, "pause"])
+    assert client.post(pause).status_code == 404
+    assert not Autopilot.objects.exists()
+
+
+def test_hostile_form_values_are_400s_on_their_field_and_store_nothing(admin_client, loop_project):
+    from tests.hostile import TEXT_EXAMPLES
+
+    project, _ = loop_project
+    url = reverse("finetuning:autopilot", args=[project.pk])
+    places = ["trigger_share", "trigger_rankings", "max_kl", "head_to_head_share", "stage"]
+    for field in places:
+        for value in TEXT_EXAMPLES:
+            response = admin_client.post(url, {**FORM, field: value})
+            assert response.status_code == 400, (field, value)
+            assert response.context["autopilot_form"].errors, (field, value)
+    for value in ['{"policy": {"beta": "a\\u0000b"}}', '{"policy": {"x\\ud800": 1}}',
+                  '{"generate": {"seed": 1e400}}', "[" * 5000 + "]" * 5000]:  # fmt: skip
+        response = admin_client.post(url, {**FORM, "step_params": value})
+        assert response.status_code == 400, value
+        assert response.context["autopilot_form"].errors["step_params"], value
+    assert not Autopilot.objects.exists()
+
+
+def test_a_steps_job_page_names_its_run_and_so_does_its_retry(admin_client, loop_project):
+    from feedback_app.finetuning import services
+
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_dataset", status="failed", error="x")
+    run = AutopilotRun.objects.create(project=project, number=4, round=1, config={"stage": "dpo"})
+    AutopilotStep.objects.create(run=run, name="snapshot", job=job)
+    retry = services.job_retry(job=job)
+    for shown in (job, retry):
+        body = admin_client.get(reverse("finetuning:job", args=[shown.pk])).content.decode()
+        assert "autopilot run 4" in body and "Build the pairs snapshot" in body
+    other = Job.objects.create(project=project, kind="build_dataset")
+    body = admin_client.get(reverse("finetuning:job", args=[other.pk])).content.decode()
+    assert 'data-testid="autopilot-step"' not in body

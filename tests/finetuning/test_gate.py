@@ -1,0 +1,83 @@
+"""The promotion gate, a pure decision: each check passes or fails alone, a missing input fails
+its check with a reason, and the record keeps inputs, thresholds and reasons."""
+
+import doctest
+import math
+
+import pytest
+
+from feedback_app.finetuning import gate
+from feedback_app.finetuning.gate import GateInputs, GateThresholds, gate_decide, gate_inputs
+
+LOOSE = GateThresholds(min_win_rate_low=0.5, max_kl=1.0, min_reward_accuracy=0.6)
+GOOD = GateInputs(win_rate=0.8, win_rate_low=0.62, kl=0.4, reward_accuracy=0.9)
+
+
+def test_all_checks_passing_pass_with_no_reason():
+    decision = gate_decide(GOOD, LOOSE)
+    assert decision.passed and decision.reasons == [] and decision.reason == "passed"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"win_rate_low": 0.49}, "win rate lower bound 0.490 < 0.500"),
+        ({"kl": 1.01}, "KL to parent 1.010 > 1.000"),
+        ({"reward_accuracy": 0.59}, "reward model accuracy 0.590 < 0.600"),
+    ],
+)
+def test_each_check_alone_fails_the_gate_and_says_why(change, reason):
+    inputs = GateInputs(**{**GOOD.__dict__, **change})
+    decision = gate_decide(inputs, LOOSE)
+    assert not decision.passed and decision.reasons == [reason]
+
+
+def test_thresholds_are_inclusive_at_their_edge():
+    edge = GateInputs(win_rate=0.6, win_rate_low=0.5, kl=1.0, reward_accuracy=0.6)
+    assert gate_decide(edge, LOOSE).passed
+
+
+def test_the_point_estimate_is_not_enough_the_lower_end_of_its_interval_decides():
+    lucky = GateInputs(win_rate=0.9, win_rate_low=0.45, kl=0.1, reward_accuracy=0.9)
+    assert not gate_decide(lucky, LOOSE).passed
+
+
+@pytest.mark.parametrize("missing", ["win_rate_low", "kl", "reward_accuracy"])
+def test_a_missing_input_fails_its_check_rather_than_passing_it(missing):
+    inputs = GateInputs(**{**GOOD.__dict__, missing: None})
+    decision = gate_decide(inputs, LOOSE)
+    assert not decision.passed and len(decision.reasons) == 1
+
+
+def test_every_failed_check_is_listed():
+    bad = GateInputs(win_rate=0.1, win_rate_low=0.0, kl=9.0, reward_accuracy=0.1)
+    decision = gate_decide(bad, LOOSE)
+    assert len(decision.reasons) == 3 and decision.reason == "; ".join(decision.reasons)
+
+
+def test_an_impossible_threshold_fails_even_a_perfect_policy():
+    perfect = GateInputs(win_rate=1.0, win_rate_low=0.97, kl=0.0, reward_accuracy=1.0)
+    assert not gate_decide(perfect, GateThresholds(1.0, 1.0, 0.6)).passed
+
+
+def test_inputs_are_read_from_the_stored_metrics_and_junk_is_missing():
+    inputs = gate_inputs(
+        {"win_rate": 0.7, "win_rate_low": 0.55, "kl_to_parent": math.nan},
+        {"heldout_accuracy": True},
+    )
+    assert inputs == GateInputs(win_rate=0.7, win_rate_low=0.55, kl=None, reward_accuracy=None)
+
+
+def test_the_record_holds_inputs_thresholds_and_the_decision():
+    record = gate_decide(GOOD, LOOSE).to_dict()
+    assert record == {
+        "passed": True,
+        "reason": "passed",
+        "reasons": [],
+        "inputs": {"win_rate": 0.8, "win_rate_low": 0.62, "kl": 0.4, "reward_accuracy": 0.9},
+        "thresholds": {"min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6},
+    }
+
+
+def test_doctests():
+    assert doctest.testmod(gate).failed == 0
