@@ -54,6 +54,10 @@ ACTIONS: dict[str, str] = {
     "token.create": "API token created",
     "token.revoke": "API token revoked",
     "lockout.lift": "login lockout lifted",
+    "autopilot.update": "autopilot settings changed",
+    "autopilot.gate": "autopilot's promotion gate decided",
+    "autopilot.stop": "autopilot stopped a run",
+    "autopilot.resume": "autopilot resumed",
 }
 ACTION_MAX = AuditEvent._meta.get_field("action").max_length
 # What the `action` filter accepts: an action (`job.launch`) or an area (`job`, every `job.*`).
