@@ -17,6 +17,7 @@ from .views import (
     quality,
     rankings,
     review,
+    rounds,
     tokens,
 )
 
@@ -81,6 +82,7 @@ urlpatterns = [
         quality.QualityFigureApi.as_view(),
         name="quality-figure",
     ),
+    path("projects/<id:project_id>/rounds/", rounds.RoundsApi.as_view(), name="rounds"),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

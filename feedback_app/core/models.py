@@ -47,6 +47,20 @@ class Project(TimeStampedModel):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of hand-outs that give a gold task the annotator has not seen (0..1).",
     )
+    # Adaptive overlap: a task whose votes' top choices differ asks for one more ranking at a
+    # time up to this many (annotation/submit.py); 0 or <= annotations_per_task: fixed overlap.
+    annotations_max = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(50)],
+        help_text="Adaptive overlap: ask for more rankings, up to this many, while votes disagree"
+        " (0: fixed overlap).",
+    )
+    # Active selection: a generate job with a round size picks the prompts where the active
+    # reward model is least certain between the policy's candidates (finetuning/rounds.py).
+    active_selection = models.BooleanField(
+        default=False,
+        help_text="Choose each round's prompts where the reward model is least certain.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )

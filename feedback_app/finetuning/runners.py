@@ -41,8 +41,8 @@ from training.data import read_jsonl
 
 from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part
 from .reporting import JobCancelled, JobReporter
-from .rounds import round_store
-from .versions import model_promote, model_register
+from .rounds import active_reward_model, round_store, unasked_prompts
+from .versions import lineage_root, model_promote, model_register
 
 
 def _prompt_input(p: Prompt) -> str | list[dict]:
@@ -65,9 +65,51 @@ def _stopped(result: Any) -> None:
         raise JobCancelled()
 
 
-def run_generate(job: Job, reporter: JobReporter) -> dict:
-    """K candidates a prompt from one policy, or split between two for a head-to-head round."""
+def _generate_for(
+    versions: list[ModelVersion],
+    prompts: list[Prompt],
+    k: int,
+    p: dict,
+    reporter: JobReporter,
+    low: float,
+    high: float,
+) -> tuple[list[list[tuple[str, ModelVersion]]], int]:
+    """K candidates a prompt, split between the versions; and the completion tokens spent."""
     from training.generate import generate
+
+    shares = [
+        k // len(versions) + (1 if i < k % len(versions) else 0) for i in range(len(versions))
+    ]
+    per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
+    inputs = [_prompt_input(x) for x in prompts]
+    tokens = 0
+    step = (high - low) / len(versions)
+    for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
+        reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
+        config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
+        result = generate(
+            version.weights,
+            inputs,
+            config,
+            progress=reporter.progress_between(low + i * step, low + (i + 1) * step),
+        )
+        _stopped(result)
+        for row, samples in zip(per_prompt, result.samples, strict=True):
+            row.extend((s.text, version) for s in samples)
+            tokens += sum(s.completion_tokens for s in samples)
+    return per_prompt, tokens
+
+
+def run_generate(job: Job, reporter: JobReporter) -> dict:
+    """K candidates a prompt from one policy, or split between two for a head-to-head round.
+
+    With `round_size`, the round asks about that many prompts not asked about before: with the
+    project's active selection on and an active reward model, candidates are generated for the
+    whole pool and the prompts where the reward model is least sure between the two best are
+    kept (training/selection.py); otherwise a seeded random draw. The rule and its inputs are
+    stored on the round.
+    """
+    from training import selection as sel
 
     p = job.params
     versions = list(ModelVersion.objects.filter(pk__in=p["model_versions"]))
@@ -78,33 +120,73 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     if not prompts:
         raise ValueError("the project has no prompts; import some first")
     k = job.project.candidates_per_task
-    shares = [
-        k // len(versions) + (1 if i < k % len(versions) else 0) for i in range(len(versions))
-    ]
-    per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
-    inputs = [_prompt_input(x) for x in prompts]
-    tokens = 0
-    for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
-        reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
-        config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
-        result = generate(
-            version.weights,
-            inputs,
-            config,
-            progress=reporter.progress_between(i / len(versions), (i + 1) / len(versions)),
-        )
-        _stopped(result)
-        for row, samples in zip(per_prompt, result.samples, strict=True):
-            row.extend((s.text, version) for s in samples)
-            tokens += sum(s.completion_tokens for s in samples)
+    size = p.get("round_size")
+    record: dict[str, Any] = {"rule": "all", "pool_size": len(prompts)}
+    if size:
+        pool = unasked_prompts(prompts)
+        if not pool:
+            raise ValueError("every prompt has been asked about; import more for a new round")
+        reward = active_reward_model(job.project) if job.project.active_selection else None
+        if reward is not None and len(pool) > size:
+            if p.get("pool_size") and len(pool) > p["pool_size"]:
+                drawn = set(sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk))
+                pool = [x for x in pool if x.pk in drawn]
+            per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
+            reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
+            from training.reward import RewardScorer
+
+            scorer = RewardScorer(reward.weights)
+            scores = {}
+            for prompt, row in zip(pool, per_prompt, strict=True):
+                texts = [t for t, _ in row]
+                scores[prompt.pk] = scorer.score_completions([_prompt_input(prompt)] * len(row), texts)
+            chosen = sel.select_uncertain(scores, size)
+            record = sel.selection_record(
+                rule=sel.RULE_UNCERTAIN,
+                pool=[x.pk for x in pool],
+                chosen=chosen,
+                scores=scores,
+                reward_model=reward.pk,
+            )
+            keep = {pid: i for i, pid in enumerate(chosen)}
+            pairs = sorted(
+                ((pr, row) for pr, row in zip(pool, per_prompt, strict=True) if pr.pk in keep),
+                key=lambda x: x[0].pk,
+            )
+            prompts = [pr for pr, _ in pairs]
+            per_prompt = [row for _, row in pairs]
+        else:
+            chosen = sel.select_random([x.pk for x in pool], size, seed=p["seed"] + job.pk)
+            record = sel.selection_record(
+                rule=sel.RULE_RANDOM,
+                pool=[x.pk for x in pool],
+                chosen=chosen,
+                seed=p["seed"] + job.pk,
+            )
+            if job.project.active_selection:
+                record["note"] = "no active reward model yet" if reward is None else "pool small"
+            prompts = sorted((x for x in pool if x.pk in set(chosen)), key=lambda x: x.pk)
+            per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
+    else:
+        per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
     rng = random.Random(job.pk)  # interleave the versions so file order says nothing
     for row in per_prompt:
         rng.shuffle(row)
     rnd = round_store(
-        project=job.project, prompts=prompts, candidates=per_prompt, versions=versions, job=job
+        project=job.project,
+        prompts=prompts,
+        candidates=per_prompt,
+        versions=versions,
+        job=job,
+        selection=record,
     )
     reporter.log(f"Round {rnd.number}: {len(prompts)} tasks, {tokens} tokens generated")
-    return {"round": rnd.number, "tasks": len(prompts), "completion_tokens": tokens}
+    return {
+        "round": rnd.number,
+        "tasks": len(prompts),
+        "completion_tokens": tokens,
+        "selection_rule": record["rule"],
+    }
 
 
 def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
@@ -225,7 +307,7 @@ def policy_evaluate(
         prompts,
         judge=reward.weights,
         config=config,
-        progress=reporter.progress_between(low, 1.0),
+        progress=reporter.progress_between(low, (low + 1.0) / 2),
     )
     _stopped(result)
     summary = {
@@ -236,6 +318,25 @@ def policy_evaluate(
         "comparisons": result["comparisons"],
         "judge": reward.name,
     }
+    base = lineage_root(parent)
+    if base.pk == parent.pk:
+        summary.update(base=base.pk, win_rate_vs_base=summary["win_rate"], kl_to_base=result["kl"])
+    else:
+        # Rounds report (finetuning/rounds_report.py): how far the loop has come from the
+        # start, not only from the last step; a second comparison on the same prompts.
+        reporter.stage(f"{policy.name} against the base {base.name}", (low + 1.0) / 2)
+        vs_base = compare_policies(
+            policy.weights,
+            base.weights,
+            prompts,
+            judge=reward.weights,
+            config=config,
+            progress=reporter.progress_between((low + 1.0) / 2, 1.0),
+        )
+        _stopped(vs_base)
+        summary.update(
+            base=base.pk, win_rate_vs_base=vs_base["win_rate"], kl_to_base=vs_base["kl"]
+        )
     version = ModelVersion.objects.get(pk=policy.pk)
     version.metrics = {**version.metrics, **summary}
     version.save(update_fields=["metrics", "updated_at"])
