@@ -91,7 +91,11 @@ def main() -> None:
     from training.generate import generate
 
     call_command("migrate", verbosity=0)
-    sizes = {"default": BootstrapConfig, "small": BootstrapConfig.small, "tiny": BootstrapConfig.tiny}
+    sizes = {
+        "default": BootstrapConfig,
+        "small": BootstrapConfig.small,
+        "tiny": BootstrapConfig.tiny,
+    }
     base = bootstrap_base_model(settings.BASE_MODEL_CACHE, sizes[args.model_size]())
     total_prompts = args.round_size * (args.rounds - 1) + args.pool
     train_prompts = corpus_prompts(total_prompts, args.seed, heldout=False)
@@ -235,8 +239,10 @@ def main() -> None:
                 f"| {_f(f.reward_accuracy)} |"
             )
 
-    print("\n| arm | round | rankings (cumulative) | property rate | win rate vs base (lexicon) "
-          "| KL to base | RM accuracy (fixed pairs) | s |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+    print(
+        "\n| arm | round | rankings (cumulative) | property rate | win rate vs base (lexicon) "
+        "| KL to base | RM accuracy (fixed pairs) | s |\n|---|---|---|---|---|---|---|---|"
+    )
     for arm, rows in curves.items():
         for r in rows:
             print(
@@ -319,9 +325,7 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
         parts.append(f'<g transform="translate(0 {i * height + 24})">')
         parts.append(f'<text x="{width / 2}" y="-6" text-anchor="middle">{title}</text>')
         for a in chart.axes:
-            parts.append(
-                f'<line x1="{a.x1}" y1="{a.y1}" x2="{a.x2}" y2="{a.y2}" stroke="#444"/>'
-            )
+            parts.append(f'<line x1="{a.x1}" y1="{a.y1}" x2="{a.x2}" y2="{a.y2}" stroke="#444"/>')
         for t in chart.texts:
             parts.append(f'<text x="{t.x}" y="{t.y}" text-anchor="{t.anchor}">{t.text}</text>')
         for s in chart.series:
@@ -332,8 +336,7 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
                 f'stroke-width="2"{dash}/>'
             )
             parts += [
-                f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="3.5" fill="{colour}"/>'
-                for p in s.points
+                f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="3.5" fill="{colour}"/>' for p in s.points
             ]
         parts.append("</g>")
     legend = "  ".join(f"{name}: {colour}" for name, colour in COLOURS.items())

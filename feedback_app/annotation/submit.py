@@ -84,7 +84,7 @@ WHERE id = %(assignment)s"""
     # update): the first ranking's top group is kept; a later one with another top group
     # splits the task; a split task that this ranking fills asks for one more, up to the
     # project's annotations_max (0: fixed overlap). The hand-out reads target_annotations only.
-    split = f"(top_split OR (first_top <> '' AND first_top <> %(top)s))"
+    split = "(top_split OR (first_top <> '' AND first_top <> %(top)s))"
     one_more = f"""
 UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(now)s,
     first_top = CASE WHEN first_top = '' THEN %(top)s ELSE first_top END,

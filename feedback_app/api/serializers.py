@@ -84,6 +84,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "rationale",
             "demonstrations",
             "gold_rate",
+            "annotations_max",
+            "active_selection",
             "created_at",
             "updated_at",
         ]

@@ -52,8 +52,7 @@ class Project(TimeStampedModel):
     annotations_max = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(50)],
-        help_text="Adaptive overlap: ask for more rankings, up to this many, while votes disagree"
-        " (0: fixed overlap).",
+        help_text="Adaptive overlap: most rankings a task while top choices differ.",
     )
     # Active selection: a generate job with a round size picks the prompts where the active
     # reward model is least certain between the policy's candidates (finetuning/rounds.py).

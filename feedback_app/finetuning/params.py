@@ -156,9 +156,7 @@ def _limit(value: Any, field: str) -> int | None:
 
 
 def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, gen = _split(
-        params, {"model_versions", "prompt_limit", "round_size", "pool_size"}
-    )
+    own, gen = _split(params, {"model_versions", "prompt_limit", "round_size", "pool_size"})
     unknown = sorted(set(gen) - set(GENERATE_FIELDS))
     if unknown:
         raise InvalidInput(Problem(unknown[0], "unknown parameter"))

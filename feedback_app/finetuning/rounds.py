@@ -17,7 +17,9 @@ from .models import Round
 def unasked_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
     """The prompts no ordinary (non-gold) task has asked about yet: a round's selection pool."""
     asked = set(
-        Task.objects.filter(prompt__in=prompts, gold__isnull=True).values_list("prompt_id", flat=True)
+        Task.objects.filter(prompt__in=prompts, gold__isnull=True).values_list(
+            "prompt_id", flat=True
+        )
     )
     return [p for p in prompts if p.pk not in asked]
 

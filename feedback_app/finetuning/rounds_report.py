@@ -46,7 +46,9 @@ class RoundFigures:
         return asdict(self)
 
 
-def _policy_figures(version: ModelVersion | None) -> tuple[float | None, float | None, float | None]:
+def _policy_figures(
+    version: ModelVersion | None,
+) -> tuple[float | None, float | None, float | None]:
     if version is None:
         return None, None, None
     m = version.metrics or {}

@@ -129,7 +129,9 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
         reward = active_reward_model(job.project) if job.project.active_selection else None
         if reward is not None and len(pool) > size:
             if p.get("pool_size") and len(pool) > p["pool_size"]:
-                drawn = set(sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk))
+                drawn = set(
+                    sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk)
+                )
                 pool = [x for x in pool if x.pk in drawn]
             per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
             reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
@@ -139,7 +141,9 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
             scores = {}
             for prompt, row in zip(pool, per_prompt, strict=True):
                 texts = [t for t, _ in row]
-                scores[prompt.pk] = scorer.score_completions([_prompt_input(prompt)] * len(row), texts)
+                scores[prompt.pk] = scorer.score_completions(
+                    [_prompt_input(prompt)] * len(row), texts
+                )
             chosen = sel.select_uncertain(scores, size)
             record = sel.selection_record(
                 rule=sel.RULE_UNCERTAIN,
@@ -334,9 +338,7 @@ def policy_evaluate(
             progress=reporter.progress_between((low + 1.0) / 2, 1.0),
         )
         _stopped(vs_base)
-        summary.update(
-            base=base.pk, win_rate_vs_base=vs_base["win_rate"], kl_to_base=vs_base["kl"]
-        )
+        summary.update(base=base.pk, win_rate_vs_base=vs_base["win_rate"], kl_to_base=vs_base["kl"])
     version = ModelVersion.objects.get(pk=policy.pk)
     version.metrics = {**version.metrics, **summary}
     version.save(update_fields=["metrics", "updated_at"])

@@ -1,9 +1,10 @@
 """The SQL hand-out and submit do exactly what the ORM specification (handout_spec.py) allows.
 
-Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, fixed or adaptive
-overlap up to 2-4, members and a non-member, some tasks gold and a gold rate, hand-outs, submits of the order shown or another,
-skips, a clock that jumps past leases) through the services; before each step the
-specification, evaluated on the same rows, says what must happen. Runs on both backends (the
+Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, fixed or
+adaptive overlap up to 2-4, members and a non-member, some tasks gold and a gold rate,
+hand-outs, submits of the order shown or another, skips, a clock that jumps past leases)
+through the services; before each step the specification, evaluated on the same rows, says
+what must happen, and after each submit what the task then wants. Runs on both backends (the
 suite's SQLite and PostgreSQL passes).
 """
 

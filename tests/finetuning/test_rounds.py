@@ -40,9 +40,7 @@ def pool_project(tiny_policy):
     project = Project.objects.create(name="pool", candidates_per_task=3)
     records = check_records([(i + 1, {"prompt": f"Tell me about item {i}"}) for i in range(8)], k=3)
     prompts_import(project=project, records=records)
-    base = versions.model_register(
-        project=project, kind="policy", name="base", weights=tiny_policy
-    )
+    base = versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
     return project, base
 
 
@@ -190,14 +188,16 @@ def two_rounds(make_project, make_user):
     versions.model_register(
         project=project, kind="reward", name="rm2", weights="r2", metrics={"heldout_accuracy": 0.8}
     )
-    task1, task2 = project.tasks.order_by("id")
+    _, task2 = project.tasks.order_by("id")
     Task.objects.filter(pk=task2.pk).update(round=2)
-    for task, flip in ((task1, False), (task2, True)):
+    for flip in (False, True):
         for i, user in enumerate(users):
             a = annotation.task_assign_next(project=project, annotator=user)
             ids = sorted(a.display_order)
             order = list(reversed(ids)) if flip and i else ids
-            annotation.ranking_submit(task_id=a.task_id, annotator=user, groups=[[x] for x in order])
+            annotation.ranking_submit(
+                task_id=a.task_id, annotator=user, groups=[[x] for x in order]
+            )
     assert Ranking.objects.count() == 4
     return project, rm1
 

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0009_task_gold'),
+        ("annotation", "0009_task_gold"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='first_top',
-            field=models.CharField(blank=True, default='', editable=False, max_length=200),
+            model_name="task",
+            name="first_top",
+            field=models.CharField(blank=True, default="", editable=False, max_length=200),
         ),
         migrations.AddField(
-            model_name='task',
-            name='top_split',
+            model_name="task",
+            name="top_split",
             field=models.BooleanField(default=False, editable=False),
         ),
     ]

@@ -5,20 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0006_audit_event'),
+        ("core", "0006_audit_event"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='project',
-            name='active_selection',
-            field=models.BooleanField(default=False, help_text="Choose each round's prompts where the reward model is least certain."),
+            model_name="project",
+            name="active_selection",
+            field=models.BooleanField(
+                default=False,
+                help_text="Choose each round's prompts where the reward model is least certain.",
+            ),
         ),
         migrations.AddField(
-            model_name='project',
-            name='annotations_max',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Adaptive overlap: ask for more rankings, up to this many, while votes disagree (0: fixed overlap).', validators=[django.core.validators.MaxValueValidator(50)]),
+            model_name="project",
+            name="annotations_max",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="Adaptive overlap: most rankings a task while top choices differ.",
+                validators=[django.core.validators.MaxValueValidator(50)],
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finetuning', '0005_moved_to_core'),
+        ("finetuning", "0005_moved_to_core"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='round',
-            name='selection',
+            model_name="round",
+            name="selection",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
