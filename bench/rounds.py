@@ -155,7 +155,6 @@ def main() -> None:
                     "temperature": 1.0,
                     "top_p": 1.0,
                     "seed": args.seed + number,
-                    "stop": list(stop),
                 },
             )
             simulate(project=project, annotators=bots, noise=args.noise, seed=args.seed + number)
