@@ -54,6 +54,23 @@ def _read_pairs(snapshot: DatasetSnapshot, split: str) -> list[dict]:
     return read_jsonl(path) if path.exists() and path.stat().st_size else []
 
 
+def _trainable_pairs(rows: list[dict], reporter: JobReporter) -> list[dict]:
+    """The pairs TRL accepts: a generated candidate can be empty (the model's first token was
+    its end) or the same text as another, and one such pair fails the whole training run."""
+    from training.data import PairError, pair_format
+
+    kept = []
+    for i, row in enumerate(rows):
+        try:
+            pair_format(row, i)
+        except PairError:
+            continue
+        kept.append(row)
+    if len(kept) < len(rows):
+        reporter.log(f"{len(rows) - len(kept)} pairs with an empty or identical side left out")
+    return kept
+
+
 def _out_dir(job: Job, name: str) -> Path:
     path = Path(settings.MODEL_DIR) / str(job.project_id) / f"{name}-job{job.pk}"
     path.mkdir(parents=True, exist_ok=True)
@@ -219,7 +236,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     p = job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     base = ModelVersion.objects.get(pk=p["base"])
-    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    train, test = (_trainable_pairs(_read_pairs(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
     out = _out_dir(job, "reward")
     result = train_reward(
@@ -258,7 +275,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
     config = DPOTrainConfig.from_dict(config_part(DPOTrainConfig, p))
-    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    train, test = (_trainable_pairs(_read_pairs(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
     out = _out_dir(job, "policy")
     result = train_dpo(policy.weights, train, out, config, reporter.progress_between(0, 0.9))

@@ -242,3 +242,31 @@ def test_the_rounds_page_is_not_found_for_an_annotator(two_rounds, client):
     project, _ = two_rounds
     client.force_login(project.members.first())
     assert client.get(f"/projects/{project.pk}/rounds/").status_code == 404
+
+
+def test_pairs_with_an_empty_or_identical_side_are_left_out_of_training_not_fatal(
+    make_project, make_snapshot, tiny_policy
+):
+    """Generated candidates can be empty or repeat another; five rounds of the bench met both."""
+    project = make_project(name="empty", k=2, overlap=1, n_tasks=1)
+    base = versions.model_register(project=project, kind="policy", name="b", weights=tiny_policy)
+    good = [
+        {"prompt": f"Say {i}", "chosen": " valid and useful", "rejected": " error"}
+        for i in range(8)
+    ]
+    bad = [
+        {"prompt": "Say", "chosen": " fine", "rejected": ""},
+        {"prompt": "Say", "chosen": " same", "rejected": " same"},
+    ]
+    snapshot = make_snapshot(project, pairs=good + bad)
+    job = services.job_launch(
+        project=project,
+        kind="train_reward",
+        params={"snapshot": snapshot.pk, "base": base.pk, "epochs": 1},
+    )
+    status = jobs.job_execute(
+        job_id=job.pk, worker="w", runners=kinds.RUNNERS, torch_kinds=kinds.TORCH_KINDS
+    )
+    job.refresh_from_db()
+    assert status == "succeeded", job.error
+    assert "2 pairs with an empty or identical side left out" in job.log_tail
