@@ -54,11 +54,16 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=72, help="unasked prompts active scores")
     parser.add_argument("--eval-prompts", type=int, default=48)
     parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--dpo-lr", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the curves here")
+    parser.add_argument("--replot", type=Path, default=None, help="only draw --plot from JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: runs, no result")
     args = parser.parse_args()
+    if args.replot:
+        _plot(json.loads(args.replot.read_text()), args.plot)
+        return
     if args.smoke:
         args.model_size, args.rounds, args.round_size, args.pool, args.eval_prompts = (
             "tiny", 2, 4, 8, 4,
@@ -179,7 +184,7 @@ def main() -> None:
                     "snapshot": snap.outputs["snapshot"],
                     "policy": policy.pk,
                     "epochs": epochs,
-                    "learning_rate": 5e-4,
+                    "learning_rate": args.dpo_lr,
                     "batch_size": 16,
                 },
             )
@@ -315,13 +320,21 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
         ),
     ]
     width, height = panels[0][1].width, panels[0][1].height + 28
+    top = 24  # the legend's band
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height * 3 + 24}" '
-        f'width="{width}" height="{height * 3 + 24}" font-family="sans-serif" font-size="12">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height * 3 + top}" '
+        f'width="{width}" height="{height * 3 + top}" font-family="sans-serif" font-size="12">',
         '<rect width="100%" height="100%" fill="white"/>',
     ]
+    for i, (name, colour) in enumerate(COLOURS.items()):
+        x = 80 + i * 150
+        dash = ' stroke-dasharray="4 3"' if name != "active" else ""
+        parts.append(
+            f'<line x1="{x}" y1="12" x2="{x + 24}" y2="12" stroke="{colour}" '
+            f'stroke-width="2"{dash}/><text x="{x + 30}" y="16">{name}</text>'
+        )
     for i, (title, chart) in enumerate(panels):
-        parts.append(f'<g transform="translate(0 {i * height + 24})">')
+        parts.append(f'<g transform="translate(0 {i * height + top + 20})">')
         parts.append(f'<text x="{width / 2}" y="-6" text-anchor="middle">{title}</text>')
         for a in chart.axes:
             parts.append(f'<line x1="{a.x1}" y1="{a.y1}" x2="{a.x2}" y2="{a.y2}" stroke="#444"/>')
@@ -338,8 +351,6 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
                 f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="3.5" fill="{colour}"/>' for p in s.points
             ]
         parts.append("</g>")
-    legend = "  ".join(f"{name}: {colour}" for name, colour in COLOURS.items())
-    parts.append(f'<text x="{width - 8}" y="14" text-anchor="end">{legend}</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts))
 
