@@ -12,7 +12,7 @@ Pure: plain lists in, plain dicts out; the scores come from `training.reward.Rew
 >>> select_uncertain({10: [0.0, 5.0, 4.9], 11: [1.0, -3.0], 12: [2.0, 2.2]}, 2)
 [10, 12]
 >>> select_random([10, 11, 12], 2, seed=0)
-[12, 10]
+[11, 12]
 """
 
 from __future__ import annotations
