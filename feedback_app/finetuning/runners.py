@@ -117,17 +117,65 @@ def _generate_for(
     return per_prompt, tokens
 
 
+RoundPick = tuple[list[Prompt], list[list[tuple[str, ModelVersion]]], int, dict[str, Any]]
+
+
+def _uncertain_round(
+    job: Job, pool: list[Prompt], reward: ModelVersion, versions: list, k: int, reporter
+) -> RoundPick:
+    """Candidates for the whole pool, scored by `reward`; the `round_size` prompts whose two
+    best candidates score closest are kept (training/selection.py)."""
+    from training import selection as sel
+    from training.reward import RewardScorer
+
+    p = job.params
+    if p.get("pool_size") and len(pool) > p["pool_size"]:
+        drawn = set(
+            sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk)
+        )
+        pool = [x for x in pool if x.pk in drawn]
+    per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
+    reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
+    scorer = RewardScorer(reward.weights)
+    scores = {
+        prompt.pk: scorer.score_completions([_prompt_input(prompt)] * len(row), [t for t, _ in row])
+        for prompt, row in zip(pool, per_prompt, strict=True)
+    }
+    chosen = set(sel.select_uncertain(scores, p["round_size"]))
+    record = sel.selection_record(
+        rule=sel.RULE_UNCERTAIN,
+        pool=[x.pk for x in pool],
+        chosen=sorted(chosen),
+        scores=scores,
+        reward_model=reward.pk,
+    )
+    kept = [(pr, row) for pr, row in zip(pool, per_prompt, strict=True) if pr.pk in chosen]
+    return [pr for pr, _ in kept], [row for _, row in kept], tokens, record
+
+
+def _random_round(job: Job, pool: list[Prompt], versions: list, k: int, reporter) -> RoundPick:
+    """A seeded draw of `round_size` prompts of the pool, then their candidates."""
+    from training import selection as sel
+
+    p = job.params
+    seed = p["seed"] + job.pk
+    chosen = set(sel.select_random([x.pk for x in pool], p["round_size"], seed=seed))
+    prompts = [x for x in pool if x.pk in chosen]
+    record = sel.selection_record(
+        rule=sel.RULE_RANDOM, pool=[x.pk for x in pool], chosen=sorted(chosen), seed=seed
+    )
+    per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
+    return prompts, per_prompt, tokens, record
+
+
 def run_generate(job: Job, reporter: JobReporter) -> dict:
     """K candidates a prompt from one policy, or split between two for a head-to-head round.
 
     With `round_size`, the round asks about that many prompts not asked about before: with the
-    project's active selection on and an active reward model, candidates are generated for the
-    whole pool and the prompts where the reward model is least sure between the two best are
-    kept (training/selection.py); otherwise a seeded random draw. The rule and its inputs are
-    stored on the round.
+    project's active selection on and an active reward model, the prompts where the reward
+    model is least sure between the two best candidates; otherwise a seeded random draw. The
+    rule and its inputs are stored on the round.
     """
-    from training import selection as sel
-
     p = job.params
     versions = list(ModelVersion.objects.filter(pk__in=p["model_versions"]))
     versions.sort(key=lambda v: p["model_versions"].index(v.pk))
@@ -137,59 +185,23 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     if not prompts:
         raise ValueError("the project has no prompts; import some first")
     k = job.project.candidates_per_task
-    size = p.get("round_size")
-    record: dict[str, Any] = {"rule": "all", "pool_size": len(prompts)}
-    if size:
+    if p.get("round_size"):
         pool = unasked_prompts(prompts)
         if not pool:
             raise ValueError("every prompt has been asked about; import more for a new round")
-        reward = active_reward_model(job.project) if job.project.active_selection else None
-        if reward is not None and len(pool) > size:
-            if p.get("pool_size") and len(pool) > p["pool_size"]:
-                drawn = set(
-                    sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk)
-                )
-                pool = [x for x in pool if x.pk in drawn]
-            per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
-            reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
-            from training.reward import RewardScorer
-
-            scorer = RewardScorer(reward.weights)
-            scores = {}
-            for prompt, row in zip(pool, per_prompt, strict=True):
-                texts = [t for t, _ in row]
-                scores[prompt.pk] = scorer.score_completions(
-                    [_prompt_input(prompt)] * len(row), texts
-                )
-            chosen = sel.select_uncertain(scores, size)
-            record = sel.selection_record(
-                rule=sel.RULE_UNCERTAIN,
-                pool=[x.pk for x in pool],
-                chosen=chosen,
-                scores=scores,
-                reward_model=reward.pk,
+        active = job.project.active_selection
+        reward = active_reward_model(job.project) if active else None
+        if reward is not None and len(pool) > p["round_size"]:
+            prompts, per_prompt, tokens, record = _uncertain_round(
+                job, pool, reward, versions, k, reporter
             )
-            keep = {pid: i for i, pid in enumerate(chosen)}
-            pairs = sorted(
-                ((pr, row) for pr, row in zip(pool, per_prompt, strict=True) if pr.pk in keep),
-                key=lambda x: x[0].pk,
-            )
-            prompts = [pr for pr, _ in pairs]
-            per_prompt = [row for _, row in pairs]
         else:
-            chosen = sel.select_random([x.pk for x in pool], size, seed=p["seed"] + job.pk)
-            record = sel.selection_record(
-                rule=sel.RULE_RANDOM,
-                pool=[x.pk for x in pool],
-                chosen=chosen,
-                seed=p["seed"] + job.pk,
-            )
-            if job.project.active_selection:
+            prompts, per_prompt, tokens, record = _random_round(job, pool, versions, k, reporter)
+            if active:
                 record["note"] = "no active reward model yet" if reward is None else "pool small"
-            prompts = sorted((x for x in pool if x.pk in set(chosen)), key=lambda x: x.pk)
-            per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
     else:
         per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
+        record = {"rule": "all", "pool_size": len(prompts)}
     rng = random.Random(job.pk)  # interleave the versions so file order says nothing
     for row in per_prompt:
         rng.shuffle(row)
