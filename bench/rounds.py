@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--round-size", type=int, default=24, help="prompts a round asks about")
     parser.add_argument("--pool", type=int, default=72, help="unasked prompts active scores")
     parser.add_argument("--eval-prompts", type=int, default=48)
+    parser.add_argument(
+        "--rm-prompts", type=int, default=48, help="held-out prompts of the fixed RM pairs"
+    )
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--dpo-lr", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
@@ -65,9 +68,8 @@ def main() -> None:
         _plot(json.loads(args.replot.read_text()), args.plot)
         return
     if args.smoke:
-        args.model_size, args.rounds, args.round_size, args.pool, args.eval_prompts = (
-            "tiny", 2, 4, 8, 4,
-        )  # fmt: skip
+        args.model_size, args.rounds, args.round_size, args.pool = "tiny", 2, 4, 8
+        args.eval_prompts = args.rm_prompts = 4
     tokens, epochs = (8, 1) if args.smoke else (24, 2)
 
     var = Path(tempfile.mkdtemp(prefix="bench-rounds-"))
@@ -105,16 +107,17 @@ def main() -> None:
     total_prompts = args.round_size * (args.rounds - 1) + args.pool
     train_prompts = corpus_prompts(total_prompts, args.seed, heldout=False)
     test_prompts = corpus_prompts(args.eval_prompts, args.seed + 1, heldout=True)
+    rm_prompts = corpus_prompts(args.rm_prompts, args.seed + 1, heldout=True)
     stop = ("\n\n",)
 
     # The fixed yardstick of reward-model accuracy: base samples of held-out prompts, best
     # against worst by the bots' judge without noise.
     sampled = generate(
         base.output_dir,
-        test_prompts,
+        rm_prompts,
         GenerateConfig(num_samples=4, max_new_tokens=tokens, seed=args.seed + 3, stop=stop),
     )
-    rm_pairs = on_policy_pairs(test_prompts, sampled.samples, judge=rule_score)
+    rm_pairs = on_policy_pairs(rm_prompts, sampled.samples, judge=rule_score)
     eval_config = EvalConfig(
         samples_per_prompt=2, max_new_tokens=tokens, seed=args.seed + 7, stop=stop
     )
