@@ -84,6 +84,14 @@ def test_loop_bench_smoke_runs_every_stage_of_a_turn(embedded):
     assert "One turn after the base model" in out
 
 
+def test_rounds_bench_smoke_runs_both_arms_and_checks_the_targets(embedded):
+    out = run("rounds.py", env=embedded, timeout=600)
+    for arm in ("active", "random"):
+        assert f"| {arm} | 2 |" in out  # a curve row of each arm's last round
+    assert "| 2 | reward_margin |" in out  # round 2 of the active arm chose by the reward model
+    assert "Target 1" in out and "Target 2" in out
+
+
 @pytest.mark.postgres
 def test_export_bench_smoke_streams_as_many_pairs_as_copy():
     url = os.environ.get("DATABASE_URL", "")

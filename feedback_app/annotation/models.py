@@ -113,6 +113,11 @@ class Task(TimeStampedModel):
     # ordinary walk, its index and the unfilled count never see it. Their rankings never count
     # as votes (preferences/rows.py).
     gold = models.JSONField(null=True, blank=True, editable=False)
+    # Adaptive overlap (annotation/submit.py): the first ranking's top group ("3,7": candidate
+    # ids) and whether a later ranking's top group differed from it. Kept by the submit's one
+    # UPDATE, so the hand-out reads only target_annotations, as before.
+    first_top = models.CharField(max_length=200, blank=True, default="", editable=False)
+    top_split = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["id"]

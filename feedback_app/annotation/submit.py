@@ -30,6 +30,15 @@ from .models import Assignment, Ranking, Task
 from .rankings import FLAGS  # each flag is the boolean column of Ranking of the same name
 
 
+def top_key(groups: list[list[int]]) -> str:
+    """The ranking's top group as adaptive overlap compares it: its candidate ids, sorted.
+
+    >>> top_key([[9, 3], [4]])
+    '3,9'
+    """
+    return ",".join(str(c) for c in sorted(groups[0])) if groups else ""
+
+
 def time_spent_ms(*, leased_at: datetime, now: datetime) -> int:
     """Time spent on a ranking: from the lease to the submit, measured here, never sent."""
     return max(0, int((now - leased_at).total_seconds() * 1000))
@@ -42,7 +51,7 @@ def _submit_state_sql() -> str:
     return f"""
 SELECT t.id, t.project_id, t.target_annotations, t.submitted_count, pr.rationale,
        a.id, a.status, a.leased_at, a.expires_at, a.display_order, r.id, r.payload_hash,
-       CASE WHEN t.gold IS NULL THEN 0 ELSE 1 END, pr.archived
+       CASE WHEN t.gold IS NULL THEN 0 ELSE 1 END, pr.archived, pr.annotations_max
 FROM {table(Task)} t
 JOIN {table(Project)} pr ON pr.id = t.project_id
 LEFT JOIN {table(Assignment)} a ON a.task_id = t.id AND a.annotator_id = %(annotator)s
@@ -71,8 +80,19 @@ RETURNING id"""
 UPDATE {table(Assignment)} SET status = %(submitted)s, updated_at = %(now)s
 WHERE id = %(assignment)s"""
     # A gold task takes no slot: its rankings are not counted (models.Task.gold).
+    # Adaptive overlap, in the same statement (every right-hand side reads the row before the
+    # update): the first ranking's top group is kept; a later one with another top group
+    # splits the task; a split task that this ranking fills asks for one more, up to the
+    # project's annotations_max (0: fixed overlap). The hand-out reads target_annotations only.
+    split = "(top_split OR (first_top <> '' AND first_top <> %(top)s))"
     one_more = f"""
-UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(now)s
+UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(now)s,
+    first_top = CASE WHEN first_top = '' THEN %(top)s ELSE first_top END,
+    top_split = {split},
+    target_annotations = CASE
+        WHEN {split} AND submitted_count + 1 >= target_annotations
+             AND target_annotations < %(max_votes)s
+        THEN target_annotations + 1 ELSE target_annotations END
 WHERE id = %(task)s AND gold IS NULL"""
     return insert, submitted, one_more
 
@@ -95,6 +115,7 @@ class SubmitState:
         "ranking_hash",
         "gold",
         "archived",
+        "max_votes",
     )
 
     def __init__(self, row: Sequence) -> None:
@@ -113,6 +134,7 @@ class SubmitState:
             self.ranking_hash,
             gold,
             archived,
+            self.max_votes,
         ) = row
         self.gold = bool(gold)
         self.archived = bool(archived)
@@ -167,6 +189,8 @@ def ranking_store(
         rationale=rationale,
         time_spent_ms=values["time_spent_ms"],
         payload_hash=payload_hash,
+        top=top_key(groups),
+        max_votes=state.max_votes,
         **flag_values,
     )
     insert, submitted, one_more = _store_sql()

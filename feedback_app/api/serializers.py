@@ -108,6 +108,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "base_model",
             "generation",
             "archived",
+            "annotations_max",
+            "active_selection",
             "created_at",
             "updated_at",
         ]

@@ -21,6 +21,7 @@ from .views import (
     quality,
     rankings,
     review,
+    rounds,
     tokens,
 )
 
@@ -127,6 +128,7 @@ urlpatterns = [
         quality.QualityFigureApi.as_view(),
         name="quality-figure",
     ),
+    path("projects/<id:project_id>/rounds/", rounds.RoundsApi.as_view(), name="rounds"),
     path(
         "schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),

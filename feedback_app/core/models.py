@@ -73,6 +73,19 @@ class Project(TimeStampedModel):
         default=False,
         help_text="Hidden from annotators and read-only until restored; never deleted.",
     )
+    # Adaptive overlap: a task whose votes' top choices differ asks for one more ranking at a
+    # time up to this many (annotation/submit.py); 0 or <= annotations_per_task: fixed overlap.
+    annotations_max = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(50)],
+        help_text="Adaptive overlap: most rankings a task while top choices differ.",
+    )
+    # Active selection: a generate job with a round size picks the prompts where the active
+    # reward model is least certain between the policy's candidates (finetuning/rounds.py).
+    active_selection = models.BooleanField(
+        default=False,
+        help_text="Choose each round's prompts where the reward model is least certain.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )

@@ -108,6 +108,19 @@ class GenerateForm(LaunchForm):
     policy = _version_field("Policy")
     challenger = _version_field("Second policy (head to head)")
     prompt_limit = _number(PROMPT_LIMIT, required=False, label="At most N prompts")
+    round_size = _number(
+        PROMPT_LIMIT,
+        required=False,
+        label="Round size",
+        help_text="Ask about this many prompts not asked before, chosen by the project's rule "
+        "(active selection: where the reward model is least sure). Empty: every prompt.",
+    )
+    pool_size = _number(
+        PROMPT_LIMIT,
+        required=False,
+        label="Selection pool",
+        help_text="Active selection scores at most this many unasked prompts. Empty: all.",
+    )
     temperature = _config_number(_GEN, "temperature")
     top_p = _config_number(_GEN, "top_p")
     max_new_tokens = _config_number(_GEN, "max_new_tokens")

@@ -15,6 +15,9 @@ class Round(TimeStampedModel):
     number = models.PositiveIntegerField()
     model_versions = models.ManyToManyField(ModelVersion, related_name="rounds", blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # How the round's prompts were chosen and from what (training/selection.py): the rule, the
+    # reward model, the pool, the chosen prompt ids and a summary of the scores.
+    selection = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-number"]

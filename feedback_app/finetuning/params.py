@@ -238,7 +238,9 @@ def _limit(value: Any, field: str) -> int | None:
 
 
 def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, gen = _split(params, {"model_versions", "prompt_limit", "split"})
+    own, gen = _split(
+        params, {"model_versions", "prompt_limit", "split", "round_size", "pool_size"}
+    )
     unknown = sorted(set(gen) - set(GENERATE_FIELDS))
     if unknown:
         raise InvalidInput(Problem(unknown[0], "unknown parameter"))
@@ -253,12 +255,26 @@ def check_generate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     config = _config(
         GenerateConfig, {"num_samples": project.candidates_per_task, **defaults, **gen}
     )
-    return {
+    clean = {
         "model_versions": [v.pk for v in versions],
         "split": _check_split(own.get("split"), len(versions), project.candidates_per_task),
         "prompt_limit": _limit(own.get("prompt_limit"), "prompt_limit"),
         **{k: config[k] for k in GENERATE_FIELDS},
     }
+    # How many prompts not asked about before the round asks about, chosen by the project's
+    # selection rule (runners.run_generate); absent: every prompt, as before.
+    # `pool_size` caps how many of them active selection samples and scores (a seeded draw).
+    size = _limit(own.get("round_size"), "round_size")
+    pool = _limit(own.get("pool_size"), "pool_size")
+    if pool is not None and size is None:
+        raise InvalidInput(Problem("pool_size", "only with round_size"))
+    if pool is not None and pool < size:
+        raise InvalidInput(Problem("pool_size", "must be at least round_size"))
+    if size is not None:
+        clean["round_size"] = size
+    if pool is not None:
+        clean["pool_size"] = pool
+    return clean
 
 
 def even_split(k: int, versions: int) -> list[int]:

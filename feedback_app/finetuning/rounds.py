@@ -14,6 +14,23 @@ from feedback_app.core.models import Job, ModelVersion, Project
 from .models import Round
 
 
+def unasked_prompts(prompts: Sequence[Prompt]) -> list[Prompt]:
+    """The prompts no ordinary (non-gold) task has asked about yet: a round's selection pool."""
+    asked = set(
+        Task.objects.filter(prompt__in=prompts, gold__isnull=True).values_list(
+            "prompt_id", flat=True
+        )
+    )
+    return [p for p in prompts if p.pk not in asked]
+
+
+def active_reward_model(project: Project) -> ModelVersion | None:
+    """The reward model active selection scores with: the project's active one."""
+    return ModelVersion.objects.filter(
+        project=project, kind=ModelVersion.Kind.REWARD, is_active=True
+    ).first()
+
+
 def next_round_number(project: Project) -> int:
     last = Task.objects.filter(project=project).aggregate(n=Max("round"))["n"] or 0
     return last + 1
@@ -37,10 +54,12 @@ def round_store(
     candidates: Sequence[Sequence[tuple[str, ModelVersion]]],
     versions: Sequence[ModelVersion],
     job: Job | None = None,
+    selection: dict | None = None,
 ) -> Round:
-    """Store a new round: one task a prompt with its generated candidates, all or nothing."""
+    """Store a new round: one task a prompt with its generated candidates, all or nothing;
+    `selection` records how its prompts were chosen (training/selection.py)."""
     number = next_round_number(project)
-    rnd = Round.objects.create(project=project, number=number, job=job)
+    rnd = Round.objects.create(project=project, number=number, job=job, selection=selection or {})
     rnd.model_versions.set(versions)
     rows = [
         (

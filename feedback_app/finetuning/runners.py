@@ -42,8 +42,8 @@ from training.data import read_jsonl
 
 from .params import GENERATE_FIELDS, STAGE_FLAGS, config_part, even_split
 from .reporting import JobCancelled, JobReporter
-from .rounds import round_started, round_store
-from .versions import model_promote, model_register
+from .rounds import active_reward_model, round_started, round_store, unasked_prompts
+from .versions import lineage_root, model_promote, model_register
 
 
 def _prompt_input(p: Prompt) -> str | list[dict]:
@@ -53,6 +53,23 @@ def _prompt_input(p: Prompt) -> str | list[dict]:
 def _read_pairs(snapshot: DatasetSnapshot, split: str) -> list[dict]:
     path = Path(snapshot.path) / f"{split}.jsonl"
     return read_jsonl(path) if path.exists() and path.stat().st_size else []
+
+
+def _trainable_pairs(rows: list[dict], reporter: JobReporter) -> list[dict]:
+    """The pairs TRL accepts: a generated candidate can be empty (the model's first token was
+    its end) or the same text as another, and one such pair fails the whole training run."""
+    from training.data import PairError, pair_format
+
+    kept = []
+    for i, row in enumerate(rows):
+        try:
+            pair_format(row, i)
+        except PairError:
+            continue
+        kept.append(row)
+    if len(kept) < len(rows):
+        reporter.log(f"{len(rows) - len(kept)} pairs with an empty or identical side left out")
+    return kept
 
 
 def _out_dir(job: Job, name: str) -> Path:
@@ -66,11 +83,99 @@ def _stopped(result: Any) -> None:
         raise JobCancelled()
 
 
-def run_generate(job: Job, reporter: JobReporter) -> dict:
-    """K candidates a prompt from one policy, or split between two for a head-to-head round
-    (`split`: how many each writes)."""
+def _generate_for(
+    versions: list[ModelVersion],
+    prompts: list[Prompt],
+    k: int,
+    p: dict,
+    reporter: JobReporter,
+    low: float,
+    high: float,
+) -> tuple[list[list[tuple[str, ModelVersion]]], int]:
+    """K candidates a prompt, split between the versions; and the completion tokens spent."""
     from training.generate import generate
 
+    # Jobs stored before `split` existed share K evenly, as the checker's default does.
+    shares = p.get("split") or even_split(k, len(versions))
+    per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
+    inputs = [_prompt_input(x) for x in prompts]
+    tokens = 0
+    step = (high - low) / len(versions)
+    for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
+        reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
+        config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
+        result = generate(
+            version.weights,
+            inputs,
+            config,
+            progress=reporter.progress_between(low + i * step, low + (i + 1) * step),
+        )
+        _stopped(result)
+        for row, samples in zip(per_prompt, result.samples, strict=True):
+            row.extend((s.text, version) for s in samples)
+            tokens += sum(s.completion_tokens for s in samples)
+    return per_prompt, tokens
+
+
+RoundPick = tuple[list[Prompt], list[list[tuple[str, ModelVersion]]], int, dict[str, Any]]
+
+
+def _uncertain_round(
+    job: Job, pool: list[Prompt], reward: ModelVersion, versions: list, k: int, reporter
+) -> RoundPick:
+    """Candidates for the whole pool, scored by `reward`; the `round_size` prompts whose two
+    best candidates score closest are kept (training/selection.py)."""
+    from training import selection as sel
+    from training.reward import RewardScorer
+
+    p = job.params
+    if p.get("pool_size") and len(pool) > p["pool_size"]:
+        drawn = set(
+            sel.select_random([x.pk for x in pool], p["pool_size"], seed=p["seed"] + job.pk)
+        )
+        pool = [x for x in pool if x.pk in drawn]
+    per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
+    reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
+    scorer = RewardScorer(reward.weights)
+    scores = {
+        prompt.pk: scorer.score_completions([_prompt_input(prompt)] * len(row), [t for t, _ in row])
+        for prompt, row in zip(pool, per_prompt, strict=True)
+    }
+    chosen = set(sel.select_uncertain(scores, p["round_size"]))
+    record = sel.selection_record(
+        rule=sel.RULE_UNCERTAIN,
+        pool=[x.pk for x in pool],
+        chosen=sorted(chosen),
+        scores=scores,
+        reward_model=reward.pk,
+    )
+    kept = [(pr, row) for pr, row in zip(pool, per_prompt, strict=True) if pr.pk in chosen]
+    return [pr for pr, _ in kept], [row for _, row in kept], tokens, record
+
+
+def _random_round(job: Job, pool: list[Prompt], versions: list, k: int, reporter) -> RoundPick:
+    """A seeded draw of `round_size` prompts of the pool, then their candidates."""
+    from training import selection as sel
+
+    p = job.params
+    seed = p["seed"] + job.pk
+    chosen = set(sel.select_random([x.pk for x in pool], p["round_size"], seed=seed))
+    prompts = [x for x in pool if x.pk in chosen]
+    record = sel.selection_record(
+        rule=sel.RULE_RANDOM, pool=[x.pk for x in pool], chosen=sorted(chosen), seed=seed
+    )
+    per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
+    return prompts, per_prompt, tokens, record
+
+
+def run_generate(job: Job, reporter: JobReporter) -> dict:
+    """K candidates a prompt from one policy, or split between two for a head-to-head round.
+
+    With `round_size`, the round asks about that many prompts not asked about before: with the
+    project's active selection on and an active reward model, the prompts where the reward
+    model is least sure between the two best candidates; otherwise a seeded random draw. The
+    rule and its inputs are stored on the round.
+    """
     p = job.params
     versions = list(ModelVersion.objects.filter(pk__in=p["model_versions"]))
     versions.sort(key=lambda v: p["model_versions"].index(v.pk))
@@ -79,32 +184,42 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
         prompts = prompts[: p["prompt_limit"]]
     if not prompts:
         raise ValueError("the project has no prompts; import some first")
-    # Jobs stored before `split` existed share K evenly, as the checker's default does.
-    shares = p.get("split") or even_split(job.project.candidates_per_task, len(versions))
-    per_prompt: list[list[tuple[str, ModelVersion]]] = [[] for _ in prompts]
-    inputs = [_prompt_input(x) for x in prompts]
-    tokens = 0
-    for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
-        reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
-        config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
-        result = generate(
-            version.weights,
-            inputs,
-            config,
-            progress=reporter.progress_between(i / len(versions), (i + 1) / len(versions)),
-        )
-        _stopped(result)
-        for row, samples in zip(per_prompt, result.samples, strict=True):
-            row.extend((s.text, version) for s in samples)
-            tokens += sum(s.completion_tokens for s in samples)
+    k = job.project.candidates_per_task
+    if p.get("round_size"):
+        pool = unasked_prompts(prompts)
+        if not pool:
+            raise ValueError("every prompt has been asked about; import more for a new round")
+        active = job.project.active_selection
+        reward = active_reward_model(job.project) if active else None
+        if reward is not None and len(pool) > p["round_size"]:
+            prompts, per_prompt, tokens, record = _uncertain_round(
+                job, pool, reward, versions, k, reporter
+            )
+        else:
+            prompts, per_prompt, tokens, record = _random_round(job, pool, versions, k, reporter)
+            if active:
+                record["note"] = "no active reward model yet" if reward is None else "pool small"
+    else:
+        per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
+        record = {"rule": "all", "pool_size": len(prompts)}
     rng = random.Random(job.pk)  # interleave the versions so file order says nothing
     for row in per_prompt:
         rng.shuffle(row)
     rnd = round_store(
-        project=job.project, prompts=prompts, candidates=per_prompt, versions=versions, job=job
+        project=job.project,
+        prompts=prompts,
+        candidates=per_prompt,
+        versions=versions,
+        job=job,
+        selection=record,
     )
     reporter.log(f"Round {rnd.number}: {len(prompts)} tasks, {tokens} tokens generated")
-    return {"round": rnd.number, "tasks": len(prompts), "completion_tokens": tokens}
+    return {
+        "round": rnd.number,
+        "tasks": len(prompts),
+        "completion_tokens": tokens,
+        "selection_rule": record["rule"],
+    }
 
 
 BASE_CONFIGS = {
@@ -182,7 +297,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     p = job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     base = ModelVersion.objects.get(pk=p["base"])
-    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    train, test = (_trainable_pairs(_read_pairs(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
     out = _out_dir(job, "reward")
     result = train_reward(
@@ -221,7 +336,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
     config = DPOTrainConfig.from_dict(config_part(DPOTrainConfig, p))
-    train, test = _read_pairs(snapshot, "train"), _read_pairs(snapshot, "test")
+    train, test = (_trainable_pairs(_read_pairs(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
     out = _out_dir(job, "policy")
     result = train_dpo(policy.weights, train, out, config, reporter.progress_between(0, 0.9))
@@ -274,7 +389,7 @@ def policy_evaluate(
         prompts,
         judge=reward.weights,
         config=config,
-        progress=reporter.progress_between(low, 1.0),
+        progress=reporter.progress_between(low, (low + 1.0) / 2),
     )
     _stopped(result)
     summary = {
@@ -287,6 +402,23 @@ def policy_evaluate(
         "comparisons": result["comparisons"],
         "judge": reward.name,
     }
+    base = lineage_root(parent)
+    if base.pk == parent.pk:
+        summary.update(base=base.pk, win_rate_vs_base=summary["win_rate"], kl_to_base=result["kl"])
+    else:
+        # Rounds report (finetuning/rounds_report.py): how far the loop has come from the
+        # start, not only from the last step; a second comparison on the same prompts.
+        reporter.stage(f"{policy.name} against the base {base.name}", (low + 1.0) / 2)
+        vs_base = compare_policies(
+            policy.weights,
+            base.weights,
+            prompts,
+            judge=reward.weights,
+            config=config,
+            progress=reporter.progress_between((low + 1.0) / 2, 1.0),
+        )
+        _stopped(vs_base)
+        summary.update(base=base.pk, win_rate_vs_base=vs_base["win_rate"], kl_to_base=vs_base["kl"])
     version = ModelVersion.objects.get(pk=policy.pk)
     version.metrics = {**version.metrics, **summary}
     version.save(update_fields=["metrics", "updated_at"])

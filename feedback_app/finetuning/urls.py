@@ -22,6 +22,7 @@ urlpatterns = [
         views.model_promote,
         name="promote",
     ),
+    path("projects/<id:project_id>/rounds/", views.rounds, name="rounds"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("jobs/<id:job_id>/", views.job_detail, name="job"),
     path("jobs/<id:job_id>/status/", views.job_status, name="job-status"),

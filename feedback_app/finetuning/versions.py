@@ -70,3 +70,16 @@ def base_version_ensure(project: Project) -> ModelVersion | None:
         weights=project.base_model,
         stage=ModelVersion.Stage.BASE,
     )
+
+
+def lineage_root(version: ModelVersion) -> ModelVersion:
+    """The version a lineage started from (its base model): parents followed to the first.
+
+    One query a step; lineages are a few rounds long. A cycle cannot be made (a parent exists
+    before its child), but the walk stops at a repeat anyway.
+    """
+    seen = {version.pk}
+    while version.parent_id is not None and version.parent_id not in seen:
+        seen.add(version.parent_id)
+        version = ModelVersion.objects.get(pk=version.parent_id)
+    return version

@@ -19,7 +19,7 @@ from feedback_app.core.audit import about_job, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
-from . import autopilot, jobs, selectors, services, versions
+from . import autopilot, jobs, rounds_report, selectors, services, versions
 from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
 
@@ -184,6 +184,20 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
     return TemplateResponse(
         request, "finetuning/models.html", {"project": project, "versions": versions}
     )
+
+
+@login_required
+@require_GET
+def rounds(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Per round: rankings, agreement, the policy's evaluation, the reward model's accuracy."""
+    project = _admin_project(request, project_id)
+    figures = rounds_report.rounds_report(project=project)
+    context = {
+        "project": project,
+        "rounds": figures,
+        "charts": rounds_report.rounds_charts(figures),
+    }
+    return TemplateResponse(request, "finetuning/rounds.html", context, using="jinja2")
 
 
 @login_required

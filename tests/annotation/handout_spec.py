@@ -100,6 +100,24 @@ def slots_taken(task: Task, now: datetime) -> int:
     return task.submitted_count + task.assignments.filter(live(now)).count()
 
 
+def target_after_submit(task: Task, target_before: int, max_votes: int) -> int:
+    """Adaptive overlap: the rankings a task wants after a ranking of it was stored.
+
+    While the top groups of its rankings (best group, as a set of candidate ids) all agree, or
+    the project has fixed overlap (`annotations_max` 0 or below the target), what it wanted
+    before. Once two top groups differ, a ranking that fills the task asks for one more, until
+    `max_votes`. Gold tasks take no slot and never change.
+    """
+    if task.gold is not None:
+        return target_before
+    rankings = Ranking.objects.filter(task=task).values_list("groups", flat=True)
+    tops = {tuple(sorted(groups[0])) for groups in rankings}
+    filled = task.submitted_count >= target_before
+    if len(tops) > 1 and filled and target_before < max_votes:
+        return target_before + 1
+    return target_before
+
+
 def submit_outcome(
     task_id: int, annotator: AbstractBaseUser, groups: list[list[int]], now: datetime
 ) -> Outcome:

@@ -1,9 +1,10 @@
 """The SQL hand-out and submit do exactly what the ORM specification (handout_spec.py) allows.
 
-Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, members and a
-non-member, some tasks gold and a gold rate, hand-outs, submits of the order shown or another,
-skips, a clock that jumps past leases) through the services; before each step the
-specification, evaluated on the same rows, says what must happen. Runs on both backends (the
+Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, fixed or
+adaptive overlap up to 2-4, members and a non-member, some tasks gold and a gold rate,
+hand-outs, submits of the order shown or another, skips, a clock that jumps past leases)
+through the services; before each step the specification, evaluated on the same rows, says
+what must happen, and after each submit what the task then wants. Runs on both backends (the
 suite's SQLite and PostgreSQL passes).
 """
 
@@ -83,9 +84,10 @@ def _groups(task, user, reverse: bool) -> list[list[int]]:
     history=st.lists(steps, min_size=1, max_size=20),
     gold=st.lists(st.booleans(), min_size=4, max_size=4),
     gold_rate=st.sampled_from([0.0, 0.0, 0.5, 1.0]),
+    max_votes=st.sampled_from([0, 0, 2, 3, 4]),
 )
 def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
-    make_project, users, n_tasks, overlap, history, gold, gold_rate
+    make_project, users, n_tasks, overlap, history, gold, gold_rate, max_votes
 ):
     try:
         with transaction.atomic():  # each example starts with no project, rolled back after
@@ -94,7 +96,8 @@ def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
             )
             tasks = list(project.tasks.order_by("id"))
             project.gold_rate = gold_rate
-            project.save(update_fields=["gold_rate"])
+            project.annotations_max = max_votes  # adaptive overlap when above `overlap`
+            project.save(update_fields=["gold_rate", "annotations_max"])
             for task, is_gold in zip(tasks, gold, strict=False):
                 if is_gold:
                     ids = sorted(task.candidates.values_list("pk", flat=True))
@@ -116,11 +119,19 @@ def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
                 elif kind == "submit":
                     groups = _groups(task, user, reverse)
                     expected = spec.submit_outcome(task.pk, user, groups, now)
+                    task.refresh_from_db()
+                    target_before = task.target_annotations
                     assert _submit_outcome(task.pk, user, groups, now) == expected, (
                         kind,
                         who,
                         history,
                     )
+                    task.refresh_from_db()
+                    if expected == "created":
+                        want = spec.target_after_submit(task, target_before, max_votes)
+                    else:
+                        want = target_before
+                    assert task.target_annotations == want, ("target", who, history)
                 else:
                     with contextlib.suppress(NotAllowed, Conflict):
                         services.task_skip(task_id=task.pk, annotator=user)

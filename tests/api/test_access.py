@@ -134,6 +134,8 @@ ENDPOINTS = [
      lambda w: {"trigger_share": 0.8}, [401, 401, 403, 404, 200, 200]),
     ("autopilot runs", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/autopilot/runs/",
      None, [401, 401, 403, 404, 200, 200]),
+    ("rounds report", "get", lambda w: f"/api/v1/projects/{w.project_a.pk}/rounds/", None,
+     [401, 401, 403, 404, 200, 200]),
     ("schema", "get", lambda w: "/api/v1/schema/", None, [200, 200, 200, 200, 200, 200]),
     ("tokens list", "get", lambda w: "/api/v1/auth/tokens/", None, [401, 401, 200, 200, 200, 200]),
     # By password, so anyone may ask; a bad token header is still refused before the body.

@@ -1,0 +1,144 @@
+"""The rounds report: per round of the loop, what it cost and what it bought.
+
+For round n: the rankings collected on its tasks and their pairwise agreement; the policy that
+generated it (the active one then) with its evaluation against its parent and against the base
+model and its KL to the base (stored on the version by the evaluate step, runners.policy_evaluate;
+a base model is 0.5 and 0 against itself); the reward model trained after it (the newest made
+before round n + 1), with its held-out accuracy; and how the round's prompts were chosen
+(Round.selection). Read by the rounds page and GET /api/v1/projects/<id>/rounds/.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db.models import Count
+
+from feedback_app.annotation.models import Ranking
+from feedback_app.core.models import ModelVersion, Project
+from feedback_app.preferences.charts import Chart, line_chart
+from feedback_app.preferences.pairs import RankingRow, pairwise_agreement
+
+from .models import Round
+
+
+@dataclass(frozen=True)
+class RoundFigures:
+    number: int
+    created_at: str
+    tasks: int
+    rankings: int
+    agreement: float | None
+    selection_rule: str
+    selection_pool: int | None
+    policy: int | None
+    policy_name: str
+    win_rate_vs_parent: float | None
+    win_rate_vs_base: float | None
+    kl_to_base: float | None
+    reward_model: int | None
+    reward_model_name: str
+    reward_accuracy: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _policy_figures(
+    version: ModelVersion | None,
+) -> tuple[float | None, float | None, float | None]:
+    if version is None:
+        return None, None, None
+    m = version.metrics or {}
+    if version.parent_id is None:  # the base against itself
+        return None, 0.5, 0.0
+    return m.get("win_rate"), m.get("win_rate_vs_base"), m.get("kl_to_base")
+
+
+def rounds_report(*, project: Project) -> list[RoundFigures]:
+    """Every round of the project, oldest first. Five queries whatever the number of rounds."""
+    rounds = list(
+        Round.objects.filter(project=project).order_by("number").prefetch_related("model_versions")
+    )
+    rows_by_round: dict[int, list[RankingRow]] = defaultdict(list)
+    values = (
+        Ranking.objects.filter(task__project=project, task__gold__isnull=True)
+        .order_by("id")
+        .values_list("task_id", "annotator_id", "groups", "task__round")
+    )
+    for task_id, annotator_id, groups, number in values.iterator(chunk_size=2000):
+        rows_by_round[number].append(RankingRow(task_id, annotator_id, groups))
+    task_counts = dict(
+        project.tasks.filter(gold__isnull=True)
+        .values("round")
+        .annotate(n=Count("id"))
+        .values_list("round", "n")
+    )
+    rewards = list(
+        ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.REWARD).order_by(
+            "created_at", "id"
+        )
+    )
+    out = []
+    for i, rnd in enumerate(rounds):
+        following = rounds[i + 1].created_at if i + 1 < len(rounds) else None
+        made = [
+            r
+            for r in rewards
+            if r.created_at >= rnd.created_at and (following is None or r.created_at < following)
+        ]
+        reward = made[-1] if made else None
+        policies = sorted(
+            (v for v in rnd.model_versions.all() if v.kind == ModelVersion.Kind.POLICY),
+            key=lambda v: v.pk,
+        )
+        policy = policies[-1] if policies else None  # a head-to-head's newer version
+        vs_parent, vs_base, kl = _policy_figures(policy)
+        rows = rows_by_round.get(rnd.number, [])
+        selection = rnd.selection or {}
+        out.append(
+            RoundFigures(
+                number=rnd.number,
+                created_at=rnd.created_at.isoformat(),
+                tasks=task_counts.get(rnd.number, 0),
+                rankings=len(rows),
+                agreement=pairwise_agreement(rows) if rows else None,
+                selection_rule=selection.get("rule", ""),
+                selection_pool=selection.get("pool_size"),
+                policy=policy.pk if policy else None,
+                policy_name=policy.name if policy else "",
+                win_rate_vs_parent=vs_parent,
+                win_rate_vs_base=vs_base,
+                kl_to_base=kl,
+                reward_model=reward.pk if reward else None,
+                reward_model_name=reward.name if reward else "",
+                reward_accuracy=(reward.metrics or {}).get("heldout_accuracy") if reward else None,
+            )
+        )
+    return out
+
+
+# (field, label, y range) of each plot over rounds; None bounds follow the data.
+PLOTS: tuple[tuple[str, str, float | None, float | None], ...] = (
+    ("rankings", "Rankings collected", 0.0, None),
+    ("agreement", "Annotator agreement", 0.0, 1.0),
+    ("win_rate_vs_parent", "Win rate against the parent", 0.0, 1.0),
+    ("win_rate_vs_base", "Win rate against the base model", 0.0, 1.0),
+    ("kl_to_base", "KL to the base (nats per sample)", 0.0, None),
+    ("reward_accuracy", "Reward-model held-out accuracy", 0.0, 1.0),
+)
+
+
+def rounds_charts(figures: list[RoundFigures]) -> list[tuple[str, Chart]]:
+    """One line chart over rounds per figure (preferences/charts.py draws them as SVG)."""
+    charts = []
+    for field, label, low, high in PLOTS:
+        points = [
+            (f.number, getattr(f, field), f"round {f.number}: {getattr(f, field)}") for f in figures
+        ]
+        charts.append(
+            (label, line_chart([(label, "s0", points)], x_label="round", y_low=low, y_high=high))
+        )
+    return charts
