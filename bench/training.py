@@ -350,12 +350,15 @@ def _run_stage(
         elif stage == "kto":
             r = train_kto(model, rows, out, cfg.KTOTrainConfig(batch_size=8, logging_steps=10))
         else:
-            config = cfg.GRPOTrainConfig(batch_size=8, **RL_WORKLOAD)
+            config = cfg.GRPOTrainConfig(batch_size=8, logging_steps=10, **RL_WORKLOAD)
             reward_as = "path" if side.endswith("path") else "callable"
             r = train_grpo(model, reward_model or "", rows, out, config, reward_as=reward_as)
         m = r.metrics
         info = {"setup_seconds": m["setup_seconds"], "train_seconds": m["train_seconds"]}
+        # Setup + training only, as on TRL's side below (saving, which only ours does, left out).
+        info["cpu_seconds"] = m["cpu_seconds"]
         info["loss"] = m["train_loss"]
+        info["last_loss"] = m.get("last/loss")  # the last logged loss (mean of its steps)
         if stage == "grpo":
             info.update(samples=m["samples"], generation_tokens_per_s=m["generation_tokens_per_s"])
             info.update(generation_share=m["generation_share"], reward=m["last_reward"])
@@ -370,6 +373,7 @@ def _run_stage(
     from training.online_rl import GenerationTimer
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     args, changed = _trl_default_args(stage, out)
     tok = load_tokenizer(model)
     keys = {"sft": ("prompt", "completion"), "kto": ("prompt", "completion", "label")}
@@ -392,6 +396,7 @@ def _run_stage(
     output = trainer.train()
     info = {
         "train_seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - cpu_started,
         "setup_seconds": setup,
         "loss": output.training_loss,
         "changed_from_defaults": changed,
@@ -399,6 +404,10 @@ def _run_stage(
         "gradient_checkpointing": args.gradient_checkpointing,
         "samples": len(rows) * float(trainer.state.epoch or 0),
     }
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    info["last_loss"] = logged[-1]["loss"] if logged else None
+    if stage == "grpo" and logged:
+        info["reward"] = logged[-1].get("reward")
     if timer is not None:
         info.update(samples=timer.sequences, generation_share=timer.seconds / info["train_seconds"])
         info["generation_tokens_per_s"] = timer.tokens / timer.seconds if timer.seconds else 0.0
@@ -613,7 +622,8 @@ def stages_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ]
 
         def med(side: str, key: str, pairs: list = done) -> float:
-            return statistics.median(p[side].get(key, float("nan")) for p in pairs)
+            values = [p[side].get(key) for p in pairs]
+            return statistics.median(float("nan") if v is None else v for v in values)
 
         out.append(
             {
@@ -631,6 +641,11 @@ def stages_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "other cpu s": med("other", "cpu_seconds"),
                 "ours rss MB": med("ours", "peak_rss_mb"),
                 "other rss MB": med("other", "peak_rss_mb"),
+                # The same learning on both sides: last logged loss (and GRPO's last reward).
+                "ours last loss": med("ours", "last_loss"),
+                "other last loss": med("other", "last_loss"),
+                "ours reward": med("ours", "reward"),
+                "other reward": med("other", "reward"),
                 "ratios": " ".join(f"{x:.2f}" for x in ratios),
             }
         )
@@ -751,7 +766,7 @@ def main() -> None:
             stage_rows_ = run_stages(args, model, str(data), str(work), reward_model, args.smoke)
             cols = ["round", "comparison", "side", "variant", "setup_seconds", "train_seconds"]
             cols += ["samples_per_s", "samples_per_s_end_to_end", "generation_tokens_per_s"]
-            cols += ["cpu_seconds", "peak_rss_mb", "loss", "load_1min"]
+            cols += ["cpu_seconds", "peak_rss_mb", "loss", "last_loss", "reward", "load_1min"]
             print("\n## Stages against TRL defaults (every run)\n\n" + _table(stage_rows_, cols))
             summary = stages_table(stage_rows_)
             cols = list(summary[0]) if summary and summary[0].get("pairs") else ["comparison"]
