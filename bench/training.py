@@ -66,7 +66,11 @@ STAGES = ("sft", "kto", "grpo")
 STAGE_VARIANTS = (
     *(f"{stage}-{side}" for stage in STAGES for side in ("ours", "trl-default")),
     "grpo-ours-path",
+    "grpo-ours-spg4",
 )
+# `--stages grpo-spg4`: ours with steps_per_generation=4 (one generate call of 32 samples serves
+# 4 optimiser steps) against TRL's defaults, which generate 8 samples for every step.
+EXTRA_STAGES = {"grpo-spg4": ("grpo-ours-spg4", "grpo-trl-default")}
 # The online-RL workload, the same for both sides: 4 samples of up to 32 tokens per prompt,
 # 8 samples per step, KL to the reference on (TRL's GRPO default beta=0 would skip the
 # reference model and do less work than ours).
@@ -350,7 +354,10 @@ def _run_stage(
         elif stage == "kto":
             r = train_kto(model, rows, out, cfg.KTOTrainConfig(batch_size=8, logging_steps=10))
         else:
-            config = cfg.GRPOTrainConfig(batch_size=8, logging_steps=10, **RL_WORKLOAD)
+            spg = 4 if side.endswith("spg4") else 1
+            config = cfg.GRPOTrainConfig(
+                batch_size=8, logging_steps=10, steps_per_generation=spg, **RL_WORKLOAD
+            )
             reward_as = "path" if side.endswith("path") else "callable"
             r = train_grpo(model, reward_model or "", rows, out, config, reward_as=reward_as)
         m = r.metrics
@@ -571,7 +578,11 @@ def run_stages(
     alternating which side goes first (A B, then B A), `--repeat` rounds. GRPO also runs with
     the reward model handed to TRL as a path (`grpo-ours-path`), paired with `grpo-ours`."""
     rows = []
-    comparisons = [(s, f"{s}-ours", f"{s}-trl-default") for s in args.stages.split(",") if s]
+    comparisons = [
+        (s, *EXTRA_STAGES.get(s, (f"{s}-ours", f"{s}-trl-default")))
+        for s in args.stages.split(",")
+        if s
+    ]
     if "grpo" in args.stages.split(","):
         comparisons.append(("grpo reward as path", "grpo-ours", "grpo-ours-path"))
     for r in range(args.repeat):
@@ -681,7 +692,7 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
-        help="stages to run paired against TRL's defaults (empty: none)",
+        help="stages to run paired against TRL's defaults (empty: none; also grpo-spg4)",
     )
     parser.add_argument(
         "--rl-prompts", type=int, default=32, help="prompts per GRPO run (4 samples each)"
