@@ -66,7 +66,11 @@ STAGES = ("sft", "kto", "grpo", "rloo")  # rloo: `_run_rloo`
 STAGE_VARIANTS = (
     *(f"{stage}-{side}" for stage in STAGES for side in ("ours", "trl-default")),
     "grpo-ours-path",
+    "grpo-ours-spg4",
 )
+# `--stages grpo-spg4`: ours with steps_per_generation=4 (one generate call of 32 samples serves
+# 4 optimiser steps) against TRL's defaults, which generate 8 samples for every step.
+EXTRA_STAGES = {"grpo-spg4": ("grpo-ours-spg4", "grpo-trl-default")}
 # The online-RL workload, the same for both sides: 4 samples of up to 32 tokens per prompt,
 # 8 samples per step, KL to the reference on (TRL's GRPO default beta=0 would skip the
 # reference model and do less work than ours).
@@ -352,12 +356,18 @@ def _run_stage(
         elif stage == "kto":
             r = train_kto(model, rows, out, cfg.KTOTrainConfig(batch_size=8, logging_steps=10))
         else:
-            config = cfg.GRPOTrainConfig(batch_size=8, **RL_WORKLOAD)
+            spg = 4 if side.endswith("spg4") else 1
+            config = cfg.GRPOTrainConfig(
+                batch_size=8, logging_steps=10, steps_per_generation=spg, **RL_WORKLOAD
+            )
             reward_as = "path" if side.endswith("path") else "callable"
             r = train_grpo(model, reward_model or "", rows, out, config, reward_as=reward_as)
         m = r.metrics
         info = {"setup_seconds": m["setup_seconds"], "train_seconds": m["train_seconds"]}
+        # Setup + training only, as on TRL's side below (saving, which only ours does, left out).
+        info["cpu_seconds"] = m["cpu_seconds"]
         info["loss"] = m["train_loss"]
+        info["last_loss"] = m.get("last/loss")  # the last logged loss (mean of its steps)
         if stage == "grpo":
             info.update(samples=m["samples"], generation_tokens_per_s=m["generation_tokens_per_s"])
             info.update(generation_share=m["generation_share"], reward=m["last_reward"])
@@ -372,6 +382,7 @@ def _run_stage(
     from training.online_rl import GenerationTimer
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     args, changed = _trl_default_args(stage, out)
     tok = load_tokenizer(model)
     keys = {"sft": ("prompt", "completion"), "kto": ("prompt", "completion", "label")}
@@ -394,6 +405,7 @@ def _run_stage(
     output = trainer.train()
     info = {
         "train_seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - cpu_started,
         "setup_seconds": setup,
         "loss": output.training_loss,
         "changed_from_defaults": changed,
@@ -401,6 +413,10 @@ def _run_stage(
         "gradient_checkpointing": args.gradient_checkpointing,
         "samples": len(rows) * float(trainer.state.epoch or 0),
     }
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    info["last_loss"] = logged[-1]["loss"] if logged else None
+    if stage == "grpo" and logged:
+        info["reward"] = logged[-1].get("reward")
     if timer is not None:
         info.update(samples=timer.sequences, generation_share=timer.seconds / info["train_seconds"])
         info["generation_tokens_per_s"] = timer.tokens / timer.seconds if timer.seconds else 0.0
@@ -631,7 +647,11 @@ def run_stages(
     alternating which side goes first (A B, then B A), `--repeat` rounds. GRPO also runs with
     the reward model handed to TRL as a path (`grpo-ours-path`), paired with `grpo-ours`."""
     rows = []
-    comparisons = [(s, f"{s}-ours", f"{s}-trl-default") for s in args.stages.split(",") if s]
+    comparisons = [
+        (s, *EXTRA_STAGES.get(s, (f"{s}-ours", f"{s}-trl-default")))
+        for s in args.stages.split(",")
+        if s
+    ]
     if "grpo" in args.stages.split(","):
         comparisons.append(("grpo reward as path", "grpo-ours", "grpo-ours-path"))
     for r in range(args.repeat):
@@ -682,7 +702,8 @@ def stages_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ]
 
         def med(side: str, key: str, pairs: list = done) -> float:
-            return statistics.median(p[side].get(key, float("nan")) for p in pairs)
+            values = [p[side].get(key) for p in pairs]
+            return statistics.median(float("nan") if v is None else v for v in values)
 
         out.append(
             {
@@ -700,6 +721,11 @@ def stages_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "other cpu s": med("other", "cpu_seconds"),
                 "ours rss MB": med("ours", "peak_rss_mb"),
                 "other rss MB": med("other", "peak_rss_mb"),
+                # The same learning on both sides: last logged loss (and GRPO's last reward).
+                "ours last loss": med("ours", "last_loss"),
+                "other last loss": med("other", "last_loss"),
+                "ours reward": med("ours", "reward"),
+                "other reward": med("other", "reward"),
                 "ratios": " ".join(f"{x:.2f}" for x in ratios),
             }
         )
@@ -735,7 +761,7 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
-        help="stages to run paired against TRL's defaults (empty: none)",
+        help="stages to run paired against TRL's defaults (empty: none; also grpo-spg4)",
     )
     parser.add_argument(
         "--rl-prompts", type=int, default=32, help="prompts per GRPO run (4 samples each)"
@@ -820,7 +846,7 @@ def main() -> None:
             stage_rows_ = run_stages(args, model, str(data), str(work), reward_model, args.smoke)
             cols = ["round", "comparison", "side", "variant", "setup_seconds", "train_seconds"]
             cols += ["samples_per_s", "samples_per_s_end_to_end", "generation_tokens_per_s"]
-            cols += ["cpu_seconds", "peak_rss_mb", "loss", "load_1min"]
+            cols += ["cpu_seconds", "peak_rss_mb", "loss", "last_loss", "reward", "load_1min"]
             print("\n## Stages against TRL defaults (every run)\n\n" + _table(stage_rows_, cols))
             summary = stages_table(stage_rows_)
             cols = list(summary[0]) if summary and summary[0].get("pairs") else ["comparison"]

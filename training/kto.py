@@ -102,11 +102,15 @@ def train_kto(
     config = config or KTOTrainConfig()
     tracker = new_tracker(progress)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with trl_patched(speedups) as patched:
         trainer = build_kto_trainer(policy_model, rows, out_dir, config, [tracker.as_callback()])
         setup_seconds = time.perf_counter() - started
         tracker.started = time.perf_counter()
         metrics = run_trainer(trainer, tracker)
+    # Setup + training in CPU seconds of this process (saving left out): with one torch
+    # thread it hardly moves with the load of a shared machine, unlike wall-clock time.
+    cpu_seconds = time.process_time() - cpu_started
     dataset = trainer.train_dataset
     done = metrics["fraction_done"] * config.epochs
     # Each step reads every row twice: with its own completion and with the KL completion.
@@ -119,6 +123,7 @@ def train_kto(
         policy_model=str(policy_model),
         reference="precomputed once" if config.precompute_ref_log_probs else "separate copy",
         setup_seconds=round(setup_seconds, 3),
+        cpu_seconds=round(cpu_seconds, 3),
         rows=len(rows),
         rows_desirable=desirable,
         rows_undesirable=len(rows) - desirable,

@@ -97,6 +97,7 @@ def train_sft(
     config = config or SFTTrainConfig()
     tracker = new_tracker(progress)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with trl_patched(speedups) as patched:
         trainer, fmt = build_sft_trainer(
             policy_model, rows, out_dir, config, [tracker.as_callback()]
@@ -104,6 +105,9 @@ def train_sft(
         setup_seconds = time.perf_counter() - started
         tracker.started = time.perf_counter()
         metrics = run_trainer(trainer, tracker)
+    # Setup + training in CPU seconds of this process (saving left out): with one torch
+    # thread it hardly moves with the load of a shared machine, unlike wall-clock time.
+    cpu_seconds = time.process_time() - cpu_started
     dataset = trainer.train_dataset
     done = metrics["fraction_done"] * config.epochs
     # TRL folds the completion mask into `labels` (-100 on the prompt).
@@ -114,6 +118,7 @@ def train_sft(
         format=fmt,
         loss_on="completion" if config.completion_only_loss else "prompt and completion",
         setup_seconds=round(setup_seconds, 3),
+        cpu_seconds=round(cpu_seconds, 3),
         rows=len(rows),
         rows_per_s=len(dataset) * done / metrics["train_seconds"],
         tokens_per_s=token_count(dataset, ("input_ids",)) * done / metrics["train_seconds"],

@@ -35,7 +35,7 @@ def test_kto_reports_its_reference_and_rows_and_saves_a_plain_causal_lm(kto_run)
     m = kto_run.metrics
     assert m["reference"] == "precomputed once"
     assert (m["rows"], m["rows_desirable"], m["rows_undesirable"]) == (16, 8, 8)
-    assert m["rows_per_s"] > 0 and m["tokens_per_s"] > 0
+    assert m["rows_per_s"] > 0 and m["tokens_per_s"] > 0 and m["cpu_seconds"] > 0
     assert any("kl" in h for h in kto_run.history)
     out = Path(kto_run.output_dir)
     assert json.loads((out / "training_config.json").read_text())["kind"] == "KTOTrainConfig"

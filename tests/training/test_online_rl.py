@@ -64,7 +64,7 @@ def test_grpo_measures_generation_and_saves_a_plain_causal_lm(grpo_run):
     m = result.metrics
     assert m["method"] == "grpo" and m["reference"] == "separate copy"
     assert m["samples"] == 32 and m["generated_tokens"] > 0 and m["generation_tokens_per_s"] > 0
-    assert 0 < m["generation_share"] < 1
+    assert 0 < m["generation_share"] < 1 and m["cpu_seconds"] > 0
     out = Path(result.output_dir)
     assert json.loads((out / "training_config.json").read_text())["kind"] == "GRPOTrainConfig"
     assert json.loads((out / "config.json").read_text())["use_cache"] is True

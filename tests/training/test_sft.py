@@ -47,6 +47,7 @@ def test_sft_saves_config_metrics_and_a_plain_causal_lm(sft_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["stopped"] is False and len(metrics["history"]) >= 6
     assert metrics["metrics"]["rows_per_s"] > 0 and metrics["metrics"]["tokens_per_s"] > 0
+    assert metrics["metrics"]["cpu_seconds"] > 0  # setup + training, for bench/training.py
     assert generate(out, ["A list"], GenerateConfig(num_samples=1, max_new_tokens=3)).samples[0]
 
 
