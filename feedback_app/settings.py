@@ -431,5 +431,7 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "feedback_app.core.models.Job.Kind",
         "ModelVersionKindEnum": "feedback_app.core.models.ModelVersion.Kind",
         "FeedbackKindEnum": "feedback_app.preferences.models.DeploymentFeedback.Kind",
+        "ModelVersionStageEnum": "feedback_app.core.models.ModelVersion.Stage",
+        "AutopilotStageEnum": "feedback_app.finetuning.models.Autopilot.Stage",
     },
 }

@@ -269,7 +269,7 @@ def test_project_settings_changed_in_the_django_admin_are_recorded(client, make_
     client.force_login(boss)
     form = {"name": project.name, "guidelines": "Be brief.", "candidates_per_task": 3,
             "annotations_per_task": 4, "rationale": "optional", "gold_rate": "0",
-            "lease_seconds": project.lease_seconds, "generation": "{}",
+            "lease_seconds": project.lease_seconds, "generation": "{}", "annotations_max": 0,
             "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}  # fmt: skip
     url = reverse("admin:core_project_change", args=[project.pk])
     mark = _mark()
