@@ -68,6 +68,10 @@ def test_every_page_loads_without_a_policy_violation(
         "new project": (f"{base}/projects/new/", None),
         "settings": (f"{base}/projects/{project.pk}/settings/", ".js-preview"),  # its script ran
         "members": (f"{base}/projects/{project.pk}/members/", None),
+        "quality": (f"{base}/projects/{project.pk}/quality/", None),
+        "review": (f"{base}/projects/{project.pk}/review/", None),
+        "rounds": (f"{base}/projects/{project.pk}/rounds/", None),
+        "audit log": (f"{base}/audit/", None),
         "api docs": (f"{base}/api/v1/docs/", ".swagger-ui .info"),  # drawn by its script
         "admin": (f"{base}/admin/", None),
     }

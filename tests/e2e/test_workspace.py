@@ -83,3 +83,9 @@ def test_admin_creates_imports_invites_and_the_invited_annotator_ranks(
     assert events["invitation.send"].data["email"] == "ann@example.com"
     accepted = AuditEvent.objects.get(action="invitation.accept")
     assert (accepted.actor_name, accepted.via) == ("ann", "page")
+    admin.goto(f"{live_server.url}/audit/?action=invitation")  # the accept names no project
+    rows = admin.get_by_test_id("audit-event")
+    expect(
+        rows.filter(has_text="invitation.send").filter(has_text="ann@example.com")
+    ).to_have_count(1)
+    expect(rows.filter(has_text="invitation.accept")).to_have_count(1)
