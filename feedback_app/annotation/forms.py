@@ -62,6 +62,15 @@ class ProjectForm(forms.ModelForm):
     max_new_tokens = forms.IntegerField(required=False)
     seed = forms.IntegerField(required=False)
 
+    annotations_max = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=50,
+        initial=0,
+        help_text="Adaptive overlap: a task whose votes' top choices differ asks for another "
+        "ranking, up to this many. 0 or at most the rankings wanted: fixed overlap.",
+    )
+
     GENERATION = ("temperature", "top_p", "max_new_tokens", "seed")
 
     class Meta:
@@ -76,11 +85,15 @@ class ProjectForm(forms.ModelForm):
             "gold_rate",
             "lease_seconds",
             "base_model",
+            "annotations_max",
+            "active_selection",
         ]
         labels = {
             "candidates_per_task": "K (candidates a task)",
             "annotations_per_task": "Rankings wanted per task",
             "lease_seconds": "Lease length (seconds)",
+            "annotations_max": "Most rankings per task while votes disagree (0: fixed)",
+            "active_selection": "Active selection of each round's prompts",
         }
         widgets = {"guidelines": forms.Textarea(attrs={"rows": 10, "data-preview-source": ""})}
 
@@ -96,6 +109,7 @@ class ProjectForm(forms.ModelForm):
     def settings_data(self) -> dict:
         """What the project services take: the settings, generation defaults as one object."""
         data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        data["annotations_max"] = data["annotations_max"] or 0  # left empty: fixed overlap
         generation = {
             k: v for k, v in (self.instance.generation or {}).items() if k not in self.GENERATION
         }

@@ -40,6 +40,8 @@ SETTINGS = (
     "lease_seconds",
     "base_model",
     "generation",
+    "annotations_max",
+    "active_selection",
 )
 # The generate job's parameters a project may give defaults for (finetuning/params.py).
 GENERATION_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop")

@@ -175,18 +175,11 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, li
     }
 
 
-PROJECT_FIELDS = (
-    "name",
-    "guidelines",
-    "candidates_per_task",
-    "annotations_per_task",
-    "rationale",
-    "demonstrations",
-    "gold_rate",
-    "lease_seconds",
-    "base_model",
-    "generation",
-    "archived",
+# Every setting a project holds, read from the model: a field added later is audited too.
+PROJECT_FIELDS = tuple(
+    f.name
+    for f in Project._meta.concrete_fields
+    if f.name not in ("id", "created_at", "updated_at")
 )
 
 

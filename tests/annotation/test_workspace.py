@@ -265,6 +265,23 @@ def test_staff_create_a_project_on_the_page_and_land_on_its_members(client, root
     assert project.generation == {"temperature": 0.7} and project.lease_seconds == 600
 
 
+def test_the_settings_page_sets_active_selection_and_adaptive_overlap(client, make_project, root):
+    project = make_project(k=3, n_tasks=1)
+    client.force_login(root)
+    url = reverse("annotation:settings", args=[project.pk])
+    form = client.get(url).context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "id"}
+    data.update(generation="", active_selection="on", annotations_max="4")
+    assert client.post(url, data).status_code == 302
+    project.refresh_from_db()
+    assert (project.active_selection, project.annotations_max) == (True, 4)
+    data.pop("active_selection")
+    data["annotations_max"] = ""
+    assert client.post(url, data).status_code == 302
+    project.refresh_from_db()
+    assert (project.active_selection, project.annotations_max) == (False, 0)
+
+
 def test_the_settings_page_shows_the_k_rule_on_the_field_and_saves_nothing(
     client, make_project, root
 ):

@@ -42,6 +42,23 @@ def test_a_base_model_that_does_not_load_is_a_400_naming_it_and_nothing_changes(
     assert (world.project_a.base_model, world.project_a.gold_rate) == ("", 0.0)
 
 
+def test_active_selection_and_adaptive_overlap_are_project_settings_in_the_api(world):
+    a = world.project_a.pk
+    response = world.client("dave").patch(
+        f"/api/v1/projects/{a}/", {"active_selection": True, "annotations_max": 5}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["active_selection"], response.json()["annotations_max"]) == (True, 5)
+    world.project_a.refresh_from_db()
+    assert (world.project_a.active_selection, world.project_a.annotations_max) == (True, 5)
+    event = AuditEvent.objects.get(action="project.update", project=world.project_a)
+    assert event.data["changed"] == {"annotations_max": [0, 5], "active_selection": [False, True]}
+    bad = world.client("dave").patch(
+        f"/api/v1/projects/{a}/", {"annotations_max": 51}, format="json"
+    )
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "annotations_max"
+
+
 def test_k_change_through_the_api_says_why_once_tasks_exist(world):
     response = world.client("root").patch(
         f"/api/v1/projects/{world.project_a.pk}/", {"candidates_per_task": 4}, format="json"
