@@ -346,16 +346,22 @@ def _targets(curves: dict[str, list[dict]]) -> str:
 
 
 COLOURS = {"active": "#1f6feb", "random": "#d1242f", "base": "#888888"}
+HELD = " (gate failed, not promoted)"
+
+
+def _held(row: dict) -> str:
+    return HELD if row.get("promoted") is False else ""
 
 
 def _plot(curves: dict[str, list[dict]], path: Path) -> None:
     """Both arms' curves as one SVG of three panels, drawn by the app's chart geometry
-    (preferences/charts.py), with inline colours so it stands alone in docs/."""
+    (preferences/charts.py), with inline colours so it stands alone in docs/; a hollow point
+    is a round whose policy the autopilot's gate did not promote."""
     from feedback_app.preferences.charts import line_chart
 
     def series(field: str, x: str) -> list:
         return [
-            (arm, arm, [(r[x], r[field], f"{arm} {r['round']}") for r in rows])
+            (arm, arm, [(r[x], r[field], f"{arm} {r['round']}{_held(r)}") for r in rows])
             for arm, rows in curves.items()
         ]
 
@@ -381,12 +387,16 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
         '<rect width="100%" height="100%" fill="white"/>',
     ]
     for i, (name, colour) in enumerate(COLOURS.items()):
-        x = 80 + i * 150
+        x = 60 + i * 120
         dash = ' stroke-dasharray="4 3"' if name != "active" else ""
         parts.append(
             f'<line x1="{x}" y1="12" x2="{x + 24}" y2="12" stroke="{colour}" '
             f'stroke-width="2"{dash}/><text x="{x + 30}" y="16">{name}</text>'
         )
+    parts.append(
+        '<circle cx="432" cy="12" r="3.5" fill="white" stroke="#444" stroke-width="1.5"/>'
+        '<text x="440" y="16">gate failed, not promoted</text>'
+    )
     for i, (title, chart) in enumerate(panels):
         parts.append(f'<g transform="translate(0 {i * height + top + 20})">')
         parts.append(f'<text x="{width / 2}" y="-6" text-anchor="middle">{title}</text>')
@@ -401,9 +411,12 @@ def _plot(curves: dict[str, list[dict]], path: Path) -> None:
                 f'<polyline points="{s.polyline}" fill="none" stroke="{colour}" '
                 f'stroke-width="2"{dash}/>'
             )
-            parts += [
-                f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="3.5" fill="{colour}"/>' for p in s.points
-            ]
+            for p in s.points:  # hollow: the gate held that round's policy back
+                fill = "white" if p.title.endswith(HELD) else colour
+                parts.append(
+                    f'<circle cx="{p.x:.1f}" cy="{p.y:.1f}" r="3.5" fill="{fill}" '
+                    f'stroke="{colour}" stroke-width="1.5"><title>{p.title}</title></circle>'
+                )
         parts.append("</g>")
     parts.append("</svg>")
     path.write_text("\n".join(parts))
