@@ -188,7 +188,7 @@ def check_step_params(project: Project, stage: str, value: dict[str, Any]) -> di
                 checkers.check_config(EvalConfig, rest)
                 _limit(given)
             else:  # generate
-                rest = {k: v for k, v in given.items() if k != "prompt_limit"}
+                rest = {k: v for k, v in given.items() if k not in ROUND_FIELDS}
                 unknown = sorted(set(rest) - set(checkers.GENERATE_FIELDS))
                 if unknown:
                     raise InvalidInput(Problem(unknown[0], "unknown parameter"))
@@ -196,9 +196,28 @@ def check_step_params(project: Project, stage: str, value: dict[str, Any]) -> di
                     checkers.GenerateConfig, {"num_samples": project.candidates_per_task, **rest}
                 )
                 _limit(given)
+                _round_size(given)
         except ServiceError as exc:
             raise _prefixed(step, exc) from exc
     return value
+
+
+# The generate step's round: `round_size` prompts not asked before, chosen by the project's
+# selection rule (active selection scores `pool_size` of them), as a generate job takes them.
+ROUND_FIELDS = ("prompt_limit", "round_size", "pool_size")
+
+
+def _round_size(given: dict[str, Any]) -> None:
+    size, pool = given.get("round_size"), given.get("pool_size")
+    for field, value in (("round_size", size), ("pool_size", pool)):
+        if value is not None and (
+            isinstance(value, bool) or not checkers.PROMPT_LIMIT.allows(value)
+        ):
+            raise InvalidInput(Problem(field, f"must be {checkers.PROMPT_LIMIT}"))
+    if pool is not None and size is None:
+        raise InvalidInput(Problem("pool_size", "only with round_size"))
+    if pool is not None and pool < size:
+        raise InvalidInput(Problem("pool_size", "must be at least round_size"))
 
 
 def _limit(given: dict[str, Any]) -> None:

@@ -362,6 +362,10 @@ BAD_SETTINGS = [
     ({"step_params": {"generate": {"split": [1, 2]}}}, "step_params.generate.split"),
     ({"step_params": {"generate": {"max_new_tokens": 0}}}, "step_params.generate.max_new_tokens"),
     ({"step_params": {"evaluate": {"prompt_limit": 0}}}, "step_params.evaluate.prompt_limit"),
+    ({"step_params": {"generate": {"round_size": 0}}}, "step_params.generate.round_size"),
+    ({"step_params": {"generate": {"pool_size": 8}}}, "step_params.generate.pool_size"),
+    ({"step_params": {"generate": {"round_size": 8, "pool_size": 4}}},
+     "step_params.generate.pool_size"),
     ({"step_params": {"snapshot": {"min_agreement": 2}}}, "step_params.snapshot.min_agreement"),
     ({"step_params": {"snapshot": {"kind": "kto"}}}, "step_params.snapshot.kind"),
     ([], "body"),
@@ -374,6 +378,14 @@ def test_bad_settings_are_refused_naming_the_field_and_nothing_is_stored(pilot_p
             autopilot.autopilot_update(project=pilot_project, data=data)
         assert caught.value.field == field, data
     assert not Autopilot.objects.exists()
+
+
+def test_the_generate_step_may_ask_a_round_of_unasked_prompts_by_the_selection_rule(
+    pilot_project,
+):
+    data = {"step_params": {"generate": {"round_size": 4, "pool_size": 8}}}
+    pilot = autopilot.autopilot_update(project=pilot_project, data=data)
+    assert pilot.step_params == {"generate": {"round_size": 4, "pool_size": 8}}
 
 
 def test_policy_params_are_checked_against_the_stage_chosen_in_the_same_change(pilot_project):
