@@ -11,6 +11,7 @@ deterministic (fixed step count, seeded initialisation and window sampling, sing
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -248,6 +249,19 @@ def bootstrap_base_model(
     docs = corpus_documents()
     key = cache_key(config, docs)
     final = Path(out_dir) / key
+    if (hit := _cache_hit(final)) is not None:
+        return hit
+    # One builder per model at a time (two workers' build_base jobs, two test processes): the
+    # second waits on the lock, then finds the first one's model in the cache.
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(out_dir) / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (hit := _cache_hit(final)) is not None:
+            return hit
+        return _build(out_dir, config, docs, key, progress)
+
+
+def _cache_hit(final: Path) -> BootstrapResult | None:
     manifest = final / MANIFEST
     if manifest.exists():
         saved = json.loads(manifest.read_text())
@@ -258,7 +272,17 @@ def bootstrap_base_model(
                 cached=True,
                 history=saved["history"],
             )
+    return None
 
+
+def _build(
+    out_dir: str | Path,
+    config: BootstrapConfig,
+    docs: list[str],
+    key: str,
+    progress: Progress | None,
+) -> BootstrapResult:
+    final = Path(out_dir) / key
     started = time.perf_counter()
     train_docs, heldout_docs = split_documents(docs, config.heldout_every)
     tokenizer = train_tokenizer(train_docs, config.vocab_size)

@@ -26,6 +26,18 @@ def test_second_call_with_same_config_is_a_cache_hit(tiny_base_model, tmp_path):
     assert time.perf_counter() - started < 5
 
 
+def test_two_builders_of_the_same_model_build_it_once(tmp_path):
+    """Two processes (workers, test passes) asking at once: one builds, the other waits and
+    finds it in the cache, instead of both building into the same temporary folder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = BootstrapConfig.tiny(max_steps=5, eval_windows=4)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: bootstrap_base_model(tmp_path, config), range(2)))
+    assert sorted(r.cached for r in results) == [False, True]
+    assert results[0].output_dir == results[1].output_dir
+
+
 def test_bootstrap_is_deterministic_and_keyed_by_config(tmp_path):
     config = BootstrapConfig.tiny(max_steps=5, eval_windows=4)
     a = bootstrap_base_model(tmp_path / "a", config)
