@@ -56,6 +56,7 @@ from . import params as checkers
 from . import services
 from .gate import GateThresholds, gate_decide, gate_inputs
 from .models import Autopilot, AutopilotRun, AutopilotStep
+from .versions import model_promote
 
 log = logging.getLogger(__name__)
 
@@ -444,6 +445,10 @@ def _advance_run(pilot: Autopilot, run: AutopilotRun) -> str:
     if step.name == PROMOTE:
         run.promoted = True
         run.save(update_fields=["promoted", "updated_at"])
+        if run.reward_id is not None:
+            # The reward model the gate accepted becomes the active one too: the next round's
+            # active selection and later evaluations score with it (rounds.active_reward_model).
+            model_promote(version=run.reward)
         return _start_step(pilot, run, GENERATE)
     if step.name == EVALUATE:
         return _decide(pilot, run)

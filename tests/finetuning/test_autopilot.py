@@ -203,6 +203,13 @@ def test_a_run_goes_through_every_step_promotes_and_generates_a_head_to_head_rou
     rank_all(pilot_project, alice)
     assert autopilot.autopilot_advance(project_id=pilot_project.pk) == "started:snapshot"
     assert AutopilotRun.objects.get(number=2).round == 2
+    # Run 2 passes too: its reward model becomes the active one with its policy, so the next
+    # round's active selection scores with the reward model the gate accepted.
+    drive(pilot_project, stand)
+    second = AutopilotRun.objects.get(number=2)
+    assert second.promoted and second.reward_id != run.reward_id
+    active = ModelVersion.objects.get(project=pilot_project, kind="reward", is_active=True)
+    assert active == second.reward
 
 
 def test_a_gate_that_fails_stops_promotion_and_the_next_round_comes_from_the_parent(
