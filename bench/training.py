@@ -67,14 +67,31 @@ STAGE_VARIANTS = (
     *(f"{stage}-{side}" for stage in STAGES for side in ("ours", "trl-default")),
     "grpo-ours-path",
     "grpo-ours-spg4",
+    *(f"{stage}-trl-cpu" for stage in ("sft", "kto", "grpo")),
 )
 # `--stages grpo-spg4`: ours with steps_per_generation=4 (one generate call of 32 samples serves
 # 4 optimiser steps) against TRL's defaults, which generate 8 samples for every step.
-EXTRA_STAGES = {"grpo-spg4": ("grpo-ours-spg4", "grpo-trl-default")}
+# `--stages sft-cpu,...`: ours against TRL's defaults set up for a CPU as our device defaults are
+# (fp32, no activation checkpointing; `trl-cpu`), which splits a ratio against `trl-default`
+# into what those two settings cost TRL on this CPU and what our own speed-ups add.
+EXTRA_STAGES = {
+    "grpo-spg4": ("grpo-ours-spg4", "grpo-trl-default"),
+    **{f"{stage}-cpu": (f"{stage}-ours", f"{stage}-trl-cpu") for stage in ("sft", "kto", "grpo")},
+}
 # The online-RL workload, the same for both sides: 4 samples of up to 32 tokens per prompt,
 # 8 samples per step, KL to the reference on (TRL's GRPO default beta=0 would skip the
 # reference model and do less work than ours).
 RL_WORKLOAD = {"num_generations": 4, "max_completion_length": 32, "beta": 0.04}
+
+
+def cpu_kind() -> str:
+    """The CPU's vector extensions and whether it computes bf16 natively: TRL's CPU defaults
+    (bf16 autocast) cost 15-19x on a CPU without it and 1.0-1.5x on one with AVX512-BF16
+    (docs/benchmarks.md), so no ratio against them means anything without this line."""
+    import torch
+
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}, native bf16 {native}"
 
 
 def _rss_mb() -> float:
@@ -198,9 +215,10 @@ def _plain_dpo(model_path: str, pairs: list[dict[str, str]], batch_size: int, lr
     }
 
 
-def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
+def _trl_default_args(kind: str, out: str, cpu: bool = False) -> tuple[Any, list[str]]:
     """TRL's config with its own defaults; only what is needed to run here is changed (and, for
-    GRPO, the workload: samples per prompt, their length and the KL term, as ours)."""
+    GRPO, the workload: samples per prompt, their length and the KL term, as ours). `cpu`: also
+    fp32 and no activation checkpointing, as our CPU defaults."""
     from trl import DPOConfig, GRPOConfig, KTOConfig, RewardConfig, SFTConfig
 
     cls = {
@@ -216,6 +234,8 @@ def _trl_default_args(kind: str, out: str) -> tuple[Any, list[str]]:
     base["num_train_epochs"] = 1
     if kind == "grpo":
         base.update(RL_WORKLOAD)
+    if cpu:
+        base.update(bf16=False, activation_checkpointing=False)
     changed = [f"{k}={v}" for k, v in base.items()]
     try:
         args = cls(output_dir=out, **base)
@@ -383,7 +403,7 @@ def _run_stage(
 
     started = time.perf_counter()
     cpu_started = time.process_time()
-    args, changed = _trl_default_args(stage, out)
+    args, changed = _trl_default_args(stage, out, cpu=side == "trl-cpu")
     tok = load_tokenizer(model)
     keys = {"sft": ("prompt", "completion"), "kto": ("prompt", "completion", "label")}
     dataset = rows_to_dataset(rows, keys.get(stage, ("prompt",)))
@@ -761,7 +781,8 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         default=",".join(STAGES),
-        help="stages to run paired against TRL's defaults (empty: none; also grpo-spg4)",
+        help="stages to run paired against TRL's defaults (empty: none; also grpo-spg4, sft-cpu, "
+        "kto-cpu, grpo-cpu: against TRL in fp32 without checkpointing)",
     )
     parser.add_argument(
         "--rl-prompts", type=int, default=32, help="prompts per GRPO run (4 samples each)"
@@ -791,6 +812,7 @@ def main() -> None:
         args.pairs, args.repeat, args.threads = 16, 1, 1
         args.gen_prompts, args.gen_tokens, args.experiment = 4, 4, False
         args.rl_prompts = 4
+        args.stages += ",sft-cpu" if args.stages else ""
     torch.set_num_threads(args.threads)
     if args.one:
         speedups = None if args.speedups is None else [s for s in args.speedups.split(",") if s]
@@ -820,7 +842,7 @@ def main() -> None:
     write_jsonl(data, make_pairs(args.pairs, seed=0))
     print(
         f"model {model}; cores {os.cpu_count()}; torch threads {args.threads}; "
-        f"load {os.getloadavg()}",
+        f"{cpu_kind()}; load {os.getloadavg()}",
         flush=True,
     )
 
