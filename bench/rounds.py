@@ -164,6 +164,8 @@ def main() -> None:
         "max_kl": args.gate_kl,
         "min_reward_accuracy": args.gate_rm_accuracy,
         "head_to_head_share": 0.5,
+        # Every round is measured, promoted or not: failed gates in a row must not pause it.
+        "max_failed_gates": 0,
         "step_params": {
             "snapshot": {"test_fraction": args.test_fraction},
             "reward": {"epochs": epochs + 1, "learning_rate": 1e-3, "batch_size": 16},

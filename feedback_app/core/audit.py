@@ -57,6 +57,7 @@ ACTIONS: dict[str, str] = {
     "autopilot.update": "autopilot settings changed",
     "autopilot.gate": "autopilot's promotion gate decided",
     "autopilot.stop": "autopilot stopped a run",
+    "autopilot.pause": "autopilot paused after failed gates in a row",
     "autopilot.resume": "autopilot resumed",
 }
 ACTION_MAX = AuditEvent._meta.get_field("action").max_length

@@ -25,6 +25,13 @@ A step whose job fails or is cancelled, or that cannot start (its parameters are
 *stops* the run with the reason and pauses the autopilot: nothing is retried by itself, so a
 broken step never loops. The admin retries the job (the ordinary retry) or fixes the settings,
 then resumes; resuming follows the step's newest attempt (retrying it if it still failed).
+
+A failed gate is a decision, not a failure: the run generates the next round from the active
+policy and is done. But gates that keep failing would spend compute and annotators' time on
+rounds whose policy is never promoted, so after `max_failed_gates` of them in a row (the run's
+copy of the setting; 0: never) the autopilot pauses itself with the reason (`pause_reason`,
+audited as `autopilot.pause`); the round the last run generated stays open for annotators. See
+`_failed_gates` for what counts.
 """
 
 from __future__ import annotations
@@ -110,6 +117,7 @@ UNIT = Range(0, 1)
 KL = Range(0, 1_000_000)
 H2H_SHARE = Range(0, 1, high_open=True)
 RANKINGS = Range(1, 1_000_000_000, integer=True)
+FAILED_GATES = Range(0, 1000, integer=True)
 SETTINGS = {
     "enabled": bool,
     "paused": bool,
@@ -121,6 +129,7 @@ SETTINGS = {
     "max_kl": KL,
     "min_reward_accuracy": UNIT,
     "head_to_head_share": H2H_SHARE,
+    "max_failed_gates": FAILED_GATES,
     "step_params": dict,
 }
 # The step parameters the admin may set: each step's settings, never the ids the run fills in.
@@ -441,6 +450,8 @@ def _advance_run(pilot: Autopilot, run: AutopilotRun) -> str:
         run.next_round = job.outputs.get("round")
         run.finished_at = timezone.now()
         run.save()
+        if run.gate and not run.gate["passed"]:
+            _pause_if_gates_keep_failing(pilot, run)
         return "done"
     if step.name == PROMOTE:
         run.promoted = True
@@ -484,6 +495,50 @@ def _decide(pilot: Autopilot, run: AutopilotRun) -> str:
         data=run.gate,
     )  # fmt: skip
     return _start_step(pilot, run, PROMOTE if decision.passed else GENERATE)
+
+
+def _failed_gates(pilot: Autopilot, limit: int) -> list[int]:
+    """The numbers of the newest runs whose gate failed in a row, newest first (at most `limit`).
+
+    Only done runs count (a stopped run has no verdict: it neither counts nor breaks the
+    streak), a passed gate ends the streak, and so does the last resume: only runs that
+    finished after `pilot.resumed_at` count, so a resumed autopilot needs as many new failures
+    before it pauses again.
+    """
+    done = AutopilotRun.objects.filter(project_id=pilot.project_id, state=AutopilotRun.State.DONE)
+    if pilot.resumed_at is not None:
+        done = done.filter(finished_at__gt=pilot.resumed_at)
+    streak = []
+    for number, gate in done.order_by("-number").values_list("number", "gate")[:limit]:
+        if not gate or gate["passed"]:
+            break
+        streak.append(number)
+    return streak
+
+
+def _pause_if_gates_keep_failing(pilot: Autopilot, run: AutopilotRun) -> None:
+    """Pause, with the reason, when the run's gate is the `max_failed_gates`-th failure in a row
+    (the run's copy of the setting; a run started before the setting existed has no cap)."""
+    cap = run.config.get("max_failed_gates", 0)
+    if not cap:
+        return
+    streak = _failed_gates(pilot, cap)
+    if len(streak) < cap:
+        return
+    runs = f"run {run.number}" if cap == 1 else f"runs {streak[-1]}-{streak[0]}"
+    gates = "gate failed" if cap == 1 else "gates failed in a row"
+    reason = (
+        f"{cap} {gates} ({runs}): no policy was promoted (the last: {run.gate.get('reason')}); "
+        "check the gate's thresholds or the data, then resume."
+    )
+    pilot.paused = True
+    pilot.pause_reason = reason
+    pilot.save(update_fields=["paused", "pause_reason", "updated_at"])
+    record(
+        "autopilot.pause", project=run.project, target=f"run {run.number}",
+        data={"reason": reason, "runs": sorted(streak), "max_failed_gates": cap},
+    )  # fmt: skip
+    log.warning("autopilot of project %s paused: %s", run.project_id, reason)
 
 
 def _step_params(run: AutopilotRun, step: str) -> dict[str, Any]:
@@ -550,7 +605,8 @@ def _stop(pilot: Autopilot, run: AutopilotRun, reason: str, *, step: str | None 
         run.step = step
     run.save(update_fields=["state", "stop_reason", "step", "updated_at"])
     pilot.paused = True
-    pilot.save(update_fields=["paused", "updated_at"])
+    pilot.pause_reason = f"Run {run.number} stopped: {run.stop_reason}"
+    pilot.save(update_fields=["paused", "pause_reason", "updated_at"])
     record(
         "autopilot.stop", project=run.project, target=f"run {run.number}",
         data={"step": run.step, "reason": run.stop_reason},
@@ -560,11 +616,14 @@ def _stop(pilot: Autopilot, run: AutopilotRun, reason: str, *, step: str | None 
 
 
 def _resume(pilot: Autopilot) -> None:
-    """Unpause; a stopped run goes on from its step: the newest attempt of the step's job is
-    followed, and retried (the ordinary retry) if it failed or was cancelled. A step that could
-    not start is tried again by the advance that follows."""
+    """Unpause, clear the pause's reason and restart the failed-gate streak (`resumed_at`); a
+    stopped run goes on from its step: the newest attempt of the step's job is followed, and
+    retried (the ordinary retry) if it failed or was cancelled. A step that could not start is
+    tried again by the advance that follows."""
     pilot.paused = False
-    pilot.save(update_fields=["paused", "updated_at"])
+    pilot.pause_reason = ""
+    pilot.resumed_at = timezone.now()
+    pilot.save(update_fields=["paused", "pause_reason", "resumed_at", "updated_at"])
     run = _open_run(pilot)
     if run is None or run.state != AutopilotRun.State.STOPPED:
         return
@@ -645,6 +704,8 @@ def autopilot_status(*, project: Project) -> AutopilotStatus:
         state, detail = "stopped", f"Run {run.number} stopped: {run.stop_reason}"
     elif not pilot.enabled:
         state, detail = "off", "Off: the loop runs only when an admin launches its jobs."
+    elif pilot.paused and pilot.pause_reason:
+        state, detail = "paused", f"Paused: {pilot.pause_reason}"
     elif pilot.paused:
         state, detail = "paused", "Paused: no step starts until it is resumed."
     elif run is not None and run.state == AutopilotRun.State.RUNNING:

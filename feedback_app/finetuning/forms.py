@@ -351,6 +351,9 @@ class AutopilotForm(forms.Form):
     max_kl = forms.FloatField(label="Gate: KL to the parent ≤")
     min_reward_accuracy = forms.FloatField(label="Gate: reward model held-out accuracy ≥")
     head_to_head_share = forms.FloatField(label="Next round: share of K from the parent [0..1)")
+    max_failed_gates = forms.IntegerField(
+        label="Pause after this many failed gates in a row (0: never)"
+    )
     step_params = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),

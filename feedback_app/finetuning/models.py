@@ -51,9 +51,14 @@ class Autopilot(TimeStampedModel):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="autopilot")
     enabled = models.BooleanField(default=False)
-    # Set by the admin, or by a failed step (the run's stop_reason says why); nothing starts
-    # or advances while paused. Resuming clears it.
+    # Set by the admin, by a failed step (the run's stop_reason says why) or by
+    # `max_failed_gates` failed gates in a row; nothing starts or advances while paused.
+    # Resuming clears it, and `pause_reason` with it.
     paused = models.BooleanField(default=False)
+    # Why the autopilot paused itself (a stopped run, failed gates); blank when an admin paused.
+    pause_reason = models.TextField(blank=True)
+    # When it was last resumed: the failed-gate streak counts only runs finished after it.
+    resumed_at = models.DateTimeField(null=True, blank=True)
     trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.SHARE)
     trigger_rankings = models.PositiveIntegerField(default=100)
     trigger_share = models.FloatField(default=1.0)
@@ -62,6 +67,8 @@ class Autopilot(TimeStampedModel):
     max_kl = models.FloatField(default=5.0)
     min_reward_accuracy = models.FloatField(default=0.6)
     head_to_head_share = models.FloatField(default=0.5)
+    # Pause after this many runs in a row whose gate failed (no policy promoted); 0: never.
+    max_failed_gates = models.PositiveIntegerField(default=3)
     # Per step, the job parameters to use instead of the kinds' defaults (checked when saved):
     # {"snapshot": {...}, "reward": {...}, "policy": {...}, "evaluate": {...}, "generate": {...}}
     step_params = models.JSONField(default=dict, blank=True)

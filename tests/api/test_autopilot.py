@@ -40,6 +40,43 @@ def test_put_changes_only_what_it_sends_and_is_audited(world):
     assert event.actor == world.dave and event.via == "api" and event.project == world.project_a
 
 
+def test_put_max_failed_gates_is_stored_and_returned(world):
+    client = world.client("dave")
+    assert client.get(url(world)).json()["max_failed_gates"] == 3
+    for value in (5, 0):
+        body = client.put(url(world), {"max_failed_gates": value}, format="json").json()
+        assert body["max_failed_gates"] == value
+        assert Autopilot.objects.get().max_failed_gates == value
+
+
+def test_a_bad_max_failed_gates_is_a_400_naming_it(world):
+    client = world.client("dave")
+    for value in (-1, 1.5, "x", 1001, True, None):
+        response = client.put(url(world), {"max_failed_gates": value}, format="json")
+        assert response.status_code == 400, value
+        error = response.json()["errors"][0]
+        assert error["field"] == "max_failed_gates", value
+        assert "an integer in [0, 1000]" in error["message"], value
+    assert not Autopilot.objects.exists()
+
+
+def test_pause_reason_is_shown_and_read_only(world):
+    client = world.client("dave")
+    assert client.get(url(world)).json()["pause_reason"] == ""
+    reason = "3 gates failed in a row (runs 1-3): no policy was promoted"
+    Autopilot.objects.create(project=world.project_a, enabled=True, paused=True,
+                             pause_reason=reason)  # fmt: skip
+    body = client.get(url(world)).json()
+    assert body["pause_reason"] == reason
+    assert body["state"] == "paused" and body["detail"] == f"Paused: {reason}"
+    response = client.put(url(world), {"pause_reason": ""}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "pause_reason"
+    assert Autopilot.objects.get().pause_reason == reason
+    body = client.put(url(world), {"paused": False}, format="json").json()
+    assert body["pause_reason"] == "" and body["paused"] is False
+
+
 def test_enabled_it_waits_for_its_trigger(world):
     body = world.client("dave").put(url(world), {"enabled": True}, format="json").json()
     assert body["state"] == "waiting" and body["detail"].startswith("Waiting")
@@ -68,7 +105,7 @@ def test_bad_settings_are_400s_naming_the_field_and_change_nothing(world):
 
 SETTINGS = {"enabled": False, "trigger": "share", "trigger_share": 0.5, "trigger_rankings": 10,
             "stage": "dpo", "min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6,
-            "head_to_head_share": 0.5,
+            "head_to_head_share": 0.5, "max_failed_gates": 3,
             "step_params": {"snapshot": {"test_fraction": 0.2}, "policy": {"beta": 0.1},
                             "generate": {"max_new_tokens": 8}}}  # fmt: skip
 PLACES = [(k,) for k in SETTINGS if k != "step_params"] + [

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 # What the stand-in evaluation measures; a test changes it to fail the gate.
 GOOD_EVAL = {"win_rate": 0.9, "win_rate_low": 0.7, "kl_to_parent": 0.2}
+BAD_EVAL = {"win_rate": 0.3, "win_rate_low": 0.1, "kl_to_parent": 0.2}  # fails min 0.6
 
 
 class Stand:
@@ -121,6 +122,16 @@ def drive(project, stand, *, limit=20, settle=True) -> list[Job]:
 
 def turn_on(project, **settings):
     return autopilot.autopilot_update(project=project, data={"enabled": True, **settings})
+
+
+def run_round(project, user, stand, evaluation) -> AutopilotRun:
+    """Rank the open round, then let the autopilot run on it to the end, its evaluation
+    measuring `evaluation` (GOOD_EVAL passes a gate of min_win_rate_low 0.6, BAD_EVAL fails)."""
+    stand.evaluation = dict(evaluation)
+    rank_all(project, user)
+    autopilot.autopilot_advance(project_id=project.pk)
+    drive(project, stand)
+    return AutopilotRun.objects.filter(project=project).order_by("-number").first()
 
 
 def steps_of(run):
@@ -259,7 +270,8 @@ def test_a_failed_step_stops_the_run_with_its_reason_and_nothing_retries_by_itse
     run = AutopilotRun.objects.get()
     assert run.state == "stopped" and run.step == "reward"
     assert "Train the reward model: job #" in run.stop_reason and "reward broke" in run.stop_reason
-    assert autopilot.autopilot_get(project=pilot_project).paused
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert pilot.paused and pilot.pause_reason == f"Run 1 stopped: {run.stop_reason}"
     for _ in range(3):  # the sweeper's passes and later jobs change nothing
         autopilot.autopilot_tick()
         assert autopilot.autopilot_advance(project_id=pilot_project.pk) == "paused"
@@ -274,6 +286,7 @@ def test_resume_retries_the_failed_job_and_the_run_goes_on(pilot_project, alice,
     failed = Job.objects.get(kind="evaluate")
     stand.fail.clear()
     autopilot.autopilot_update(project=pilot_project, data={"paused": False})
+    assert autopilot.autopilot_get(project=pilot_project).pause_reason == ""
     retry = Job.objects.get(retry_of=failed)  # the ordinary retry: a new row pointing back
     assert AutopilotRun.objects.get().state == "running"
     drive(pilot_project, stand)
@@ -348,6 +361,90 @@ def test_paused_it_starts_no_step_and_resuming_takes_the_next(pilot_project, ali
     assert Job.objects.filter(kind="train_reward").exists()
 
 
+# --- gates that keep failing pause it ---------------------------------------------------------
+
+
+def test_three_failed_gates_in_a_row_pause_it_with_the_reason_and_leave_the_round_open(
+    pilot_project, alice, stand
+):
+    turn_on(pilot_project, min_win_rate_low=0.6)  # max_failed_gates: 3 by default
+    for number in (1, 2):
+        run = run_round(pilot_project, alice, stand, BAD_EVAL)
+        assert (run.number, run.state, run.promoted) == (number, "done", False)
+        assert not autopilot.autopilot_get(project=pilot_project).paused
+    run = run_round(pilot_project, alice, stand, BAD_EVAL)
+    assert (run.number, run.state, run.next_round, run.config["max_failed_gates"]) == (
+        3, "done", 4, 3,
+    )  # fmt: skip
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert pilot.paused
+    assert pilot.pause_reason.startswith(
+        "3 gates failed in a row (runs 1-3): no policy was promoted (the last: win rate lower "
+        "bound 0.100 < 0.600"
+    )
+    assert pilot.pause_reason.endswith("check the gate's thresholds or the data, then resume.")
+    status = autopilot.autopilot_status(project=pilot_project)
+    assert status.state == "paused" and status.detail == f"Paused: {pilot.pause_reason}"
+    event = AuditEvent.objects.get(action="autopilot.pause")
+    assert event.project == pilot_project and event.target == "run 3"
+    assert event.data["runs"] == [1, 2, 3] and event.data["max_failed_gates"] == 3
+    # The round run 3 generated stays open for annotators; no run starts on it.
+    assert rank_all(pilot_project, alice) == 4
+    assert autopilot.autopilot_advance(project_id=pilot_project.pk) == "paused"
+    assert AutopilotRun.objects.count() == 3
+
+
+def test_max_failed_gates_0_never_pauses(pilot_project, alice, stand):
+    turn_on(pilot_project, min_win_rate_low=0.6, max_failed_gates=0)
+    for _ in range(4):
+        run_round(pilot_project, alice, stand, BAD_EVAL)
+    assert not autopilot.autopilot_get(project=pilot_project).paused
+    assert AutopilotRun.objects.filter(state="done", promoted=False).count() == 4
+    assert not AuditEvent.objects.filter(action="autopilot.pause").exists()
+
+
+def test_a_passed_gate_in_between_resets_the_failed_gate_streak(pilot_project, alice, stand):
+    turn_on(pilot_project, min_win_rate_low=0.6, max_failed_gates=2)
+    for evaluation in (BAD_EVAL, GOOD_EVAL, BAD_EVAL):
+        run_round(pilot_project, alice, stand, evaluation)
+        assert not autopilot.autopilot_get(project=pilot_project).paused
+    assert AutopilotRun.objects.get(number=2).promoted
+    run_round(pilot_project, alice, stand, BAD_EVAL)
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert pilot.paused and "2 gates failed in a row (runs 3-4)" in pilot.pause_reason
+
+
+def test_after_a_resume_it_takes_max_failed_gates_new_failures_to_pause_again(
+    pilot_project, alice, stand
+):
+    turn_on(pilot_project, min_win_rate_low=0.6, max_failed_gates=2)
+    for _ in range(2):
+        run_round(pilot_project, alice, stand, BAD_EVAL)
+    assert autopilot.autopilot_get(project=pilot_project).paused
+    autopilot.autopilot_update(project=pilot_project, data={"paused": False})
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert not pilot.paused and pilot.pause_reason == ""
+    assert autopilot.autopilot_status(project=pilot_project).state == "waiting"
+    run_round(pilot_project, alice, stand, BAD_EVAL)  # run 3: one failure since the resume
+    assert not autopilot.autopilot_get(project=pilot_project).paused
+    run = run_round(pilot_project, alice, stand, BAD_EVAL)
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert run.number == 4 and pilot.paused
+    assert "2 gates failed in a row (runs 3-4)" in pilot.pause_reason
+    assert AuditEvent.objects.filter(action="autopilot.pause").count() == 2
+
+
+def test_a_run_pauses_by_the_cap_it_started_with(pilot_project, alice, stand):
+    turn_on(pilot_project, min_win_rate_low=0.6, max_failed_gates=1)
+    rank_all(pilot_project, alice)
+    autopilot.autopilot_advance(project_id=pilot_project.pk)  # run 1 starts with a cap of 1
+    autopilot.autopilot_update(project=pilot_project, data={"max_failed_gates": 0})
+    stand.evaluation = dict(BAD_EVAL)
+    drive(pilot_project, stand)
+    pilot = autopilot.autopilot_get(project=pilot_project)
+    assert pilot.paused and pilot.pause_reason.startswith("1 gate failed (run 1): ")
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -361,6 +458,11 @@ BAD_SETTINGS = [
     ({"min_win_rate_low": 1.5}, "min_win_rate_low"),
     ({"max_kl": -1}, "max_kl"),
     ({"head_to_head_share": 1}, "head_to_head_share"),
+    ({"max_failed_gates": -1}, "max_failed_gates"),
+    ({"max_failed_gates": 1.5}, "max_failed_gates"),
+    ({"max_failed_gates": "x"}, "max_failed_gates"),
+    ({"max_failed_gates": 1001}, "max_failed_gates"),
+    ({"max_failed_gates": True}, "max_failed_gates"),
     ({"step_params": []}, "step_params"),
     ({"step_params": {"train": {}}}, "step_params.train"),
     ({"step_params": {"policy": {"beta": 0}}}, "step_params.policy.beta"),
@@ -385,6 +487,18 @@ def test_bad_settings_are_refused_naming_the_field_and_nothing_is_stored(pilot_p
             autopilot.autopilot_update(project=pilot_project, data=data)
         assert caught.value.field == field, data
     assert not Autopilot.objects.exists()
+
+
+def test_max_failed_gates_is_an_integer_from_0_to_1000(pilot_project):
+    assert autopilot.autopilot_get(project=pilot_project).max_failed_gates == 3
+    for value in (0, 1000, 5):
+        pilot = autopilot.autopilot_update(project=pilot_project, data={"max_failed_gates": value})
+        assert pilot.max_failed_gates == value
+    with pytest.raises(InvalidInput) as caught:
+        autopilot.autopilot_update(project=pilot_project, data={"max_failed_gates": 2.0})
+    assert str(caught.value.problems[0]) == "max_failed_gates: must be an integer in [0, 1000]"
+    with pytest.raises(InvalidInput):
+        autopilot.autopilot_update(project=pilot_project, data={"pause_reason": "x"})
 
 
 def test_the_generate_step_may_ask_a_round_of_unasked_prompts_by_the_selection_rule(

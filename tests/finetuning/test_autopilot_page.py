@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 
 FORM = {"enabled": "on", "trigger": "share", "trigger_share": "0.8", "trigger_rankings": "10",
         "stage": "kto", "min_win_rate_low": "0.55", "max_kl": "3", "min_reward_accuracy": "0.6",
-        "head_to_head_share": "0.5", "step_params": '{"policy": {"beta": 0.2}}'}  # fmt: skip
+        "head_to_head_share": "0.5", "max_failed_gates": "2",
+        "step_params": '{"policy": {"beta": 0.2}}'}  # fmt: skip
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ def test_settings_saved_from_the_page_are_checked_by_the_same_rules(admin_client
     assert response.status_code == 302
     pilot = Autopilot.objects.get()
     assert pilot.enabled and pilot.stage == "kto" and pilot.step_params == {"policy": {"beta": 0.2}}
+    assert pilot.max_failed_gates == 2
     assert AuditEvent.objects.filter(action="autopilot.update", via="page").exists()
     assert 'data-testid="autopilot-state">waiting<' in loop(admin_client, project)
 
@@ -47,6 +49,10 @@ def test_settings_saved_from_the_page_are_checked_by_the_same_rules(admin_client
     [
         ({"trigger_share": "1.5"}, "trigger_share", "trigger_share: must be"),
         ({"step_params": "{nope"}, "step_params", "not valid JSON"),
+        ({"max_failed_gates": "-1"}, "max_failed_gates", "max_failed_gates: must be an integer"),
+        ({"max_failed_gates": "1001"}, "max_failed_gates", "in [0, 1000]"),
+        ({"max_failed_gates": "1.5"}, "max_failed_gates", "Enter a whole number"),
+        ({"max_failed_gates": "x"}, "max_failed_gates", "Enter a whole number"),
         ({"step_params": '{"policy": {"beta": 0}}'}, "step_params", "step_params.policy.beta"),
     ],
 )
@@ -58,6 +64,29 @@ def test_bad_settings_come_back_on_their_field(admin_client, loop_project, chang
     assert response.status_code == 400
     assert text in str(response.context["autopilot_form"].errors[field])
     assert not Autopilot.objects.exists()
+
+
+def test_the_form_shows_and_saves_max_failed_gates(admin_client, loop_project):
+    project, _ = loop_project
+    body = loop(admin_client, project)
+    assert 'name="max_failed_gates" value="3"' in body  # the default
+    url = reverse("finetuning:autopilot", args=[project.pk])
+    assert admin_client.post(url, {**FORM, "max_failed_gates": "0"}).status_code == 302
+    assert Autopilot.objects.get().max_failed_gates == 0
+    assert 'name="max_failed_gates" value="0"' in loop(admin_client, project)
+
+
+def test_a_pause_for_failed_gates_shows_its_reason_and_resume_clears_it(admin_client, loop_project):
+    project, _ = loop_project
+    reason = "3 gates failed in a row (runs 1-3): no policy was promoted"
+    Autopilot.objects.create(project=project, enabled=True, paused=True, pause_reason=reason)
+    body = loop(admin_client, project)
+    assert 'data-testid="autopilot-state">paused<' in body and reason in body
+    assert 'data-testid="autopilot-resume"' in body
+    admin_client.post(reverse("finetuning:autopilot-pause", args=[project.pk, "resume"]))
+    pilot = Autopilot.objects.get()
+    assert not pilot.paused and pilot.pause_reason == "" and pilot.resumed_at is not None
+    assert reason not in loop(admin_client, project)
 
 
 def test_pause_and_resume_from_the_page(admin_client, loop_project):

@@ -55,7 +55,8 @@ class RoundProgressSerializer(serializers.Serializer):
 
 SETTINGS_HELP = {
     "enabled": "Off by default.",
-    "paused": "Nothing starts while paused; false resumes a stopped run (retrying its job).",
+    "paused": "Nothing starts while paused (set by a failed step or max_failed_gates too); "
+    "false resumes a stopped run (retrying its job).",
     "trigger": "rankings: rankings in the open round; share: share of its tasks done.",
     "trigger_rankings": "For trigger=rankings.",
     "trigger_share": "For trigger=share, in (0, 1].",
@@ -64,6 +65,7 @@ SETTINGS_HELP = {
     "max_kl": "Gate: KL to the parent (nats a sequence), at most.",
     "min_reward_accuracy": "Gate: the reward model's held-out accuracy, at least.",
     "head_to_head_share": "Share of K the parent writes in the next round after a promotion.",
+    "max_failed_gates": "Pause after this many runs in a row whose gate failed; 0: never.",
     "step_params": "Per step (snapshot, reward, policy, evaluate, generate): job parameters.",
 }
 
@@ -84,19 +86,30 @@ class AutopilotSettingsSerializer(serializers.ModelSerializer):
 
 
 class AutopilotSerializer(AutopilotSettingsSerializer):
+    pause_reason = serializers.CharField(
+        read_only=True,
+        help_text="Why the autopilot paused itself (failed gates in a row, a stopped run); "
+        "empty when an admin paused it or it is not paused. Resuming clears it.",
+    )
     state = serializers.CharField(help_text="off, waiting, running, paused or stopped.")
-    detail = serializers.CharField(help_text="The state in a sentence (a stop's reason).")
+    detail = serializers.CharField(
+        help_text="The state in a sentence (a stop's or a pause's reason)."
+    )
     open_round = RoundProgressSerializer(help_text="The open round, for the trigger.")
     run = AutopilotRunSerializer(allow_null=True, help_text="The open run, else the newest.")
 
     class Meta(AutopilotSettingsSerializer.Meta):
-        fields = [*AutopilotSettingsSerializer.Meta.fields, "state", "detail", "open_round", "run"]
+        fields = [
+            *AutopilotSettingsSerializer.Meta.fields,
+            "pause_reason", "state", "detail", "open_round", "run",
+        ]  # fmt: skip
 
 
 def _body(project) -> dict:
     status = autopilot.autopilot_status(project=project)
     data = {
         **autopilot.settings_dict(status.pilot),
+        "pause_reason": status.pilot.pause_reason,
         "state": status.state,
         "detail": status.detail,
         "open_round": status.progress,
