@@ -86,7 +86,7 @@ RL_WORKLOAD = {"num_generations": 4, "max_completion_length": 32, "beta": 0.04}
 
 def cpu_kind() -> str:
     """The CPU's vector extensions and whether it computes bf16 natively: TRL's CPU defaults
-    (bf16 autocast) cost 15-19x on a CPU without it and 1.0-1.5x on one with AVX512-BF16
+    (bf16 autocast, checkpointing) cost 8-12x on a CPU without it, little on one with AVX512-BF16
     (docs/benchmarks.md), so no ratio against them means anything without this line."""
     import torch
 

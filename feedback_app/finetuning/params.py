@@ -62,10 +62,11 @@ STAGE_ROWS = {
 # "Defaults per device"). Each applies to the stages whose config has that field. CPU: the
 # sizes `bench/training.py` measured on this machine kind (batch 8, one epoch, 4 samples of 32
 # tokens per prompt for online RL; docs/benchmarks.md, "Training"). TRL's CPU defaults
-# (bf16 autocast, checkpointing, 3 epochs, 8 x 512 tokens for GRPO) ran 1.2-4.4x slower there
-# (../TRL-NOTES.md). A GPU gets TRL's own sizes, the completion capped at 128 tokens so that the
-# demo's base model (256 positions) still has room for a prompt. Learning rates and betas do
-# not depend on the device (they depend on the model) and stay the configs' defaults.
+# (bf16 autocast, checkpointing, 3 epochs, 8 x 512 tokens for GRPO) ran 9-16x slower for the
+# same work on a CPU without native bf16 (AVX2), 1.0-1.6x on one with AVX512-BF16. A GPU gets
+# TRL's own sizes, the completion capped at 128 tokens so that the demo's base model (256
+# positions) still has room for a prompt. Learning rates and betas do not depend on the device
+# (they depend on the model) and stay the configs' defaults.
 DEVICES = ("cpu", "cuda")
 DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {
