@@ -127,7 +127,13 @@ def test_speedups_do_not_change_the_logged_training_values(tiny_base_model, toy_
     assert len(steps[0]) == len(steps[1]) == 4
     for ours, theirs in zip(*steps, strict=True):
         assert ours.keys() == theirs.keys()
-        for key in theirs.keys() - {"elapsed_s"}:
+        skip = {"elapsed_s"}
+        if max(abs(ours["rewards/margins"]), abs(theirs["rewards/margins"])) < 1e-5:
+            # The policy still equals its reference (the first step): every reward is rounding
+            # noise (1e-7), and the accuracy, the share of pairs whose noise is positive,
+            # differs between kernels on some CPUs (0.0 against 0.25 on an AVX2 host).
+            skip.add("rewards/accuracies")
+        for key in theirs.keys() - skip:
             assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
 
 
