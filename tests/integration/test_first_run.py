@@ -1,6 +1,8 @@
 """Issue 13 on a real worker: the base model is built by a job that reports its progress, and its
 success launches the loop demo's first round, which the worker then generates."""
 
+import time
+
 import pytest
 
 from feedback_app.annotation.models import Candidate
@@ -43,6 +45,12 @@ def test_the_base_model_job_reports_progress_then_round_one_is_generated(
     assert (base.name, base.stage, base.is_active, base.job_id) == ("base", "base", True, build.pk)
     assert base.weights.startswith(str(fresh_base_cache)) and not build.outputs["cached"]
 
+    # The worker records the next job's id just after marking the build succeeded: wait for it.
+    deadline = time.monotonic() + 60
+    while not {"next_job", "next_refused"} & build.outputs.keys() and time.monotonic() < deadline:
+        time.sleep(0.25)
+        build.refresh_from_db()
+    assert "next_refused" not in build.outputs, build.outputs["next_refused"]
     first_round = Job.objects.get(pk=build.outputs["next_job"])
     assert first_round.kind == "generate" and first_round.params["model_versions"] == [base.pk]
     first_round = wait_for_job(first_round, timeout=600)
