@@ -69,6 +69,7 @@ def build_sft_trainer(
         warmup_steps=float(config.warmup_ratio),  # a float < 1 is a ratio
         weight_decay=config.weight_decay,
         logging_steps=config.logging_steps,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         **{**common_trainer_args(), "activation_checkpointing": config.gradient_checkpointing},
     )
     trainer = SFTTrainer(

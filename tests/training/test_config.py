@@ -50,6 +50,7 @@ from training.config import (
         (EvalConfig, "samples_per_prompt", 0, "samples_per_prompt: must be an integer in [1, 64]"),
         (SFTTrainConfig, "loss_type", "ppo", "loss_type: must be one of nll, dft"),
         (SFTTrainConfig, "completion_only_loss", 1, "completion_only_loss: must be a bool"),
+        (SFTTrainConfig, "group_by_length", "yes", "group_by_length: must be a bool"),
         (KTOTrainConfig, "batch_size", 1, "batch_size: must be an integer in [2, 1024]"),
         (KTOTrainConfig, "desirable_weight", 0, "desirable_weight: must be a number in (0, 100]"),
         (KTOTrainConfig, "loss_type", "sigmoid", "loss_type: must be one of kto, apo_zero"),
