@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -39,53 +40,55 @@ def make_user(django_user_model):
     return make
 
 
-@pytest.fixture
-def make_project(make_user):
-    """Build a project with `n_tasks` tasks of `k` candidates and the given annotators."""
+def new_project(*, name="P", k=3, overlap=2, n_tasks=4, annotators=(), rationale="optional"):
+    """A project with `n_tasks` tasks of `k` candidates and the given annotators."""
     from feedback_app.annotation import services
     from feedback_app.core.models import Membership, Project
 
-    def make(*, name="P", k=3, overlap=2, n_tasks=4, annotators=(), rationale="optional"):
-        project = Project.objects.create(
-            name=name, candidates_per_task=k, annotations_per_task=overlap, rationale=rationale
-        )
-        for user in annotators:
-            Membership.objects.create(project=project, user=user)
-        services.prompts_import(project=project, records=_records(n_tasks, k, prefix=name))
-        return project
+    project = Project.objects.create(
+        name=name, candidates_per_task=k, annotations_per_task=overlap, rationale=rationale
+    )
+    for user in annotators:
+        Membership.objects.create(project=project, user=user)
+    services.prompts_import(project=project, records=_records(n_tasks, k, prefix=name))
+    return project
 
-    return make
+
+@pytest.fixture
+def make_project(make_user):
+    """`new_project`, for a test."""
+    return new_project
+
+
+def new_snapshot(root, project, pairs=None, kind="pairs"):
+    """A dataset snapshot row whose folder (under `root`) holds `pairs` as train.jsonl
+    (test.jsonl empty). For tests that need training data without ranking anything first."""
+    from feedback_app.core.models import DatasetSnapshot
+    from training.data import write_jsonl
+
+    pairs = pairs or [{"prompt": "p", "chosen": " a", "rejected": " b"}]
+    prompts = {str(row.get("prompt", row.get("messages"))) for row in pairs}
+    folder = root / f"snapshot-{project.pk}-{DatasetSnapshot.objects.count()}"
+    folder.mkdir(parents=True)
+    write_jsonl(folder / "train.jsonl", pairs)
+    write_jsonl(folder / "test.jsonl", [])
+    return DatasetSnapshot.objects.create(
+        project=project,
+        content_hash=folder.name,
+        kind=kind,
+        policy={},
+        test_fraction=0.0,
+        seed=0,
+        path=str(folder),
+        format="standard",
+        counts={"train": len(pairs), "test": 0, "train_prompts": len(prompts)},
+    )
 
 
 @pytest.fixture
 def make_snapshot(tmp_path):
-    """A dataset snapshot row whose folder holds `pairs` as train.jsonl (test.jsonl empty).
-
-    For tests that need training data without ranking anything first.
-    """
-    from feedback_app.core.models import DatasetSnapshot
-    from training.data import write_jsonl
-
-    def make(project, pairs=None, kind="pairs"):
-        pairs = pairs or [{"prompt": "p", "chosen": " a", "rejected": " b"}]
-        prompts = {str(row.get("prompt", row.get("messages"))) for row in pairs}
-        folder = tmp_path / f"snapshot-{project.pk}-{DatasetSnapshot.objects.count()}"
-        folder.mkdir(parents=True)
-        write_jsonl(folder / "train.jsonl", pairs)
-        write_jsonl(folder / "test.jsonl", [])
-        return DatasetSnapshot.objects.create(
-            project=project,
-            content_hash=folder.name,
-            kind=kind,
-            policy={},
-            test_fraction=0.0,
-            seed=0,
-            path=str(folder),
-            format="standard",
-            counts={"train": len(pairs), "test": 0, "train_prompts": len(prompts)},
-        )
-
-    return make
+    """`new_snapshot` under this test's tmp_path."""
+    return functools.partial(new_snapshot, tmp_path)
 
 
 @pytest.fixture

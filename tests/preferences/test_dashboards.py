@@ -6,7 +6,7 @@ import re
 
 import pytest
 from celery import current_app
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from feedback_app.core.models import Membership, ModelVersion
@@ -18,26 +18,38 @@ from feedback_app.preferences.models import QualityReport
 from .test_reports import BOTS, run_bots
 
 
-@pytest.fixture
-def world(make_project, make_user, make_snapshot):
-    users = {b.name: make_user(b.name) for b in reversed(BOTS)}  # ids not in the expected order
-    project = make_project(name="Dash", k=4, overlap=3, n_tasks=100, annotators=users.values())
-    admin = make_user("boss")
-    Membership.objects.create(project=project, user=admin, role="admin")
-    a = ModelVersion.objects.create(project=project, kind="policy", name="alpha", weights="x")
-    b = ModelVersion.objects.create(project=project, kind="policy", name="beta", weights="y")
-    for c in project.tasks.first().candidates.model.objects.filter(task__project=project):
-        c.model_version = a if c.position % 2 else b
-        c.save(update_fields=["model_version"])
-    snap = make_snapshot(project)
-    snap.counts = {"train": 120}
-    snap.save()
-    ModelVersion.objects.create(
-        project=project, kind="reward", name="rm", weights="w", snapshot=snap,
-        metrics={"heldout_accuracy": 0.7, "heldout_pairs": 30},
-    )  # fmt: skip
-    run_bots(project, users)
-    return project, admin, users
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One project of 100 tasks ranked 300 times by the bots through the real hand-out, built
+    once for the module (8-18 s a test when each test built its own) inside a transaction that
+    is rolled back after the module's last test; each test's own changes roll back to it."""
+    from django.contrib.auth import get_user_model
+
+    from tests.conftest import new_project, new_snapshot
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        create = get_user_model().objects.create_user
+        make_user = lambda name: create(username=name, password="pw-" + name)  # noqa: E731
+        # ids not in the expected order
+        users = {b.name: make_user(b.name) for b in reversed(BOTS)}
+        project = new_project(name="Dash", k=4, overlap=3, n_tasks=100, annotators=users.values())
+        admin = make_user("boss")
+        Membership.objects.create(project=project, user=admin, role="admin")
+        a = ModelVersion.objects.create(project=project, kind="policy", name="alpha", weights="x")
+        b = ModelVersion.objects.create(project=project, kind="policy", name="beta", weights="y")
+        for c in project.tasks.first().candidates.model.objects.filter(task__project=project):
+            c.model_version = a if c.position % 2 else b
+            c.save(update_fields=["model_version"])
+        snap = new_snapshot(tmp_path_factory.mktemp("dash"), project)
+        snap.counts = {"train": 120}
+        snap.save()
+        ModelVersion.objects.create(
+            project=project, kind="reward", name="rm", weights="w", snapshot=snap,
+            metrics={"heldout_accuracy": 0.7, "heldout_pairs": 30},
+        )  # fmt: skip
+        run_bots(project, users)
+        yield project, admin, users
+        transaction.set_rollback(True)
 
 
 def _get(client, user, url):
