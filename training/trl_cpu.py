@@ -1,6 +1,6 @@
-"""CPU speed-ups inside TRL 1.16 (DPO, SFT, KTO, GRPO, RLOO), scoped to one run.
+"""CPU speed-ups for TRL 1.16's fused LM head (DPO, SFT, KTO, GRPO, RLOO), scoped to one run.
 
-Three swaps, each switchable by name (`TRL_PATCHES`, `train_dpo(speedups=...)`) and kept for its
+Two swaps, each switchable by name (`TRL_PATCHES`, `train_dpo(speedups=...)`) and kept for its
 measured end-to-end gain: docs/training.md, "CPU speed-ups inside TRL", has the paired ablation
 (`bench/training.py --ablation`) that three earlier swaps did not survive.
 
@@ -26,10 +26,6 @@ logits. That is the right trade on a GPU with a 150k vocabulary; on CPU it costs
    | `log_softmax` + `gather` (the plain loop's head) | 0.21 s | 0.73 s |
    | TRL's kernel, with its metrics | 0.95 s | 2.08 s |
    | `CpuLogProbs`, with the metrics | 0.33 s | 0.71 s |
-
-3. DPO's and KTO's reference precompute reads the rows in dataset order, so each batch pads to
-   its longest row. `sorted_precompute` runs that one pass over the rows sorted by length and
-   puts the rows back in their order (`_by_length`).
 
 Results are unchanged: `tests/training/test_trl_cpu.py` checks every output and the gradient
 against TRL's function, `tests/training/test_losses.py` the trainer's loss against the DPO
@@ -270,55 +266,12 @@ def _use_compact(switch: Callable[[torch.device], bool]) -> Callable[[torch.devi
     return use_compact
 
 
-def row_lengths(dataset: Any) -> list[int]:
-    """Tokens in each tokenised row as its longest sequence is fed: prompt + longest answer.
-
-    The answers are every `*_ids` column but the prompt's (DPO: chosen and rejected; KTO: the
-    completion and the KL completion).
-    """
-    prompts = [len(ids) for ids in dataset["prompt_ids"]]
-    longest = [0] * len(prompts)
-    for column in dataset.column_names:
-        if column.endswith("_ids") and column != "prompt_ids":
-            longest = [max(a, len(ids)) for a, ids in zip(longest, dataset[column], strict=True)]
-    return [p + a for p, a in zip(prompts, longest, strict=True)]
-
-
-def _by_length(precompute: Callable[..., Any]) -> Callable[..., Any]:
-    """TRL's reference precompute (DPO, KTO) run over the rows in order of length.
-
-    It reads the rows in dataset order, so each batch pads to its longest row; the order of
-    that one pass does not matter, so it runs sorted (little padding) and the rows come back in
-    their order with their reference log-probs.
-    """
-
-    def precompute_by_length(trainer: Any, dataset: Any, name: str, batch_size: int) -> Any:
-        if "prompt_ids" not in getattr(dataset, "column_names", ()):
-            return precompute(trainer, dataset, name, batch_size)
-        lengths = row_lengths(dataset)
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        done = precompute(trainer, dataset.select(order), name, batch_size)
-        back = [0] * len(order)
-        for position, row in enumerate(order):
-            back[row] = position
-        return done.select(back).flatten_indices()
-
-    return precompute_by_length
-
-
-# The swaps inside TRL, by the name `trl_patched` and `train_dpo(speedups=...)` know them: the
-# (module, attribute path) pairs to swap and a function of the current value giving the
-# replacement. Each one's gain: docs/training.md, "CPU speed-ups inside TRL".
-TRL_PATCHES: dict[str, tuple[tuple[tuple[str, str], ...], Callable[[Any], Any]]] = {
-    "compact_lm_head": ((("trl.trainer.utils", "_use_triton"),), _use_compact),
-    "cpu_log_probs": ((("trl.trainer.utils", "_ChunkedLogProbFunction"),), lambda _: CpuLogProbs),
-    "sorted_precompute": (
-        (
-            ("trl.trainer.dpo_trainer", "DPOTrainer._precompute_ref_logps"),
-            ("trl.trainer.kto_trainer", "KTOTrainer._precompute_ref_logps"),
-        ),
-        _by_length,
-    ),
+# The swaps inside TRL, by the name `trl_patched` and `train_dpo(speedups=...)` know them:
+# (module, attribute) and a function of the current value giving the replacement. Each one's
+# gain: docs/training.md, "CPU speed-ups inside TRL".
+TRL_PATCHES: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
+    "compact_lm_head": ("trl.trainer.utils", "_use_triton", _use_compact),
+    "cpu_log_probs": ("trl.trainer.utils", "_ChunkedLogProbFunction", lambda _: CpuLogProbs),
 }
 
 
@@ -356,17 +309,13 @@ def trl_patched(speedups: Collection[str] = tuple(TRL_PATCHES)) -> Iterator[tupl
     applied = tuple(n for n in TRL_PATCHES if n in speedups)
     saved = []
     for name in applied:
-        targets, replacement = TRL_PATCHES[name]
-        for module_name, path in targets:
-            owner = importlib.import_module(module_name)
-            *parents, attribute = path.split(".")
-            for parent in parents:  # a class's method: "KTOTrainer._precompute_ref_logps"
-                owner = getattr(owner, parent)
-            old = owner.__dict__[attribute] if parents else getattr(owner, attribute)
-            saved.append((owner, attribute, old))
-            setattr(owner, attribute, replacement(old))
+        module_name, attribute, replacement = TRL_PATCHES[name]
+        module = importlib.import_module(module_name)
+        old = getattr(module, attribute)
+        saved.append((module, attribute, old))
+        setattr(module, attribute, replacement(old))
     try:
         yield applied
     finally:
-        for owner, attribute, old in reversed(saved):
-            setattr(owner, attribute, old)
+        for module, attribute, old in reversed(saved):
+            setattr(module, attribute, old)

@@ -2,7 +2,6 @@ import pytest
 import torch
 import trl.kernels
 import trl.trainer.utils as trl_utils
-from trl import DPOTrainer, KTOTrainer
 from trl.kernels import ChunkedLogProbFunction
 
 from training import trl_cpu
@@ -127,23 +126,16 @@ def test_inputs_off_the_fp32_cpu_path_go_to_trls_kernel(monkeypatch):
 
 
 def _trl_names():
-    return (
-        trl_utils._use_triton,
-        trl_utils._ChunkedLogProbFunction,
-        DPOTrainer.__dict__["_precompute_ref_logps"],
-        KTOTrainer.__dict__["_precompute_ref_logps"],
-    )
+    return trl_utils._use_triton, trl_utils._ChunkedLogProbFunction
 
 
 def test_patches_are_scoped_to_the_block_and_nest():
     before = _trl_names()
     assert not before[0](torch.device("cpu"))  # TRL's switch: full path on CPU
     with trl_patched() as patched:
-        assert patched == ("compact_lm_head", "cpu_log_probs", "sorted_precompute")
+        assert patched == ("compact_lm_head", "cpu_log_probs")
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._use_triton(torch.device("cpu"))
-        assert DPOTrainer._precompute_ref_logps.__name__ == "precompute_by_length"
-        assert KTOTrainer._precompute_ref_logps.__name__ == "precompute_by_length"
         with trl_patched() as inner:
             assert inner and trl_utils._ChunkedLogProbFunction is CpuLogProbs
         assert trl_utils._ChunkedLogProbFunction is CpuLogProbs
@@ -195,26 +187,3 @@ def test_train_dpo_on_another_trl_version_runs_trl_untouched_and_warns(
         result = train_dpo(tiny_base_model, toy_pairs, tmp_path, config, progress=record_kernel)
     assert seen and all(names == before for names in seen)  # TRL's own, at every step
     assert not set(result.metrics["speedups"]) & set(TRL_PATCHES)
-
-
-def test_the_reference_precompute_runs_by_length_and_returns_the_rows_in_their_order():
-    from datasets import Dataset, concatenate_datasets
-
-    lengths = [(5, 1, 9), (2, 3, 1), (1, 1, 1), (4, 8, 2), (3, 2, 2)]  # prompt, answer, KL answer
-    rows = [
-        {"prompt_ids": [i] * p, "completion_ids": [i] * c, "KL_completion_ids": [i] * k, "row": i}
-        for i, (p, c, k) in enumerate(lengths)
-    ]
-    seen = []
-
-    def precompute(trainer, dataset, name, batch_size):  # TRL's shape: the rows + a new column
-        seen.extend(dataset["row"])
-        ref = Dataset.from_dict({"ref_logps": [-float(r) for r in dataset["row"]]})
-        return concatenate_datasets([dataset, ref], axis=1)
-
-    done = trl_cpu._by_length(precompute)(None, Dataset.from_list(rows), "train", 2)
-
-    assert trl_cpu.row_lengths(Dataset.from_list(rows)) == [14, 5, 2, 12, 5]
-    assert seen == [2, 1, 4, 3, 0]  # shortest first (a stable sort keeps 1 before 4)
-    assert done["row"] == [0, 1, 2, 3, 4]
-    assert done["ref_logps"] == [0.0, -1.0, -2.0, -3.0, -4.0]
