@@ -7,9 +7,11 @@ stands over the registry (`kinds.py`), which stands over the runners.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from feedback_app.annotation.projects import check_writable
 from feedback_app.common.errors import Conflict, Problem, ServiceError
@@ -64,18 +66,59 @@ def job_launch_next(*, job_id: int) -> Job | None:
     The chain of the first run: the base model's build names the first round. The next job is
     launched like any (checked by its kind's rules, sent on commit); its id, or why it was
     refused, is added to the first job's outputs. The first job stays succeeded either way.
+    Once only: the worker calls this right after the job succeeds, and the sweep calls it for
+    a job whose worker died before it could (`jobs_launch_next_pending`); the row lock (and
+    SQLite's write lock) makes the second caller see the first one's answer.
     """
-    job = Job.objects.select_related("project", "created_by").get(pk=job_id)
-    spec = job.outputs.get("next")
-    if job.status != Job.Status.SUCCEEDED or not spec:
-        return None
-    try:
-        launched = job_launch(
-            project=job.project, kind=spec["kind"], params=spec["params"], user=job.created_by
+    with transaction.atomic():
+        job = Job.objects.select_for_update(of=("self",)).select_related("project", "created_by")
+        job = job.get(pk=job_id)
+        spec = job.outputs.get("next")
+        done = {"next_job", "next_refused"} & job.outputs.keys()
+        if job.status != Job.Status.SUCCEEDED or not spec or done:
+            return None
+        try:
+            launched = job_launch(
+                project=job.project, kind=spec["kind"], params=spec["params"], user=job.created_by
+            )
+        except ServiceError as exc:
+            log.warning("job %s: the next job was refused: %s", job.pk, exc)
+            Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_refused": str(exc)})
+            return None
+        Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_job": launched.pk})
+        return launched
+
+
+# A job whose next job is still unlaunched this long after it finished lost its worker in
+# between (the worker launches it at once); older ones are left alone, see below.
+NEXT_GRACE = timedelta(seconds=30)
+NEXT_WINDOW = timedelta(days=1)
+
+
+def jobs_launch_next_pending(*, now: datetime | None = None) -> list[Job]:
+    """Launch the next jobs that succeeded jobs named but nobody launched (the sweep's part).
+
+    The worker launches a job's next job right after marking it succeeded; a worker killed in
+    between would leave the first run's chain stopped after the base model's build, with no
+    round to rank. Only jobs that finished within the last day are looked at: a chain found
+    days later is better started by hand than by surprise.
+    """
+    now = now or timezone.now()
+    pending = (
+        Job.objects.filter(
+            status=Job.Status.SUCCEEDED,
+            finished_at__lte=now - NEXT_GRACE,
+            finished_at__gte=now - NEXT_WINDOW,
+            outputs__has_key="next",
         )
-    except ServiceError as exc:
-        log.warning("job %s: the next job was refused: %s", job.pk, exc)
-        Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_refused": str(exc)})
-        return None
-    Job.objects.filter(pk=job.pk).update(outputs={**job.outputs, "next_job": launched.pk})
+        .exclude(outputs__has_key="next_job")
+        .exclude(outputs__has_key="next_refused")
+        .values_list("pk", flat=True)
+    )
+    launched = []
+    for job_id in list(pending):
+        job = job_launch_next(job_id=job_id)
+        if job is not None:
+            log.warning("job %s: its next job %s launched by the sweep", job_id, job.pk)
+            launched.append(job)
     return launched

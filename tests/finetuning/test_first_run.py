@@ -1,9 +1,11 @@
 """Issue 13, first run: the base model is a job (`build_base`) whose success launches round 1."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import Job
@@ -73,6 +75,48 @@ def test_only_a_succeeded_job_launches_its_next(loop_project):
         assert services.job_launch_next(job_id=_finished(project, spec, status).pk) is None
     assert services.job_launch_next(job_id=_finished(project, {}).pk) is None
     assert not Job.objects.filter(kind="build_dataset").exists()
+
+
+def test_a_next_job_is_launched_once_whoever_asks_again(loop_project):
+    project, _ = loop_project
+    first = _finished(project, {"next": {"kind": "generate", "params": {}}})
+    launched = services.job_launch_next(job_id=first.pk)
+    assert services.job_launch_next(job_id=first.pk) is None  # the sweep, after the worker
+    refused = _finished(project, {"next": {"kind": "generate", "params": {"temperature": -1}}})
+    assert services.job_launch_next(job_id=refused.pk) is None
+    assert services.job_launch_next(job_id=refused.pk) is None
+    assert list(Job.objects.filter(kind="generate")) == [launched]
+    refused.refresh_from_db()
+    assert "next_job" not in refused.outputs
+
+
+def test_the_sweep_launches_a_next_job_whose_worker_died_before_launching_it(loop_project):
+    """A worker killed between marking the build succeeded and launching round 1: the sweep
+    launches it after a grace period, once; recent chains only, and not while the worker may
+    still be at it."""
+    project, _ = loop_project
+    now = timezone.now()
+    spec = {"next": {"kind": "generate", "params": {}}}
+
+    def finished(ago):
+        job = _finished(project, dict(spec))
+        Job.objects.filter(pk=job.pk).update(finished_at=now - ago)
+        return job
+
+    orphan, just_now, long_ago = (
+        finished(timedelta(minutes=2)),
+        finished(timedelta(seconds=5)),
+        finished(timedelta(days=3)),
+    )
+    out = io.StringIO()
+    call_command("sweep_jobs", "--once", stdout=out)
+    assert services.jobs_launch_next_pending() == []  # once only
+
+    launched = Job.objects.get(kind="generate")
+    for job in (orphan, just_now, long_ago):
+        job.refresh_from_db()
+    assert orphan.outputs["next_job"] == launched.pk
+    assert "next_job" not in just_now.outputs and "next_job" not in long_ago.outputs
 
 
 def test_a_labelled_progress_callback_counts_the_steps_beside_the_bar(loop_project):

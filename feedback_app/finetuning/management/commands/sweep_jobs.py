@@ -4,7 +4,8 @@ Not a Celery task on purpose: beat only *sends* a task, and a wedged or dead job
 never run it, which is exactly when the sweep is needed. This loop needs the database only (and
 the broker to send a lost message again), so `make run` and docker compose run it beside the
 workers (docs/architecture.md, "Jobs"). Each pass also advances every enabled autopilot: the
-trigger is noticed here, and so is a job that ended without a worker (docs, "Autopilot").
+trigger is noticed here, and so is a job that ended without a worker (docs, "Autopilot"). And a
+job's next job (the first run's chain) that its worker died before launching is launched here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from feedback_app.finetuning import autopilot, jobs
+from feedback_app.finetuning import autopilot, jobs, services
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         if once:
             try:
                 self._report(jobs.jobs_sweep())
+                services.jobs_launch_next_pending()
                 autopilot.autopilot_tick()
             except Exception as exc:
                 raise CommandError(f"sweep failed: {exc}") from exc
@@ -49,6 +51,7 @@ class Command(BaseCommand):
         while not stop.is_set():
             try:
                 self._report(jobs.jobs_sweep())
+                services.jobs_launch_next_pending()  # a chain whose worker died mid-way
                 autopilot.autopilot_tick()  # triggers, and jobs that ended with no worker
             except Exception:
                 # The database or the broker may be away for a moment: say so, try next pass
