@@ -106,8 +106,9 @@ def main() -> None:
     from training.bootstrap import bootstrap_base_model
     from training.config import BootstrapConfig, EvalConfig, GenerateConfig
     from training.evaluate import compare_policies, preference_accuracy_reward
-    from training.experiment import corpus_prompts, is_positive, on_policy_pairs, sentiment
+    from training.experiment import corpus_prompts, on_policy_pairs
     from training.generate import generate
+    from training.lexicon import is_positive, sentiment
 
     call_command("migrate", verbosity=0)
     sizes = {
