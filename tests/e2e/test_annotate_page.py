@@ -197,7 +197,7 @@ def test_completions_full_of_xss_payloads_run_nothing(page, live_server, make_us
     expect(page.get_by_test_id("all-done")).to_be_visible()
 
 
-def test_ranking_page_stacks_candidates_in_one_column_without_sideways_scroll_at_360px(
+def test_ranking_page_stacks_candidates_without_sideways_scroll_at_360px(
     new_page, live_server, make_user, make_project
 ):
     alice = make_user("alice")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from django.db import transaction
 
 from feedback_app.annotation.models import Ranking
