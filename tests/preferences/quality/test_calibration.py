@@ -1,5 +1,4 @@
-"""Judge calibration: hand-made cases worked out below, and a simulated judge with planted faults.
-"""
+"""Judge calibration: hand-made cases worked out below, a simulated judge with planted faults."""
 
 from __future__ import annotations
 
