@@ -113,3 +113,10 @@ def test_archive_bench_smoke_imports_the_same_pairs():
     env = {k: v for k, v in os.environ.items() if k not in SERVERS}
     out = run("archive.py", "--admin-url", admin, "--db-name", db_name, env=env)
     assert "pairs export before and after: identical" in out
+
+
+def test_judge_bench_smoke_compares_both_arms_and_times_a_real_judge(embedded):
+    out = run("judge.py", env=embedded)
+    assert "judge triage / people alone" in out
+    assert "| agreement |" in out and "| position_consistency |" in out
+    assert "comparisons/s" in out and "| 12 | 12 |" in out  # batch 12: 2 prompts x 6 pairs
