@@ -51,7 +51,7 @@ POLICY, REWARD = "policy", "reward"  # what a stage makes: a model version's kin
 
 # Training defaults that depend on where training runs, filled in for any field a launch leaves
 # out (job params, the launch forms' initial values, the CLI), each where the stage's config has
-# the field (docs/api.md, "Defaults per device"). CPU: the sizes `bench/training/` measured on
+# the field (docs/api.md, "Defaults per device"). CPU: the sizes `bench/training.py` measured on
 # this machine kind (batch 8, one epoch, 4 samples of 32 tokens per prompt for online RL;
 # docs/benchmarks.md, "Training"). TRL's CPU defaults (bf16 autocast, checkpointing, 3 epochs,
 # 8 x 512 tokens for GRPO) ran 9-16x slower for the same work on a CPU without native bf16

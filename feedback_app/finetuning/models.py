@@ -30,7 +30,7 @@ class Round(TimeStampedModel):
         return f"round {self.number}"
 
 
-# --- the autopilot (finetuning/autopilot.py drives it; docs/architecture.md, "Autopilot") -------
+# --- the autopilot (finetuning/autopilot/ drives it; docs/architecture.md, "Autopilot") -------
 
 
 class Autopilot(TimeStampedModel):

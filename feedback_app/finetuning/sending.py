@@ -16,6 +16,4 @@ RUN_JOB = "finetuning.run_job"
 
 def send_run_job(job_id: int, *, queue: str) -> None:
     """Send `run_job(job_id)` to `queue`, with the hard time limit of every job."""
-    send_by_name(
-        RUN_JOB, args=[job_id], queue=queue, time_limit=settings.JOB_TIME_LIMIT_SECONDS
-    )
+    send_by_name(RUN_JOB, args=[job_id], queue=queue, time_limit=settings.JOB_TIME_LIMIT_SECONDS)

@@ -66,7 +66,7 @@ def autopilot_update(*, project: Project, data: Any, user=None, request=None) ->
 def autopilot_advance(*, project_id: int) -> str:
     """Move the project's autopilot forward if it can; what it did or waits for, in a word.
 
-    Locks the project's Autopilot row for the whole decision (see the module docstring): a
+    Locks the project's Autopilot row for the whole decision (see the package docstring): a
     second caller waits, then sees the step the first one started.
     """
     with transaction.atomic():

@@ -36,6 +36,18 @@ def _config(stage: Stage, params: dict[str, Any]) -> Any:
     return stage.config.from_dict(config_part(stage.config, params))
 
 
+def _register(
+    job: Job, stage: Stage, out: Any, *, parent: ModelVersion | None, snapshot, metrics: dict
+) -> ModelVersion:
+    """The version a stage's job made: its kind, stage, parent, job and snapshot. A trained
+    policy is never made active by itself (promotion does that); a first reward model is."""
+    first = {"activate_if_first": False} if stage.makes == ModelVersion.Kind.POLICY else {}
+    return model_register(
+        project=job.project, kind=stage.makes, stage=stage.name, name=f"{stage.makes}-{job.pk}",
+        weights=out, parent=parent, job=job, snapshot=snapshot, metrics=metrics, **first,
+    )  # fmt: skip
+
+
 def prompt_rows(rows: list[dict]) -> list[dict]:
     """Each distinct prompt of a snapshot's rows once, in order: online RL's input."""
     seen: set[str] = set()
@@ -68,17 +80,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         metrics.update(
             {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
         )
-    version = model_register(
-        project=job.project,
-        kind=ModelVersion.Kind.REWARD,
-        stage=stage.name,
-        name=f"reward-{job.pk}",
-        weights=out,
-        parent=None,
-        job=job,
-        snapshot=snapshot,
-        metrics=metrics,
-    )
+    version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
     return {"model_version": version.pk, "metrics": metrics}
 
 
@@ -103,18 +105,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
             out, policy.weights, test, beta=config.beta, max_length=config.max_length
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
-    version = model_register(
-        project=job.project,
-        kind=ModelVersion.Kind.POLICY,
-        stage=stage.name,
-        name=f"policy-{job.pk}",
-        weights=out,
-        parent=policy,
-        job=job,
-        snapshot=snapshot,
-        metrics=metrics,
-        activate_if_first=False,
-    )
+    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
     return {"model_version": version.pk, "metrics": metrics}
 
 
@@ -141,18 +132,7 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
     stopped(result)
     metrics = dict(result.metrics)
-    version = model_register(
-        project=job.project,
-        kind=ModelVersion.Kind.POLICY,
-        stage=stage.name,
-        name=f"policy-{job.pk}",
-        weights=out,
-        parent=policy,
-        job=job,
-        snapshot=snapshot,
-        metrics=metrics,
-        activate_if_first=False,
-    )
+    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
     judge = reward or (
         ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
         .order_by("-is_active", "-id")
