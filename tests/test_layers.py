@@ -67,3 +67,27 @@ def test_a_finetuning_module_outside_every_layer_breaks_the_finetuning_contract(
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "feedback_app.finetuning.helpers" in result.stdout
+
+
+def test_an_autopilot_step_table_that_reads_the_engine_breaks_the_autopilot_contract(tmp_path):
+    """Inside the autopilot package the vocabulary stands at the bottom: steps -> engine fails."""
+    steps = _copy(tmp_path) / "feedback_app" / "finetuning" / "autopilot" / "steps.py"
+    steps.write_text(steps.read_text() + "\nfrom . import engine  # noqa: E402, F401\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert (
+        "feedback_app.finetuning.autopilot.steps -> feedback_app.finetuning.autopilot.engine"
+        in " ".join(result.stdout.split())  # unwrapped
+    )
+
+
+def test_a_runner_helper_that_reads_a_workflow_breaks_the_runners_contract(tmp_path):
+    """The runners' shared helpers stand below every workflow: common -> generation fails."""
+    common = _copy(tmp_path) / "feedback_app" / "finetuning" / "runners" / "common.py"
+    common.write_text(common.read_text() + "\nfrom . import generation  # noqa: E402, F401\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert (
+        "feedback_app.finetuning.runners.common -> feedback_app.finetuning.runners.generation"
+        in " ".join(result.stdout.split())  # unwrapped
+    )

@@ -22,6 +22,7 @@ from feedback_app.annotation.selectors import Progress, candidates_in_display_or
 from feedback_app.common import storable
 from feedback_app.common.errors import ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, DatasetSnapshot, Job, ModelVersion, Project
+from feedback_app.finetuning.kinds import KINDS
 from feedback_app.finetuning.params import DEVICE_DEFAULTS
 from feedback_app.preferences.models import DeploymentFeedback
 from feedback_app.preferences.pairs import PairPolicy
@@ -508,6 +509,12 @@ class JobCreateSerializer(serializers.Serializer):
     params = extend_schema_field(OpenApiTypes.OBJECT)(
         serializers.JSONField(required=False, default=dict, help_text=_device_defaults_text())
     )
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # The kinds as the registry has them now: a stage added to the stage table shows.
+        fields["kind"].choices = [(name, kind.label) for name, kind in KINDS.items()]
+        return fields
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
