@@ -88,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "feedback_app.finetuning.context_processors.jobs_running",
             ],
         },
     },
@@ -101,6 +102,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "feedback_app.finetuning.context_processors.jobs_running",
             ],
         },
     },

@@ -517,8 +517,20 @@ class JobCreateSerializer(serializers.Serializer):
         return fields
 
 
+class PromoteSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required (true) to promote a version that lost to its parent or whose win "
+        "rate's 95 % interval includes 0.5; a 400 naming `confirm` says why otherwise.",
+    )
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     won_against_parent = serializers.BooleanField(allow_null=True, read_only=True)
+    label = serializers.CharField(
+        read_only=True, help_text='How pages name it: the name and its stage ("policy-12 · DPO").'
+    )
     # Blank for a version registered without one (a base or reward model added by hand).
     stage = serializers.ChoiceField(
         choices=ModelVersion.Stage.choices,
@@ -535,6 +547,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "kind",
             "stage",
             "name",
+            "label",
             "weights",
             "parent",
             "job",

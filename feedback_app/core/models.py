@@ -191,6 +191,14 @@ class ModelVersion(TimeStampedModel):
         return self.name
 
     @property
+    def label(self) -> str:
+        """The one display name of a version, in pages and the API: "policy-12 · DPO"."""
+        stage = self.get_stage_display() if self.stage else ""
+        return (
+            f"{self.name} · {stage}" if stage and stage.lower() != self.name.lower() else self.name
+        )
+
+    @property
     def won_against_parent(self) -> bool | None:
         """From the last evaluation: did it beat its parent (win rate above one half)?"""
         rate = self.metrics.get("win_rate")

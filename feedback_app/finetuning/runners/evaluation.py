@@ -42,6 +42,7 @@ def policy_evaluate(
         "win_rate_low": result["win_rate_low"],  # its 95 % Wilson interval (training/stats.py)
         "win_rate_high": result["win_rate_high"],
         "kl_to_parent": result["kl"],
+        "kl_to_parent_stderr": result.get("kl_stderr"),
         "policy_mean_score": result["policy_mean_score"],
         "parent_mean_score": result["parent_mean_score"],
         "comparisons": result["comparisons"],
