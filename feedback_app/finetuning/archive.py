@@ -43,7 +43,6 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from feedback_app.annotation.importing import MAX_TEXT, prompt_hash
 from feedback_app.annotation.models import (
@@ -58,6 +57,7 @@ from feedback_app.annotation.quality_refresh import send_refresh
 from feedback_app.annotation.rankings import MAX_RATIONALE, check_ranking, payload_hash
 from feedback_app.annotation.task_writer import tasks_refresh
 from feedback_app.common.errors import Conflict, InvalidInput, Problem
+from feedback_app.common.instants import parse_instant
 from feedback_app.common.storable import character_problem, json_problems
 from feedback_app.core.audit import record
 from feedback_app.core.models import (
@@ -474,12 +474,10 @@ def _value(f: models.Field, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, bool):
             return None, "must be true or false"
     elif isinstance(f, models.DateTimeField):
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is None:
-            return None, "must be a date and time (ISO 8601)"
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, UTC)
-        value = parsed
+        try:  # an archive's naive times are UTC
+            value = parse_instant(value, naive_in=UTC)
+        except ValueError as error:
+            return None, str(error)
     elif isinstance(f, models.FloatField):
         if (
             isinstance(value, bool)
