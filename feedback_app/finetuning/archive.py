@@ -27,8 +27,10 @@ field, and nothing is written.
 from __future__ import annotations
 
 import io
+import lzma
 import math
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -373,6 +375,9 @@ class _Reader:
             raise InvalidInput(
                 Problem("file", f"unpacks to {total} bytes, more than the {limit} accepted")
             )
+        for info in infos:
+            if message := _member_problem(info):
+                raise InvalidInput(Problem(info.filename, message))
         self.names = set(names)
         self.unpacked = 0
 
@@ -389,8 +394,11 @@ class _Reader:
         return value
 
     def _read_all(self, member: str) -> bytes:
-        with self.zf.open(member) as f:
-            data = f.read(settings.ARCHIVE_MAX_LINE_BYTES + 1)
+        try:
+            with self.zf.open(member) as f:
+                data = f.read(settings.ARCHIVE_MAX_LINE_BYTES + 1)
+        except _UNREADABLE as exc:
+            raise InvalidInput(Problem(member, f"cannot be read ({exc})")) from None
         if len(data) > settings.ARCHIVE_MAX_LINE_BYTES:
             raise InvalidInput(Problem(member, "too large"))
         return data
@@ -415,8 +423,35 @@ class _Reader:
                     if not isinstance(value, dict):
                         raise InvalidInput(Problem(member, "must be a JSON object", n))
                     yield n, value
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a bad CRC, a cut file
+        except _UNREADABLE as exc:
             raise InvalidInput(Problem(member, f"cannot be read ({exc})")) from None
+
+
+# What reading a damaged member raises: a bad CRC or a cut file (BadZipFile, EOFError), a
+# stream its method cannot decode (zlib.error, LZMAError, OSError from bz2), an encrypted or
+# patched member or an unknown method that the header check missed (RuntimeError,
+# NotImplementedError), a header that contradicts the directory (BadZipFile, ValueError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+)
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a member cannot be read, as far as its directory entry tells: encrypted (the export
+    never encrypts) or compressed by a method Python cannot decode (99 is AES)."""
+    if info.flag_bits & 0x41:  # bit 0: encrypted, bit 6: strong encryption
+        return "is encrypted: export the archive again, without a password"
+    if info.compress_type not in _METHODS:
+        return f"compression method {info.compress_type} is not supported (use deflate)"
+    return None
 
 
 def _limited_lines(f: IO[bytes], limit: int) -> Iterator[bytes]:
