@@ -71,6 +71,8 @@ MIDDLEWARE = [
     # stays locked (feedback_app/common/middleware.py).
     "feedback_app.common.middleware.RequestLimitsMiddleware",
     "feedback_app.common.middleware.DatabaseBusyMiddleware",
+    # A view's empty 405 (require_POST) becomes a page or JSON that says what the URL takes.
+    "feedback_app.common.middleware.MethodNotAllowedMiddleware",
     # Last, as axes asks: turns a login refused for lockout into the 429 (accounts/lockout.py).
     "axes.middleware.AxesMiddleware",
 ]

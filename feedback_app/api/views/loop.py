@@ -28,7 +28,7 @@ from feedback_app.finetuning import jobs, services, versions
 from .. import permissions
 from ..filters import JobFilter, ListFilterBackend, ModelVersionFilter
 from ..pagination import NewestFirstPagination
-from ..parsers import JSONParser
+from ..parsers import JSONParser, refuse_unreadable_body
 from ..serializers import (
     JobCreateSerializer,
     JobSerializer,
@@ -145,6 +145,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         """Cancel a queued job at once; ask a running one to stop (409 if already finished)."""
+        refuse_unreadable_body(request)
         job = jobs.job_cancel(job=self.get_object())
         record("job.cancel", request=request, **about_job(job))
         return Response(JobSerializer(job).data)
@@ -153,6 +154,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: int) -> Response:
         """A new job with the same kind and parameters as a failed or cancelled one."""
+        refuse_unreadable_body(request)
         job = services.job_retry(job=self.get_object(), user=request.user)
         record("job.retry", request=request, **about_job(job))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
@@ -171,6 +173,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: int) -> Response:
         """Make this version the active one of its kind (the next round generates with it)."""
+        refuse_unreadable_body(request)
         version = versions.model_promote(version=self.get_object())
         record("model.promote", request=request, **about_version(version))
         return Response(ModelVersionSerializer(version).data)
