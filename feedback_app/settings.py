@@ -195,6 +195,10 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True  # a user's typos are forgotten once they get in
+# axes' login records (AccessLog, AccessFailureLog) are kept this long, then pruned by the
+# sweeper with expired failed-login records (accounts/lockout.py, `lockout_records_prune`).
+LOGIN_RECORDS_KEEP_DAYS = env.int("LOGIN_RECORDS_KEEP_DAYS", default=90)
+LOGIN_RECORDS_PRUNE_EVERY_SECONDS = 3600
 AXES_LOCKOUT_CALLABLE = "feedback_app.accounts.lockout.lockout_response"
 AXES_USERNAME_FORM_FIELD = "username"
 # The address failures are counted for: the socket's, which cannot be forged; behind a reverse
