@@ -159,7 +159,13 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "feedback",
-        }
+        },
+        # The API's rate-limit counts (api/throttling.py): the same server, their own keys.
+        "throttle": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "feedback-throttle",
+        },
     }
     # Sessions read from Redis and written through to the database: saves a query a request,
     # and a logout still ends the session everywhere because every process shares the cache.
@@ -170,7 +176,12 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "OPTIONS": {"MAX_ENTRIES": 20_000},
-        }
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "throttle",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        },
     }
 
 # The signed-in user read from the cache, for the same reason and only with the same shared
