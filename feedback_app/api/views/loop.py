@@ -173,7 +173,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: int) -> Response:
         """Make this version the active one of its kind (the next round generates with it)."""
-        refuse_unreadable_body(request)
         version = versions.model_promote(version=self.get_object())
         record("model.promote", request=request, **about_version(version))
         return Response(ModelVersionSerializer(version).data)
