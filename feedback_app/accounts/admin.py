@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
-from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from knox.models import AuthToken
 
 from feedback_app.core.audit import about_token, record
 
+from .lockout import lockout_lift
 from .models import ApiToken
+from .passwords import password_changed
 
 # knox registers its own token model, which this project swaps for ApiToken.
 if admin.site.is_registered(AuthToken):
@@ -50,37 +54,43 @@ class ApiTokenAdmin(admin.ModelAdmin):
             record("token.revoke", request=request, **about)
 
 
-def _about_attempts(attempt: AccessAttempt) -> dict:
-    """Failed logins of one account from one address, forgotten: no form data (axes keeps
-    what was posted, passwords masked), only who, from where and how many."""
-    failures = attempt.failures_since_start
-    return {
-        "target": f"{attempt.username or '?'} from {attempt.ip_address or '?'}",
-        "data": {
-            "username": attempt.username,
-            "ip_address": attempt.ip_address,
-            "failures": failures,
-            "locked": failures >= settings.AXES_FAILURE_LIMIT,
-        },
-    }
-
-
 class AuditedAccessAttemptAdmin(AccessAttemptAdmin):
-    """axes' admin for failed logins; deleting attempts lifts a lockout, and is recorded."""
+    """axes' admin for failed logins; deleting attempts lifts a lockout, and is recorded
+    (accounts/lockout.py, `lockout_lift`: the one path every lift takes)."""
 
     def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
-        about = _about_attempts(obj)
-        super().delete_model(request, obj)
-        record("lockout.lift", request=request, **about)
+        lockout_lift(attempts=AccessAttempt.objects.filter(pk=obj.pk), request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
-        abouts = [_about_attempts(a) for a in queryset]
-        super().delete_queryset(request, queryset)
-        for about in abouts:
-            record("lockout.lift", request=request, **about)
+        lockout_lift(attempts=queryset, request=request)
 
 
 # Importing axes.admin registered axes' own (settings.AXES_ENABLE_ADMIN): ours takes its place.
 if admin.site.is_registered(AccessAttempt):
     admin.site.unregister(AccessAttempt)
     admin.site.register(AccessAttempt, AuditedAccessAttemptAdmin)
+
+
+class PasswordAuditedUserAdmin(UserAdmin):
+    """Django's user admin; setting someone's password there (a reset) ends their sessions and
+    is recorded (accounts/passwords.py). Their API tokens stay: revoke them above if needed."""
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):  # noqa: A002, ANN201
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:  # the form was saved
+            user = self.get_object(request, unquote(id))
+            own = user is not None and user.pk == request.user.pk
+            password_changed(
+                user=user,
+                request=request,
+                keep_session=request.session.session_key if own else None,
+                revoke_tokens=False,
+                how="admin",
+            )
+        return response
+
+
+_User = get_user_model()
+if admin.site.is_registered(_User):
+    admin.site.unregister(_User)
+admin.site.register(_User, PasswordAuditedUserAdmin)

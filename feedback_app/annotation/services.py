@@ -296,7 +296,7 @@ def ranking_submit(
             taken = submit.slots_taken(task_id=task_id, now=now)
             if taken >= state.target:
                 raise Conflict(Problem("task", "your lease ran out and others completed this task"))
-        ranking = submit.ranking_store(
+        ranking, target_raised = submit.ranking_store(
             state=state,
             annotator_id=annotator.pk,
             groups=normalised,
@@ -306,6 +306,8 @@ def ranking_submit(
             now=now,
         )
         transaction.on_commit(partial(quality_refresh.refresh_soon, state.project_id))
+        if target_raised:  # the task wants one more ranking: the cached count must see it
+            transaction.on_commit(partial(selectors.forget_unfilled_of, state.project_id))
         return SubmitResult(ranking, created=True)
 
 

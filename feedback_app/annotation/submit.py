@@ -93,7 +93,8 @@ UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(n
         WHEN {split} AND submitted_count + 1 >= target_annotations
              AND target_annotations < %(max_votes)s
         THEN target_annotations + 1 ELSE target_annotations END
-WHERE id = %(task)s AND gold IS NULL"""
+WHERE id = %(task)s AND gold IS NULL
+RETURNING target_annotations"""
     return insert, submitted, one_more
 
 
@@ -165,8 +166,9 @@ def ranking_store(
     flags: Sequence[str],
     payload_hash: str,
     now: datetime,
-) -> Ranking:
-    """Insert the ranking, close the assignment, count one more ranking on the task."""
+) -> tuple[Ranking, bool]:
+    """Insert the ranking, close the assignment, count one more ranking on the task; and
+    whether that raised the task's target (a split: the caller forgets the unfilled count)."""
     flag_values = {name: name in flags for name in FLAGS}
     values = {
         "task_id": state.task_id,
@@ -199,4 +201,6 @@ def ranking_store(
         (ranking_id,) = cursor.fetchone()
         cursor.execute(submitted, params)
         cursor.execute(one_more, params)
-    return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values)
+        counted = cursor.fetchone()  # None for a gold task: its rankings take no slot
+    raised = counted is not None and counted[0] > state.target
+    return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values), raised

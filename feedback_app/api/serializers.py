@@ -21,6 +21,7 @@ from feedback_app.annotation.rankings import FLAGS
 from feedback_app.annotation.selectors import Progress, candidates_in_display_order
 from feedback_app.common import storable
 from feedback_app.common.errors import ServiceError
+from feedback_app.common.instants import parse_instant
 from feedback_app.core.models import MAX_GUIDELINES, DatasetSnapshot, Job, ModelVersion, Project
 from feedback_app.finetuning.kinds import KINDS
 from feedback_app.finetuning.params import DEVICE_DEFAULTS
@@ -34,6 +35,16 @@ _MIN_VOTES = ranges(PairPolicy)["min_votes"]
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
     """An id in a body or query string: bounded, so no lookup overflows a 64-bit column."""
     return serializers.IntegerField(min_value=1, max_value=storable.INT64_MAX, **kwargs)
+
+
+class InstantField(serializers.DateTimeField):
+    """A date and time read by common/instants.py, the parser every date filter uses."""
+
+    def to_internal_value(self, value: Any):
+        try:
+            return parse_instant(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -381,7 +392,7 @@ class PairFilterSerializer(serializers.Serializer):
         max_length=200,
         help_text="Model version id, or source name: pairs with a candidate from that model.",
     )
-    since = serializers.DateTimeField(
+    since = InstantField(
         required=False, help_text="Count only rankings submitted at or after this time."
     )
     cursor = serializers.CharField(required=False, help_text="format=json: the `next` page.")

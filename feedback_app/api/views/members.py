@@ -16,6 +16,7 @@ from feedback_app.core import access
 from feedback_app.core.models import Membership
 
 from .. import permissions
+from ..parsers import refuse_unreadable_body
 from ..serializers import StrictCharField
 
 ROLE = serializers.ChoiceField(choices=Membership.Role.choices)
@@ -150,6 +151,7 @@ class AccountDeactivateApi(APIView):
         request=None, responses={200: AccountSerializer}, operation_id="users_deactivate"
     )
     def post(self, request: Request, user_id: int) -> Response:
+        refuse_unreadable_body(request)
         user = members.account_deactivate(
             user=_account(request, user_id), actor=request.user, request=request
         )
@@ -163,6 +165,7 @@ class AccountReactivateApi(APIView):
         request=None, responses={200: AccountSerializer}, operation_id="users_reactivate"
     )
     def post(self, request: Request, user_id: int) -> Response:
+        refuse_unreadable_body(request)
         user = members.account_deactivate(
             user=_account(request, user_id), actor=request.user, active=True, request=request
         )
