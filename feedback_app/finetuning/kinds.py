@@ -92,9 +92,10 @@ KINDS: dict[str, JobKind] = {
             "promote", "Promote a model version", checkers.check_promote, runners.run_promote,
             QUEUE_DEFAULT,
         ),
+        # Scoring is quick work (a forward pass per candidate): it must not wait behind training.
         JobKind(
             "review_scores", "Score the review queue", checkers.check_review_scores,
-            runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
+            runners.run_review_scores, QUEUE_GENERATION, forms.ReviewScoresForm, torch=True,
         ),
         # No launch form: `make run` (bootstrap_demo) launches it; project admins may from the
         # API (or retry it from its page), as any kind.

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
 from feedback_app.annotation.models import Ranking, Task
+from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
@@ -112,5 +113,6 @@ def job_status(job: Job) -> dict:
         "outputs": job.outputs,
         "cancel_requested": job.cancel_requested,
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+        "eta": job_eta_text(job),
         "finished": job.is_finished,
     }

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import InvalidInput, Problem, ServiceError
 from feedback_app.common.storable import is_id
+from feedback_app.core import preparing
 from feedback_app.core.access import is_project_admin
 from feedback_app.core.audit import about_job, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
@@ -49,6 +50,7 @@ def _loop_page(request, project, forms=None, status=200, autopilot_form=None) ->
         "overview": selectors.loop_overview(project=project),
         "jobs": selectors.recent_jobs(project=project),
         "worker_absent": selectors.worker_absent(project=project),
+        "preparing": preparing.round_preparing(project=project, user=request.user),
         "forms": {
             kind: forms.get(kind) or cls(project=project, prefix=kind)
             for kind, cls in FORMS.items()
