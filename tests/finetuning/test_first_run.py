@@ -204,7 +204,9 @@ def test_watch_jobs_ends_with_the_loop_demos_ranking_page_once_its_jobs_succeede
     )
 
 
-def test_watch_jobs_says_the_loop_demo_is_not_ready_when_its_round_failed(loop_project, monkeypatch):
+def test_watch_jobs_says_the_loop_demo_is_not_ready_when_its_round_failed(
+    loop_project, monkeypatch
+):
     project, _ = loop_project
     job = Job.objects.create(project=project, kind="generate", status=Job.Status.QUEUED)
     real = selectors.jobs_watched
