@@ -99,6 +99,17 @@ def recent_jobs(*, project: Project, limit: int = 20):
     return Job.objects.filter(project=project).order_by("-id")[:limit]
 
 
+def last_review_scoring(*, project: Project) -> Job | None:
+    """The project's latest "Score the review queue" job: when the queue was last scored (or
+    is being scored now) and what it found, for the review page."""
+    return (
+        Job.objects.filter(project=project, kind=Job.Kind.REVIEW_SCORES)
+        .defer("metric_history", "log_tail", "traceback")
+        .order_by("-id")
+        .first()
+    )
+
+
 def job_status(job: Job) -> dict:
     """What the job page polls: small, JSON-ready."""
     return {

@@ -17,6 +17,7 @@ from feedback_app.common.storable import is_id
 from feedback_app.core import preparing
 from feedback_app.core.access import is_project_admin
 from feedback_app.core.audit import about_job, about_version, record
+from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
@@ -246,9 +247,14 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
     items = list(review_queue.review_items(project=project)[:REVIEW_PAGE_ITEMS])
     rankings = review_queue.rankings_of_tasks(task_ids={i.task_id for i in items})
     rows = [(item, rankings.get(item.task_id, [])) for item in items]
-    return TemplateResponse(
-        request, "finetuning/review.html", {"project": project, "rows": rows}, status=status
-    )
+    scoring = selectors.last_review_scoring(project=project)
+    context = {
+        "project": project,
+        "rows": rows,
+        "scoring": scoring,
+        "scoring_eta": job_eta_text(scoring) if scoring else None,
+    }
+    return TemplateResponse(request, "finetuning/review.html", context, status=status)
 
 
 REVIEW_PAGE_ITEMS = 50
