@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny model; stop at the ranking page")
     args = parser.parse_args()
     if args.smoke:
-        args.model_size, args.ranking_only = "tiny", True
+        args.model_size, args.ranking_only, args.busy = "tiny", True, 0
     source = args.source.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="bench-first-run-"))
     checkout = tmp / "clone"
