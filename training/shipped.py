@@ -26,7 +26,16 @@ from training.config import BootstrapConfig
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped" / "base-default"
 WEIGHTS = "model.safetensors"
 # The files of SHIPPED_DIR and their sha256, as `python -m training ship-base` wrote them.
-SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED_SHA256: dict[str, str] = {
+    "bootstrap.json": "8e62828b28c620cb17e523386db9a4f53e0355ea9afc5031163294400e80eeaf",
+    "chat_template.jinja": "f91864928fccff928b3068ca784db6275e655e400ccbb28f61d92c0090caf3b3",
+    "config.json": "1eaf1066341afd1144a2a56aca9f26bc540b327d9f30858cbbc024d3d0838be0",
+    "generation_config.json": "8f907555fea9fdd48337f81165af69f0ac332bae8da46d3ddde6dfe054369ce7",
+    "model.safetensors": "a9c24afd2c2592d13617f69dc889ac60018d3dfcd4c3bb36304f43c7e60658b1",
+    "tokenizer.json": "daee517ed9ad5ef8e4bd7133068fd0b583a5b9ed714850a21a8d4d8881364946",
+    "tokenizer_config.json": "8e368e2fa3545fbc2dc6549ced151a70b59f3779ed8ee12bb8b9ddc1a23343ea",
+    "training_config.json": "88916e727ff5e325623bce0ce32aaefddc304c4823669a2f84bf8a8fb896e91b",
+}
 
 
 class ShippedModelError(RuntimeError):
@@ -86,6 +95,7 @@ def install_shipped(
     manifest_path = tmp / "bootstrap.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["shipped"] = True
+    manifest["metrics"]["cache_key"] = final.name  # this install's key (library versions)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
