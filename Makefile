@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 migrate: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --verbosity 0
 
 demo: migrate
 	$(PY) manage.py bootstrap_demo --url http://127.0.0.1:$(PORT)/
