@@ -2,6 +2,7 @@
 quick worker, until the refreshed report is written."""
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from feedback_app.core.models import Job, Membership
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_a_queued_refresh_is_shown_with_the_jobs_ahead_of_it_until_it_is_written(
     client, make_project, make_user
 ):
+    cache.clear()  # refreshes other tests sent for a project of the same id
     project = make_project(name="Pending", n_tasks=2)
     boss = make_user("boss")
     Membership.objects.create(project=project, user=boss, role="admin")
