@@ -113,3 +113,9 @@ def test_archive_bench_smoke_imports_the_same_pairs():
     env = {k: v for k, v in os.environ.items() if k not in SERVERS}
     out = run("archive.py", "--admin-url", admin, "--db-name", db_name, env=env)
     assert "pairs export before and after: identical" in out
+
+
+def test_distributed_bench_smoke_runs_one_rank_and_two_through_the_launcher(embedded):
+    out = run("distributed.py", env=embedded, timeout=300)
+    assert "throughput ratio, two ranks / one" in out
+    assert "| 2 | 1 |" in out

@@ -24,6 +24,7 @@ cannot start children inside a Celery prefork child), then polls every `POLL_S`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -39,7 +40,7 @@ from training.data import write_jsonl
 from training.env import TRAINER_OVERRIDES_VAR
 from training.profile import WorkerProfile
 from training.progress import Progress
-from training.rank import EVENTS, RESULT, SPEC, import_object
+from training.rank import EVENTS, RESULT, SPEC, die_with_parent, import_object
 from training.results import TrainResult
 
 POLL_S = 0.25
@@ -142,6 +143,7 @@ def launch_train(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # its own process group: killed as one, apart from the worker
+            preexec_fn=die_with_parent,  # a worker killed outright takes its launcher along
         )
     try:
         status = _watch(proc, run_dir, progress, profile.stall_seconds)
@@ -300,16 +302,12 @@ def kill_run(proc: subprocess.Popen, run_dir: Path) -> None:
         except psutil.NoSuchProcess:
             continue
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=TERM_GRACE_S)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=TERM_GRACE_S)
     try:
         proc.wait(timeout=TERM_GRACE_S)

@@ -12,7 +12,7 @@ the variables.
 |---|---|---|
 | TRAIN_PROCESSES | processes (ranks per job) | 1 |
 | TRAIN_LAUNCHER | launcher: torchrun or accelerate | torchrun (accelerate with a config) |
-| TRAIN_MIXED_PRECISION | mixed_precision: auto, no, bf16, fp16 | auto (bf16/fp16 on GPU, fp32 CPU) |
+| TRAIN_MIXED_PRECISION | mixed_precision: auto, no, bf16, fp16 | auto (bf16/fp16 GPU, fp32 CPU) |
 | TRAIN_ACCELERATE_CONFIG | accelerate_config: a path, or a TRL config name | none |
 | TRAIN_DEEPSPEED_CONFIG | deepspeed_config: a DeepSpeed JSON path | none |
 | TRAIN_THREADS_PER_PROCESS | threads (torch threads per rank) | cores / processes |

@@ -22,6 +22,7 @@ they always do, and only rank 0's copy lands in the output directory.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import importlib
 import json
 import os
@@ -47,7 +48,7 @@ def import_object(path: str) -> Any:
     return obj
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the kernel kills this rank if its launcher dies (no orphan keeps a core busy)."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -110,14 +111,23 @@ def _share_datasets_cache(path: Path) -> None:
     Dataset._get_cache_file_path = cache_file_path  # type: ignore[method-assign]
 
 
+def _leave_group() -> None:
+    """Destroy the process group if the run left one: gloo's threads abort an exit without."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run(run_dir: Path) -> int:
     spec = json.loads((run_dir / SPEC).read_text())
     rank = int(os.environ.get("RANK", "0"))
-    _die_with_parent()
+    die_with_parent()
     log = (run_dir / f"rank-{rank}.log").open("a", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     (run_dir / f"rank-{rank}.pid").write_text(str(os.getpid()))
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: every thread's stack to the log
     os.environ[spec["overrides_var"]] = json.dumps(spec["trainer_overrides"])
     events = Events(run_dir / EVENTS, spec["heartbeat_s"]) if rank == 0 else None
     try:
@@ -134,6 +144,7 @@ def run(run_dir: Path) -> int:
         out = spec["out_dir"] if rank == 0 else str(run_dir / f"rank-{rank}-out")
         progress = events.progress if events else None
         result = train(*spec["models"], rows, out, config, progress)
+        _leave_group()
         if rank == 0:
             payload = {
                 "output_dir": result.output_dir,

@@ -4,7 +4,7 @@ Same global batch on both sides: one process at batch 8, two ranks at batch 4 ea
 averages the two ranks' gradients, so each optimiser step sees the same 8 rows in the same
 order: accelerate hands rank r the r-th per-device batch of the same shuffled order). Logged
 losses are rank 0's, averaged over the ranks by the Trainer. Tolerance: LOSS_TOL absolute (the
-sums run in another order across two processes; DPO measured 6e-8).
+sums run in another order across two processes; DPO measured 6e-8), KTO_TOL for KTO.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from training.profile import WorkerProfile
 from training.rank import import_object
 
 LOSS_TOL = 1e-4
+# KTO's reference point (the KL term) is estimated from mismatched prompt/completion pairs
+# within each rank's batch of 4, then averaged over ranks; one process mismatches within 8. The
+# loss moves by that estimate only (measured 3.4e-4 at the 3rd step, the others equal to 1e-7).
+KTO_TOL = 2e-3
 TWO = WorkerProfile(processes=2, threads=1)
 
 
@@ -78,7 +82,8 @@ def test_two_ranks_log_the_same_losses_as_one_process(stage, tiny_base_model, to
         profile=TWO,
     )
     assert len(_losses(one)) >= 2
-    assert _losses(two) == pytest.approx(_losses(one), abs=LOSS_TOL)
+    tolerance = KTO_TOL if stage == "kto" else LOSS_TOL
+    assert _losses(two) == pytest.approx(_losses(one), abs=tolerance)
     assert two.metrics["global_step"] == one.metrics["global_step"]
     assert two.metrics["launch"]["processes"] == 2
     assert two.metrics["launch"]["backend"] == "gloo"
