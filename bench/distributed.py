@@ -112,12 +112,11 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
     return TrainResult(output_dir=out_dir, metrics=metrics)
 
 
-def run(processes: int, config: BenchConfig) -> dict[str, Any]:
+def run(processes: int, threads: int, config: BenchConfig) -> dict[str, Any]:
     from training.launch import launch_train
     from training.profile import WorkerProfile
 
-    cores = os.cpu_count() or 1
-    profile = WorkerProfile(processes=processes, threads=max(1, cores // processes))
+    profile = WorkerProfile(processes=processes, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         result = launch_train(
@@ -148,8 +147,13 @@ def main() -> None:
                              steps=2)  # fmt: skip
     else:
         config = BenchConfig(steps=args.steps)
-    rows = {n: run(n, config) for n in (1, 2)}
-    one, two = rows[1], rows[2]
+    cores = os.cpu_count() or 1
+    # One rank with every core's threads (the fair baseline on a quiet machine), one rank with
+    # one thread (on a busy machine OpenMP threads spin-wait for each other: training/env.py,
+    # limit_threads), and the ranks sharing out the cores.
+    setups = [(1, cores), (1, 1), (2, max(1, cores // 2))]
+    rows = [(n, run(n, t, config)) for n, t in dict.fromkeys(setups)]
+    one, two = rows[0][1], rows[-1][1]
     load = os.getloadavg()
     print(f"model: {one['params'] / 1e6:.1f}M parameters, seq {config.seq}, "
           f"global batch {config.global_batch}, {config.steps} timed steps after {WARMUP}; "
@@ -158,13 +162,16 @@ def main() -> None:
     print("| ranks | threads each | tokens/s | data s/step | fwd+bwd s/step | optimiser s/step "
           "| all-reduce alone s/step | start-up s | wall s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for n, m in rows.items():
+    for n, m in rows:
         print(f"| {n} | {m['threads']} | {m['tokens_per_s']:.0f} | {m['data_s_per_step']:.4f} "
               f"| {m['forward_backward_s_per_step']:.3f} | {m['optimiser_s_per_step']:.3f} "
               f"| {m['all_reduce_s_per_step']:.3f} | {m['startup_s']:.1f} "
               f"| {m['wall_s']:.1f} |")  # fmt: skip
     print()
     print(f"throughput ratio, two ranks / one: {two['tokens_per_s'] / one['tokens_per_s']:.2f}x")
+    if len(rows) == 3:
+        single = rows[1][1]["tokens_per_s"]
+        print(f"two ranks / one rank of one thread: {two['tokens_per_s'] / single:.2f}x")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from training.data import write_jsonl
 from training.env import TRAINER_OVERRIDES_VAR
 from training.profile import WorkerProfile
 from training.progress import Progress
-from training.rank import EVENTS, RESULT, SPEC, die_with_parent, import_object
+from training.rank import EVENTS, RESULT, SPEC, die_with_parent, import_object, load_prctl
 from training.results import TrainResult
 
 POLL_S = 0.25
@@ -74,8 +74,11 @@ def stage_runner(train: str | Callable[..., Any], profile: WorkerProfile) -> Cal
         return function
     path = train if isinstance(train, str) else f"{function.__module__}:{function.__qualname__}"
 
-    def run(*args: Any) -> TrainResult:
-        *models, rows, out_dir, config, progress = args
+    def run(*args: Any, progress: Progress | None = None) -> TrainResult:
+        """`(start, [reward_model,] rows, out_dir, config[, progress])`, progress by keyword too."""
+        if len(args) >= 5 and progress is None and (args[-1] is None or callable(args[-1])):
+            *args, progress = args  # type: ignore[assignment]
+        *models, rows, out_dir, config = args
         return launch_train(path, models, rows, out_dir, config, progress=progress, profile=profile)
 
     return run
@@ -112,6 +115,8 @@ def launch_train(
     `run_dir` keeps the run's files (logs, events) for inspection; by default a temporary
     directory that is removed afterwards.
     """
+    if not hasattr(config, "to_dict"):
+        raise ValueError(f"config: the stage's config object is needed, got {config!r}")
     if run_dir is None:
         with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:
             return launch_train(
@@ -135,6 +140,7 @@ def launch_train(
     }
     (run_dir / SPEC).write_text(json.dumps(spec, indent=2))
     env = {**os.environ, "OMP_NUM_THREADS": str(profile.threads_per_process())}
+    load_prctl()  # before the fork: `die_with_parent` then only makes a system call
     with (run_dir / "launcher.log").open("wb") as log:
         proc = subprocess.Popen(
             launch_command(profile, run_dir),

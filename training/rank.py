@@ -48,13 +48,25 @@ def import_object(path: str) -> Any:
     return obj
 
 
+_PRCTL: list[Any] = []  # libc's prctl, resolved once (see `die_with_parent`)
+
+
+def load_prctl() -> None:
+    """Resolve prctl now: `die_with_parent` may run between fork and exec, where loading a
+    library could deadlock on a lock another thread of the worker held at the fork."""
+    if not _PRCTL:
+        try:
+            _PRCTL.append(ctypes.CDLL("libc.so.6", use_errno=True).prctl)
+        except OSError:  # not glibc Linux: no parent-death signal, the launcher's kill remains
+            _PRCTL.append(None)
+
+
 def die_with_parent() -> None:
-    """Linux: the kernel kills this rank if its launcher dies (no orphan keeps a core busy)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    """Linux: the kernel SIGKILLs this process when the thread that started it exits, so no
+    orphaned rank (or launcher) keeps a core busy after its worker was killed outright."""
+    load_prctl()
+    if _PRCTL[0] is not None:
+        _PRCTL[0](1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Events:

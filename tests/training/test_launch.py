@@ -181,15 +181,11 @@ def test_a_rank_killed_mid_run_fails_the_run_naming_it(tmp_path):
 
 
 def test_a_rank_that_raises_fails_the_run_with_its_error_not_its_peers(tmp_path):
+    # Called as the runners call a train function: (start, rows, out_dir, config, progress).
+    train = stage_runner("tests.training.rank_functions:train_fails_on_rank_1", TWO)
     with pytest.raises(RankFailed) as failed:
-        launch_train(
-            "tests.training.rank_functions:train_fails_on_rank_1",
-            ["unused"],
-            [],
-            tmp_path / "out",
-            DPOTrainConfig(),
-            profile=TWO,
-        )
+        train("unused", [], tmp_path / "out", DPOTrainConfig(), None)
+    # Rank 0 failed too (its peer closed the connection), later: rank 1's error is the cause.
     assert failed.value.rank == 1
     assert "ValueError: rows of rank 1 are unreadable" in str(failed.value)
 
