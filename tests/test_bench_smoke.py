@@ -120,3 +120,9 @@ def test_judge_bench_smoke_compares_both_arms_and_times_a_real_judge(embedded):
     assert "judge triage / people alone" in out
     assert "| agreement |" in out and "| position_consistency |" in out
     assert "comparisons/s" in out and "| 12 | 12 |" in out  # batch 12: 2 prompts x 6 pairs
+
+
+def test_distributed_bench_smoke_runs_one_rank_and_two_through_the_launcher(embedded):
+    out = run("distributed.py", env=embedded, timeout=300)
+    assert "throughput ratio, two ranks / one" in out
+    assert "| 2 | 1 |" in out

@@ -65,8 +65,15 @@ def trainer_precision_args() -> dict[str, Any]:
     return {"bf16": False, "fp16": False, "use_cpu": kind == "cpu"}
 
 
+# Set by `training.rank` in each rank of a multi-process run: a JSON dict of TrainingArguments
+# from the worker profile (mixed precision, DeepSpeed config) that every stage's trainer takes.
+TRAINER_OVERRIDES_VAR = "TRAINING_TRAINER_OVERRIDES"
+
+
 def common_trainer_args() -> dict[str, Any]:
     """Arguments every TRL trainer here shares: quiet, no checkpoints mid-run, no reporting."""
+    import json
+
     return {
         "report_to": "none",
         "save_strategy": "no",
@@ -75,6 +82,7 @@ def common_trainer_args() -> dict[str, Any]:
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": False,
         **trainer_precision_args(),
+        **json.loads(os.environ.get(TRAINER_OVERRIDES_VAR) or "{}"),
     }
 
 

@@ -48,6 +48,11 @@ def train_reward(
     config = config or RewardTrainConfig()
     validate_pairs(pairs)
     dataset = pairs_to_dataset(pairs)
+    # The score head is new, drawn from the global RNG: seed it, or the same config trains a
+    # different model in every process (and two ranks differ from one; tests/training/test_launch).
+    from transformers import set_seed
+
+    set_seed(config.seed)
     model, tokenizer = load_reward_model(base_model, train=True)
     args = RewardConfig(
         output_dir=str(out_dir),

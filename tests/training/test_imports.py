@@ -12,6 +12,7 @@ import training
 import training.bootstrap, training.cli, training.config, training.data, training.dpo
 import training.evaluate, training.experiment, training.generate, training.losses, training.reward
 import training.kto, training.online_rl, training.sft
+import training.engines, training.launch, training.profile, training.rank
 django = sorted(m for m in sys.modules if m == "django" or m.startswith("django."))
 keys = ["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"]
 print(json.dumps({"django": django, "env": {k: os.environ.get(k) for k in keys}}))
