@@ -576,6 +576,70 @@ class RLOOTrainConfig(_OnlineRLConfig):
         _bools(self, "normalize_advantages")
 
 
+def _check_aggregate(obj: Any) -> None:
+    _one_of("reward_aggregate", obj.reward_aggregate, REWARD_AGGREGATES)
+
+
+@dataclass
+class RewardEnsembleConfig(RewardTrainConfig):
+    """K reward models trained in one call (training/ensemble.py), for an ensemble reward.
+
+    The pairs are tokenised once and every member reuses them; members differ by seed (head
+    initialisation, data order) and, with `bootstrap`, by a resample with replacement of the
+    pairs, which makes their errors less alike (Coste et al. 2024 use seeds alone on models
+    pretrained apart; ours share one backbone, so the data must differ).
+    """
+
+    members: int = bounded(4, Range(2, 16, integer=True))
+    bootstrap: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bools(self, "bootstrap")
+
+
+@dataclass
+class BestOfNSFTConfig(SFTTrainConfig):
+    """Rejection-sampling SFT (training/best_of_n.py): sample `n` completions per prompt from
+    the policy, keep the one the reward (ensemble: `reward_aggregate`) scores best, fine-tune on
+    the kept ones with SFT. Few labels go far: the reward model labels, people do not."""
+
+    n: int = bounded(8, SAMPLES)
+    max_new_tokens: int = bounded(32, MAX_NEW_TOKENS)
+    temperature: float = bounded(1.0, Range(0, 10, low_open=True))
+    top_p: float = bounded(1.0, TOP_P)
+    generate_batch_size: int = bounded(32, BATCH_SIZE)
+    reward_aggregate: str = "min"
+    reward_std_k: float = bounded(1.0, Range(0, 10))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_aggregate(self)
+
+
+@dataclass
+class OnlineDPOConfig(DPOTrainConfig):
+    """Online (iterative) DPO (training/online_dpo.py): each iteration the current policy samples
+    `samples` completions per prompt, the reward (ensemble: `reward_aggregate`) labels the best
+    against the worst, and DPO trains on those pairs together with the human pairs, from the
+    current policy (its own reference). Pairs whose reward margin is <= `min_margin` are
+    dropped (a near tie is noise)."""
+
+    iterations: int = bounded(2, Range(1, 16, integer=True))
+    samples: int = bounded(4, Range(2, 64, integer=True))
+    max_new_tokens: int = bounded(32, MAX_NEW_TOKENS)
+    temperature: float = bounded(1.0, Range(0, 10, low_open=True))
+    top_p: float = bounded(1.0, TOP_P)
+    generate_batch_size: int = bounded(32, BATCH_SIZE)
+    reward_aggregate: str = "min"
+    reward_std_k: float = bounded(1.0, Range(0, 10))
+    min_margin: float = bounded(0.0, Range(0, 1e6))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_aggregate(self)
+
+
 @dataclass
 class EvalConfig(_Config):
     """Held-out evaluation: pair accuracy, and win rate + KL on fresh samples.
@@ -624,6 +688,9 @@ def load_config(path: str | Path) -> _Config:
             KTOTrainConfig,
             GRPOTrainConfig,
             RLOOTrainConfig,
+            RewardEnsembleConfig,
+            BestOfNSFTConfig,
+            OnlineDPOConfig,
             EvalConfig,
         )
     }
@@ -642,6 +709,7 @@ __all__ = [
     "SFT_LOSS_TYPES",
     "SEED",
     "Range",
+    "BestOfNSFTConfig",
     "BootstrapConfig",
     "ConfigError",
     "DPOTrainConfig",
@@ -649,6 +717,8 @@ __all__ = [
     "GenerateConfig",
     "GRPOTrainConfig",
     "KTOTrainConfig",
+    "OnlineDPOConfig",
+    "RewardEnsembleConfig",
     "RLOOTrainConfig",
     "RewardTrainConfig",
     "SFTTrainConfig",
