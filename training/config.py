@@ -510,10 +510,12 @@ class _OnlineRLConfig(_TrainConfig):
     divergence_window: int = bounded(3, Range(2, 100, integer=True))
     divergence_min_rise: float = bounded(0.0, Range(0, 1e6))
     judge_tolerance: float = bounded(0.0, Range(0, 1e6))
+    divergence_stop: bool = True  # False: record the curves and the verdict, do not stop
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _one_of("reward_aggregate", self.reward_aggregate, REWARD_AGGREGATES)
+        _bools(self, "divergence_stop")
         if isinstance(self.reward_clip_range, list):
             self.reward_clip_range = tuple(self.reward_clip_range)  # type: ignore[assignment]
         clip = self.reward_clip_range

@@ -178,6 +178,7 @@ def build_detector(
             batch_size=max(config.judge_prompts, 1),
         ),
         reference=load_causal_lm(policy_model),
+        stop=config.divergence_stop,
     )
 
 

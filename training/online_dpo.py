@@ -137,8 +137,11 @@ def train_online_dpo(
                     "mean_reward_chosen": _mean([p["reward_chosen"] for p in generated]),
                     "mean_reward_rejected": _mean([p["reward_rejected"] for p in generated]),
                     "sampling_seconds": round(sampling_s, 3),
+                    "setup_seconds": result.metrics["setup_seconds"],
                     "train_seconds": result.metrics["train_seconds"],
                     "train_loss": result.metrics["train_loss"],
+                    "global_step": result.metrics["global_step"],
+                    "max_steps": result.metrics["max_steps"],
                 }
             )
             if result.stopped and not last:
@@ -155,6 +158,13 @@ def train_online_dpo(
         "reward": reward.describe(),
         "human_pairs": len(human),
         "generated_pairs": sum(i["generated_pairs"] for i in iterations),
+        # Totals over the iterations; sampling counts as setup.
+        "global_step": sum(i["global_step"] for i in iterations),
+        "max_steps": sum(i["max_steps"] for i in iterations),
+        "train_seconds": round(sum(i["train_seconds"] for i in iterations), 3),
+        "setup_seconds": round(
+            sum(i["setup_seconds"] + i["sampling_seconds"] for i in iterations), 3
+        ),
         "seconds": round(time.perf_counter() - started, 3),
     }
     with open(Path(out_dir, PAIRS_FILE), "w") as fh:

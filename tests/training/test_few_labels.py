@@ -92,6 +92,7 @@ def test_online_dpo_labels_its_own_samples_and_trains_with_the_human_pairs(
     its = result.metrics["iterations"]
     assert [i["iteration"] for i in its] == [0, 1] and all(i["human_pairs"] == 2 for i in its)
     assert all(i["generated_pairs"] >= 1 for i in its)
+    assert result.metrics["global_step"] == sum(i["global_step"] for i in its) >= 2
     pairs = [json.loads(line) for line in (tmp_path / "online_dpo_pairs.jsonl").open()]
     assert {p["iteration"] for p in pairs} == {0, 1}
     for p in pairs:  # best against worst by the reward
