@@ -25,7 +25,7 @@ from training.checkpoint import write_run_files
 from training.config import BestOfNSFTConfig, GenerateConfig, SFTTrainConfig
 from training.data import validate_prompt_rows
 from training.generate import generate
-from training.guards import EnsembleReward
+from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef
 from training.progress import Progress, report
 from training.results import TrainResult
@@ -42,11 +42,7 @@ def best_of_n_kl_bound(n: int) -> float:
 
 def reward_for(reward_model: Any, aggregate: str, std_k: float) -> EnsembleReward:
     """The reward of a path, a list of paths (an ensemble) or a reward callable."""
-    if isinstance(reward_model, str | Path) or callable(reward_model):
-        members = [reward_model]
-    else:
-        members = list(reward_model)
-    return EnsembleReward(members, aggregate=aggregate, std_k=std_k)
+    return EnsembleReward(reward_members(reward_model), aggregate=aggregate, std_k=std_k)
 
 
 def select_best(

@@ -64,6 +64,13 @@ def clip(scores: Sequence[float], clip_range: tuple[float, float] | None) -> lis
 ScoreFn = Callable[[list[Prompt], list[Any]], list[float]]
 
 
+def reward_members(reward_model: Any) -> list[Any]:
+    """The members of a reward given as one model (path or callable) or a list of them."""
+    if isinstance(reward_model, str | os.PathLike) or callable(reward_model):
+        return [reward_model]
+    return list(reward_model)
+
+
 def _member_fn(member: Any, batch_size: int) -> tuple[ScoreFn, str]:
     """A (prompts, completions) -> scores function and a name for a path, scorer or callable."""
     from training.reward import RewardScorer
@@ -259,4 +266,5 @@ __all__ = [
     "clip",
     "divergence",
     "independent_judge",
+    "reward_members",
 ]

@@ -44,7 +44,7 @@ from training.data import PairError, render_prompt, rows_to_dataset, validate_pr
 from training.detector import DivergenceDetector, build_detector
 from training.dpo import save_policy
 from training.env import common_trainer_args
-from training.guards import EnsembleReward
+from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
@@ -59,10 +59,7 @@ RewardSpec = ModelRef | Sequence[ModelRef] | Callable[..., list[float]]
 
 def training_reward(reward_model: RewardSpec, config: _OnlineRLConfig) -> EnsembleReward:
     """The reward the policy is optimised against, with the config's ensemble and clipping."""
-    if isinstance(reward_model, str | Path) or callable(reward_model):
-        members: list[Any] = [reward_model]
-    else:
-        members = list(reward_model)
+    members = reward_members(reward_model)
     for i, member in enumerate(members):
         if not callable(member) and not Path(member, "config.json").is_file():
             name = "reward_model" if len(members) == 1 else f"reward_model[{i}]"

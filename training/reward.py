@@ -81,8 +81,12 @@ def build_reward_trainer(
 ) -> Any:
     """A RewardTrainer on `dataset`: pairs, or pairs TRL already tokenised (`chosen_ids`,
     `rejected_ids`), which it then uses as they are (an ensemble tokenises once)."""
+    from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
 
+    # The score head is new (randomly initialised) when loading a causal LM: seed it, so the
+    # reward model depends on its seed alone, not on what ran before in the process.
+    set_seed(config.seed)
     model, tokenizer = load_reward_model(base_model, train=True)
     args = RewardConfig(
         output_dir=str(out_dir),

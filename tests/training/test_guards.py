@@ -182,3 +182,8 @@ def test_grpo_and_rloo_train_against_a_clipped_reward_model_ensemble(
         assert "last/rewards/reward_ensemble_mean_minus_std/mean" in result.metrics
         assert all(-0.5 <= h["reward"] <= 0.5 for h in result.history if "reward" in h)
         assert result.metrics["divergence"] is None and not result.stopped
+
+
+def test_an_ensemble_cannot_be_handed_to_trl_as_a_path(tiny_base_model, prompts, tmp_path):
+    with pytest.raises(ValueError, match="^reward_as: 'path' takes one reward model directory"):
+        train_grpo(tiny_base_model, _counts("e"), prompts, tmp_path, reward_as="path")
