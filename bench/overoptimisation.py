@@ -222,6 +222,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "overoptimisation.png")
     parser.add_argument("--smoke", action="store_true", help="tiny model, tiny sizes: runs only")
+    parser.add_argument(
+        "--grpo-only",
+        action="store_true",
+        help="reuse the models and best-of-n figures of the last run in --work; run GRPO only",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.train_prompts, args.samples, args.members, args.rm_epochs = 12, 4, 2, 1.0
@@ -247,6 +252,10 @@ def main() -> None:
     size = BootstrapConfig.tiny() if args.smoke else BootstrapConfig.small()
     parent = args.model or bootstrap_base_model(_cache(), size).output_dir
     print(f"parent {parent}; load {os.getloadavg()}; {json.dumps(vars(args), default=str)}")
+
+    if args.grpo_only:
+        previous = json.loads((work / "results.json").read_text())
+        return report_grpo(previous, parent, work, args)
 
     clock = time.perf_counter()
     sample = GenerateConfig(
@@ -305,8 +314,25 @@ def main() -> None:
     bon = bon_curves(gold, selectors, ns)
     print(f"best-of-n sampling and scoring {time.perf_counter() - clock:.0f} s")
 
-    rl_prompts = [{"prompt": p} for p in train_prompts[: args.grpo_prompts]]
-    judge_rows = [{"prompt": p} for p in eval_prompts]
+    out = {
+        "args": vars(args),
+        "pairs": len(pairs),
+        "accuracy": accuracy,
+        "cost": cost,
+        "bon": bon,
+        "proxy": proxy,
+        "train_prompts": train_prompts,
+        "eval_prompts": eval_prompts,
+    }
+    report_grpo(out, parent, work, args)
+
+
+def report_grpo(out: dict[str, Any], parent: str, work: Path, args: argparse.Namespace) -> None:
+    """The GRPO runs, then the tables, plots and results.json of the whole study."""
+    bon, proxy, members = out["bon"], out["proxy"], out["cost"]["members"]
+    ns = [p["n"] for p in bon["proxy"]]
+    rl_prompts = [{"prompt": p} for p in out["train_prompts"][: args.grpo_prompts]]
+    judge_rows = [{"prompt": p} for p in out["eval_prompts"]]
     grpo = []
     for label, reward, beta in (
         ("proxy", proxy, 0.04),
@@ -345,14 +371,7 @@ def main() -> None:
     written = plot(bon, [r for r in grpo if r["curve"]], args.plot)
     print(f"\nplots: {', '.join(written)}")
     print(f"load after: {os.getloadavg()}")
-    out = {
-        "args": vars(args),
-        "pairs": len(pairs),
-        "accuracy": accuracy,
-        "cost": cost,
-        "bon": bon,
-        "grpo": grpo,
-    }
+    out.update(grpo=grpo, args=vars(args))
     (work / "results.json").write_text(json.dumps(out, indent=2, default=str))
     failed = [r for r in grpo if "error" in r]
     if failed:
