@@ -22,6 +22,17 @@ default beta. Evaluation, per method, on held-out prompts: fresh samples of chil
 with the same seed (`evaluate.compare_policies`), the property rate of each, the child's win
 rate over the parent judged by the lexicon and by the reward model, and KL(child || parent) in
 nats per sample. Figures are printed, never asserted; docs/benchmarks.md has a run.
+
+With the guards of issue 22 (`training.guards`): a reward ensemble of 3 members trained in one
+call on the same pairs (bootstrap resamples) is the reward of
+- grpo_guarded / rloo_guarded: the ensemble's worst case as the reward, each method's default
+  beta (> 0), and the divergence detector judged by the single reward model above (another
+  seed on all pairs: not a member, so independent of the reward optimised), on 16 held-out
+  prompts every steps/8 steps; a stopped run says why;
+- bon_sft: best of `--samples` per training prompt by the ensemble minimum, then SFT;
+- online_dpo: 2 iterations of the policy's own `--generations` samples labelled best against
+  worst by the ensemble minimum, trained with the human (judge) pairs by DPO; steps split
+  between the iterations.
 """
 
 from __future__ import annotations
@@ -40,7 +51,19 @@ sys.path.insert(0, str(REPO))
 
 import training  # noqa: E402,F401  (offline defaults)
 
-METHODS = ("sft", "dpo", "kto", "grpo", "rloo")
+METHODS = (
+    "sft",
+    "dpo",
+    "kto",
+    "grpo",
+    "rloo",
+    "grpo_guarded",
+    "rloo_guarded",
+    "bon_sft",
+    "online_dpo",
+)
+# Methods that use the reward ensemble (trained once, `training.ensemble`, 3 members).
+ENSEMBLE_METHODS = ("grpo_guarded", "rloo_guarded", "bon_sft", "online_dpo")
 # Rows a method needs at least (KTO's KL estimate pairs a row with another row's completion).
 WRITTEN = {  # used only when sampling gave too few rows (a tiny model in --smoke): said so
     "good": " a useful and simple value that works well.",
@@ -114,6 +137,8 @@ def train_method(
     data: dict[str, list[dict[str, Any]]],
     out: Path,
     args: argparse.Namespace,
+    ensemble: list[str] | None = None,
+    judge_rows: list[dict[str, Any]] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Train one method from `parent` for `args.steps` steps; its output dir and metrics."""
     from training import config as cfg
@@ -147,21 +172,57 @@ def train_method(
             epochs=_epochs(args.steps, len(rows), args.batch), desirable_weight=weight, **common
         )
         result = train_kto(parent, rows, out, config)
+    elif method == "bon_sft":
+        from training.best_of_n import train_best_of_n_sft
+
+        rows = data["rl"]
+        bon = cfg.BestOfNSFTConfig(
+            n=args.samples,
+            max_new_tokens=args.new_tokens,
+            epochs=_epochs(args.steps, len(rows), args.batch),
+            **common,
+        )
+        result = train_best_of_n_sft(parent, ensemble, rows, out, bon)
+    elif method == "online_dpo":
+        from training.online_dpo import train_online_dpo
+
+        rows = data["rl"]
+        human = data["pairs"]
+        per_iteration = max(1, args.steps // 2)
+        odpo = cfg.OnlineDPOConfig(
+            iterations=2,
+            samples=args.generations,
+            max_new_tokens=args.new_tokens,
+            # about human + one generated pair per prompt in each iteration
+            epochs=_epochs(per_iteration, len(human) + len(rows), args.batch),
+            **common,
+        )
+        result = train_online_dpo(parent, ensemble, rows, human, out, odpo)
     else:
         from training.online_rl import train_grpo, train_rloo
 
         rows = data["rl"]
+        guarded = method.endswith("_guarded")
         rl = {
             "num_generations": args.generations,
             "max_completion_length": args.new_tokens,
             "epochs": _epochs(args.steps, len(rows) * args.generations, args.batch),
         }
-        if method == "grpo":
+        reward: Any = reward_model
+        kwargs: dict[str, Any] = {}
+        if guarded:
+            rl.update(
+                reward_aggregate="min",
+                judge_every=max(1, args.steps // 8),
+                judge_prompts=len(judge_rows or []) or 8,
+            )
+            reward, kwargs = ensemble, {"judge": reward_model, "judge_rows": judge_rows}
+        if method.startswith("grpo"):
             grpo = cfg.GRPOTrainConfig(**rl, **common)
-            result = train_grpo(parent, reward_model, rows, out, grpo)
+            result = train_grpo(parent, reward, rows, out, grpo, **kwargs)
         else:
             rloo = cfg.RLOOTrainConfig(**rl, **common)
-            result = train_rloo(parent, reward_model, rows, out, rloo)
+            result = train_rloo(parent, reward, rows, out, rloo, **kwargs)
     losses = [h["loss"] for h in result.history if "loss" in h]
     m = result.metrics
     info = {
@@ -174,8 +235,10 @@ def train_method(
     }
     if method == "kto":
         info["desirable_weight"] = round(weight, 2)
-    if method in ("grpo", "rloo"):
+    if "first_reward" in m:
         info.update(first_reward=m["first_reward"], last_reward=m["last_reward"])
+    if m.get("divergence"):
+        info["detector"] = m["divergence"]["reason"] or "did not fire"
     return result.output_dir, info
 
 
@@ -210,6 +273,8 @@ def evaluate_child(
         "parent_rate": rate(out["parent_samples"]),
         "child_rate": rate(out["policy_samples"]),
         "win_judge": out["win_rate"],
+        "win_judge_low": out["win_rate_low"],
+        "win_judge_high": out["win_rate_high"],
         "win_rm": sum(rm_wins) / len(rm_wins),
         "kl": out["kl"],
         "child_mean_sentiment": out["policy_mean_score"],
@@ -221,10 +286,11 @@ def evaluate_child(
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| method | rows | steps | property rate parent -> child | win rate (lexicon) "
-        "| win rate (reward model) | KL nats | train s | loss or reward first -> last |"
+        "| method | rows | steps | property rate parent -> child | win rate (lexicon) [95 % CI] "
+        "| win rate (reward model) | KL nats | train s | loss or reward first -> last "
+        "| detector |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['method']} | failed: {r['error']} |||||||")
@@ -239,7 +305,9 @@ def _table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['method']} | {r['rows']} | {r['steps']} "
             f"| {r['parent_rate']:.1%} -> {r['child_rate']:.1%} | {r['win_judge']:.2f} "
-            f"| {r['win_rm']:.2f} | {kl} | {r['setup_s'] + r['train_s']:.1f} | {trend} |"
+            f"[{r['win_judge_low']:.2f}, {r['win_judge_high']:.2f}] "
+            f"| {r['win_rm']:.2f} | {kl} | {r['setup_s'] + r['train_s']:.1f} | {trend} "
+            f"| {r.get('detector', '')} |"
         )
     return "\n".join(lines)
 
@@ -315,11 +383,26 @@ def main() -> None:
         flush=True,
     )
 
+    methods = [m for m in args.methods.split(",") if m]
+    ensemble = None
+    if any(m in ENSEMBLE_METHODS for m in methods):
+        from training.config import RewardEnsembleConfig
+        from training.ensemble import train_reward_ensemble
+
+        clock = time.perf_counter()
+        ens_config = RewardEnsembleConfig(members=3, **rm_config.to_dict())
+        ens = train_reward_ensemble(parent, data["pairs"], work / "ensemble", ens_config)
+        ensemble = ens.metrics["members"]
+        print(f"reward ensemble of 3: {time.perf_counter() - clock:.1f} s", flush=True)
+    judge_rows = [{"prompt": p} for p in test_prompts[:16]]
+
     rows = []
-    for method in [m for m in args.methods.split(",") if m]:
+    for method in methods:
         started = time.perf_counter()
         try:
-            child, info = train_method(method, parent, reward_model, data, work / method, args)
+            child, info = train_method(
+                method, parent, reward_model, data, work / method, args, ensemble, judge_rows
+            )
             info.update(evaluate_child(child, parent, scorer, test_prompts, args))
         except Exception as exc:  # a failing method is a row of the table, not the end of it
             info = {"error": f"{type(exc).__name__}: {exc}"[:200]}

@@ -60,8 +60,24 @@ def test_stages_bench_smoke_trains_and_evaluates_every_method_from_one_parent(em
     out = run("stages.py", "--work", str(tmp_path / "work"), env=embedded)
     table = out.split("## Stages on one simulated preference")[1]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
-    assert [r[0].strip("| ") for r in rows[1:]] == ["sft", "dpo", "kto", "grpo", "rloo"]
+    methods = ["sft", "dpo", "kto", "grpo", "rloo"]
+    methods += ["grpo_guarded", "rloo_guarded", "bon_sft", "online_dpo"]
+    assert [r[0].strip("| ") for r in rows[1:]] == methods
     assert all("->" in r[3] for r in rows[1:])  # parent -> child property rate, each evaluated
+    assert all("[" in r[4] for r in rows[1:])  # the lexicon win rate with its interval
+    guarded = [r for r in rows[1:] if "guarded" in r[0]]
+    assert all(r[-1].strip("| ") for r in guarded)  # the detector's verdict, fired or not
+
+
+def test_overoptimisation_bench_smoke_draws_best_of_n_and_grpo_against_sqrt_kl(embedded, tmp_path):
+    out = run("overoptimisation.py", "--work", str(tmp_path / "work"), env=embedded)
+    assert "## Best-of-n against the gold judge" in out
+    for selector in ("proxy", "ensemble min", "ensemble mean - std"):
+        assert f"| {selector}: gold (own score) |" in out
+    for run_name in ("proxy, beta 0.04", "ensemble min, beta 0.04", "proxy, beta 0.0"):
+        assert f"| {run_name}: detector |" in out
+    assert (tmp_path / "work" / "smoke" / "overoptimisation.png").is_file()
+    assert "one_call_cpu_s" in out  # the ensemble's cost against separate runs
 
 
 def test_worker_faults_bench_smoke_runs_the_next_job_after_the_kill(embedded):

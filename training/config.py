@@ -414,6 +414,8 @@ KTO_LOSS_TYPES: tuple[str, ...] = ("kto", "apo_zero_unpaired")
 # GRPOTrainer 1.16 loss types that need nothing beyond a reward function.
 GRPO_LOSS_TYPES: tuple[str, ...] = ("dapo", "grpo", "dr_grpo", "bnpo")
 GRPO_SCALE_REWARDS: tuple[str, ...] = ("group", "batch", "none")
+# How the scores of a reward-model ensemble become one reward (training/guards.py).
+REWARD_AGGREGATES: tuple[str, ...] = ("min", "mean_minus_std", "mean")
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -493,9 +495,43 @@ class _OnlineRLConfig(_TrainConfig):
     # learn from samples of a policy up to 3 steps old (clipped importance ratio, as in PPO).
     steps_per_generation: int = bounded(1, Range(1, 64, integer=True))
     reward_model_batch_size: int = bounded(32, BATCH_SIZE)
+    # Guards against over-optimising a learned reward (training/guards.py, docs/training.md).
+    # With several reward models: "min" (worst case) or "mean_minus_std" (mean - k * std over
+    # the members, Coste et al. 2024), or "mean".
+    reward_aggregate: str = "min"
+    reward_std_k: float = bounded(1.0, Range(0, 10))
+    # (low, high): every reward is clipped into it before TRL sees it; None: no clipping.
+    reward_clip_range: tuple[float, float] | None = None
+    # Divergence detector: every `judge_every` steps (0: off) fresh samples of `judge_prompts`
+    # prompts are scored by the independent judge and the training reward; the run stops when
+    # over the last `divergence_window` evaluations the training reward rose by more than
+    # `divergence_min_rise` while the judge did not rise by more than `judge_tolerance`.
+    judge_every: int = bounded(0, Range(0, 100_000, integer=True))
+    judge_prompts: int = bounded(8, Range(1, 1024, integer=True))
+    divergence_window: int = bounded(3, Range(2, 100, integer=True))
+    divergence_min_rise: float = bounded(0.0, Range(0, 1e6))
+    judge_tolerance: float = bounded(0.0, Range(0, 1e6))
+    divergence_stop: bool = True  # False: record the curves and the verdict, do not stop
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _one_of("reward_aggregate", self.reward_aggregate, REWARD_AGGREGATES)
+        _bools(self, "divergence_stop")
+        if isinstance(self.reward_clip_range, list):
+            self.reward_clip_range = tuple(self.reward_clip_range)  # type: ignore[assignment]
+        clip = self.reward_clip_range
+        _require(
+            clip is None
+            or (
+                isinstance(clip, tuple)
+                and len(clip) == 2
+                and all(_is_num(c) for c in clip)
+                and clip[0] < clip[1]
+            ),
+            "reward_clip_range",
+            "must be None or [low, high] with low < high",
+            clip,
+        )
         _require(
             self.batch_size % self.num_generations == 0,
             "batch_size",
@@ -513,7 +549,13 @@ class _OnlineRLConfig(_TrainConfig):
 @dataclass
 class GRPOTrainConfig(_OnlineRLConfig):
     """Group Relative Policy Optimisation through TRL's GRPOTrainer: PPO's clipped objective and
-    KL penalty, with the group's mean reward as the baseline instead of a value network."""
+    KL penalty, with the group's mean reward as the baseline instead of a value network.
+
+    beta defaults to 0.04, not TRL's 0.0: without a KL term nothing ties the policy to its
+    start, and GRPO only normalises a learned reward within each group, so an exploited score
+    is never capped; against a reward model trained on a few hundred pairs the policy drifted
+    to runs of `=` while the reward rose (docs/benchmarks.md, "Over-optimisation").
+    """
 
     loss_type: str = "dapo"
     scale_rewards: str = "group"  # divide advantages by the group's (or batch's) reward std
@@ -535,6 +577,70 @@ class RLOOTrainConfig(_OnlineRLConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _bools(self, "normalize_advantages")
+
+
+def _check_aggregate(obj: Any) -> None:
+    _one_of("reward_aggregate", obj.reward_aggregate, REWARD_AGGREGATES)
+
+
+@dataclass
+class RewardEnsembleConfig(RewardTrainConfig):
+    """K reward models trained in one call (training/ensemble.py), for an ensemble reward.
+
+    The pairs are tokenised once and every member reuses them; members differ by seed (head
+    initialisation, data order) and, with `bootstrap`, by a resample with replacement of the
+    pairs, which makes their errors less alike (Coste et al. 2024 use seeds alone on models
+    pretrained apart; ours share one backbone, so the data must differ).
+    """
+
+    members: int = bounded(4, Range(2, 16, integer=True))
+    bootstrap: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _bools(self, "bootstrap")
+
+
+@dataclass
+class BestOfNSFTConfig(SFTTrainConfig):
+    """Rejection-sampling SFT (training/best_of_n.py): sample `n` completions per prompt from
+    the policy, keep the one the reward (ensemble: `reward_aggregate`) scores best, fine-tune on
+    the kept ones with SFT. Few labels go far: the reward model labels, people do not."""
+
+    n: int = bounded(8, SAMPLES)
+    max_new_tokens: int = bounded(32, MAX_NEW_TOKENS)
+    temperature: float = bounded(1.0, Range(0, 10, low_open=True))
+    top_p: float = bounded(1.0, TOP_P)
+    generate_batch_size: int = bounded(32, BATCH_SIZE)
+    reward_aggregate: str = "min"
+    reward_std_k: float = bounded(1.0, Range(0, 10))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_aggregate(self)
+
+
+@dataclass
+class OnlineDPOConfig(DPOTrainConfig):
+    """Online (iterative) DPO (training/online_dpo.py): each iteration the current policy samples
+    `samples` completions per prompt, the reward (ensemble: `reward_aggregate`) labels the best
+    against the worst, and DPO trains on those pairs together with the human pairs, from the
+    current policy (its own reference). Pairs whose reward margin is <= `min_margin` are
+    dropped (a near tie is noise)."""
+
+    iterations: int = bounded(2, Range(1, 16, integer=True))
+    samples: int = bounded(4, Range(2, 64, integer=True))
+    max_new_tokens: int = bounded(32, MAX_NEW_TOKENS)
+    temperature: float = bounded(1.0, Range(0, 10, low_open=True))
+    top_p: float = bounded(1.0, TOP_P)
+    generate_batch_size: int = bounded(32, BATCH_SIZE)
+    reward_aggregate: str = "min"
+    reward_std_k: float = bounded(1.0, Range(0, 10))
+    min_margin: float = bounded(0.0, Range(0, 1e6))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_aggregate(self)
 
 
 @dataclass
@@ -585,6 +691,9 @@ def load_config(path: str | Path) -> _Config:
             KTOTrainConfig,
             GRPOTrainConfig,
             RLOOTrainConfig,
+            RewardEnsembleConfig,
+            BestOfNSFTConfig,
+            OnlineDPOConfig,
             EvalConfig,
         )
     }
@@ -599,9 +708,11 @@ __all__ = [
     "DPO_LOSS_TYPES",
     "GRPO_LOSS_TYPES",
     "KTO_LOSS_TYPES",
+    "REWARD_AGGREGATES",
     "SFT_LOSS_TYPES",
     "SEED",
     "Range",
+    "BestOfNSFTConfig",
     "BootstrapConfig",
     "ConfigError",
     "DPOTrainConfig",
@@ -609,6 +720,8 @@ __all__ = [
     "GenerateConfig",
     "GRPOTrainConfig",
     "KTOTrainConfig",
+    "OnlineDPOConfig",
+    "RewardEnsembleConfig",
     "RLOOTrainConfig",
     "RewardTrainConfig",
     "SFTTrainConfig",

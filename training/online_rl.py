@@ -20,12 +20,19 @@ The reward model is passed to TRL as a callable (`RewardModelFunction`) rather t
 by default: it reads each text with the eos the reward model saw in training (TRL's path form
 scores prompt + completion without it) and truncates to the model's length;
 `bench/training.py` measures the two forms (docs/benchmarks.md).
+
+Guards against over-optimising a learned reward (`training.guards`, `training.detector`):
+`reward_model` may be several reward models, reduced to one reward by `reward_aggregate`
+(worst case by default); rewards are clipped into `reward_clip_range`; beta is > 0 by default;
+with `judge_every` > 0 an independent judge scores fresh samples during the run and the
+divergence detector stops it when the optimised reward keeps rising while the judge does not.
+All of it is recorded in `metrics["guards"]` and `metrics["divergence"]`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +41,10 @@ import torch
 from training.checkpoint import write_run_files
 from training.config import GRPOTrainConfig, RLOOTrainConfig, _OnlineRLConfig
 from training.data import PairError, render_prompt, rows_to_dataset, validate_prompt_rows
+from training.detector import DivergenceDetector, build_detector
 from training.dpo import save_policy
 from training.env import common_trainer_args
+from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
@@ -44,6 +53,24 @@ from training.trainer_utils import new_tracker, run_trainer
 from training.trl_cpu import TRL_PATCHES, trl_patched
 
 REWARD_FORMS = ("callable", "path")
+# One reward model (a path), several (an ensemble), or a TRL reward callable.
+RewardSpec = ModelRef | Sequence[ModelRef] | Callable[..., list[float]]
+
+
+def training_reward(reward_model: RewardSpec, config: _OnlineRLConfig) -> EnsembleReward:
+    """The reward the policy is optimised against, with the config's ensemble and clipping."""
+    members = reward_members(reward_model)
+    for i, member in enumerate(members):
+        if not callable(member) and not Path(member, "config.json").is_file():
+            name = "reward_model" if len(members) == 1 else f"reward_model[{i}]"
+            raise PairError(f"{name}: no saved model in {member}")
+    return EnsembleReward(
+        members,
+        aggregate=config.reward_aggregate,
+        std_k=config.reward_std_k,
+        clip_range=config.reward_clip_range,
+        batch_size=config.reward_model_batch_size,
+    )
 
 
 class RewardModelFunction:
@@ -134,7 +161,7 @@ def _trainer_args(cls: Any, out_dir: str | Path, config: _OnlineRLConfig, **extr
 def build_online_trainer(
     method: str,
     policy_model: ModelRef,
-    reward_model: ModelRef,
+    reward_model: RewardSpec | EnsembleReward,
     rows: Sequence[dict[str, Any]],
     out_dir: str | Path,
     config: _OnlineRLConfig,
@@ -148,8 +175,14 @@ def build_online_trainer(
     if reward_as not in REWARD_FORMS:
         raise ValueError(f"reward_as: must be one of {', '.join(REWARD_FORMS)}, got {reward_as!r}")
     validate_prompt_rows(rows)
-    if not Path(reward_model, "config.json").is_file():
-        raise PairError(f"reward_model: no saved model in {reward_model}")
+    if isinstance(reward_model, EnsembleReward):
+        ensemble = reward_model
+    else:
+        ensemble = training_reward(reward_model, config)
+    if reward_as == "path" and (
+        len(ensemble.members) > 1 or callable(ensemble.members[0]) or config.reward_clip_range
+    ):
+        raise ValueError("reward_as: 'path' takes one reward model directory and no clipping")
     tokenizer = load_tokenizer(policy_model, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(str(policy_model), dtype=torch.float32)
     if model.config.pad_token_id is None:
@@ -157,10 +190,7 @@ def build_online_trainer(
     limit = getattr(model.config, "max_position_embeddings", config.max_length)
     check_prompt_lengths(tokenizer, rows, config, limit)
     dataset = rows_to_dataset(rows, ("prompt",))
-    if reward_as == "path":
-        reward: Any = str(reward_model)
-    else:
-        reward = RewardModelFunction(reward_model, batch_size=config.reward_model_batch_size)
+    reward: Any = str(ensemble.members[0]) if reward_as == "path" else ensemble
     if method == "grpo":
         assert isinstance(config, GRPOTrainConfig)
         extra = {"loss_type": config.loss_type, "scale_rewards": config.scale_rewards}
@@ -182,27 +212,29 @@ def build_online_trainer(
 def _train_online(
     method: str,
     policy_model: ModelRef,
-    reward_model: ModelRef,
+    reward_model: RewardSpec,
     rows: Sequence[dict[str, Any]],
     out_dir: str | Path,
     config: _OnlineRLConfig,
     progress: Progress | None,
     speedups: Collection[str],
     reward_as: str,
+    judge: Any,
+    judge_pool: Sequence[ModelRef],
+    judge_rows: Sequence[dict[str, Any]] | None,
 ) -> TrainResult:
     tracker = new_tracker(progress)
     started = time.perf_counter()
     cpu_started = time.process_time()
+    validate_prompt_rows(rows)
+    reward = training_reward(reward_model, config)
+    detector: DivergenceDetector | None = None
+    if config.judge_every:
+        detector = build_detector(policy_model, rows, config, reward, judge, judge_pool, judge_rows)
+    callbacks = [tracker.as_callback()] + ([detector.as_callback()] if detector else [])
     with trl_patched(speedups) as patched:
         trainer = build_online_trainer(
-            method,
-            policy_model,
-            reward_model,
-            rows,
-            out_dir,
-            config,
-            [tracker.as_callback()],
-            reward_as,
+            method, policy_model, reward, rows, out_dir, config, callbacks, reward_as
         )
         timer = GenerationTimer(trainer)
         setup_seconds = time.perf_counter() - started
@@ -213,10 +245,11 @@ def _train_online(
     cpu_seconds = time.process_time() - cpu_started
     rewards = [h["reward"] for h in tracker.history if "reward" in h]
     kls = [h["kl"] for h in tracker.history if "kl" in h]
+    diverged = detector is not None and detector.summary()["stopped"]
     metrics.update(
         method=method,
         policy_model=str(policy_model),
-        reward_model=str(reward_model),
+        reward_model=reward.names[0] if len(reward.names) == 1 else reward.names,
         reward_as=reward_as,
         reference="separate copy" if config.beta > 0 else "none (beta = 0)",
         setup_seconds=round(setup_seconds, 3),
@@ -232,17 +265,25 @@ def _train_online(
         last_reward=rewards[-1] if rewards else None,
         last_kl=kls[-1] if kls else None,
         speedups=list(patched),
+        guards={"reward": reward.describe(), "beta": config.beta, "judge": _judge_name(detector)},
+        divergence=detector.summary() if detector else None,
+        stopped_by="divergence detector" if diverged else "request" if tracker.stopped else None,
     )
+    stopped = tracker.stopped or diverged
     save_policy(trainer, out_dir)
-    write_run_files(out_dir, config, metrics, tracker.history, tracker.stopped)
+    write_run_files(out_dir, config, metrics, tracker.history, stopped)
     return TrainResult(
-        output_dir=str(out_dir), metrics=metrics, stopped=tracker.stopped, history=tracker.history
+        output_dir=str(out_dir), metrics=metrics, stopped=stopped, history=tracker.history
     )
+
+
+def _judge_name(detector: DivergenceDetector | None) -> str | None:
+    return detector.judge.name if detector else None
 
 
 def train_grpo(
     policy_model: ModelRef,
-    reward_model: ModelRef,
+    reward_model: RewardSpec,
     rows: Sequence[dict[str, Any]],
     out_dir: str | Path,
     config: GRPOTrainConfig | None = None,
@@ -250,12 +291,19 @@ def train_grpo(
     *,
     speedups: Collection[str] = tuple(TRL_PATCHES),
     reward_as: str = "callable",
+    judge: Any = None,
+    judge_pool: Sequence[ModelRef] = (),
+    judge_rows: Sequence[dict[str, Any]] | None = None,
 ) -> TrainResult:
     """GRPO from `policy_model` (also the reference) on prompt `rows`, rewarded by
     `reward_model`; saves a plain causal LM to `out_dir`.
 
-    `reward_as`: hand TRL the reward model as our `RewardModelFunction` ("callable") or as its
-    directory ("path", TRL loads and scores it). `speedups` as in `train_dpo`.
+    `reward_model`: a reward model directory, several (an ensemble, reduced by the config's
+    `reward_aggregate`), or a TRL reward callable. `reward_as`: hand TRL one reward model as
+    our callable ("callable") or as its directory ("path", TRL loads and scores it).
+    `judge` / `judge_pool` / `judge_rows`: the independent judge of the divergence detector
+    (`guards.independent_judge`; needed when `config.judge_every` > 0) and its prompts.
+    `speedups` as in `train_dpo`.
     """
     return _train_online(
         "grpo",
@@ -267,12 +315,15 @@ def train_grpo(
         progress,
         speedups,
         reward_as,
+        judge,
+        judge_pool,
+        judge_rows,
     )
 
 
 def train_rloo(
     policy_model: ModelRef,
-    reward_model: ModelRef,
+    reward_model: RewardSpec,
     rows: Sequence[dict[str, Any]],
     out_dir: str | Path,
     config: RLOOTrainConfig | None = None,
@@ -280,6 +331,9 @@ def train_rloo(
     *,
     speedups: Collection[str] = tuple(TRL_PATCHES),
     reward_as: str = "callable",
+    judge: Any = None,
+    judge_pool: Sequence[ModelRef] = (),
+    judge_rows: Sequence[dict[str, Any]] | None = None,
 ) -> TrainResult:
     """RLOO from `policy_model` on prompt `rows`, rewarded by `reward_model` (as `train_grpo`)."""
     return _train_online(
@@ -292,4 +346,7 @@ def train_rloo(
         progress,
         speedups,
         reward_as,
+        judge,
+        judge_pool,
+        judge_rows,
     )

@@ -43,15 +43,49 @@ def train_reward(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train a reward model on `pairs`; save it (loadable by `RewardScorer`) in `out_dir`."""
-    from trl import RewardConfig, RewardTrainer
-
     config = config or RewardTrainConfig()
     validate_pairs(pairs)
     dataset = pairs_to_dataset(pairs)
-    # The score head is new, drawn from the global RNG: seed it, or the same config trains a
-    # different model in every process (and two ranks differ from one; tests/training/test_launch).
-    from transformers import set_seed
+    tracker = new_tracker(progress)
+    trainer = build_reward_trainer(base_model, dataset, out_dir, config, [tracker.as_callback()])
+    used = len(trainer.train_dataset)
+    metrics = run_trainer(trainer, tracker)
+    tokens = token_count(trainer.train_dataset, ("chosen_ids", "rejected_ids"))
+    done = metrics["fraction_done"] * config.epochs
+    metrics.update(
+        base_model=str(base_model),
+        pairs=len(pairs),
+        pairs_used=used,
+        pairs_dropped_too_long=len(pairs) - used,
+        pairs_per_s=used * done / metrics["train_seconds"],
+        tokens_per_s=tokens * done / metrics["train_seconds"],
+    )
+    save_reward_model(trainer, out_dir)
+    write_run_files(out_dir, config, metrics, tracker.history, tracker.stopped)
+    return TrainResult(
+        output_dir=str(out_dir), metrics=metrics, stopped=tracker.stopped, history=tracker.history
+    )
 
+
+def save_reward_model(trainer: Any, out_dir: str | Path) -> None:
+    trainer.save_model(str(out_dir))
+    trainer.processing_class.save_pretrained(str(out_dir))
+
+
+def build_reward_trainer(
+    base_model: ModelRef,
+    dataset: Any,
+    out_dir: str | Path,
+    config: RewardTrainConfig,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """A RewardTrainer on `dataset`: pairs, or pairs TRL already tokenised (`chosen_ids`,
+    `rejected_ids`), which it then uses as they are (an ensemble tokenises once)."""
+    from transformers import set_seed
+    from trl import RewardConfig, RewardTrainer
+
+    # The score head is new (randomly initialised) when loading a causal LM: seed it, so the
+    # reward model depends on its seed alone, not on what ran before in the process.
     set_seed(config.seed)
     model, tokenizer = load_reward_model(base_model, train=True)
     args = RewardConfig(
@@ -67,31 +101,12 @@ def train_reward(
         center_rewards_coefficient=config.center_rewards_coefficient,
         **{**common_trainer_args(), "activation_checkpointing": config.gradient_checkpointing},
     )
-    tracker = new_tracker(progress)
-    trainer = RewardTrainer(
+    return RewardTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[tracker.as_callback()],
-    )
-    used = len(trainer.train_dataset)
-    metrics = run_trainer(trainer, tracker)
-    tokens = token_count(trainer.train_dataset, ("chosen_ids", "rejected_ids"))
-    done = metrics["fraction_done"] * config.epochs
-    metrics.update(
-        base_model=str(base_model),
-        pairs=len(pairs),
-        pairs_used=used,
-        pairs_dropped_too_long=len(pairs) - used,
-        pairs_per_s=used * done / metrics["train_seconds"],
-        tokens_per_s=tokens * done / metrics["train_seconds"],
-    )
-    trainer.save_model(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
-    write_run_files(out_dir, config, metrics, tracker.history, tracker.stopped)
-    return TrainResult(
-        output_dir=str(out_dir), metrics=metrics, stopped=tracker.stopped, history=tracker.history
+        callbacks=callbacks or [],
     )
 
 

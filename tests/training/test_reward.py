@@ -63,3 +63,16 @@ def test_stopped_reward_training_still_saves_a_loadable_model(tiny_base_model, t
     assert result.stopped and result.metrics["global_step"] == 2
     assert json.loads((tmp_path / "metrics.json").read_text())["stopped"] is True
     assert len(RewardScorer(tmp_path).score(["x"])) == 1
+
+
+def test_a_reward_model_depends_on_its_seed_not_on_what_ran_before(
+    tiny_base_model, toy_pairs, tmp_path
+):
+    """The new score head is seeded: test order once changed a later test's reward model."""
+    scores = []
+    for run, noise in enumerate((1, 2)):
+        torch.manual_seed(noise)  # whatever ran before left the global RNG somewhere else
+        out = tmp_path / str(run)
+        train_reward(tiny_base_model, toy_pairs[:4], out, RewardTrainConfig(epochs=1, batch_size=4))
+        scores.append(RewardScorer(out).score([" a useful value.", " an error."]))
+    assert scores[0] == scores[1]
