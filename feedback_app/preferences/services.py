@@ -15,7 +15,7 @@ from django.db import transaction
 from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import DatasetSnapshot, Project
 
-from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_test_split, jsonl_bytes
+from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_eval_set, in_test_split, jsonl_bytes
 from .pairs import PairPolicy
 from .rows import dataset_rows, stage_dataset_rows, trl_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
@@ -52,15 +52,19 @@ def snapshot_build(
     note(f"{read.rankings} rankings -> {read.candidate_pairs} candidate pairs -> {read.pairs} kept")
     if policy.include_feedback:
         note(f"deployment feedback -> {read.feedback_pairs} pairs")
-    train, test, prompts_train, prompts_test = [], [], set(), set()
+    train, test, yardstick, prompts_train, prompts_test = [], [], [], set(), set()
     for pair, row in zip(pairs, trl_rows(pairs, chat=chat), strict=True):
         h = pair.prompt.content_hash
-        if in_test_split(h, test_fraction=test_fraction, seed=seed):
+        if in_eval_set(h):
+            yardstick.append(row)  # the fixed random evaluation set: never trained on
+            prompts_test.add(h)
+        elif in_test_split(h, test_fraction=test_fraction, seed=seed):
             test.append(row)
             prompts_test.add(h)
         else:
             train.append(row)
             prompts_train.add(h)
+    test = yardstick + test  # the yardstick first: `counts["yardstick"]` rows of test.jsonl
 
     counts = {
         "rankings": read.rankings,
@@ -70,6 +74,7 @@ def snapshot_build(
         "test": len(test),
         "train_prompts": len(prompts_train),
         "test_prompts": len(prompts_test),
+        "yardstick": len(yardstick),
     }
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
@@ -147,7 +152,7 @@ def _stage_snapshot_build(
     for row in rows:
         h = row.prompt.content_hash
         out = trl_stage_row(kind, row, chat=chat)
-        if in_test_split(h, test_fraction=test_fraction, seed=seed):
+        if in_eval_set(h) or in_test_split(h, test_fraction=test_fraction, seed=seed):
             test.append(out)
             prompts_test.add(h)
         else:
