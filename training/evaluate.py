@@ -26,7 +26,7 @@ from training.losses import batch_logps, completion_logps
 from training.models import LoadedModel, ModelRef, load_causal_lm
 from training.progress import Progress, report
 from training.reward import RewardScorer
-from training.stats import wilson_interval
+from training.stats import length_controlled_win_rate, length_ratio, wilson_interval
 
 Judge = str | RewardScorer | Callable[[Prompt, str], float]
 
@@ -200,7 +200,13 @@ def compare_policies(
     )
 
     win_low, win_high = wilson_interval(sum(wins), len(wins))
+    pol_len = [len(s.text.split()) for s in pol_samples]
+    par_len = [len(s.text.split()) for s in par_samples]
     return {
+        "length_ratio": length_ratio(pol_len, par_len),
+        "lc_win_rate": length_controlled_win_rate(
+            wins, [a - b for a, b in zip(pol_len, par_len, strict=True)]
+        ),
         "win_rate": sum(wins) / len(wins),
         "win_rate_low": win_low,  # 95 % Wilson interval (ties count 1/2 of a win)
         "win_rate_high": win_high,

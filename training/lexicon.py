@@ -30,6 +30,11 @@ NEGATIVE = _words(
 _WORD = re.compile(r"[a-z]+")
 
 
+def words_of(text: str) -> list[str]:
+    """The text's words as the lexicon reads them (lower case letters only)."""
+    return _WORD.findall(text.lower())
+
+
 def sentiment(text: str) -> int:
     """#positive - #negative lexicon words (case-insensitive)."""
     words = _WORD.findall(text.lower())

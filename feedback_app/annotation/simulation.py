@@ -1,12 +1,18 @@
 """Simulated annotators: a documented rule ranks candidates, through the same services as people.
 
-The rule (for demos, load tests and the end-to-end test): a candidate's score is its sentiment
-under the lexicon of `training.lexicon` (#positive words - #negative words, the words the
-Python documentation uses, e.g. "useful", "valid" against "error", "fails"), plus half its share
-of distinct words (0..1), so that among equally positive texts the less repetitive wins. A policy
-trained on the bots' rankings should learn to sound more positive and repeat itself less. Equal
-scores are tied. With `noise` > 0, each adjacent pair of groups is swapped with that
-probability, like a careless annotator.
+The rule (for demos, load tests, the end-to-end test and the benches): a candidate's score is
+the number of distinct positive words of `training.lexicon` it uses minus the number of distinct
+negative ones (the words the Python documentation uses, e.g. "useful", "valid" against "error",
+"fails"), minus half a point for every word that repeats the word before it. Equal scores tie.
+
+Why this rule and not the earlier "sentiment + 0.5 x distinct-word share": a share of distinct
+words is highest for the shortest texts (one word: 1.0), so among equally positive candidates
+the shorter won, and the benches taught the policies to write less (docs/benchmarks.md). Here
+length earns nothing by itself: a longer text scores only by the distinct positive words it
+uses, repeating a positive word gains nothing, and degenerate runs ("= = =", "one one one")
+lose. The product knows nothing of this rule (no lexicon outside the benches' judges): a second,
+undisclosed preference checks the loop the same way. With `noise` > 0, each adjacent pair of
+groups is swapped with that probability, like a careless annotator.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 
 from feedback_app.common.auth import user_get_or_create
 from feedback_app.core.models import Membership
-from training.lexicon import sentiment
+from training.lexicon import NEGATIVE, POSITIVE, words_of
 
 from . import services
 from .models import Candidate
@@ -26,10 +32,15 @@ Score = Callable[[str], float]
 
 
 def rule_score(text: str) -> float:
-    """sentiment + 0.5 * distinct-word share: the bots' documented judgement of a completion."""
-    words = text.lower().split()
-    variety = len(set(words)) / len(words) if words else 0.0
-    return sentiment(text) + 0.5 * variety
+    """Distinct positive - distinct negative lexicon words - 0.5 a word repeating the one before.
+
+    >>> rule_score("useful useful useful"), rule_score("useful and valid"), rule_score("one one")
+    (0.5, 2.0, -0.5)
+    """
+    words = words_of(text)
+    distinct = set(words)
+    repeats = sum(a == b for a, b in zip(words, words[1:], strict=False))
+    return len(distinct & POSITIVE) - len(distinct & NEGATIVE) - 0.5 * repeats
 
 
 def rank_by_score(

@@ -8,6 +8,14 @@ A new policy is promoted only if all three checks pass:
 - held-out accuracy of the reward model that judged it at least `min_reward_accuracy`: the judge
   itself must be worth trusting, or the win rate means nothing.
 
+- KL to the base (the whole lineage's budget) at most `max_kl_to_base`, beside KL to the parent;
+- the length-controlled win rate (training/stats.py) at least `min_lc_win_rate`, and the
+  length ratio to the parent within [1 / `max_length_ratio`, `max_length_ratio`]: a win that is
+  only length is no win;
+- the judge is not the reward the policy was optimised against (online RL): it must judge with
+  something the policy never saw. The reward model's accuracy is read on the project's random
+  evaluation set (`yardstick_accuracy`), not on active selection's hard prompts.
+
 A missing input fails its check with a reason (a KL that could not be computed is not small).
 The decision keeps its inputs, thresholds and reasons, so the record says why, not just what.
 
@@ -30,6 +38,9 @@ class GateThresholds:
     min_win_rate_low: float  # lower end of the win rate's 95 % interval, at least
     max_kl: float  # KL(policy || parent), nats a sequence, at most
     min_reward_accuracy: float  # the judge's held-out pair accuracy, at least
+    max_kl_to_base: float = math.inf  # KL(policy || base): the lineage's budget, at most
+    min_lc_win_rate: float = 0.0  # the length-controlled win rate, at least
+    max_length_ratio: float = math.inf  # policy / parent mean length, within [1/r, r]
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,11 @@ class GateInputs:
     win_rate_low: float | None
     kl: float | None
     reward_accuracy: float | None
+    kl_to_base: float | None = None
+    lc_win_rate: float | None = None
+    length_ratio: float | None = None
+    reward_accuracy_source: str = "heldout"  # "yardstick": random evaluation-set pairs
+    judge_independent: bool = True  # False: the policy was optimised against its judge
 
 
 @dataclass(frozen=True)
@@ -72,11 +88,22 @@ def _number(value: Any) -> float | None:
 def gate_inputs(policy_metrics: dict[str, Any], reward_metrics: dict[str, Any]) -> GateInputs:
     """The gate's inputs from the metrics `evaluate` stored on the policy and the reward model's
     held-out accuracy (`train_reward`); anything missing or not a finite number is None."""
+    yardstick = _number(reward_metrics.get("yardstick_accuracy"))
+    judged_by = policy_metrics.get("judge_id")
     return GateInputs(
         win_rate=_number(policy_metrics.get("win_rate")),
         win_rate_low=_number(policy_metrics.get("win_rate_low")),
         kl=_number(policy_metrics.get("kl_to_parent")),
-        reward_accuracy=_number(reward_metrics.get("heldout_accuracy")),
+        reward_accuracy=(
+            yardstick if yardstick is not None else _number(reward_metrics.get("heldout_accuracy"))
+        ),
+        kl_to_base=_number(policy_metrics.get("kl_to_base")),
+        lc_win_rate=_number(policy_metrics.get("lc_win_rate")),
+        length_ratio=_number(policy_metrics.get("length_ratio")),
+        reward_accuracy_source="yardstick" if yardstick is not None else "heldout",
+        judge_independent=(
+            judged_by is None or judged_by != policy_metrics.get("optimised_against")
+        ),
     )
 
 
@@ -98,4 +125,17 @@ def gate_decide(inputs: GateInputs, thresholds: GateThresholds) -> GateDecision:
         reasons.append(
             f"reward model accuracy {inputs.reward_accuracy:.3f} < {t.min_reward_accuracy:.3f}"
         )
+    if inputs.kl_to_base is not None and inputs.kl_to_base > t.max_kl_to_base:
+        reasons.append(f"KL to the base {inputs.kl_to_base:.3f} > {t.max_kl_to_base:.3f}")
+    if inputs.lc_win_rate is not None and inputs.lc_win_rate < t.min_lc_win_rate:
+        reasons.append(
+            f"length-controlled win rate {inputs.lc_win_rate:.3f} < {t.min_lc_win_rate:.3f}"
+        )
+    ratio = inputs.length_ratio
+    if ratio is not None and ratio > 0 and max(ratio, 1 / ratio) > t.max_length_ratio:
+        reasons.append(
+            f"length ratio {ratio:.2f} outside 1/{t.max_length_ratio:g}..{t.max_length_ratio:g}"
+        )
+    if not inputs.judge_independent:
+        reasons.append("judged by the reward the policy was optimised against")
     return GateDecision(passed=not reasons, inputs=inputs, thresholds=t, reasons=reasons)

@@ -67,7 +67,15 @@ class Autopilot(TimeStampedModel):
     min_win_rate_low = models.FloatField(default=0.5)
     max_kl = models.FloatField(default=5.0)
     min_reward_accuracy = models.FloatField(default=0.6)
+    # The lineage's KL budget, and a win must not be only length (finetuning/gate.py).
+    max_kl_to_base = models.FloatField(default=20.0)
+    min_lc_win_rate = models.FloatField(default=0.5)
+    max_length_ratio = models.FloatField(default=2.0)
     head_to_head_share = models.FloatField(default=0.5)
+    # The people's head-to-head round after a promotion (finetuning/human.py): rolled back when
+    # they prefer the parent, confirmed when the human win rate's 95 % interval reaches above
+    # 0.5 - human_margin.
+    human_margin = models.FloatField(default=0.1)
     # Pause after this many runs in a row whose gate failed (no policy promoted); 0: never.
     max_failed_gates = models.PositiveIntegerField(default=3)
     # Per step, the job parameters to use instead of the kinds' defaults (checked when saved):
@@ -103,6 +111,9 @@ class AutopilotRun(TimeStampedModel):
     # The gate's decision: inputs, thresholds, passed, reasons (finetuning/gate.py).
     gate = models.JSONField(default=dict, blank=True)
     promoted = models.BooleanField(default=False)
+    # The people's verdict on its promotion, read from the head-to-head round it generated
+    # (finetuning/human.py): win rate, interval, rankings, "confirmed" / "rolled back" / ...
+    human = models.JSONField(default=dict, blank=True)
     parent = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -162,10 +162,13 @@ def loop_state(*, project: Project, overview: LoopOverview) -> guide.LoopState:
 
 def eval_comparisons(*, project: Project, prompt_limit: int = 16) -> int:
     """How many comparisons an evaluation makes: one sample a prompt, on up to `prompt_limit`
-    of the project's prompts (the autopilot's evaluate step's default)."""
+    of the project's evaluation-set prompts (runners.common.project_prompts)."""
     from feedback_app.annotation.models import Prompt
 
-    return min(Prompt.objects.filter(project=project).count(), prompt_limit)
+    from .evalset import eval_set_prompts
+
+    held = len(eval_set_prompts(project=project))
+    return min(held or Prompt.objects.filter(project=project).count(), prompt_limit)
 
 
 def running_jobs_count(*, user) -> int:

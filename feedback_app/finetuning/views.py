@@ -42,12 +42,7 @@ def _admin_job(request: HttpRequest, job_id: int) -> Job:
 
 def _gate_outlook(project: Project, pilot: autopilot.AutopilotStatus) -> str:
     """Before a run: what the gate's win-rate check needs at the evaluation's sample size."""
-    own = pilot.pilot.step_params.get("evaluate", {}) if pilot.pilot.step_params else {}
-    limit = own.get("prompt_limit", 16) if isinstance(own, dict) else 16
-    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 16
-    n = selectors.eval_comparisons(project=project, prompt_limit=limit)
-    threshold = pilot.pilot.min_win_rate_low
-    return guide.gate_outlook_text(guide.gate_outlook(n, threshold), threshold)
+    return autopilot.run_outlook(project=project, config=autopilot.settings_dict(pilot.pilot))[1]
 
 
 def _loop_page(request, project, forms=None, status=200, autopilot_form=None) -> TemplateResponse:

@@ -41,12 +41,26 @@ def trl_row(prompt: PromptView, chosen: str, rejected: str, extra: dict | None =
 DEFAULT_TEST_FRACTION = 0.1
 
 
-def in_test_split(prompt_hash: str, *, test_fraction: float, seed: int) -> bool:
+def in_test_split(prompt_hash: str, *, test_fraction: float, seed: int | str) -> bool:
     """Deterministic split by prompt: the same prompt lands on the same side in every snapshot."""
     if test_fraction <= 0:
         return False
     digest = hashlib.sha256(f"{seed}:{prompt_hash}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
+
+
+# The project's fixed evaluation set: this share of its prompts, drawn at random by content hash
+# (fixed per prompt, whatever else is imported, whatever a snapshot's seed). Active selection
+# never picks them (finetuning/runners/generation.py asks them at random), training never sees
+# them (a snapshot writes their rows to the test split), and the gate reads the reward model's
+# accuracy and the policy's win rate on them: what the policy was not optimised against.
+EVAL_SET_FRACTION = 0.2
+EVAL_SET_SALT = "evaluation-set"
+
+
+def in_eval_set(prompt_hash: str, *, fraction: float = EVAL_SET_FRACTION) -> bool:
+    """Whether a prompt belongs to its project's fixed random evaluation set."""
+    return in_test_split(prompt_hash, test_fraction=fraction, seed=EVAL_SET_SALT)
 
 
 def jsonl_bytes(rows: Iterable[dict]) -> bytes:

@@ -15,7 +15,7 @@ from django.db import transaction
 from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import DatasetSnapshot, Project
 
-from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_test_split, jsonl_bytes
+from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_eval_set, in_test_split, jsonl_bytes
 from .pairs import PairPolicy
 from .rows import dataset_rows, stage_dataset_rows, trl_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
@@ -34,8 +34,14 @@ def snapshot_build(
     kind: str = DatasetSnapshot.Kind.PAIRS,
     stage: StagePolicy | None = None,
     extra_sources: dict[str, list[StageRow]] | None = None,
+    hold_out_eval_set: bool = False,
 ) -> DatasetSnapshot:
     """Every row of `project` under `policy` (`rows.dataset_rows`), split by prompt, written.
+
+    `hold_out_eval_set` (what every build_dataset job, and so every training step, asks for):
+    the rows of the project's fixed evaluation-set prompts (`dataset.in_eval_set`) go to the
+    test split whatever the split says, first in it (`counts["yardstick"]` rows): never
+    trained on, they are the reward model's random yardstick.
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
     it again returns the snapshot already stored. `kind` "sft" or "kto" builds those rows
@@ -46,21 +52,25 @@ def snapshot_build(
         return _stage_snapshot_build(
             project=project, kind=kind, policy=policy, stage=stage or StagePolicy(),
             test_fraction=test_fraction, seed=seed, job=job, note=note,
-            extra_sources=extra_sources,
+            extra_sources=extra_sources, hold_out=hold_out_eval_set,
         )  # fmt: skip
     pairs, chat, read = dataset_rows(project, policy)
     note(f"{read.rankings} rankings -> {read.candidate_pairs} candidate pairs -> {read.pairs} kept")
     if policy.include_feedback:
         note(f"deployment feedback -> {read.feedback_pairs} pairs")
-    train, test, prompts_train, prompts_test = [], [], set(), set()
+    train, test, yardstick, prompts_train, prompts_test = [], [], [], set(), set()
     for pair, row in zip(pairs, trl_rows(pairs, chat=chat), strict=True):
         h = pair.prompt.content_hash
-        if in_test_split(h, test_fraction=test_fraction, seed=seed):
+        if hold_out_eval_set and in_eval_set(h):
+            yardstick.append(row)  # the fixed random evaluation set: never trained on
+            prompts_test.add(h)
+        elif in_test_split(h, test_fraction=test_fraction, seed=seed):
             test.append(row)
             prompts_test.add(h)
         else:
             train.append(row)
             prompts_train.add(h)
+    test = yardstick + test  # the yardstick first: `counts["yardstick"]` rows of test.jsonl
 
     counts = {
         "rankings": read.rankings,
@@ -71,6 +81,8 @@ def snapshot_build(
         "train_prompts": len(prompts_train),
         "test_prompts": len(prompts_test),
     }
+    if hold_out_eval_set:
+        counts["yardstick"] = len(yardstick)
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
     if policy.include_edits:
@@ -139,6 +151,7 @@ def _stage_snapshot_build(
     job,
     note: Note,
     extra_sources: dict[str, list[StageRow]] | None,
+    hold_out: bool = False,
 ) -> DatasetSnapshot:
     """An SFT or KTO snapshot: its rows split by prompt like pairs, its sources recorded."""
     rows, chat, sources = stage_dataset_rows(project, kind, policy, stage, extra_sources)
@@ -147,7 +160,9 @@ def _stage_snapshot_build(
     for row in rows:
         h = row.prompt.content_hash
         out = trl_stage_row(kind, row, chat=chat)
-        if in_test_split(h, test_fraction=test_fraction, seed=seed):
+        if (hold_out and in_eval_set(h)) or in_test_split(
+            h, test_fraction=test_fraction, seed=seed
+        ):
             test.append(out)
             prompts_test.add(h)
         else:

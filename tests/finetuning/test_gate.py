@@ -69,14 +69,42 @@ def test_inputs_are_read_from_the_stored_metrics_and_junk_is_missing():
 
 
 def test_the_record_holds_inputs_thresholds_and_the_decision():
-    record = gate_decide(GOOD, LOOSE).to_dict()
+    record = gate_decide(GOOD, FULL).to_dict()
     assert record == {
         "passed": True,
         "reason": "passed",
         "reasons": [],
-        "inputs": {"win_rate": 0.8, "win_rate_low": 0.62, "kl": 0.4, "reward_accuracy": 0.9},
-        "thresholds": {"min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6},
-    }
+        "inputs": {
+            "win_rate": 0.8, "win_rate_low": 0.62, "kl": 0.4, "reward_accuracy": 0.9,
+            "kl_to_base": None, "lc_win_rate": None, "length_ratio": None,
+            "reward_accuracy_source": "heldout", "judge_independent": True,
+        },
+        "thresholds": {
+            "min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6,
+            "max_kl_to_base": 20.0, "min_lc_win_rate": 0.5, "max_length_ratio": 2.0,
+        },
+    }  # fmt: skip
+
+
+FULL = GateThresholds(0.5, 1.0, 0.6, max_kl_to_base=20.0, min_lc_win_rate=0.5,
+                      max_length_ratio=2.0)  # fmt: skip
+
+
+def test_the_lineage_budget_length_and_an_optimised_against_judge_each_fail_the_gate():
+    metrics = {
+        "win_rate": 0.8, "win_rate_low": 0.62, "kl_to_parent": 0.4, "kl_to_base": 25.0,
+        "lc_win_rate": 0.4, "length_ratio": 2.5, "judge_id": 7, "optimised_against": 7,
+    }  # fmt: skip
+    inputs = gate_inputs(metrics, {"heldout_accuracy": 0.5, "yardstick_accuracy": 0.9})
+    reasons = gate_decide(inputs, FULL).reasons
+    assert inputs.reward_accuracy == 0.9 and inputs.reward_accuracy_source == "yardstick"
+    assert [r.split(" ")[0] for r in reasons] == ["KL", "length-controlled", "length", "judged"]
+
+
+def test_the_reward_accuracy_is_read_on_the_random_yardstick_not_the_hard_held_out_split():
+    inputs = gate_inputs({}, {"heldout_accuracy": 0.5, "yardstick_accuracy": 0.75})
+    assert inputs.reward_accuracy == 0.75
+    assert gate_inputs({}, {"heldout_accuracy": 0.5}).reward_accuracy_source == "heldout"
 
 
 def test_doctests():

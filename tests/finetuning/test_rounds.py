@@ -13,6 +13,7 @@ from feedback_app.annotation.services import prompts_import
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import ModelVersion, Project
 from feedback_app.finetuning import jobs, kinds, services, versions
+from feedback_app.finetuning.evalset import eval_set_prompts
 from feedback_app.finetuning.models import Round
 from feedback_app.finetuning.rounds_report import rounds_report
 
@@ -74,10 +75,12 @@ def test_active_selection_keeps_the_prompts_where_the_reward_model_is_least_sure
 
     rnd = Round.objects.get(project=project)
     sel = rnd.selection
+    held = len(eval_set_prompts(project=project))  # drawn at random beside the rule's pick
     assert sel["rule"] == "reward_margin" and sel["reward_model"] == reward.pk
-    assert sel["pool_size"] == 8 and len(sel["chosen"]) == 3
+    assert sel["pool_size"] == 8 - held and len(sel["chosen"]) == 3 - len(sel["eval_set"])
+    assert not set(sel["chosen"]) & {p.pk for p in eval_set_prompts(project=project)}
     tasks = Task.objects.filter(project=project, round=rnd.number)
-    assert sorted(t.prompt_id for t in tasks) == sorted(sel["chosen"])
+    assert sorted(t.prompt_id for t in tasks) == sorted(sel["chosen"] + sel["eval_set"])
     # The stored candidates, scored again, give the recorded gaps; and they are the pool's
     # smallest three (below the pool's median of eight).
     scorer = RewardScorer(tiny_reward_model)
@@ -98,7 +101,9 @@ def test_without_active_selection_a_round_is_a_seeded_draw_of_prompts_not_asked_
     second = _generate(project, base, round_size=3, seed=5)
     r1, r2 = Round.objects.filter(project=project).order_by("number")
     assert r1.selection["rule"] == r2.selection["rule"] == "random"
-    assert r1.selection["pool_size"] == 8 and r2.selection["pool_size"] == 5
+    held = len(eval_set_prompts(project=project))
+    asked = len(r1.selection["chosen"])
+    assert r1.selection["pool_size"] == 8 - held and r2.selection["pool_size"] == 8 - held - asked
     assert not set(r1.selection["chosen"]) & set(r2.selection["chosen"])
     assert first.outputs["tasks"] == second.outputs["tasks"] == 3
 

@@ -115,10 +115,16 @@ def test_two_autopilot_runs_on_a_real_worker_promote_only_through_the_gate(
     assert not second.gate["passed"] and not second.promoted
     assert "win rate lower bound" in second.gate["reason"]
     assert second.gate["thresholds"]["min_win_rate_low"] == 1.0
-    assert second.parent_id == policy.pk
-    assert ModelVersion.objects.get(kind="policy", is_active=True) == policy
+    # People had the last word on run 1's promotion (round 2 was its head-to-head): its
+    # verdict is recorded, and a rollback made the parent active again before run 2 began.
+    first.refresh_from_db()
+    assert first.human["round"] == 2 and first.human["rankings"] > 0
+    kept = base if first.human["verdict"] == "rolled back" else policy
+    assert (first.human["win_rate"] < 0.5) == (kept == base)
+    assert second.parent_id == kept.pk
+    assert ModelVersion.objects.get(kind="policy", is_active=True) == kept
     writers = Candidate.objects.filter(task__project=project, task__round=3)
-    assert set(writers.values_list("model_version", flat=True)) == {policy.pk}
+    assert set(writers.values_list("model_version", flat=True)) == {kept.pk}
     # Each step ran once: the worker's hook and the sweeper advanced side by side.
     assert Job.objects.filter(project=project).count() == 11
     assert set(Job.objects.values_list("status", flat=True)) == {"succeeded"}

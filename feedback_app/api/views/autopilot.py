@@ -66,7 +66,12 @@ SETTINGS_HELP = {
     "min_win_rate_low": "Gate: lower end of the win rate's 95 % Wilson interval, at least.",
     "max_kl": "Gate: KL to the parent (nats a sequence), at most.",
     "min_reward_accuracy": "Gate: the reward model's held-out accuracy, at least.",
+    "max_kl_to_base": "Gate: KL to the base (the lineage's budget), at most.",
+    "min_lc_win_rate": "Gate: the length-controlled win rate, at least.",
+    "max_length_ratio": "Gate: policy/parent mean length within [1/r, r].",
     "head_to_head_share": "Share of K the parent writes in the next round after a promotion.",
+    "human_margin": "Roll back when people prefer the parent; confirm when the human win "
+    "rate's 95 % interval reaches 0.5 - margin.",
     "max_failed_gates": "Pause after this many runs in a row whose gate failed; 0: never.",
     "step_params": "Per step (snapshot, reward, policy, evaluate, generate): job parameters.",
 }

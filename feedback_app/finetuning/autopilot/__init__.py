@@ -53,6 +53,7 @@ from .status import (
     autopilot_status,
     job_step,
     round_progress,
+    run_outlook,
     run_step_views,
 )
 from .steps import (
@@ -71,6 +72,7 @@ from .steps import (
 )
 
 __all__ = [
+    "run_outlook",
     "EVALUATE",
     "GATE",
     "GENERATE",

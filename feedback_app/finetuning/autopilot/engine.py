@@ -15,10 +15,11 @@ from feedback_app.core.models import Job, ModelVersion, Project
 
 from .. import services
 from ..gate import GateThresholds, gate_decide, gate_inputs
+from ..human import CONFIRMED, ROLLED_BACK, human_verdict, round_human_win_rate
 from ..models import Autopilot, AutopilotRun, AutopilotStep
 from ..versions import model_promote
 from .settings import check_settings, settings_dict
-from .status import round_progress, trigger_met
+from .status import round_progress, run_outlook, trigger_met
 from .steps import (
     EVALUATE,
     GATE,
@@ -135,22 +136,76 @@ def _start_run(pilot: Autopilot) -> AutopilotRun | None:
         return None  # this round was trained on already: wait for the next one
     if not trigger_met(pilot, progress):
         return None
+    if last is not None:
+        _people_decide(last, progress.round)
     parent = ModelVersion.objects.filter(
         project=project, kind=ModelVersion.Kind.POLICY, is_active=True
     ).first()
     if parent is None:
         return None
+    config = settings_dict(pilot)
+    # Said before the run: can its gate pass at the project's sample size? A run that cannot
+    # still trains a reward model and asks the next round (more data), but nobody waits for a
+    # promotion that cannot come: the run, the page and the audit log say so.
+    outlook, why = run_outlook(project=project, config=config)
+    config["gate_outlook"] = {
+        "can_pass": outlook.can_pass, "comparisons": outlook.comparisons,
+        "needed_win_rate": outlook.needed_win_rate, "text": why,
+    }  # fmt: skip
     run = AutopilotRun.objects.create(
         project=project,
         number=(last.number + 1) if last else 1,
         round=progress.round,
-        config=settings_dict(pilot),
+        config=config,
         parent=parent,
     )
+    if not outlook.can_pass:
+        record(
+            "autopilot.outlook", project=project, target=f"run {run.number}",
+            data=config["gate_outlook"],
+        )  # fmt: skip
+        log.warning("autopilot of project %s, run %s: %s", project.pk, run.number, why)
     log.info(
         "autopilot of project %s: run %s started on round %s", project.pk, run.number, run.round
     )
     return run
+
+
+def _people_decide(last: AutopilotRun, round_number: int) -> None:
+    """The people have the last word on the last run's promotion: its head-to-head round (the
+    one it generated, now ranked) gives the human win rate of its policy over its parent;
+    rolled back (the parent active again) when they prefer the parent (finetuning/human.py)."""
+    if not last.promoted or last.human or last.next_round != round_number:
+        return
+    if last.policy_id is None or last.parent_id is None:
+        return
+    rate = round_human_win_rate(
+        project_id=last.project_id, round_number=round_number,
+        new=last.policy_id, parent=last.parent_id,
+    )  # fmt: skip
+    margin = last.config.get("human_margin", 0.1)
+    verdict = human_verdict(rate, margin=margin)
+    last.human = {**rate.to_dict(), "verdict": verdict, "round": round_number, "margin": margin}
+    last.save(update_fields=["human", "updated_at"])
+    if verdict == ROLLED_BACK:
+        parent = ModelVersion.objects.get(pk=last.parent_id)
+        model_promote(version=parent)
+        reason = (
+            f"people preferred the parent {parent.name} in round {round_number}: human win rate "
+            f"{rate.win_rate:.2f} (95 % {rate.low:.2f}-{rate.high:.2f}, {rate.rankings} rankings)"
+        )
+        last.human["reason"] = reason
+        last.save(update_fields=["human", "updated_at"])
+        record(
+            "autopilot.rollback", project=last.project, target=f"run {last.number}",
+            data={**last.human, "policy": last.policy_id, "parent": last.parent_id},
+        )  # fmt: skip
+        log.warning("autopilot of project %s rolled back: %s", last.project_id, reason)
+    elif verdict == CONFIRMED:
+        record(
+            "autopilot.confirm", project=last.project, target=f"run {last.number}",
+            data={**last.human, "policy": last.policy_id},
+        )  # fmt: skip
 
 
 def _newest_attempt(job: Job) -> Job:
@@ -228,6 +283,10 @@ def _decide(pilot: Autopilot, run: AutopilotRun) -> str:
         min_win_rate_low=config["min_win_rate_low"],
         max_kl=config["max_kl"],
         min_reward_accuracy=config["min_reward_accuracy"],
+        # Runs started before these settings existed are judged without them.
+        max_kl_to_base=config.get("max_kl_to_base", 1e9),
+        min_lc_win_rate=config.get("min_lc_win_rate", 0.0),
+        max_length_ratio=config.get("max_length_ratio", 1e9),
     )
     decision = gate_decide(gate_inputs(policy.metrics, reward.metrics), thresholds)
     run.gate = {**decision.to_dict(), "policy": policy.pk, "reward": reward.pk}

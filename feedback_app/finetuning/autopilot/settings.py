@@ -19,6 +19,8 @@ KL = Range(0, 1_000_000)
 H2H_SHARE = Range(0, 1, high_open=True)
 RANKINGS = Range(1, 1_000_000_000, integer=True)
 FAILED_GATES = Range(0, 1000, integer=True)
+RATIO = Range(1, 1000)
+MARGIN = Range(0, 0.5)
 
 
 def _stage_names() -> list[str]:
@@ -37,7 +39,11 @@ SETTINGS = {
     "min_win_rate_low": UNIT,
     "max_kl": KL,
     "min_reward_accuracy": UNIT,
+    "max_kl_to_base": KL,
+    "min_lc_win_rate": UNIT,
+    "max_length_ratio": RATIO,
     "head_to_head_share": H2H_SHARE,
+    "human_margin": MARGIN,
     "max_failed_gates": FAILED_GATES,
     "step_params": dict,
 }

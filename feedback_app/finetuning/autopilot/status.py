@@ -10,9 +10,11 @@ from django.db.models import Count, F, Max, Q
 from feedback_app.annotation.models import Ranking, Task
 from feedback_app.core.models import Job, ModelVersion, Project
 
+from ..guide import GateOutlook, gate_outlook, gate_outlook_text
 from ..models import Autopilot, AutopilotRun, AutopilotStep
+from ..selectors import eval_comparisons
 from .settings import autopilot_get
-from .steps import GATE, PROMOTE, STEP_LABELS, run_steps
+from .steps import AUTOPILOT_EVAL_PROMPTS, GATE, PROMOTE, STEP_LABELS, run_steps
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,20 @@ def round_progress(*, project: Project) -> RoundProgress:
         task__project=project, task__round=current, task__gold__isnull=True
     ).count()
     return RoundProgress(current, rankings, tasks["total"], tasks["done"])
+
+
+def run_outlook(*, project: Project, config: dict) -> tuple[GateOutlook, str]:
+    """Before a run: can its gate's win-rate check pass at the evaluation's sample size (the
+    project's evaluation-set prompts, up to the evaluate step's `prompt_limit`)? With the
+    sentence the page and the pause say (guide.gate_outlook: one home)."""
+    own = (config.get("step_params") or {}).get("evaluate") or {}
+    limit = own.get("prompt_limit") if isinstance(own, dict) else None
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        limit = AUTOPILOT_EVAL_PROMPTS
+    n = eval_comparisons(project=project, prompt_limit=limit)
+    threshold = config["min_win_rate_low"]
+    outlook = gate_outlook(n, threshold)
+    return outlook, gate_outlook_text(outlook, threshold)
 
 
 def trigger_met(pilot: Autopilot, progress: RoundProgress) -> bool:

@@ -38,6 +38,9 @@ STEP_LABELS = {
 # The generate step's round: `round_size` prompts not asked before, chosen by the project's
 # selection rule (active selection scores `pool_size` of them), as a generate job takes them.
 ROUND_FIELDS = ("prompt_limit", "round_size", "pool_size")
+# The evaluate step's default sample: up to this many of the project's evaluation-set prompts
+# (16, the evaluate job's own default, needs a win rate of 0.75 to pass a 0.5 lower bound).
+AUTOPILOT_EVAL_PROMPTS = 64
 
 
 def autopilot_stages() -> list[Stage]:
@@ -138,7 +141,7 @@ def _policy_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
 
 def _evaluate_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
     return {
-        "prompt_limit": checkers.EVAL_PROMPT_LIMIT,
+        "prompt_limit": AUTOPILOT_EVAL_PROMPTS,
         **own,
         "policy": run.policy_id,
         "reward": run.reward_id,

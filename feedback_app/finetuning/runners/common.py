@@ -53,5 +53,33 @@ def stopped(result: Any) -> None:
 
 
 def project_prompts(job: Job, limit: int | None) -> list[str | list[dict]]:
-    prompts = [prompt_input(x) for x in Prompt.objects.filter(project=job.project).order_by("-id")]
+    """The prompts an evaluation samples: the project's fixed evaluation set (never trained on,
+    never picked by active selection: finetuning/evalset.py); a project too small to have one
+    falls back to its newest prompts."""
+    from ..evalset import eval_set_prompts
+
+    chosen = eval_set_prompts(project=job.project)
+    if not chosen:
+        chosen = list(Prompt.objects.filter(project=job.project).order_by("-id"))
+    prompts = [prompt_input(x) for x in chosen]
     return prompts[:limit] if limit else prompts
+
+
+def data_used(snapshot: DatasetSnapshot, trained_rows: int) -> dict[str, Any]:
+    """What a training step learnt from, kept with the version it made: the snapshot (every
+    round's rankings up to `rankings_through`: rounds compound) and the rounds they came from."""
+    from feedback_app.annotation.models import Ranking
+
+    rounds = sorted(
+        set(
+            Ranking.objects.filter(
+                task__project_id=snapshot.project_id, id__lte=snapshot.rankings_through
+            ).values_list("task__round", flat=True)
+        )
+    )
+    return {
+        "data_snapshot": snapshot.pk,
+        "data_rankings": snapshot.counts.get("rankings"),
+        "data_rows": trained_rows,
+        "data_rounds": rounds,
+    }

@@ -26,5 +26,6 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
         note=reporter.log,
         kind=kind,
         stage=stage,
+        hold_out_eval_set=True,  # training never sees the fixed evaluation set
     )
     return {"snapshot": snap.pk, "content_hash": snap.content_hash, **snap.counts}

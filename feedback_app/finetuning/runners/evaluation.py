@@ -46,7 +46,10 @@ def policy_evaluate(
         "policy_mean_score": result["policy_mean_score"],
         "parent_mean_score": result["parent_mean_score"],
         "comparisons": result["comparisons"],
+        "length_ratio": result.get("length_ratio"),
+        "lc_win_rate": result.get("lc_win_rate"),
         "judge": reward.name,
+        "judge_id": reward.pk,
     }
     base = lineage_root(parent)
     if base.pk == parent.pk:

@@ -10,6 +10,7 @@ from feedback_app.annotation.models import Prompt
 from feedback_app.core.models import Job, ModelVersion
 from training.config import GenerateConfig
 
+from ..evalset import draw_eval_prompts, eval_share, is_eval_prompt, split_pool
 from ..params import GENERATE_FIELDS, even_split
 from ..reporting import JobReporter
 from ..rounds import active_reward_model, round_store, unasked_prompts
@@ -54,7 +55,7 @@ RoundPick = tuple[list[Prompt], list[list[tuple[str, ModelVersion]]], int, dict[
 
 
 def _uncertain_round(
-    job: Job, pool: list[Prompt], reward: ModelVersion, versions: list, k: int, reporter
+    job: Job, pool: list[Prompt], reward: ModelVersion, versions: list, k: int, reporter, size: int
 ) -> RoundPick:
     """Candidates for the whole pool, scored by `reward`; the `round_size` prompts whose two
     best candidates score closest are kept (training/selection.py)."""
@@ -74,7 +75,7 @@ def _uncertain_round(
         prompt.pk: scorer.score_completions([prompt_input(prompt)] * len(row), [t for t, _ in row])
         for prompt, row in zip(pool, per_prompt, strict=True)
     }
-    chosen = set(sel.select_uncertain(scores, p["round_size"]))
+    chosen = set(sel.select_uncertain(scores, size))
     record = sel.selection_record(
         rule=sel.RULE_UNCERTAIN,
         pool=[x.pk for x in pool],
@@ -86,13 +87,15 @@ def _uncertain_round(
     return [pr for pr, _ in kept], [row for _, row in kept], tokens, record
 
 
-def _random_round(job: Job, pool: list[Prompt], versions: list, k: int, reporter) -> RoundPick:
+def _random_round(
+    job: Job, pool: list[Prompt], versions: list, k: int, reporter, size: int
+) -> RoundPick:
     """A seeded draw of `round_size` prompts of the pool, then their candidates."""
     from training import selection as sel
 
     p = job.params
     seed = p["seed"] + job.pk
-    chosen = set(sel.select_random([x.pk for x in pool], p["round_size"], seed=seed))
+    chosen = set(sel.select_random([x.pk for x in pool], size, seed=seed))
     prompts = [x for x in pool if x.pk in chosen]
     record = sel.selection_record(
         rule=sel.RULE_RANDOM, pool=[x.pk for x in pool], chosen=sorted(chosen), seed=seed
@@ -119,19 +122,33 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
         raise ValueError("the project has no prompts; import some first")
     k = job.project.candidates_per_task
     if p.get("round_size"):
-        pool = unasked_prompts(prompts)
-        if not pool:
+        unasked = unasked_prompts(prompts)
+        if not unasked:
             raise ValueError("every prompt has been asked about; import more for a new round")
-        active = job.project.active_selection
+        # The evaluation set's share is drawn at random; the rule picks only from the rest.
+        held, pool = split_pool(unasked)
+        if pool:
+            held = draw_eval_prompts(held, eval_share(p["round_size"]), seed=p["seed"] + job.pk)
+        size = max(p["round_size"] - len(held), 1) if pool else p["round_size"]
+        active = job.project.active_selection and bool(pool)
         reward = active_reward_model(job.project) if active else None
-        if reward is not None and len(pool) > p["round_size"]:
+        if not pool:  # only evaluation-set prompts are left: a random draw of them
+            pool, held = held, []
+        if reward is not None and len(pool) > size:
             prompts, per_prompt, tokens, record = _uncertain_round(
-                job, pool, reward, versions, k, reporter
+                job, pool, reward, versions, k, reporter, size
             )
         else:
-            prompts, per_prompt, tokens, record = _random_round(job, pool, versions, k, reporter)
+            prompts, per_prompt, tokens, record = _random_round(
+                job, pool, versions, k, reporter, size
+            )
             if active:
                 record["note"] = "no active reward model yet" if reward is None else "pool small"
+        if held:
+            more, tokens_held = _generate_for(versions, held, k, p, reporter, 0.95, 1.0)
+            prompts, per_prompt = [*prompts, *held], [*per_prompt, *more]
+            tokens += tokens_held
+        record["eval_set"] = sorted(x.pk for x in prompts if is_eval_prompt(x))
     else:
         per_prompt, tokens = _generate_for(versions, prompts, k, p, reporter, 0.0, 1.0)
         record = {"rule": "all", "pool_size": len(prompts)}

@@ -19,7 +19,14 @@ from ..jobs import Runner
 from ..params import config_part
 from ..reporting import JobReporter
 from ..versions import model_register
-from .common import out_dir, project_prompts, read_rows, stopped, trainable_pairs
+from .common import (
+    data_used,
+    out_dir,
+    project_prompts,
+    read_rows,
+    stopped,
+    trainable_pairs,
+)
 from .evaluation import policy_evaluate
 
 TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
@@ -67,7 +74,11 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     stage, p = _stage(job), job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     base = ModelVersion.objects.get(pk=p["base"])
-    train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
+    train = trainable_pairs(read_rows(snapshot, "train"), reporter)
+    test = read_rows(snapshot, "test")
+    n_yard = snapshot.counts.get("yardstick", 0)  # the evaluation set's rows come first
+    yardstick = trainable_pairs(test[:n_yard], reporter)
+    test = trainable_pairs(test, reporter)
     reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
     result = stage.train_function()(
@@ -80,6 +91,12 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         metrics.update(
             {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
         )
+    if yardstick:
+        # The gate's and the learning curve's figure: random pairs, never trained on, so
+        # active selection's hard prompts do not count against it (finetuning/evalset.py).
+        acc = preference_accuracy_reward(out, yardstick)
+        metrics.update(yardstick_accuracy=acc["accuracy"], yardstick_pairs=len(yardstick))
+    metrics.update(data_used(snapshot, len(train)))
     version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
     return {"model_version": version.pk, "metrics": metrics}
 
@@ -105,6 +122,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
             out, policy.weights, test, beta=config.beta, max_length=config.max_length
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
+    metrics.update(data_used(snapshot, len(train)))
     version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
     return {"model_version": version.pk, "metrics": metrics}
 
@@ -131,7 +149,9 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
     result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
     stopped(result)
-    metrics = dict(result.metrics)
+    metrics = {**result.metrics, **data_used(snapshot, len(rows))}
+    if reward is not None:
+        metrics["optimised_against"] = reward.pk  # the gate never judges with it
     version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
     judge = reward or (
         ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
