@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "feedback_app.core",
     "feedback_app.accounts",
     "feedback_app.annotation",
+    "feedback_app.workspace",
     "feedback_app.preferences",
     "feedback_app.finetuning",
     "rest_framework",

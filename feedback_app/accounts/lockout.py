@@ -11,12 +11,16 @@ import math
 from typing import Any
 
 from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from feedback_app.common.answers import error_answer, wants_json
 from feedback_app.common.errors import Problem
-from feedback_app.core.audit import client_address
+from feedback_app.core.audit import Origin, client_address, record
 
 
 def lockout_message(minutes: int | None) -> str:
@@ -54,3 +58,31 @@ def client_ip(request: HttpRequest) -> str | None:
     header's last entry, the one the proxy itself appended (earlier ones the client can forge).
     """
     return client_address(request)
+
+
+def _about_attempts(attempt: AccessAttempt) -> dict:
+    """Failed logins of one account from one address, forgotten: no form data (axes keeps
+    what was posted, passwords masked), only who, from where and how many."""
+    failures = attempt.failures_since_start
+    return {
+        "target": f"{attempt.username or '?'} from {attempt.ip_address or '?'}",
+        "data": {
+            "username": attempt.username,
+            "ip_address": attempt.ip_address,
+            "failures": failures,
+            "locked": failures >= settings.AXES_FAILURE_LIMIT,
+        },
+    }
+
+
+def lockouts_lift(*, attempts: QuerySet[AccessAttempt], origin: Origin | None = None) -> int:
+    """Forget failed logins (axes' rows), which lifts their lockout; each recorded."""
+    lifted = 0
+    with transaction.atomic():
+        for attempt in attempts:
+            about = _about_attempts(attempt)
+            deleted, _ = AccessAttempt.objects.filter(pk=attempt.pk).delete()
+            if deleted:
+                record("lockout.lift", origin=origin, **about)
+                lifted += 1
+    return lifted

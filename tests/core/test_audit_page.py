@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feedback_app.accounts.models import ApiToken
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import AuditEvent, Job, Membership
 from feedback_app.finetuning import jobs, versions
 from tests.hostile import TEXT_EXAMPLES, every_case, hostile_text, nul_text
@@ -159,10 +159,10 @@ def logged(setup, make_user):
     project, other, ada = setup
     root = make_user("root", is_staff=True)
     return {
-        "p": record("job.launch", actor=ada, via="page", project=project, target="job 1"),
-        "p_cli": record("prompts.import", via="cli", project=project),
-        "q": record("job.cancel", actor=root, via="api", project=other),
-        "none": record("token.create", actor=ada, via="api", target="token 3 of ada"),
+        "p": record("job.launch", origin=Origin(ada, "page"), project=project, target="job 1"),
+        "p_cli": record("prompts.import", origin=Origin(interface="cli"), project=project),
+        "q": record("job.cancel", origin=Origin(root, "api"), project=other),
+        "none": record("token.create", origin=Origin(ada, "api"), target="token 3 of ada"),
         "root": root,
     }
 

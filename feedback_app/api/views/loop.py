@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from feedback_app.common.storable import ID_PATTERN
-from feedback_app.core.audit import about_job, about_version, record
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services, versions
 
@@ -29,7 +29,7 @@ from .. import permissions
 from ..filters import JobFilter, ListFilterBackend, ModelVersionFilter
 from ..pagination import NewestFirstPagination
 from ..parsers import JSONParser
-from ..serializers import (
+from ..serializers.loop import (
     JobCreateSerializer,
     JobSerializer,
     ModelVersionSerializer,
@@ -75,9 +75,11 @@ class ProjectSnapshotsApi(generics.ListAPIView):
     def post(self, request: Request, project_id: int) -> Response:
         project = permissions.administered_project(request.user, project_id)
         job = services.job_launch(
-            project=project, kind=Job.Kind.BUILD_DATASET, params=request.data, user=request.user
+            project=project,
+            kind=Job.Kind.BUILD_DATASET,
+            params=request.data,
+            origin=Origin.of(request),
         )
-        record("job.launch", request=request, **about_job(job))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -136,25 +138,22 @@ class JobViewSet(
             project=project,
             kind=data.validated_data["kind"],
             params=data.validated_data["params"],
-            user=request.user,
+            origin=Origin.of(request),
         )
-        record("job.launch", request=request, **about_job(job))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: JobSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         """Cancel a queued job at once; ask a running one to stop (409 if already finished)."""
-        job = jobs.job_cancel(job=self.get_object())
-        record("job.cancel", request=request, **about_job(job))
+        job = jobs.job_cancel(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data)
 
     @extend_schema(request=None, responses={201: JobSerializer})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: int) -> Response:
         """A new job with the same kind and parameters as a failed or cancelled one."""
-        job = services.job_retry(job=self.get_object(), user=request.user)
-        record("job.retry", request=request, **about_job(job))
+        job = services.job_retry(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -171,6 +170,5 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: int) -> Response:
         """Make this version the active one of its kind (the next round generates with it)."""
-        version = versions.model_promote(version=self.get_object())
-        record("model.promote", request=request, **about_version(version))
+        version = versions.model_promote(version=self.get_object(), origin=Origin.of(request))
         return Response(ModelVersionSerializer(version).data)

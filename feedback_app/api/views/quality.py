@@ -18,7 +18,7 @@ from feedback_app.annotation.quality_refresh import send_refresh
 from feedback_app.preferences.reports import ReportView, quality_report
 
 from .. import permissions
-from ..quality_serializers import (
+from ..serializers.quality import (
     FIGURE_CHOICES,
     FIGURE_SERIALIZERS,
     QualityReportSerializer,
