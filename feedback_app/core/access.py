@@ -71,30 +71,28 @@ def check_administers(origin: Origin | None, project: Project) -> None:
     if origin is None or origin.trusted:
         return
     if origin.user is None or not is_project_admin(origin.user, project):
+        _found(None)
+
+
+def _found(project: Project | None) -> Project:
+    """The one "else 404": the same answer whether the project exists or is not theirs."""
+    if project is None:
         raise NotFound("No such project")
+    return project
 
 
 def project_administered_or_404(user: AbstractBaseUser, project_id: int) -> Project:
     """A project `user` administers; NotFound (404) otherwise, whether it exists or not."""
-    project = projects_administered_by(user).filter(pk=project_id).first()
-    if project is None:
-        raise NotFound("No such project")
-    return project
+    return _found(projects_administered_by(user).filter(pk=project_id).first())
 
 
 def project_annotated_or_404(user: AbstractBaseUser, project_id: int) -> Project:
     """A project `user` annotates (`project_to_annotate`, one statement); NotFound otherwise."""
-    project = project_to_annotate(user, project_id)
-    if project is None:
-        raise NotFound("No such project")
-    return project
+    return _found(project_to_annotate(user, project_id))
 
 
 def project_visible_or_404(user: AbstractBaseUser, project_id: int) -> Project:
-    project = projects_visible_to(user).filter(pk=project_id).first()
-    if project is None:
-        raise NotFound("No such project")
-    return project
+    return _found(projects_visible_to(user).filter(pk=project_id).first())
 
 
 def project_administered(user: AbstractBaseUser, project_id: int) -> Project:

@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any, get_type_hints
+
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback_app.common.errors import ServiceError
 from feedback_app.core.models import MAX_GUIDELINES, Project
-from feedback_app.workspace.projects import SETTINGS, check_candidates_per_task
+from feedback_app.workspace.projects import (
+    GENERATION_FIELDS,
+    SETTINGS,
+    check_candidates_per_task,
+)
+from training.config import GenerateConfig
 
 from .common import StrictCharField, _storable_text
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "properties": {
-            "temperature": {"type": "number"},
-            "top_p": {"type": "number"},
-            "max_new_tokens": {"type": "integer"},
-            "seed": {"type": "integer"},
-            "stop": {"type": "array", "items": {"type": "string"}},
-        },
-        "additionalProperties": False,
-    }
-)
+def _generation_schema() -> dict[str, Any]:
+    """The generation defaults a project may hold (workspace/projects.py::GENERATION_FIELDS),
+    typed as the generate job's config declares them: one list of names, one of types."""
+    hints = get_type_hints(GenerateConfig)
+    json_type = {int: {"type": "integer"}, float: {"type": "number"}}
+    strings = {"type": "array", "items": {"type": "string"}}
+    properties = {n: json_type.get(hints[n], strings) for n in GENERATION_FIELDS}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@extend_schema_field(_generation_schema())
 class GenerationField(serializers.JSONField):
     """Sampling defaults for generate jobs (checked by the service, by the job's own rules)."""
 

@@ -1,5 +1,5 @@
 """A project's members (list, add, change role, remove), invitations by e-mail, and
-deactivating an account. The rules are `annotation/members.py`'s; these only parse and answer."""
+deactivating an account. The rules are `workspace/members.py`'s; these only parse and answer."""
 
 from __future__ import annotations
 
