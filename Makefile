@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast web worker sweeper lint format bench migrate demo clean
+.PHONY: run test web worker sweeper lint format bench migrate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -59,7 +59,8 @@ def _cache() -> Path:
 
 def simulated_data(prompts: list[str], samples: list[list[Any]]) -> dict[str, list[dict[str, Any]]]:
     """Pairs, demonstrations, thumbs and RL prompts, all from the same samples and judge."""
-    from training.experiment import is_positive, on_policy_pairs, sentiment
+    from training.experiment import on_policy_pairs
+    from training.lexicon import is_positive, sentiment
 
     pairs = on_policy_pairs(prompts, samples)
     demos, thumbs = [], []
@@ -189,7 +190,7 @@ def evaluate_child(
     """Property rates, win rates (lexicon and reward model) and KL of `child` against `parent`."""
     from training.config import EvalConfig
     from training.evaluate import compare_policies
-    from training.experiment import is_positive, sentiment
+    from training.lexicon import is_positive, sentiment
 
     config = EvalConfig(
         samples_per_prompt=args.eval_samples,

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "feedback_app.finetuning.context_processors.jobs_running",
             ],
         },
     },
@@ -102,6 +103,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "feedback_app.finetuning.context_processors.jobs_running",
             ],
         },
     },
@@ -364,7 +366,7 @@ JOB_TIME_LIMIT_SECONDS = env.int("JOB_TIME_LIMIT_SECONDS", default=6 * 3600)
 # torch threads per job (unset: torch's default, all cores). On a machine shared with the web
 # server and database, 1 thread per concurrent job measured far faster (docs/training.md).
 TORCH_THREADS = env.int("TORCH_THREADS", default=None)
-# Where training jobs run, for their default sizes (finetuning/params.py, DEVICE_DEFAULTS):
+# Where training jobs run, for their default sizes (training/stages.py, DEVICE_DEFAULTS):
 # "cpu", "cuda", or "auto" (this process asks torch whether it sees a GPU).
 TRAINING_DEVICE = env.str("TRAINING_DEVICE", default="auto")
 # The Celery queue of each kind of work; which kind of work each job kind is, is declared with

@@ -14,6 +14,25 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# The markers' one rule: `-m postgres` and `-m browser` select every such test, and nothing
+# decides it but this hook. A test that drives Chromium (through the `browser` fixture, or
+# `new_page` over it) is marked `browser` whatever its file says; a test marked `postgres` is
+# skipped, with the reason, when the default database is not PostgreSQL.
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: a mark added later would not count
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    mark_by_rule(items, on_postgres="postgresql" in settings.DATABASES["default"]["ENGINE"])
+
+
+def mark_by_rule(items, *, on_postgres: bool) -> None:
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("postgres") and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL pointing at PostgreSQL"))
+
+
 def _records(n_tasks: int, k: int, prefix: str = "prompt"):
     from feedback_app.annotation.importing import check_records
 

@@ -94,9 +94,7 @@ def test_rounds_bench_smoke_runs_both_arms_and_checks_the_targets(embedded):
 
 @pytest.mark.postgres
 def test_export_bench_smoke_streams_as_many_pairs_as_copy():
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("bench/export.py measures against PostgreSQL's COPY: DATABASE_URL is not PG")
+    url = os.environ["DATABASE_URL"]  # bench/export.py measures against PostgreSQL's COPY
     parts = urlsplit(url)
     admin = urlunsplit(parts._replace(path="/postgres"))
     db_name = f"{parts.path.lstrip('/')}_bench_smoke"  # beside this run's own databases
@@ -108,12 +106,17 @@ def test_export_bench_smoke_streams_as_many_pairs_as_copy():
 
 @pytest.mark.postgres
 def test_archive_bench_smoke_imports_the_same_pairs():
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("bench/archive.py fills PostgreSQL with bench/export.py's SQL")
+    url = os.environ["DATABASE_URL"]  # bench/archive.py fills PostgreSQL with export.py's SQL
     parts = urlsplit(url)
     admin = urlunsplit(parts._replace(path="/postgres"))
     db_name = f"{parts.path.lstrip('/')}_archive_smoke"
     env = {k: v for k, v in os.environ.items() if k not in SERVERS}
     out = run("archive.py", "--admin-url", admin, "--db-name", db_name, env=env)
     assert "pairs export before and after: identical" in out
+
+
+def test_judge_bench_smoke_compares_both_arms_and_times_a_real_judge(embedded):
+    out = run("judge.py", env=embedded)
+    assert "judge triage / people alone" in out
+    assert "| agreement |" in out and "| position_consistency |" in out
+    assert "comparisons/s" in out and "| 12 | 12 |" in out  # batch 12: 2 prompts x 6 pairs

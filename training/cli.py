@@ -1,36 +1,31 @@
 """Command line: `python -m training COMMAND`: bootstrap, generate, train-*, evaluate.
 
-Training commands: train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo (TRL has
-no PPO any more: train-grpo runs PPO's clipped objective with a group baseline instead).
+Training commands: one `train-<stage>` a row of the stage table (training/stages.py): today
+train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo (TRL has no PPO any more:
+train-grpo runs PPO's clipped objective with a group baseline instead).
 
 Settings come from `--config file.json` (a dict of config fields) and/or repeated
 `--set field=value` (value parsed as JSON, else kept as a string), validated by the same config
-dataclasses the library uses. Pairs, SFT rows, KTO rows and prompts are JSONL files. A progress
-bar goes to stderr; the result (metrics, paths) is printed to stdout as JSON.
+dataclasses the library uses. A training command starts from the same device defaults as the
+app's jobs (`--device`, default auto: the device torch sees), then the file, then `--set`.
+Pairs, SFT rows, KTO rows and prompts are JSONL files. A progress bar goes to stderr; the
+result (metrics, paths) is printed to stdout as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from training.config import (
-    BootstrapConfig,
-    ConfigError,
-    DPOTrainConfig,
-    EvalConfig,
-    GenerateConfig,
-    GRPOTrainConfig,
-    KTOTrainConfig,
-    RewardTrainConfig,
-    RLOOTrainConfig,
-    SFTTrainConfig,
-)
+from training.config import BootstrapConfig, ConfigError, EvalConfig, GenerateConfig
 from training.data import PairError, read_jsonl, write_jsonl
+from training.env import device_kind
 from training.progress import TqdmProgress
+from training.stages import DEVICES, PROMPTS, ROWS_FILES, Stage, device_for, stage_list
 
 
 def _value(text: str) -> Any:
@@ -109,83 +104,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_reward(args: argparse.Namespace) -> int:
-    config = _config(RewardTrainConfig, args)
-    from training.reward import train_reward
-
-    bar = TqdmProgress("reward model")
+def cmd_train(stage: Stage, args: argparse.Namespace) -> int:
+    """Any training stage: the device's defaults, then --config and --set over them."""
+    device = device_for(device_kind() if args.device == "auto" else args.device)
+    config = _config(stage.config, args, stage.defaults(device))
+    train = stage.train_function()
+    rows = read_jsonl(getattr(args, stage.rows))
+    if stage.rows == PROMPTS:
+        rows = [row if isinstance(row, dict) else {"prompt": row} for row in rows]
+    models = [getattr(args, stage.start)] + ([args.reward_model] if stage.reward_model else [])
+    bar = TqdmProgress(stage.name)
     try:
-        result = train_reward(args.base, read_jsonl(args.pairs), args.out, config, progress=bar)
+        result = train(*models, rows, args.out, config, progress=bar)
     finally:
         bar.close()
     _print({"output_dir": result.output_dir, "stopped": result.stopped, "metrics": result.metrics})
     return 0
-
-
-def cmd_train_dpo(args: argparse.Namespace) -> int:
-    config = _config(DPOTrainConfig, args)
-    from training.dpo import train_dpo
-
-    bar = TqdmProgress("dpo")
-    try:
-        result = train_dpo(args.policy, read_jsonl(args.pairs), args.out, config, progress=bar)
-    finally:
-        bar.close()
-    _print({"output_dir": result.output_dir, "stopped": result.stopped, "metrics": result.metrics})
-    return 0
-
-
-def _train_result(result: Any) -> None:
-    _print({"output_dir": result.output_dir, "stopped": result.stopped, "metrics": result.metrics})
-
-
-def cmd_train_sft(args: argparse.Namespace) -> int:
-    config = _config(SFTTrainConfig, args)
-    from training.sft import train_sft
-
-    bar = TqdmProgress("sft")
-    try:
-        result = train_sft(args.policy, read_jsonl(args.rows), args.out, config, progress=bar)
-    finally:
-        bar.close()
-    _train_result(result)
-    return 0
-
-
-def cmd_train_kto(args: argparse.Namespace) -> int:
-    config = _config(KTOTrainConfig, args)
-    from training.kto import train_kto
-
-    bar = TqdmProgress("kto")
-    try:
-        result = train_kto(args.policy, read_jsonl(args.rows), args.out, config, progress=bar)
-    finally:
-        bar.close()
-    _train_result(result)
-    return 0
-
-
-def _online(method: str, args: argparse.Namespace) -> int:
-    config = _config(GRPOTrainConfig if method == "grpo" else RLOOTrainConfig, args)
-    from training import online_rl
-
-    train = online_rl.train_grpo if method == "grpo" else online_rl.train_rloo
-    rows = [row if isinstance(row, dict) else {"prompt": row} for row in read_jsonl(args.prompts)]
-    bar = TqdmProgress(method)
-    try:
-        result = train(args.policy, args.reward_model, rows, args.out, config, progress=bar)
-    finally:
-        bar.close()
-    _train_result(result)
-    return 0
-
-
-def cmd_train_grpo(args: argparse.Namespace) -> int:
-    return _online("grpo", args)
-
-
-def cmd_train_rloo(args: argparse.Namespace) -> int:
-    return _online("rloo", args)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -248,35 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="JSONL of prompts")
     p.add_argument("--out", help="write samples here as JSONL instead of stdout")
 
-    p = add("train-reward", cmd_train_reward, "train a Bradley-Terry reward model")
-    p.add_argument("--base", required=True)
-    p.add_argument("--pairs", required=True, help="JSONL of preference pairs")
-    p.add_argument("--out", required=True)
-
-    p = add("train-dpo", cmd_train_dpo, "train a policy with DPO")
-    p.add_argument("--policy", required=True)
-    p.add_argument("--pairs", required=True, help="JSONL of preference pairs")
-    p.add_argument("--out", required=True)
-
-    p = add("train-sft", cmd_train_sft, "supervised fine-tuning on demonstrations")
-    p.add_argument("--policy", required=True)
-    p.add_argument("--rows", required=True, help="JSONL of prompt/completion or messages rows")
-    p.add_argument("--out", required=True)
-
-    p = add("train-kto", cmd_train_kto, "train a policy with KTO on thumbs up/down")
-    p.add_argument("--policy", required=True)
-    p.add_argument("--rows", required=True, help="JSONL of prompt/completion/label rows")
-    p.add_argument("--out", required=True)
-
-    for name, handler, method in (
-        ("train-grpo", cmd_train_grpo, "GRPO (what runs instead of PPO)"),
-        ("train-rloo", cmd_train_rloo, "RLOO"),
-    ):
-        p = add(name, handler, f"online RL against a reward model: {method}")
-        p.add_argument("--policy", required=True)
-        p.add_argument("--reward-model", required=True, help="directory saved by train-reward")
-        p.add_argument("--prompts", required=True, help="JSONL of prompts")
+    for stage in stage_list():
+        p = add(stage.command, functools.partial(cmd_train, stage), stage.help)
+        p.add_argument(f"--{stage.start}", required=True)
+        if stage.reward_model:
+            p.add_argument("--reward-model", required=True, help="directory saved by train-reward")
+        flag, what = ROWS_FILES[stage.rows]
+        p.add_argument(flag, dest=stage.rows, required=True, help=what)
         p.add_argument("--out", required=True)
+        p.add_argument(
+            "--device", choices=("auto", *DEVICES), default="auto",
+            help="whose defaults to start from (training/stages.py, DEVICE_DEFAULTS)",
+        )  # fmt: skip
 
     p = add("evaluate", cmd_evaluate, "pair accuracy, win rate and KL")
     p.add_argument("--pairs", help="held-out JSONL pairs")

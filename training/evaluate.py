@@ -177,6 +177,7 @@ def compare_policies(
     stopped = stopped or report(progress, 3, 4, {"win_rate": sum(wins) / len(wins)})
 
     kl: float | None = None
+    kl_stderr: float | None = None
     if not stopped and pol.tokenizer.get_vocab() == par.tokenizer.get_vocab():
         encoded, _ = encode_prompts(pol.model, pol.tokenizer, prompts, config.max_new_tokens)
         per_prompt = {i: encoded[i] for i in range(len(prompts))}
@@ -184,7 +185,13 @@ def compare_policies(
         completion_ids = [s.completion_ids for s in pol_samples]
         lp_pol = sample_logps(pol, prompt_ids, completion_ids, config.batch_size)
         lp_par = sample_logps(par, prompt_ids, completion_ids, config.batch_size)
-        kl = sum(a - b for a, b in zip(lp_pol, lp_par, strict=True)) / len(lp_pol)
+        diffs = [a - b for a, b in zip(lp_pol, lp_par, strict=True)]
+        kl = sum(diffs) / len(diffs)
+        # Its standard error: the estimate is a mean over samples, and a small KL estimated from
+        # few samples may come out negative; pages show it as "kl ± 2 stderr".
+        if len(diffs) > 1:
+            var = sum((d - kl) ** 2 for d in diffs) / (len(diffs) - 1)
+            kl_stderr = math.sqrt(var / len(diffs))
     report(
         progress,
         4,
@@ -198,6 +205,7 @@ def compare_policies(
         "win_rate_low": win_low,  # 95 % Wilson interval (ties count 1/2 of a win)
         "win_rate_high": win_high,
         "kl": kl,
+        "kl_stderr": kl_stderr,
         "kl_unbiased": config.temperature == 1.0 and config.top_p == 1.0,
         "policy_mean_score": sum(pol_scores) / len(pol_scores),
         "parent_mean_score": sum(par_scores) / len(par_scores),

@@ -12,7 +12,6 @@ rejected = lowest, ties skipped. Held-out pairs come from held-out prompts.
 from __future__ import annotations
 
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,36 +25,8 @@ from training.config import (
     GenerateConfig,
     RewardTrainConfig,
 )
+from training.lexicon import is_positive, sentiment
 from training.progress import Progress
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-POSITIVE = _words(
-    """useful simple simply valid correct correctly success successful successfully true clear
-    clearly efficient efficiently recommended convenient convenience well normal normally
-    allowed possible always best easy easily safe improved support supports supported
-    available help helps helpful succeed succeeds guaranteed accept accepts accepted works
-    enabled ensure ensures"""
-)
-NEGATIVE = _words(
-    """error errors fail fails failed failure invalid wrong bad exception exceptions raise raised
-    raises deprecated warning warnings broken cannot never illegal undefined impossible
-    unable problem problems missing ignored unexpected lost incorrect unsupported"""
-)
-_WORD = re.compile(r"[a-z]+")
-
-
-def sentiment(text: str) -> int:
-    """#positive - #negative lexicon words (case-insensitive)."""
-    words = _WORD.findall(text.lower())
-    return sum(w in POSITIVE for w in words) - sum(w in NEGATIVE for w in words)
-
-
-def is_positive(text: str) -> bool:
-    return sentiment(text) > 0
 
 
 def corpus_prompts(n: int, seed: int, heldout: bool, words: int = 5) -> list[str]:

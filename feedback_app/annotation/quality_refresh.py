@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
+
+from feedback_app.common.sending import send_by_name
 
 REFRESH_QUALITY = "preferences.refresh_quality"
 
@@ -23,13 +24,7 @@ _sent_at: dict[int, float] = {}  # project -> when this process last sent (monot
 
 def send_refresh(project_id: int, *, countdown: float = 0) -> None:
     """Send `refresh_quality(project_id)` to the default queue (eagerly in eager mode)."""
-    app = current_app
-    options = {"args": [project_id], "countdown": countdown}
-    if app.conf.task_always_eager:  # send_task ignores eager mode; apply_async honours it
-        app.loader.import_default_modules()
-        app.tasks[REFRESH_QUALITY].apply_async(**options)
-        return
-    app.send_task(REFRESH_QUALITY, **options)
+    send_by_name(REFRESH_QUALITY, args=[project_id], countdown=countdown)
 
 
 def refresh_soon(project_id: int) -> None:

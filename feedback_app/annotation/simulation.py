@@ -1,7 +1,7 @@
 """Simulated annotators: a documented rule ranks candidates, through the same services as people.
 
 The rule (for demos, load tests and the end-to-end test): a candidate's score is its sentiment
-under the lexicon of `training.experiment` (#positive words - #negative words, the words the
+under the lexicon of `training.lexicon` (#positive words - #negative words, the words the
 Python documentation uses, e.g. "useful", "valid" against "error", "fails"), plus half its share
 of distinct words (0..1), so that among equally positive texts the less repetitive wins. A policy
 trained on the bots' rankings should learn to sound more positive and repeat itself less. Equal
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from feedback_app.common.auth import user_get_or_create
 from feedback_app.core.models import Membership
-from training.experiment import sentiment
+from training.lexicon import sentiment
 
 from . import handout, submit
 from .models import Candidate

@@ -14,6 +14,7 @@ from .views import (
     audit,
     autopilot,
     feedback,
+    index,
     loop,
     members,
     pairs,
@@ -36,6 +37,7 @@ router.register("model-versions", loop.ModelVersionViewSet, basename="model-vers
 router.register("audit", audit.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
+    path("", index.ApiIndexApi.as_view(), name="index"),
     path("", include(router.urls)),
     path(
         "projects/<id:project_id>/prompts/",

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from feedback_app.common.models import TimeStampedModel
+from training import stages as training_stages
 
 # Guidelines are part of every ranking page (annotate.html embeds them, besides their own
 # page), so each load pays for their size: 1 MB of guidelines made every ranking page 2.1 MB.
@@ -145,16 +146,13 @@ class ModelVersion(TimeStampedModel):
         POLICY = "policy", "Policy"
         REWARD = "reward", "Reward model"
 
-    class Stage(models.TextChoices):
-        """What made a version: the lineage shows it beside the parent."""
-
-        BASE = "base", "Base"
-        REWARD = "reward", "Reward model"
-        SFT = "sft", "SFT"
-        DPO = "dpo", "DPO"
-        KTO = "kto", "KTO"
-        GRPO = "grpo", "GRPO"
-        RLOO = "rloo", "RLOO"
+    # What made a version (the lineage shows it beside the parent): the base, or a training
+    # stage of the stage table (training/stages.py).
+    Stage = models.TextChoices(
+        "Stage",
+        [("BASE", ("base", "Base"))]
+        + [(s.name.upper(), (s.name, s.label)) for s in training_stages.stage_list()],
+    )
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     kind = models.CharField(max_length=16, choices=Kind)
@@ -193,6 +191,14 @@ class ModelVersion(TimeStampedModel):
         return self.name
 
     @property
+    def label(self) -> str:
+        """The one display name of a version, in pages and the API: "policy-12 · DPO"."""
+        stage = self.get_stage_display() if self.stage else ""
+        return (
+            f"{self.name} · {stage}" if stage and stage.lower() != self.name.lower() else self.name
+        )
+
+    @property
     def won_against_parent(self) -> bool | None:
         """From the last evaluation: did it beat its parent (win rate above one half)?"""
         rate = self.metrics.get("win_rate")
@@ -202,19 +208,20 @@ class ModelVersion(TimeStampedModel):
 class Job(TimeStampedModel):
     """One unit of background work. This row, not Celery's result backend, is the truth."""
 
-    class Kind(models.TextChoices):
-        GENERATE = "generate", "Generate a round"
-        BUILD_DATASET = "build_dataset", "Build a dataset snapshot"
-        TRAIN_REWARD = "train_reward", "Train a reward model"
-        TRAIN_DPO = "train_dpo", "Train with DPO"
-        TRAIN_SFT = "train_sft", "Train with SFT"
-        TRAIN_KTO = "train_kto", "Train with KTO"
-        TRAIN_GRPO = "train_grpo", "Train with GRPO (online RL)"
-        TRAIN_RLOO = "train_rloo", "Train with RLOO (online RL)"
-        EVALUATE = "evaluate", "Evaluate a policy"
-        PROMOTE = "promote", "Promote a model version"
-        REVIEW_SCORES = "review_scores", "Score the review queue"
-        BUILD_BASE = "build_base", "Build the offline base model"
+    # The job kinds (finetuning/kinds.py declares each; test_kinds checks they agree): one
+    # `train_<stage>` a row of the stage table (training/stages.py) between the others.
+    Kind = models.TextChoices(
+        "Kind",
+        [
+            ("GENERATE", ("generate", "Generate a round")),
+            ("BUILD_DATASET", ("build_dataset", "Build a dataset snapshot")),
+            *[(s.kind.upper(), (s.kind, s.title)) for s in training_stages.stage_list()],
+            ("EVALUATE", ("evaluate", "Evaluate a policy")),
+            ("PROMOTE", ("promote", "Promote a model version")),
+            ("REVIEW_SCORES", ("review_scores", "Score the review queue")),
+            ("BUILD_BASE", ("build_base", "Build the offline base model")),
+        ],
+    )
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

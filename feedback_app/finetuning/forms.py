@@ -2,14 +2,16 @@
 rules, and the registry (`kinds.py`) says which form launches which kind.
 
 Defaults and bounds come from the `training` config dataclasses and `PairPolicy` (`ranges`),
-so the page, the API and the CLI agree; the training sizes that depend on the device are
-`params.stage_defaults`, read when a form is built (the checker fills in the same values). An
+so the page, the API and the CLI agree. The training stages' forms are built from the stage
+table (`stage_form`, training/stages.py); the sizes that depend on the device are the stage's
+`defaults`, read when a form is made (the checker fills in the same values). An
 open end of a range (a learning rate above 0) has no HTML equivalent: the checker refuses it,
 and the page shows that on the field.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -18,49 +20,26 @@ from django import forms
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import DatasetSnapshot, ModelVersion
+from feedback_app.preferences.dataset import DEFAULT_TEST_FRACTION
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.stage_rows import StagePolicy
-from training.config import (
-    DPO_LOSS_TYPES,
-    GRPO_LOSS_TYPES,
-    KTO_LOSS_TYPES,
-    SFT_LOSS_TYPES,
-    DPOTrainConfig,
-    EvalConfig,
-    GenerateConfig,
-    GRPOTrainConfig,
-    KTOTrainConfig,
-    Range,
-    RewardTrainConfig,
-    RLOOTrainConfig,
-    SFTTrainConfig,
-    ranges,
-)
+from training.config import EvalConfig, GenerateConfig, Range, ranges
+from training.stages import Stage, stage_list
 
 from .params import (
     DEFAULT_REVIEW_MARGIN,
+    EVAL_PROMPT_LIMIT,
     EVAL_PROMPTS,
-    EVAL_PROMPTS_DEFAULT,
     PROMPT_LIMIT,
     REVIEW_MARGIN,
     SPLIT_SEED,
-    STAGE_CONFIGS,
     STAGE_FLAGS,
-    STAGE_ROWS,
     TEST_FRACTION,
-    stage_defaults,
+    stage_rows,
     training_device,
 )
 
-_GEN, _RM, _DPO, _EVAL, _POLICY = (
-    GenerateConfig(),
-    RewardTrainConfig(),
-    DPOTrainConfig(),
-    EvalConfig(),
-    PairPolicy(),
-)
-_STAGE = StagePolicy()
-_SFT, _KTO, _GRPO, _RLOO = SFTTrainConfig(), KTOTrainConfig(), GRPOTrainConfig(), RLOOTrainConfig()
+_GEN, _EVAL, _POLICY, _STAGE = GenerateConfig(), EvalConfig(), PairPolicy(), StagePolicy()
 
 
 def _number(allowed: Range, **kwargs: Any) -> forms.Field:
@@ -157,7 +136,7 @@ class BuildDatasetForm(LaunchForm):
         help_text="What a vote of an annotator flagged on the quality page counts: 1 as anyone's, "
         "0 dropped.",
     )
-    test_fraction = _number(TEST_FRACTION, initial=0.1)
+    test_fraction = _number(TEST_FRACTION, initial=DEFAULT_TEST_FRACTION)
     seed = _number(SPLIT_SEED, initial=0)
     kind = forms.ChoiceField(
         choices=DatasetSnapshot.Kind.choices, initial="pairs", required=False, label="Rows"
@@ -198,110 +177,65 @@ def _snapshot_field() -> forms.ModelChoiceField:
 
 
 class _TrainForm(LaunchForm):
+    """Base of the stage forms `stage_form` builds: the snapshot of the stage's rows, the
+    versions it starts from, and the device's defaults as the initial values."""
+
     snapshot = _snapshot_field()
-    stage = ""  # the job kind, for the kind of snapshot it trains on (params.STAGE_ROWS)
+    stage: Stage  # set by stage_form
     device_note = ""  # which device the defaults are for, shown above the fields
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if self.stage in STAGE_CONFIGS:
-            device = training_device()
-            chosen = stage_defaults(self.stage, device)
-            for name, value in chosen.items():
-                if name in self.fields:
-                    self.fields[name].initial = value
-            shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in chosen.items())
-            self.device_note = f"Defaults for {device.upper()}: {shown}."
-        snapshots = DatasetSnapshot.objects.filter(project=self.project)
-        if self.stage in STAGE_ROWS:
-            snapshots = snapshots.filter(kind=STAGE_ROWS[self.stage])
-        self.fields["snapshot"].queryset = snapshots
-        for name in ("base", "policy"):
+        device = training_device()
+        chosen = self.stage.defaults(device)
+        for name, value in chosen.items():
             if name in self.fields:
-                self.fields[name].queryset = self._versions("policy")
+                self.fields[name].initial = value
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in chosen.items())
+        self.device_note = f"Defaults for {device.upper()}: {shown}."
+        snapshots = DatasetSnapshot.objects.filter(project=self.project)
+        if stage_rows(self.stage) is not None:
+            snapshots = snapshots.filter(kind=stage_rows(self.stage))
+        self.fields["snapshot"].queryset = snapshots
+        self.fields[self.stage.start].queryset = self._versions("policy")
         if "reward_model" in self.fields:
             self.fields["reward_model"].queryset = self._versions("reward")
 
 
-class TrainRewardForm(_TrainForm):
-    stage = "train_reward"
-    base = _version_field("Start from policy")
-    learning_rate = _config_number(_RM, "learning_rate")
-    epochs = _config_number(_RM, "epochs")
-    batch_size = _config_number(_RM, "batch_size")
-    max_length = _config_number(_RM, "max_length")
+_START_LABELS = {"base": "Start from policy", "policy": "Policy to improve"}
 
 
-class TrainDPOForm(_TrainForm):
-    stage = "train_dpo"
-    policy = _version_field("Policy to improve")
-    beta = _config_number(_DPO, "beta")
-    learning_rate = _config_number(_DPO, "learning_rate")
-    epochs = _config_number(_DPO, "epochs")
-    batch_size = _config_number(_DPO, "batch_size")
-    max_length = _config_number(_DPO, "max_length")
-    loss_type = forms.ChoiceField(choices=[(t, t) for t in DPO_LOSS_TYPES], initial=_DPO.loss_type)
-    lora = forms.BooleanField(required=False, initial=_DPO.lora, label="LoRA adapters")
+def _config_field(stage: Stage, name: str) -> forms.Field:
+    """The form field of one of the stage's config fields: a choice, a box, or a number."""
+    default = getattr(stage.config(), name)
+    options = dict(stage.choices).get(name)
+    if options is not None:
+        return forms.ChoiceField(choices=[(t, t) for t in options], initial=default)
+    if isinstance(default, bool):
+        return forms.BooleanField(required=False, initial=default, label=BOOL_LABELS.get(name))
+    return _config_number(stage.config(), name)
 
 
-class _PolicyStageForm(_TrainForm):
-    """SFT, KTO and online RL: the policy to start from and the evaluation after training."""
-
-    policy = _version_field("Policy to improve")
-    eval_prompts = _number(
-        EVAL_PROMPTS, initial=EVAL_PROMPTS_DEFAULT, required=False,
-        label="Evaluate on N prompts (0: no evaluation)",
-    )  # fmt: skip
+BOOL_LABELS = {"lora": "LoRA adapters"}
 
 
-class TrainSFTForm(_PolicyStageForm):
-    stage = "train_sft"
-    learning_rate = _config_number(_SFT, "learning_rate")
-    epochs = _config_number(_SFT, "epochs")
-    batch_size = _config_number(_SFT, "batch_size")
-    max_length = _config_number(_SFT, "max_length")
-    loss_type = forms.ChoiceField(choices=[(t, t) for t in SFT_LOSS_TYPES], initial=_SFT.loss_type)
-
-
-class TrainKTOForm(_PolicyStageForm):
-    stage = "train_kto"
-    beta = _config_number(_KTO, "beta")
-    learning_rate = _config_number(_KTO, "learning_rate")
-    epochs = _config_number(_KTO, "epochs")
-    batch_size = _config_number(_KTO, "batch_size")
-    max_length = _config_number(_KTO, "max_length")
-    desirable_weight = _config_number(_KTO, "desirable_weight")
-    undesirable_weight = _config_number(_KTO, "undesirable_weight")
-    loss_type = forms.ChoiceField(choices=[(t, t) for t in KTO_LOSS_TYPES], initial=_KTO.loss_type)
-
-
-class _OnlineRLForm(_PolicyStageForm):
-    reward_model = _version_field("Reward model (the reward function)")
-
-
-class TrainGRPOForm(_OnlineRLForm):
-    stage = "train_grpo"
-    beta = _config_number(_GRPO, "beta")
-    learning_rate = _config_number(_GRPO, "learning_rate")
-    epochs = _config_number(_GRPO, "epochs")
-    batch_size = _config_number(_GRPO, "batch_size")
-    num_generations = _config_number(_GRPO, "num_generations")
-    max_completion_length = _config_number(_GRPO, "max_completion_length")
-    temperature = _config_number(_GRPO, "temperature")
-    loss_type = forms.ChoiceField(
-        choices=[(t, t) for t in GRPO_LOSS_TYPES], initial=_GRPO.loss_type
-    )
-
-
-class TrainRLOOForm(_OnlineRLForm):
-    stage = "train_rloo"
-    beta = _config_number(_RLOO, "beta")
-    learning_rate = _config_number(_RLOO, "learning_rate")
-    epochs = _config_number(_RLOO, "epochs")
-    batch_size = _config_number(_RLOO, "batch_size")
-    num_generations = _config_number(_RLOO, "num_generations")
-    max_completion_length = _config_number(_RLOO, "max_completion_length")
-    temperature = _config_number(_RLOO, "temperature")
+@functools.cache
+def stage_form(stage: Stage) -> type[LaunchForm]:
+    """The launch form of a training stage, built from its row (training/stages.py)."""
+    fields: dict[str, Any] = {
+        "stage": stage,
+        stage.start: _version_field(_START_LABELS[stage.start]),
+    }
+    if stage.evaluates:
+        fields["eval_prompts"] = _number(
+            EVAL_PROMPTS, initial=EVAL_PROMPT_LIMIT, required=False,
+            label="Evaluate on N prompts (0: no evaluation)",
+        )  # fmt: skip
+    if stage.reward_model:
+        fields["reward_model"] = _version_field("Reward model (the reward function)")
+    fields.update({name: _config_field(stage, name) for name in stage.fields})
+    name = f"Train{stage.name.upper()}Form"
+    return type(name, (_TrainForm,), {"__module__": __name__, "__qualname__": name, **fields})
 
 
 class EvaluateForm(LaunchForm):
@@ -311,7 +245,7 @@ class EvaluateForm(LaunchForm):
     reward = forms.ModelChoiceField(
         queryset=ModelVersion.objects.none(), required=False, empty_label="the newest"
     )
-    prompt_limit = _number(PROMPT_LIMIT, initial=16)
+    prompt_limit = _number(PROMPT_LIMIT, initial=EVAL_PROMPT_LIMIT)
     samples_per_prompt = _config_number(_EVAL, "samples_per_prompt")
     max_new_tokens = _config_number(_EVAL, "max_new_tokens")
 
@@ -343,10 +277,7 @@ class AutopilotForm(forms.Form):
                                          ("rankings", "Rankings in the open round")])  # fmt: skip
     trigger_share = forms.FloatField(label="Share of tasks done (0..1]")
     trigger_rankings = forms.IntegerField(label="Rankings")
-    stage = forms.ChoiceField(
-        choices=[("dpo", "DPO"), ("kto", "KTO"), ("grpo", "GRPO"), ("rloo", "RLOO")],
-        label="Train the policy with",
-    )
+    stage = forms.ChoiceField(choices=(), label="Train the policy with")
     min_win_rate_low = forms.FloatField(label="Gate: win rate, lower end of its 95 % interval ≥")
     max_kl = forms.FloatField(label="Gate: KL to the parent ≤")
     min_reward_accuracy = forms.FloatField(label="Gate: reward model held-out accuracy ≥")
@@ -359,6 +290,11 @@ class AutopilotForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         label="Step parameters (JSON: snapshot, reward, policy, evaluate, generate)",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # The stages the autopilot may train with, read from the table when the form is made.
+        self.fields["stage"].choices = [(s.name, s.label) for s in stage_list() if s.autopilot]
 
     def clean_step_params(self) -> Any:
         raw = self.cleaned_data["step_params"].strip() or "{}"

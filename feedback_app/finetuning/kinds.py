@@ -7,14 +7,16 @@ threads are then limited to TORCH_THREADS). `Job.Kind` in core stays the databas
 enum; tests/finetuning/test_kinds.py checks that it and this registry agree, and that every
 queue named here is configured.
 
-Adding a kind (docs/architecture.md, "Job kinds"): its checker in `params.py`, its runner in
-`runners.py`, a form in `forms.py` if the loop page launches it, one entry below, and the value
-in `Job.Kind` with its migration.
+A training stage's kind is generated from its row in the stage table (training/stages.py):
+adding a stage is one row there and one train function. Adding another kind (docs/architecture.md,
+"Job kinds"): its checker in `params.py`, its runner in `runners/`, a form in `forms.py` if the
+loop page launches it, one entry below, and the value in `Job.Kind` with its migration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from django.conf import settings
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.models import Project
+from training.stages import Stage, stage_list
 
 from . import forms, runners
 from . import params as checkers
@@ -49,68 +52,107 @@ class JobKind:
         return settings.JOB_QUEUES[self.queue]
 
 
-KINDS: dict[str, JobKind] = {
-    kind.name: kind
-    for kind in (
-        JobKind(
-            "generate", "Generate a round", checkers.check_generate, runners.run_generate,
-            QUEUE_GENERATION, forms.GenerateForm, torch=True,
-        ),
-        JobKind(
-            "build_dataset", "Build a dataset snapshot", checkers.check_build_dataset,
-            runners.run_build_dataset, QUEUE_DEFAULT, forms.BuildDatasetForm,
-        ),
-        JobKind(
-            "train_reward", "Train a reward model", checkers.check_train_reward,
-            runners.run_train_reward, QUEUE_TRAINING, forms.TrainRewardForm, torch=True,
-        ),
-        JobKind(
-            "train_dpo", "Train with DPO", checkers.check_train_dpo, runners.run_train_dpo,
-            QUEUE_TRAINING, forms.TrainDPOForm, torch=True,
-        ),
-        JobKind(
-            "train_sft", "Train with SFT", checkers.check_train_sft, runners.run_train_sft,
-            QUEUE_TRAINING, forms.TrainSFTForm, torch=True,
-        ),
-        JobKind(
-            "train_kto", "Train with KTO", checkers.check_train_kto, runners.run_train_kto,
-            QUEUE_TRAINING, forms.TrainKTOForm, torch=True,
-        ),
-        JobKind(
-            "train_grpo", "Train with GRPO (online RL)", checkers.check_train_grpo,
-            runners.run_train_grpo, QUEUE_TRAINING, forms.TrainGRPOForm, torch=True,
-        ),
-        JobKind(
-            "train_rloo", "Train with RLOO (online RL)", checkers.check_train_rloo,
-            runners.run_train_rloo, QUEUE_TRAINING, forms.TrainRLOOForm, torch=True,
-        ),
-        JobKind(
-            "evaluate", "Evaluate a policy", checkers.check_evaluate, runners.run_evaluate,
-            QUEUE_TRAINING, forms.EvaluateForm, torch=True,
-        ),
-        JobKind(
-            "promote", "Promote a model version", checkers.check_promote, runners.run_promote,
-            QUEUE_DEFAULT,
-        ),
-        JobKind(
-            "review_scores", "Score the review queue", checkers.check_review_scores,
-            runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
-        ),
-        # No launch form: `make run` (bootstrap_demo) launches it; project admins may from the
-        # API (or retry it from its page), as any kind.
-        JobKind(
-            "build_base", "Build the offline base model", checkers.check_build_base,
-            runners.run_build_base, QUEUE_TRAINING, torch=True,
-        ),
-    )
-}  # fmt: skip
+def _stage_kind(stage: Stage) -> JobKind:
+    """A training stage's job kind, every column read from its row (training/stages.py)."""
+    return JobKind(
+        stage.kind, stage.title, functools.partial(checkers.check_stage, stage),
+        runners.stage_runner(stage), QUEUE_TRAINING, forms.stage_form(stage), torch=True,
+    )  # fmt: skip
 
-# Derived views of the registry, for the callers that need one column of it.
-RUNNERS: dict[str, Runner] = {name: kind.run for name, kind in KINDS.items()}
-TORCH_KINDS: frozenset[str] = frozenset(name for name, kind in KINDS.items() if kind.torch)
-FORMS: dict[str, type[forms.LaunchForm]] = {
-    name: kind.form for name, kind in KINDS.items() if kind.form is not None
-}
+
+# The kinds that are not training stages; the stages go between build_dataset and evaluate.
+_BEFORE_STAGES = (
+    JobKind(
+        "generate",
+        "Generate a round",
+        checkers.check_generate,
+        runners.run_generate,
+        QUEUE_GENERATION,
+        forms.GenerateForm,
+        torch=True,
+    ),
+    JobKind(
+        "build_dataset",
+        "Build a dataset snapshot",
+        checkers.check_build_dataset,
+        runners.run_build_dataset,
+        QUEUE_DEFAULT,
+        forms.BuildDatasetForm,
+    ),
+)
+_AFTER_STAGES = (
+    JobKind(
+        "evaluate", "Evaluate a policy", checkers.check_evaluate, runners.run_evaluate,
+        QUEUE_TRAINING, forms.EvaluateForm, torch=True,
+    ),
+    JobKind(
+        "promote", "Promote a model version", checkers.check_promote, runners.run_promote,
+        QUEUE_DEFAULT,
+    ),
+    JobKind(
+        "review_scores", "Score the review queue", checkers.check_review_scores,
+        runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
+    ),
+    # No launch form: `make run` (bootstrap_demo) launches it; project admins may from the
+    # API (or retry it from its page), as any kind.
+    JobKind(
+        "build_base", "Build the offline base model", checkers.check_build_base,
+        runners.run_build_base, QUEUE_TRAINING, torch=True,
+    ),
+)  # fmt: skip
+
+
+def kinds_all() -> dict[str, JobKind]:
+    """Every kind in order, the training stages as the stage table has them now."""
+    stages = tuple(_stage_kind(stage) for stage in stage_list())
+    return {kind.name: kind for kind in (*_BEFORE_STAGES, *stages, *_AFTER_STAGES)}
+
+
+class _View(Mapping[str, Any]):
+    """A read-only dict derived from `kinds_all()` whenever it is read: the stage table may
+    grow while the process runs (a test's stage), and what reads the registry sees it."""
+
+    def __init__(self, column: Callable[[JobKind], Any], keep: Callable[[JobKind], bool]):
+        self._column, self._keep = column, keep
+
+    def _data(self) -> dict[str, Any]:
+        return {n: self._column(k) for n, k in kinds_all().items() if self._keep(k)}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+# The registry, and the views of it for the callers that need one column.
+KINDS: Mapping[str, JobKind] = _View(lambda kind: kind, lambda kind: True)
+RUNNERS: Mapping[str, Runner] = _View(lambda kind: kind.run, lambda kind: True)
+FORMS: Mapping[str, type[forms.LaunchForm]] = _View(
+    lambda kind: kind.form, lambda kind: kind.form is not None
+)
+
+
+class _TorchKinds(Set[str]):
+    """The kinds whose runner loads torch (their threads are limited to TORCH_THREADS)."""
+
+    def _names(self) -> frozenset[str]:
+        return frozenset(name for name, kind in kinds_all().items() if kind.torch)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+TORCH_KINDS: Set[str] = _TorchKinds()
 
 
 def kind_get(name: Any) -> JobKind:

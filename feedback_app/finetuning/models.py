@@ -6,6 +6,7 @@ from django.db import models
 
 from feedback_app.common.models import TimeStampedModel
 from feedback_app.core.models import Job, ModelVersion, Project
+from training.stages import stage_list
 
 
 class Round(TimeStampedModel):
@@ -29,7 +30,7 @@ class Round(TimeStampedModel):
         return f"round {self.number}"
 
 
-# --- the autopilot (finetuning/autopilot.py drives it; docs/architecture.md, "Autopilot") -------
+# --- the autopilot (finetuning/autopilot/ drives it; docs/architecture.md, "Autopilot") -------
 
 
 class Autopilot(TimeStampedModel):
@@ -43,11 +44,11 @@ class Autopilot(TimeStampedModel):
         RANKINGS = "rankings", "Rankings in the open round"
         SHARE = "share", "Share of the open round's tasks done"
 
-    class Stage(models.TextChoices):
-        DPO = "dpo", "DPO"
-        KTO = "kto", "KTO"
-        GRPO = "grpo", "GRPO (online RL)"
-        RLOO = "rloo", "RLOO (online RL)"
+    # The stages the autopilot may train the policy with (the stage table's `autopilot` rows).
+    Stage = models.TextChoices(
+        "Stage",
+        [(s.name.upper(), (s.name, s.choice_label)) for s in stage_list() if s.autopilot],
+    )
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="autopilot")
     enabled = models.BooleanField(default=False)

@@ -20,23 +20,14 @@ from django.conf import settings
 from feedback_app.common import storable
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.models import DatasetSnapshot, ModelVersion, Project
+from feedback_app.preferences.dataset import DEFAULT_TEST_FRACTION
 from feedback_app.preferences.pairs import PairPolicy
 from feedback_app.preferences.quality.review import DEFAULT_MARGIN as DEFAULT_REVIEW_MARGIN
 from feedback_app.preferences.stage_rows import StagePolicy
-from training.config import (
-    SEED,
-    ConfigError,
-    DPOTrainConfig,
-    EvalConfig,
-    GenerateConfig,
-    GRPOTrainConfig,
-    KTOTrainConfig,
-    Range,
-    RewardTrainConfig,
-    RLOOTrainConfig,
-    SFTTrainConfig,
-)
+from training.config import SEED, ConfigError, EvalConfig, GenerateConfig, Range
 from training.data import MIN_ROWS
+from training.stages import DEVICE_DEFAULTS as DEVICE_DEFAULTS  # the API schema's text reads it
+from training.stages import DEVICES, PROMPTS, Stage, stage_by_kind
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
 # The job parameters that are not a config's or the pair policy's fields.
@@ -45,54 +36,15 @@ TEST_FRACTION = Range(0, 1, high_open=True)
 # Reward-score gap above which the review queue counts a disagreement (quality/review.py).
 REVIEW_MARGIN = Range(0, 100)
 SPLIT_SEED = SEED
-# Prompts the evaluation after training samples (0: none); the Evaluate job's default too.
+# Prompts the evaluation after training samples (0: none); EVAL_PROMPT_LIMIT is the default of
+# every evaluation (the training stages', the Evaluate job's, the autopilot's evaluate step).
 EVAL_PROMPTS = Range(0, 1_000_000, integer=True)
-EVAL_PROMPTS_DEFAULT = 16
-# The rows each stage trains on: the kind of snapshot it reads ("prompts": any kind, its prompts).
-STAGE_ROWS = {
-    "train_reward": DatasetSnapshot.Kind.PAIRS,
-    "train_dpo": DatasetSnapshot.Kind.PAIRS,
-    "train_sft": DatasetSnapshot.Kind.SFT,
-    "train_kto": DatasetSnapshot.Kind.KTO,
-}
+EVAL_PROMPT_LIMIT = 16
 
 
-# Training defaults that depend on where the workers train, filled in for any field a launch
-# leaves out, shown as the loop page's initial values and in the API schema (docs/api.md,
-# "Defaults per device"). Each applies to the stages whose config has that field. CPU: the
-# sizes `bench/training.py` measured on this machine kind (batch 8, one epoch, 4 samples of 32
-# tokens per prompt for online RL; docs/benchmarks.md, "Training"). TRL's CPU defaults
-# (bf16 autocast, checkpointing, 3 epochs, 8 x 512 tokens for GRPO) ran 9-16x slower for the
-# same work on a CPU without native bf16 (AVX2), 1.0-1.6x on one with AVX512-BF16. A GPU gets
-# TRL's own sizes, the completion capped at 128 tokens so that the demo's base model (256
-# positions) still has room for a prompt. Learning rates and betas do not depend on the device
-# (they depend on the model) and stay the configs' defaults.
-DEVICES = ("cpu", "cuda")
-DEVICE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cpu": {
-        "epochs": 1.0,
-        "batch_size": 8,
-        "max_length": 256,
-        "num_generations": 4,
-        "max_completion_length": 32,
-    },
-    "cuda": {
-        "epochs": 3.0,
-        "batch_size": 8,
-        "max_length": 1024,
-        "num_generations": 8,
-        "max_completion_length": 128,
-    },
-}
-# The config each training stage validates its settings with.
-STAGE_CONFIGS: dict[str, type] = {
-    "train_reward": RewardTrainConfig,
-    "train_dpo": DPOTrainConfig,
-    "train_sft": SFTTrainConfig,
-    "train_kto": KTOTrainConfig,
-    "train_grpo": GRPOTrainConfig,
-    "train_rloo": RLOOTrainConfig,
-}
+def stage_rows(stage: Stage) -> str | None:
+    """The kind of snapshot a stage trains on; None: any kind (it reads their prompts)."""
+    return None if stage.rows == PROMPTS else DatasetSnapshot.Kind(stage.rows).value
 
 
 # A GPU torch can use has its driver's files; without them torch.cuda.is_available() is False.
@@ -120,14 +72,15 @@ def training_device() -> str:
 
 
 def stage_defaults(kind: str, device: str | None = None) -> dict[str, Any]:
-    """The device-dependent defaults of the training stage `kind` (its config's fields only).
+    """The device-dependent defaults of the training stage of job kind `kind`.
 
     >>> stage_defaults("train_dpo", "cpu")
     {'epochs': 1.0, 'batch_size': 8, 'max_length': 256}
     """
-    names = {f.name for f in dataclasses.fields(STAGE_CONFIGS[kind])}
-    chosen = DEVICE_DEFAULTS[device or training_device()]
-    return {k: v for k, v in chosen.items() if k in names}
+    stage = stage_by_kind(kind)
+    if stage is None:
+        raise KeyError(kind)
+    return stage.defaults(device or training_device())
 
 
 def _check_range(allowed: Range, value: Any, field: str) -> Any:
@@ -191,10 +144,11 @@ def _version(project: Project, value: Any, field: str, kind: str) -> ModelVersio
 def _snapshot(project: Project, value: Any, stage: str | None = None) -> DatasetSnapshot:
     """The named (else the newest usable) snapshot; refused unless `stage` can train on it.
 
-    A stage that reads one kind of rows (`STAGE_ROWS`) takes the newest snapshot of that kind
+    A stage that reads one kind of rows (`stage_rows`) takes the newest snapshot of that kind
     by default; online RL reads prompts, which every kind has.
     """
-    wanted = STAGE_ROWS.get(stage) if stage else None
+    found = stage_by_kind(stage) if stage else None
+    wanted = stage_rows(found) if found else None
     qs = DatasetSnapshot.objects.filter(project=project)
     if value in (None, ""):
         snap = (qs.filter(kind=wanted) if wanted else qs).order_by("-id").first()
@@ -319,7 +273,9 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
         raise InvalidInput(Problem(field, message)) from exc
-    fraction = _check_range(TEST_FRACTION, own.get("test_fraction", 0.1), "test_fraction")
+    fraction = _check_range(
+        TEST_FRACTION, own.get("test_fraction", DEFAULT_TEST_FRACTION), "test_fraction"
+    )
     seed = _check_range(SPLIT_SEED, own.get("seed", 0), "seed")
     out = {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
     if kind != DatasetSnapshot.Kind.PAIRS:
@@ -327,53 +283,24 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
     return out
 
 
-def check_train_reward(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, config = _split(params, {"snapshot", "base"})
-    snap = _snapshot(project, own.get("snapshot"), "train_reward")
-    base = _version(project, own.get("base"), "base", ModelVersion.Kind.POLICY)
-    settings_ = _config(RewardTrainConfig, {**stage_defaults("train_reward"), **config})
-    return {"snapshot": snap.pk, "base": base.pk, **settings_}
-
-
-def check_train_dpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, config = _split(params, {"snapshot", "policy"})
-    snap = _snapshot(project, own.get("snapshot"), "train_dpo")
-    policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
-    settings_ = _config(DPOTrainConfig, {**stage_defaults("train_dpo"), **config})
-    return {"snapshot": snap.pk, "policy": policy.pk, **settings_}
-
-
-def _check_policy_stage(
-    stage: str, config_cls: type, project: Project, params: dict[str, Any], *, online: bool
-) -> dict[str, Any]:
-    """SFT, KTO, GRPO and RLOO: snapshot, policy, (reward model), evaluation size, config."""
-    names = {"snapshot", "policy", "eval_prompts"} | ({"reward_model"} if online else set())
+def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    """Any training stage: its snapshot, the version it starts from, its reward model (online
+    RL), its evaluation size (if it evaluates), then its config over the device's defaults."""
+    names = {"snapshot", stage.start}
+    names |= ({"reward_model"} if stage.reward_model else set()) | (
+        {"eval_prompts"} if stage.evaluates else set()
+    )
     own, config = _split(params, names)
-    snap = _snapshot(project, own.get("snapshot"), stage)
-    policy = _version(project, own.get("policy"), "policy", ModelVersion.Kind.POLICY)
-    out: dict[str, Any] = {"snapshot": snap.pk, "policy": policy.pk}
-    if online:
+    snap = _snapshot(project, own.get("snapshot"), stage.kind)
+    start = _version(project, own.get(stage.start), stage.start, ModelVersion.Kind.POLICY)
+    out: dict[str, Any] = {"snapshot": snap.pk, stage.start: start.pk}
+    if stage.reward_model:
         reward = _version(project, own.get("reward_model"), "reward_model", "reward")
         out["reward_model"] = reward.pk
-    eval_prompts = own.get("eval_prompts", EVAL_PROMPTS_DEFAULT)
-    out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
-    return {**out, **_config(config_cls, {**stage_defaults(stage), **config})}
-
-
-def check_train_sft(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    return _check_policy_stage("train_sft", SFTTrainConfig, project, params, online=False)
-
-
-def check_train_kto(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    return _check_policy_stage("train_kto", KTOTrainConfig, project, params, online=False)
-
-
-def check_train_grpo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    return _check_policy_stage("train_grpo", GRPOTrainConfig, project, params, online=True)
-
-
-def check_train_rloo(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    return _check_policy_stage("train_rloo", RLOOTrainConfig, project, params, online=True)
+    if stage.evaluates:
+        eval_prompts = own.get("eval_prompts", EVAL_PROMPT_LIMIT)
+        out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
+    return {**out, **_config(stage.config, {**stage.defaults(training_device()), **config})}
 
 
 def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
@@ -405,7 +332,7 @@ def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "policy": policy.pk,
         "reward": reward.pk,
-        "prompt_limit": _limit(own.get("prompt_limit", 16), "prompt_limit"),
+        "prompt_limit": _limit(own.get("prompt_limit", EVAL_PROMPT_LIMIT), "prompt_limit"),
         **_config(EvalConfig, config),
     }
 

@@ -10,12 +10,12 @@ from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
 from feedback_app.annotation.models import Ranking, Task
-from feedback_app.core.models import Job, ModelVersion, Project
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion, Project
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
 from feedback_app.preferences.services import rankings_since_last_snapshot
 
-from . import jobs
+from . import guide, jobs
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,63 @@ def job_status(job: Job) -> dict:
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
         "finished": job.is_finished,
     }
+
+
+def loop_state(*, project: Project, overview: LoopOverview) -> guide.LoopState:
+    """The project's state as the guided loop reads it (`guide.next_step`): a few small
+    queries on top of the overview the loop page reads anyway."""
+    snapshot = (
+        DatasetSnapshot.objects.filter(project=project, kind=DatasetSnapshot.Kind.PAIRS)
+        .order_by("-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    trained = ModelVersion.objects.filter(project=project, snapshot_id__gte=snapshot or 0)
+    reward_trained = snapshot is not None and trained.filter(kind=ModelVersion.Kind.REWARD).exists()
+    policy = (
+        trained.filter(kind=ModelVersion.Kind.POLICY, parent__isnull=False).order_by("-id").first()
+        if snapshot is not None
+        else None
+    )
+    metrics = policy.metrics if policy is not None else {}
+    return guide.LoopState(
+        has_tasks=overview.round_tasks > 0,
+        round_open=overview.round_tasks_complete < overview.round_tasks,
+        rankings_since_snapshot=overview.rankings_since_snapshot,
+        snapshot=snapshot,
+        reward_trained=reward_trained,
+        policy=policy.pk if policy is not None else None,
+        policy_verdict=guide.verdict(
+            metrics.get("win_rate"), metrics.get("win_rate_low"), metrics.get("win_rate_high")
+        ),
+        policy_active=policy is not None and policy.is_active,
+    )
+
+
+def eval_comparisons(*, project: Project, prompt_limit: int = 16) -> int:
+    """How many comparisons an evaluation makes: one sample a prompt, on up to `prompt_limit`
+    of the project's prompts (the autopilot's evaluate step's default)."""
+    from feedback_app.annotation.models import Prompt
+
+    return min(Prompt.objects.filter(project=project).count(), prompt_limit)
+
+
+def running_jobs_count(*, user) -> int:
+    """Queued or running jobs of the projects `user` administers (the top bar's indicator)."""
+    from feedback_app.core.access import projects_administered_by
+
+    return Job.objects.filter(
+        project__in=projects_administered_by(user), status__in=Job.ACTIVE
+    ).count()
+
+
+def running_jobs(*, user, limit: int = 100) -> list[Job]:
+    """The queued and running jobs behind the top bar's count, newest first."""
+    from feedback_app.core.access import projects_administered_by
+
+    return list(
+        Job.objects.filter(project__in=projects_administered_by(user), status__in=Job.ACTIVE)
+        .select_related("project")
+        .defer("metric_history", "log_tail", "traceback")
+        .order_by("-id")[:limit]
+    )

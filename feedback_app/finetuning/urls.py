@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/rounds/", views.rounds, name="rounds"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
+    path("jobs/", views.jobs_running, name="jobs"),
     path("jobs/<id:job_id>/", views.job_detail, name="job"),
     path("jobs/<id:job_id>/status/", views.job_status, name="job-status"),
     path("jobs/<id:job_id>/cancel/", views.job_cancel, name="job-cancel"),

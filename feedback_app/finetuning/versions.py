@@ -6,8 +6,11 @@ from pathlib import Path
 
 from django.db import transaction
 
+from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core.audit import Origin, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
+
+from .guide import promote_warning
 
 
 @transaction.atomic
@@ -52,6 +55,23 @@ def model_promote(*, version: ModelVersion, origin: Origin | None = None) -> Mod
     version.is_active = True
     record("model.promote", origin=origin, **about_version(version))
     return version
+
+
+def check_promote_confirmed(*, version: ModelVersion, confirm: bool) -> None:
+    """A version that lost to its parent, or is not clearly better, is promoted only when the
+    admin confirms it knowing why (the page's checkbox, the API's `confirm: true`)."""
+    warning = promote_warning(version.metrics or {})
+    if warning and not confirm:
+        raise InvalidInput(Problem("confirm", f"{version.label}: {warning}; confirm to promote"))
+
+
+def model_promote_confirmed(
+    *, version: ModelVersion, confirm: bool, origin: Origin | None = None
+) -> ModelVersion:
+    """Promote at an admin's request: `model_promote` after `check_promote_confirmed` (a
+    refused promotion records nothing)."""
+    check_promote_confirmed(version=version, confirm=confirm)
+    return model_promote(version=version, origin=origin)
 
 
 def base_version_ensure(project: Project) -> ModelVersion | None:

@@ -16,10 +16,10 @@ from feedback_app.common.errors import InvalidInput, Problem, ServiceError
 from feedback_app.common.storable import is_id
 from feedback_app.core.access import is_project_admin, project_administered_or_404
 from feedback_app.core.audit import Origin
-from feedback_app.core.models import Job, ModelVersion
+from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
-from . import autopilot, jobs, rounds_report, selectors, services, versions
+from . import autopilot, guide, jobs, rounds_report, selectors, services, versions
 from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
 
@@ -31,21 +31,38 @@ def _admin_job(request: HttpRequest, job_id: int) -> Job:
     return job
 
 
+def _gate_outlook(project: Project, pilot: autopilot.AutopilotStatus) -> str:
+    """Before a run: what the gate's win-rate check needs at the evaluation's sample size."""
+    own = pilot.pilot.step_params.get("evaluate", {}) if pilot.pilot.step_params else {}
+    limit = own.get("prompt_limit", 16) if isinstance(own, dict) else 16
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 16
+    n = selectors.eval_comparisons(project=project, prompt_limit=limit)
+    threshold = pilot.pilot.min_win_rate_low
+    return guide.gate_outlook_text(guide.gate_outlook(n, threshold), threshold)
+
+
 def _loop_page(request, project, forms=None, status=200, autopilot_form=None) -> TemplateResponse:
     forms = forms or {}
     pilot = autopilot.autopilot_status(project=project)
+    overview = selectors.loop_overview(project=project)
+    step = guide.next_step(selectors.loop_state(project=project, overview=overview))
+    launchers = {
+        kind: forms.get(kind) or cls(project=project, prefix=kind) for kind, cls in FORMS.items()
+    }
     context = {
         "autopilot": pilot,
         "autopilot_form": autopilot_form
         or AutopilotForm(initial=AutopilotForm.initial_from(autopilot.settings_dict(pilot.pilot))),
         "project": project,
-        "overview": selectors.loop_overview(project=project),
+        "overview": overview,
+        "next": step,
+        "steps": [(name, guide.STEP_LABELS[name]) for name in guide.STEPS],
+        "recommended_form": launchers.get(step.kind) if step.kind else None,
+        "advanced_open": any(f.errors for k, f in launchers.items() if k != step.kind),
+        "gate_outlook": _gate_outlook(project, pilot),
         "jobs": selectors.recent_jobs(project=project),
         "worker_absent": selectors.worker_absent(project=project),
-        "forms": {
-            kind: forms.get(kind) or cls(project=project, prefix=kind)
-            for kind, cls in FORMS.items()
-        },
+        "forms": launchers,
         "kinds": {name: kind.label for name, kind in KINDS.items()},
     }
     return TemplateResponse(request, "finetuning/loop.html", context, status=status)
@@ -106,17 +123,21 @@ def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpResponse:
     """Pause the autopilot, or resume it (a stopped run goes on, its failed job retried)."""
     project = project_administered_or_404(request.user, project_id)
-    if action not in ("pause", "resume"):
+    changes = {
+        "pause": ({"paused": True}, "Autopilot paused."),
+        "resume": ({"paused": False}, "Autopilot resumed."),
+        "on": ({"enabled": True}, "Autopilot on."),
+        "off": ({"enabled": False}, "Autopilot off."),
+    }
+    if action not in changes:
         raise Http404("No such action")
+    data, said = changes[action]
     try:
-        autopilot.autopilot_update(
-            project=project, data={"paused": action == "pause"}, user=request.user,
-            request=request,
-        )  # fmt: skip
+        autopilot.autopilot_update(project=project, data=data, user=request.user, request=request)
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        messages.info(request, "Autopilot paused." if action == "pause" else "Autopilot resumed.")
+        messages.info(request, said)
     return redirect("finetuning:loop", project_id=project.pk)
 
 
@@ -124,8 +145,23 @@ def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpR
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
+    produced_id = job.outputs.get("model_version") if isinstance(job.outputs, dict) else None
+    if job.kind == "evaluate":
+        produced_id = job.params.get("policy")
+    produced = (
+        ModelVersion.objects.filter(project=job.project, pk=produced_id).first()
+        if isinstance(produced_id, int) and not isinstance(produced_id, bool)
+        else None
+    )
+    step = None
+    if job.status == Job.Status.SUCCEEDED:
+        overview = selectors.loop_overview(project=job.project)
+        step = guide.next_step(selectors.loop_state(project=job.project, overview=overview))
     context = {
         "job": job,
+        "produced": produced,
+        "next": step,
+        "results": _job_results(job, produced),
         "project": job.project,
         "status": selectors.job_status(job),
         "params_json": json.dumps(job.params, indent=2, sort_keys=True),
@@ -133,6 +169,49 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "autopilot_step": autopilot.job_step(job=job),
     }
     return TemplateResponse(request, "finetuning/job.html", context)
+
+
+def _job_results(job: Job, produced: ModelVersion | None) -> dict:
+    """A job's outputs in the shape its page shows them (tables and cards, not JSON)."""
+    out = job.outputs if isinstance(job.outputs, dict) else {}
+    results: dict = {}
+    if job.kind == "evaluate" and "win_rate" in out:
+        results["evaluation"] = {
+            "win_rate": out.get("win_rate"),
+            "low": out.get("win_rate_low"),
+            "high": out.get("win_rate_high"),
+            "comparisons": out.get("comparisons"),
+            "verdict": guide.verdict(
+                out.get("win_rate"), out.get("win_rate_low"), out.get("win_rate_high")
+            ),
+            "kl": guide.kl_display(out.get("kl_to_parent"), out.get("kl_to_parent_stderr")),
+            "judge": out.get("judge"),
+            "examples": out.get("examples") or [],
+        }
+    if job.kind == "build_dataset" and "pairs" in out:
+        results["snapshot"] = [
+            (label, out[key])
+            for key, label in (
+                ("rankings", "Rankings"), ("candidate_pairs", "Candidate pairs"),
+                ("pairs", "Pairs"), ("train", "Train"), ("test", "Test"),
+                ("train_prompts", "Train prompts"), ("test_prompts", "Test prompts"),
+            )
+            if key in out
+        ]  # fmt: skip
+    metrics = out.get("metrics")
+    if isinstance(metrics, dict):
+        results["metrics"] = [
+            (k, v) for k, v in sorted(metrics.items()) if isinstance(v, int | float | str)
+        ]
+    return results
+
+
+@login_required
+@require_GET
+def jobs_running(request: HttpRequest) -> HttpResponse:
+    """The top bar's "jobs running": queued and running jobs of the projects one administers."""
+    running = selectors.running_jobs(user=request.user)
+    return TemplateResponse(request, "finetuning/jobs.html", {"running": running})
 
 
 @login_required
@@ -170,9 +249,21 @@ def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_GET
 def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_administered_or_404(request.user, project_id)
-    versions = selectors.model_versions(project=project)
+    rows = [
+        (
+            v,
+            guide.verdict(
+                v.metrics.get("win_rate"), v.metrics.get("win_rate_low"),
+                v.metrics.get("win_rate_high"),
+            ),
+            guide.kl_display(v.metrics.get("kl_to_parent"), v.metrics.get("kl_to_parent_stderr"))
+            if "kl_to_parent" in v.metrics else None,
+            guide.promote_warning(v.metrics),
+        )
+        for v in selectors.model_versions(project=project)
+    ]  # fmt: skip
     return TemplateResponse(
-        request, "finetuning/models.html", {"project": project, "versions": versions}
+        request, "finetuning/models.html", {"project": project, "versions": rows}
     )
 
 
@@ -195,9 +286,21 @@ def rounds(request: HttpRequest, project_id: int) -> HttpResponse:
 def model_promote(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
     project = project_administered_or_404(request.user, project_id)
     version = get_object_or_404(ModelVersion, pk=version_id, project=project)
-    versions.model_promote(version=version, origin=Origin.of(request))
+    try:
+        versions.model_promote_confirmed(
+            version=version, confirm=bool(request.POST.get("confirm")), origin=Origin.of(request)
+        )
+    except InvalidInput:
+        # The confirmation step: why this promotion needs a second thought, and a checkbox
+        # the server requires.
+        context = {
+            "project": project,
+            "version": version,
+            "warning": guide.promote_warning(version.metrics or {}),
+        }
+        return TemplateResponse(request, "finetuning/promote_confirm.html", context)
     messages.success(
-        request, f"{version.name} is now the active {version.get_kind_display().lower()}."
+        request, f"{version.label} is now the active {version.get_kind_display().lower()}."
     )
     return redirect("finetuning:models", project_id=project.pk)
 

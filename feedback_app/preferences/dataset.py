@@ -37,6 +37,10 @@ def trl_row(prompt: PromptView, chosen: str, rejected: str, extra: dict | None =
     return row
 
 
+# The share of prompts held out for testing when a build does not say (jobs, forms, autopilot).
+DEFAULT_TEST_FRACTION = 0.1
+
+
 def in_test_split(prompt_hash: str, *, test_fraction: float, seed: int) -> bool:
     """Deterministic split by prompt: the same prompt lands on the same side in every snapshot."""
     if test_fraction <= 0:

@@ -15,7 +15,7 @@ from django.db import transaction
 from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import DatasetSnapshot, Project
 
-from .dataset import content_hash, in_test_split, jsonl_bytes
+from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_test_split, jsonl_bytes
 from .pairs import PairPolicy
 from .rows import dataset_rows, stage_dataset_rows, trl_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
@@ -27,7 +27,7 @@ def snapshot_build(
     *,
     project: Project,
     policy: PairPolicy,
-    test_fraction: float = 0.1,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
     seed: int = 0,
     job=None,
     note: Note | None = None,

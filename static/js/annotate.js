@@ -1,5 +1,6 @@
-// Keyboard-first ranking. Upgrades the plain form: it only ever sets the rank-<id> selects,
-// so the server reads one format whether JavaScript ran or not.
+// Keyboard-first ranking, and touch: a tap on a card gives it the next rank, with visible Tie and
+// Undo buttons. Upgrades the plain form: it only ever sets the rank-<id> selects, so the server
+// reads one format whether JavaScript ran or not.
 (() => {
   "use strict";
   const form = document.getElementById("rank-form");
@@ -13,8 +14,14 @@
   let history = [];     // snapshots of `groups` for undo
   let tieNext = false;  // "=" was pressed: the next number joins the last group
 
+  const tieButton = form.querySelector("[data-action=tie]");
+  const undoButton = form.querySelector("[data-action=undo]");
+  const touch = window.matchMedia("(pointer: coarse)").matches || navigator.maxTouchPoints > 0;
+
   document.querySelectorAll(".js-only").forEach((el) => { el.hidden = false; });
   form.classList.add("js");
+  // Hints for what the device has: keys on a keyboard, taps on a touch screen.
+  document.body.classList.toggle("touch", touch);
 
   const placed = () => new Set(groups.flat());
   const snapshot = () => history.push(JSON.stringify(groups));
@@ -57,6 +64,21 @@
       return li;
     }));
     panel.classList.toggle("tie-pending", tieNext);
+    const full = placed().size >= k;
+    tieButton.disabled = !groups.length || full;
+    tieButton.setAttribute("aria-pressed", String(tieNext));
+    tieButton.classList.toggle("primary", tieNext);
+    undoButton.disabled = !history.length;
+  }
+
+  // One placement by key or tap: the next rank, or a tie with the last group if asked for.
+  function choose(pos) {
+    if (placed().has(pos)) { flash(`${byPos.get(pos).dataset.label} is already ranked; Undo takes it back.`); return; }
+    snapshot();
+    place(pos, { tie: tieNext });
+    tieNext = false;
+    autoPlaceLast();
+    flash("");
   }
 
   function undo() {
@@ -88,13 +110,7 @@
     if (event.key === "Enter" && target.closest("button, a")) return;
     const key = event.key;
     if (/^[1-9]$/.test(key) && Number(key) <= k) {
-      const pos = Number(key);
-      if (placed().has(pos)) { flash(`${byPos.get(pos).dataset.label} is already ranked; Backspace undoes.`); return; }
-      snapshot();
-      place(pos, { tie: tieNext });
-      tieNext = false;
-      autoPlaceLast();
-      flash("");
+      choose(Number(key));
     } else if (key === "=") {
       if (groups.length) tieNext = true;
     } else if (key === "Backspace") {
@@ -114,6 +130,19 @@
   });
 
   document.querySelector("[data-action=help]")?.addEventListener("click", () => help.showModal());
+
+  // Taps (and clicks): a card takes the next rank; the buttons tie and undo.
+  cards.forEach((card) => card.addEventListener("click", (event) => {
+    if (event.target.closest("a, button, select, option, label, input, textarea, summary, kbd")) return;
+    if (String(window.getSelection() || "")) return;  // selecting text to read it is no vote
+    choose(Number(card.dataset.position));
+    render();
+  }));
+  tieButton.addEventListener("click", () => {
+    if (groups.length) tieNext = !tieNext;
+    render();
+  });
+  undoButton.addEventListener("click", () => undo());
 
   // Drag and drop: onto the ranking to add at the end, onto a ranked group to tie with it.
   form.addEventListener("dragstart", (event) => {

@@ -121,7 +121,7 @@ def test_tasks_are_handed_out_oldest_first(make_project, alice):
     assert first.task_id == project.tasks.order_by("id").first().pk
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL plan")
+@pytest.mark.postgres  # a PostgreSQL plan
 def test_handout_plan_probes_each_visited_task_instead_of_scanning_all_assignments(
     make_project, alice
 ):

@@ -1,9 +1,14 @@
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from feedback_app.annotation.models import Ranking
 from feedback_app.annotation.simulation import rank_by_score, rule_score, simulate
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_rule_prefers_positive_then_less_repetitive_text():
@@ -27,3 +32,16 @@ def test_bots_rank_every_open_task_through_the_services(make_project, make_user)
     project = make_project(n_tasks=5, overlap=2, annotators=bots)
     result = simulate(project=project, annotators=bots)
     assert result.submitted == 10 == Ranking.objects.count()
+
+
+def test_the_simulation_loads_without_torch():
+    """The web process and `simulate_annotators` rank by the lexicon, not a model library."""
+    code = (
+        "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'feedback_app.settings';"
+        " django.setup(); import feedback_app.annotation.simulation;"
+        " print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -197,7 +197,9 @@ def test_completions_full_of_xss_payloads_run_nothing(page, live_server, make_us
     expect(page.get_by_test_id("all-done")).to_be_visible()
 
 
-def test_ranking_page_is_usable_at_360px_wide(new_page, live_server, make_user, make_project):
+def test_ranking_page_stacks_candidates_without_sideways_scroll_at_360px(
+    new_page, live_server, make_user, make_project
+):
     alice = make_user("alice")
     project = make_project(name="Phone", k=3, n_tasks=2, annotators=[alice])
     page = new_page(viewport={"width": 360, "height": 800}, is_mobile=True, has_touch=True)

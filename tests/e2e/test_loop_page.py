@@ -27,6 +27,7 @@ def test_admin_launches_dpo_from_the_page_and_watches_it_reach_100_percent(
 
     login(page, live_server, "boss", "pw-boss")
     page.goto(f"{live_server.url}/projects/{project.pk}/loop/")
+    page.locator("[data-testid=advanced] > summary").click()  # DPO is not the next step here
     launcher = page.get_by_test_id("launch-train_dpo")
     launcher.locator("summary").click()
     # 200 steps: a few seconds of training, so the page's 1 s polls see the bar move (600 took

@@ -530,7 +530,7 @@ def test_a_run_keeps_the_settings_it_started_with(pilot_project, alice, stand):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+@pytest.mark.postgres  # row locks
 def test_two_workers_advancing_at_once_start_each_step_once(pilot_project, alice):
     rank_all(pilot_project, alice)
     Autopilot.objects.create(project=pilot_project, enabled=True)

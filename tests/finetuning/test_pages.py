@@ -110,7 +110,7 @@ def test_models_page_shows_lineage_metrics_and_who_won(admin_client, loop_projec
         activate_if_first=False,
     )  # fmt: skip
     body = admin_client.get(reverse("finetuning:models", args=[project.pk])).content.decode()
-    assert "policy-7" in body and "0.75" in body and "won" in body and "0.120" in body
+    assert "policy-7" in body and "0.75" in body and "won" in body and "0.12" in body
     admin_client.post(reverse("finetuning:promote", args=[project.pk, child.pk]))
     assert ModelVersion.objects.get(pk=child.pk).is_active
 

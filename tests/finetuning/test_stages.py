@@ -10,7 +10,8 @@ from django.urls import reverse
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import Job, ModelVersion
 from feedback_app.finetuning import services, versions
-from feedback_app.finetuning.forms import TrainSFTForm
+from feedback_app.finetuning.forms import stage_form
+from training.stages import STAGES as STAGE_TABLE
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_the_loop_page_offers_every_stage_and_refuses_on_the_field(
     assert 'name="train_grpo-reward_model"' in body and 'name="train_kto-beta"' in body
 
     make_snapshot(project, PAIRS)
-    form = TrainSFTForm(project=project, prefix="train_sft")
+    form = stage_form(STAGE_TABLE["sft"])(project=project, prefix="train_sft")
     data = {
         f"train_sft-{name}": field.initial
         for name, field in form.fields.items()
@@ -179,8 +180,9 @@ def device(request, monkeypatch, settings):
 def test_stage_defaults_follow_the_device_in_the_job_and_on_the_form(
     device, loop_project, make_snapshot, reward
 ):
-    from feedback_app.finetuning.forms import TrainDPOForm, TrainGRPOForm
     from feedback_app.finetuning.params import DEVICE_DEFAULTS
+
+    TrainDPOForm, TrainGRPOForm = stage_form(STAGE_TABLE["dpo"]), stage_form(STAGE_TABLE["grpo"])
 
     project, _ = loop_project
     make_snapshot(project, PAIRS)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
+from feedback_app.finetuning.kinds import KINDS
 from feedback_app.finetuning.params import DEVICE_DEFAULTS
 
 from .common import _id_field
@@ -118,9 +121,27 @@ class JobCreateSerializer(serializers.Serializer):
         serializers.JSONField(required=False, default=dict, help_text=_device_defaults_text())
     )
 
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # The kinds as the registry has them now: a stage added to the stage table shows.
+        fields["kind"].choices = [(name, kind.label) for name, kind in KINDS.items()]
+        return fields
+
+
+class PromoteSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required (true) to promote a version that lost to its parent or whose win "
+        "rate's 95 % interval includes 0.5; a 400 naming `confirm` says why otherwise.",
+    )
+
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     won_against_parent = serializers.BooleanField(allow_null=True, read_only=True)
+    label = serializers.CharField(
+        read_only=True, help_text='How pages name it: the name and its stage ("policy-12 · DPO").'
+    )
     # Blank for a version registered without one (a base or reward model added by hand).
     stage = serializers.ChoiceField(
         choices=ModelVersion.Stage.choices,
@@ -137,6 +158,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "kind",
             "stage",
             "name",
+            "label",
             "weights",
             "parent",
             "job",

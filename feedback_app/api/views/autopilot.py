@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, serializers
@@ -83,6 +85,12 @@ class AutopilotSettingsSerializer(serializers.ModelSerializer):
             for name, text in SETTINGS_HELP.items()
             if name != "step_params"
         }
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        # The stages as the stage table has them now (training/stages.py), not at import.
+        fields["stage"].choices = [(s.name, s.choice_label) for s in autopilot.autopilot_stages()]
+        return fields
 
 
 class AutopilotSerializer(AutopilotSettingsSerializer):

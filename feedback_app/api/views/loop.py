@@ -33,6 +33,7 @@ from ..serializers.loop import (
     JobCreateSerializer,
     JobSerializer,
     ModelVersionSerializer,
+    PromoteSerializer,
     SnapshotCreateSerializer,
     SnapshotSerializer,
 )
@@ -166,9 +167,17 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
     filter_backends = [ListFilterBackend]
     filterset_class = ModelVersionFilter
 
-    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @extend_schema(request=PromoteSerializer, responses={200: ModelVersionSerializer})
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, pk: int) -> Response:
-        """Make this version the active one of its kind (the next round generates with it)."""
-        version = versions.model_promote(version=self.get_object(), origin=Origin.of(request))
+        """Make this version the active one of its kind (the next round generates with it).
+
+        A policy that lost to its parent, or whose win rate's interval includes 0.5, needs
+        `{"confirm": true}`; without it the answer is a 400 naming `confirm` and saying why."""
+        version = self.get_object()
+        data = PromoteSerializer(data=request.data if request.body else {})
+        data.is_valid(raise_exception=True)
+        version = versions.model_promote_confirmed(
+            version=version, confirm=data.validated_data["confirm"], origin=Origin.of(request)
+        )
         return Response(ModelVersionSerializer(version).data)

@@ -84,3 +84,63 @@ def simulate(
                 )
             )
     return sim
+
+
+@dataclass(frozen=True)
+class SimulatedComparison:
+    """A simulated judge's answer on candidates a < b: both orders' verdicts and its margin."""
+
+    task_id: int
+    a: int
+    b: int
+    a_first: int
+    b_first: int
+    margin: float  # the judge's perceived quality of a minus b
+
+
+def judge_noise_for(quality_gaps: np.ndarray, noise: np.ndarray, error_rate: float) -> float:
+    """The noise scale s at which sign(gap + s * noise) differs from sign(gap) on `error_rate`
+    of the pairs (bisection: the error rate grows with s towards 1/2)."""
+    if not 0 <= error_rate < 0.5:
+        raise ValueError("error_rate: must be in [0, 0.5)")
+    lo, hi = 0.0, 1.0
+    while np.mean(np.sign(quality_gaps + hi * noise) != np.sign(quality_gaps)) < error_rate:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if np.mean(np.sign(quality_gaps + mid * noise) != np.sign(quality_gaps)) < error_rate:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def simulate_judge(
+    sim: Simulation, *, error_rate: float, position_bias: float, seed: int = 0
+) -> list[SimulatedComparison]:
+    """A judge over every pair of every task of `sim`, asked in both orders.
+
+    It perceives quality + Gaussian noise per candidate, scaled so that its perceived order of a
+    pair is wrong on exactly `error_rate` of the pairs (errors fall on close pairs, as a real
+    judge's do, so its margin is informative). In each order, independently, with probability
+    `position_bias` it names the first-shown candidate instead. Expected figures: position
+    consistency 1 - position_bias; accuracy where both orders agree 1 - error_rate (an agreeing
+    pair always carries the perceived order).
+    """
+    rng = np.random.default_rng(seed)
+    tasks = {j.task_id: sorted(j.ranks) for j in sim.judgements}  # every task was ranked
+    pairs = [(t, a, b) for t, ids in tasks.items() for i, a in enumerate(ids) for b in ids[i + 1 :]]
+    gaps = np.array([sim.quality[a] - sim.quality[b] for _, a, b in pairs])
+    noise = rng.normal(size=len(pairs)) * math.sqrt(2)  # the difference of two N(0, 1)
+    scale = judge_noise_for(gaps, noise, error_rate)
+    margins = gaps + scale * noise
+    biased = rng.random((len(pairs), 2)) < position_bias
+    out = []
+    for (t, a, b), m, (bias_a, bias_b) in zip(pairs, margins, biased, strict=True):
+        opinion = 1 if m > 0 else -1
+        out.append(
+            SimulatedComparison(
+                t, a, b, 1 if bias_a else opinion, -1 if bias_b else opinion, float(m)
+            )
+        )
+    return out

@@ -1,0 +1,57 @@
+"""What every runner shares: reading a snapshot's rows and the project's prompts, the output
+folder of a job, and the check that the training library stopped because of a cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from feedback_app.annotation.models import Prompt
+from feedback_app.core.models import DatasetSnapshot, Job
+from training.data import read_jsonl
+
+from ..reporting import JobCancelled, JobReporter
+
+
+def prompt_input(p: Prompt) -> str | list[dict]:
+    return p.messages if p.is_chat else p.text
+
+
+def read_rows(snapshot: DatasetSnapshot, split: str) -> list[dict]:
+    path = Path(snapshot.path) / f"{split}.jsonl"
+    return read_jsonl(path) if path.exists() and path.stat().st_size else []
+
+
+def trainable_pairs(rows: list[dict], reporter: JobReporter) -> list[dict]:
+    """The pairs TRL accepts: a generated candidate can be empty (the model's first token was
+    its end) or the same text as another, and one such pair fails the whole training run."""
+    from training.data import PairError, pair_format
+
+    kept = []
+    for i, row in enumerate(rows):
+        try:
+            pair_format(row, i)
+        except PairError:
+            continue
+        kept.append(row)
+    if len(kept) < len(rows):
+        reporter.log(f"{len(rows) - len(kept)} pairs with an empty or identical side left out")
+    return kept
+
+
+def out_dir(job: Job, name: str) -> Path:
+    path = Path(settings.MODEL_DIR) / str(job.project_id) / f"{name}-job{job.pk}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stopped(result: Any) -> None:
+    if getattr(result, "stopped", False) or (isinstance(result, dict) and result.get("stopped")):
+        raise JobCancelled()
+
+
+def project_prompts(job: Job, limit: int | None) -> list[str | list[dict]]:
+    prompts = [prompt_input(x) for x in Prompt.objects.filter(project=job.project).order_by("-id")]
+    return prompts[:limit] if limit else prompts

@@ -1,0 +1,163 @@
+"""The training stages' runners: read the snapshot's rows, call the stage's train function (the
+stage table, training/stages.py), register the new model version, measure it.
+
+Every stage runs with `run_stage` (train, register the policy, evaluate it on `eval_prompts`
+prompts) unless it needs its own runner (`STAGE_RUNNERS`): the reward model is scored on
+held-out pairs, and DPO on its implicit reward's held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
+from training.config import EvalConfig
+from training.stages import PROMPTS, Stage, stage_by_kind
+
+from ..jobs import Runner
+from ..params import config_part
+from ..reporting import JobReporter
+from ..versions import model_register
+from .common import out_dir, project_prompts, read_rows, stopped, trainable_pairs
+from .evaluation import policy_evaluate
+
+TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
+
+
+def _stage(job: Job) -> Stage:
+    stage = stage_by_kind(job.kind)
+    if stage is None:
+        raise ValueError(f"{job.kind} is not a training stage")
+    return stage
+
+
+def _config(stage: Stage, params: dict[str, Any]) -> Any:
+    return stage.config.from_dict(config_part(stage.config, params))
+
+
+def _register(
+    job: Job, stage: Stage, out: Any, *, parent: ModelVersion | None, snapshot, metrics: dict
+) -> ModelVersion:
+    """The version a stage's job made: its kind, stage, parent, job and snapshot. A trained
+    policy is never made active by itself (promotion does that); a first reward model is."""
+    first = {"activate_if_first": False} if stage.makes == ModelVersion.Kind.POLICY else {}
+    return model_register(
+        project=job.project, kind=stage.makes, stage=stage.name, name=f"{stage.makes}-{job.pk}",
+        weights=out, parent=parent, job=job, snapshot=snapshot, metrics=metrics, **first,
+    )  # fmt: skip
+
+
+def prompt_rows(rows: list[dict]) -> list[dict]:
+    """Each distinct prompt of a snapshot's rows once, in order: online RL's input."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        prompt = row["prompt"] if "prompt" in row else row["messages"][:-1]
+        key = json.dumps(prompt, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append({"prompt": prompt})
+    return out
+
+
+def run_train_reward(job: Job, reporter: JobReporter) -> dict:
+    from training.evaluate import preference_accuracy_reward
+
+    stage, p = _stage(job), job.params
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    base = ModelVersion.objects.get(pk=p["base"])
+    train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
+    reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
+    out = out_dir(job, "reward")
+    result = stage.train_function()(
+        base.weights, train, out, _config(stage, p), reporter.progress_between(0, 0.9)
+    )
+    stopped(result)
+    metrics = dict(result.metrics)
+    if test:
+        reporter.stage(f"Scoring {len(test)} held-out pairs", 0.9)
+        metrics.update(
+            {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
+        )
+    version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
+    return {"model_version": version.pk, "metrics": metrics}
+
+
+def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
+    from training.evaluate import preference_accuracy_policy
+
+    stage, p = _stage(job), job.params
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    policy = ModelVersion.objects.get(pk=p["policy"])
+    config = _config(stage, p)
+    train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
+    reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
+    out = out_dir(job, "policy")
+    result = stage.train_function()(
+        policy.weights, train, out, config, reporter.progress_between(0, 0.9)
+    )
+    stopped(result)
+    metrics = dict(result.metrics)
+    if test:
+        reporter.stage(f"Implicit-reward accuracy on {len(test)} held-out pairs", 0.9)
+        acc = preference_accuracy_policy(
+            out, policy.weights, test, beta=config.beta, max_length=config.max_length
+        )
+        metrics.update({f"heldout_{k}": v for k, v in acc.items()})
+    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    return {"model_version": version.pk, "metrics": metrics}
+
+
+def run_stage(job: Job, reporter: JobReporter) -> dict:
+    """Any policy stage: read the snapshot's rows (its prompts for online RL), train, register
+    the new policy (parent, stage, job), evaluate it against its parent."""
+    stage, p = _stage(job), job.params
+    snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
+    policy = ModelVersion.objects.get(pk=p["policy"])
+    rows = read_rows(snapshot, "train")
+    out = out_dir(job, "policy")
+    progress = reporter.progress_between(0, TRAIN_SHARE)
+    reward = ModelVersion.objects.get(pk=p["reward_model"]) if stage.reward_model else None
+    models = [policy.weights]
+    if stage.rows == PROMPTS:
+        rows = prompt_rows(rows)
+        what = f"{len(rows)} prompts"
+    else:
+        what = f"{len(rows)} rows"
+    if reward is not None:
+        models.append(reward.weights)
+        what += f", rewarded by {reward.name}"
+    reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
+    result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
+    stopped(result)
+    metrics = dict(result.metrics)
+    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    judge = reward or (
+        ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
+        .order_by("-is_active", "-id")
+        .first()
+    )
+    evaluation: dict[str, Any] = {}
+    eval_prompts = p.get("eval_prompts", 0)
+    if eval_prompts and judge is not None:
+        evaluation = policy_evaluate(
+            policy=ModelVersion.objects.select_related("parent").get(pk=version.pk),
+            reward=judge,
+            prompts=project_prompts(job, eval_prompts),
+            config=EvalConfig(),
+            reporter=reporter,
+            low=TRAIN_SHARE,
+        )
+    elif eval_prompts:
+        reporter.log("no reward model in this project yet: evaluation skipped")
+    return {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+
+
+# The stages that need more than `run_stage` (a stage's one reason to have its own runner).
+STAGE_RUNNERS: dict[str, Runner] = {"reward": run_train_reward, "dpo": run_train_dpo}
+
+
+def stage_runner(stage: Stage) -> Runner:
+    """The runner of a stage's jobs: its own if it has one, else `run_stage`."""
+    return STAGE_RUNNERS.get(stage.name, run_stage)
