@@ -156,7 +156,7 @@ def record(
     `origin=None` records nothing: a service passes on the None its caller gave when nobody
     asked (the autopilot's steps, a runner, the demo's set-up, a test's fixture).
     `actor`/`request` are the old convention, kept only for the autopilot's settings service
-    (finetuning/autopilot.py, split in a parallel branch): new code passes `origin`."""
+    (finetuning/autopilot/engine.py::autopilot_update): new code passes `origin`."""
     if origin is None:
         return None
     if isinstance(origin, _Unset):
