@@ -134,35 +134,20 @@ class Origin:
 SYSTEM = Origin()
 
 
-class _Unset:
-    """`record` called without an origin at all: the system (or the old convention)."""
-
-
-_UNSET = _Unset()
-
-
 def record(
     action: str,
     *,
-    origin: Origin | None | _Unset = _UNSET,
+    origin: Origin | None = SYSTEM,
     project: Project | None = None,
     target: str = "",
     data: dict[str, Any] | None = None,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
 ) -> AuditEvent | None:
-    """Append one event, done by `origin`; without one, by the system.
+    """Append one event, done by `origin` (left out: the system, as the autopilot's gate).
 
     `origin=None` records nothing: a service passes on the None its caller gave when nobody
-    asked (the autopilot's steps, a runner, the demo's set-up, a test's fixture).
-    `actor`/`request` are the old convention, kept only for the autopilot's settings service
-    (finetuning/autopilot/engine.py::autopilot_update): new code passes `origin`."""
+    asked (the autopilot's steps, a runner, the demo's set-up, a test's fixture)."""
     if origin is None:
         return None
-    if isinstance(origin, _Unset):
-        origin = Origin.of(request) if request is not None else SYSTEM
-        if actor is not None:
-            origin = Origin(user=actor, interface=origin.interface, address=origin.address)
     actor = origin.user
     return AuditEvent.objects.create(
         action=action,

@@ -105,7 +105,7 @@ def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             autopilot.autopilot_update(
-                project=project, data=form.cleaned_data, user=request.user, request=request
+                project=project, data=form.cleaned_data, origin=Origin.of(request)
             )
         except ServiceError as exc:
             for problem in exc.problems:
@@ -133,7 +133,7 @@ def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpR
         raise Http404("No such action")
     data, said = changes[action]
     try:
-        autopilot.autopilot_update(project=project, data=data, user=request.user, request=request)
+        autopilot.autopilot_update(project=project, data=data, origin=Origin.of(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
