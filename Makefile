@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 migrate: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --verbosity 0
 
 demo: migrate
 	$(PY) manage.py bootstrap_demo --url http://127.0.0.1:$(PORT)/
@@ -35,10 +35,11 @@ run: demo
 web: $(VENV)/.installed
 	$(VENV)/bin/gunicorn feedback_app.wsgi --bind 127.0.0.1:$(PORT) --workers 2 --threads 16 --limit-request-line 8190
 
-# The pool and child recycling come from settings (docs/architecture.md, "Workers and lost
-# children"); bin/supervise starts the worker again if it is killed.
+# Two workers, as compose's `worker` and `trainer`: quick work, and training in its own process
+# (bin/workers). The pool and child recycling come from settings (docs/architecture.md,
+# "Workers and lost children"); bin/supervise starts each again if it is killed.
 worker: $(VENV)/.installed
-	bin/supervise $(VENV)/bin/celery -A feedback_app worker --queues default,generation,training --concurrency 1 --loglevel INFO
+	bin/workers
 
 # The job sweep, in its own process so that a wedged or dead worker cannot stop it.
 sweeper: $(VENV)/.installed

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # stays locked (feedback_app/common/middleware.py).
     "feedback_app.common.middleware.RequestLimitsMiddleware",
     "feedback_app.common.middleware.DatabaseBusyMiddleware",
+    # A view's empty 405 (require_POST) becomes a page or JSON that says what the URL takes.
+    "feedback_app.common.middleware.MethodNotAllowedMiddleware",
     # Last, as axes asks: turns a login refused for lockout into the 429 (accounts/lockout.py).
     "axes.middleware.AxesMiddleware",
 ]
@@ -160,7 +162,13 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "feedback",
-        }
+        },
+        # The API's rate-limit counts (api/throttling.py): the same server, their own keys.
+        "throttle": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "feedback-throttle",
+        },
     }
     # Sessions read from Redis and written through to the database: saves a query a request,
     # and a logout still ends the session everywhere because every process shares the cache.
@@ -171,7 +179,12 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "OPTIONS": {"MAX_ENTRIES": 20_000},
-        }
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "throttle",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        },
     }
 
 # The signed-in user read from the cache, for the same reason and only with the same shared
@@ -196,6 +209,10 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True  # a user's typos are forgotten once they get in
+# axes' login records (AccessLog, AccessFailureLog) are kept this long, then pruned by the
+# sweeper with expired failed-login records (accounts/lockout.py, `lockout_records_prune`).
+LOGIN_RECORDS_KEEP_DAYS = env.int("LOGIN_RECORDS_KEEP_DAYS", default=90)
+LOGIN_RECORDS_PRUNE_EVERY_SECONDS = 3600
 AXES_LOCKOUT_CALLABLE = "feedback_app.accounts.lockout.lockout_response"
 AXES_USERNAME_FORM_FIELD = "username"
 # The address failures are counted for: the socket's, which cannot be forged; behind a reverse

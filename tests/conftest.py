@@ -49,6 +49,28 @@ def _records(n_tasks: int, k: int, prefix: str = "prompt"):
     return check_records(objects, k=k)
 
 
+def throttle_reset() -> None:
+    """Forget every API rate-limit count (their own cache: api/throttling.py). Only those keys
+    go, so the shared Redis of a PostgreSQL run (its broker too) is left alone."""
+    from django.core.cache import caches
+
+    from feedback_app.api.throttling import THROTTLE_CACHE
+
+    throttle = caches[THROTTLE_CACHE]
+    if hasattr(throttle, "delete_pattern"):  # django-redis: the prefix is added to the pattern
+        throttle.delete_pattern("*")
+    else:
+        throttle.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle() -> None:
+    """Each test starts with no request counted: DRF keys its counts by user id (which SQLite
+    hands out again after a rollback) and by address (127.0.0.1 for every test client), so a
+    test's requests used to count against a later test's rate."""
+    throttle_reset()
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, **extra):

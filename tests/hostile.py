@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -79,6 +80,45 @@ hostile_id = st.one_of(
     st.integers(10**18, 2**200).map(str),
     st.sampled_from(["\u00b2", "\u0663", "-1", "1e3", "0x1", "1.0", "%00", "%F0%9F%98%80"]),
 )
+
+
+# Dates and times at the ends of what Python's datetime holds (years 1 and 9999), with offsets
+# up to a day either way: converting one to UTC (what every query does) can leave the range.
+edge_day = st.dates(date(1, 1, 1), date(1, 1, 2)) | st.dates(date(9999, 12, 30), date(9999, 12, 31))
+_offset = st.sampled_from(["", "Z"]) | st.builds(
+    lambda sign, minutes: f"{sign}{minutes // 60:02d}:{minutes % 60:02d}",
+    st.sampled_from("+-"),
+    st.integers(0, 24 * 60 - 1),
+)
+edge_instant = st.builds(
+    lambda day, at, offset: f"{day.isoformat()}T{at.isoformat()}{offset}",
+    edge_day,
+    st.times(),
+    _offset,
+)
+INSTANT_EXAMPLES = [
+    "9999-12-31T23:59:59-12:00",  # year 10000 in UTC
+    "0001-01-01T00:00:00+14:00",  # year 0 in UTC
+    "9999-12-31T23:59:59.999999-00:01",
+    "0001-01-01T00:00:00.000001+00:01",
+    "2026-02-30T00:00:00Z",  # no such day
+    "2026-01-01T24:00:00Z",  # no such time
+    "10000-01-01T00:00:00Z",
+    "0000-12-31T00:00:00Z",
+]
+
+
+def instant_fits(text: str) -> bool:
+    """Whether `text` names a time that exists and lies within years 1..9999 in UTC: the one
+    kind of date-time value a filter must accept."""
+    try:
+        value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 # One of each class, tried at every place before the random ones: each class is always covered.

@@ -162,6 +162,7 @@ def test_no_worker_command_picks_its_own_pool():
     children"), so compose, `make worker`, `make run` and the tests' workers all use it."""
     commands = [" ".join(s["command"]) for s in COMPOSE["services"].values() if "command" in s]
     commands += [(ROOT / "Makefile").read_text(), (ROOT / "bin" / "run-local").read_text()]
+    commands += [(ROOT / "bin" / "workers").read_text()]
     commands += [(ROOT / "tests" / "workers.py").read_text()]
     for text in commands:
         assert "--pool" not in text and "-P " not in text and "max-tasks-per-child" not in text

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from training import shipped
 from training.config import BootstrapConfig
 from training.progress import Progress, report
 
@@ -52,6 +53,7 @@ class BootstrapResult:
     metrics: dict[str, Any]
     stopped: bool = False
     cached: bool = False
+    shipped: bool = False  # installed from the copy shipped with the code (training/shipped.py)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -238,12 +240,15 @@ def bootstrap_base_model(
     out_dir: str | Path,
     config: BootstrapConfig | None = None,
     progress: Progress | None = None,
+    use_shipped: bool = True,
 ) -> BootstrapResult:
     """Build (or fetch from cache) a small pretrained causal LM; returns where it is saved.
 
     The model lands in `out_dir/<key>` and is a normal Hugging Face directory (model, tokenizer
     with chat template, generation config) loadable by `generate()` and the trainers. A stopped
-    build is saved too (usable, `stopped=True`) but is not reused as a cache hit.
+    build is saved too (usable, `stopped=True`) but is not reused as a cache hit. The default
+    config is not pretrained but installed from the copy shipped with the code, checked by hash
+    (`training/shipped.py`), unless `use_shipped` is False.
     """
     config = config or BootstrapConfig()
     docs = corpus_documents()
@@ -258,6 +263,15 @@ def bootstrap_base_model(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (hit := _cache_hit(final)) is not None:
             return hit
+        if use_shipped and shipped.shipped_for(config) and shipped.SHIPPED_SHA256:
+            manifest = shipped.install_shipped(final)
+            return BootstrapResult(
+                output_dir=str(final),
+                metrics=manifest["metrics"],
+                cached=True,
+                shipped=True,
+                history=manifest["history"],
+            )
         return _build(out_dir, config, docs, key, progress)
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m training COMMAND`: bootstrap, generate, train-*, evaluate.
+"""Command line: `python -m training COMMAND`: bootstrap, ship-base, generate, train-*, evaluate.
 
 Training commands: one `train-<stage>` a row of the stage table (training/stages.py): today
 train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo (TRL has no PPO any more:
@@ -25,6 +25,7 @@ from training.config import BootstrapConfig, ConfigError, EvalConfig, GenerateCo
 from training.data import PairError, read_jsonl, write_jsonl
 from training.env import device_kind
 from training.progress import TqdmProgress
+from training.shipped import SHIPPED_DIR
 from training.stages import DEVICES, PROMPTS, ROWS_FILES, Stage, device_for, stage_list
 
 
@@ -75,6 +76,27 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
             "metrics": result.metrics,
         }
     )
+    return 0
+
+
+def cmd_ship_base(args: argparse.Namespace) -> int:
+    """Pretrain the default base model from scratch, single-threaded, and write the shipped copy."""
+    import tempfile
+
+    import torch
+
+    from training import shipped
+    from training.bootstrap import bootstrap_base_model
+
+    torch.set_num_threads(1)  # one order of float sums: the same bytes on every run
+    bar = TqdmProgress("pretraining")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            result = bootstrap_base_model(tmp, BootstrapConfig(), progress=bar, use_shipped=False)
+        finally:
+            bar.close()
+        hashes = shipped.write_shipped(Path(result.output_dir), Path(args.out))
+    _print({"out": args.out, "sha256": hashes, "metrics": result.metrics})
     return 0
 
 
@@ -176,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bootstrap", cmd_bootstrap, "build the small offline base model (cached)")
     p.add_argument("--out", default=".cache/bootstrap", help="cache directory")
     p.add_argument("--tiny", action="store_true", help="start from the seconds-fast test config")
+
+    p = sub.add_parser(
+        "ship-base", help="rebuild the shipped default base model (prints its sha256 to record)"
+    )
+    p.add_argument("--out", default=str(SHIPPED_DIR), help="where to write it")
+    p.set_defaults(handler=cmd_ship_base)
 
     p = add("generate", cmd_generate, "sample K completions per prompt")
     p.add_argument("--model", required=True, help="hub id or local directory")

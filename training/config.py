@@ -165,7 +165,8 @@ class _Config:
 class BootstrapConfig(_Config):
     """A small GPT-2-style base model built offline from Python's own documentation text.
 
-    Defaults take about 105 s on 2 quiet CPU cores; `small()` 30-45 s, `tiny()` about 5 s.
+    Defaults take about 105 s on 2 quiet CPU cores (and ship built: `training/shipped.py`);
+    `small()` 30-45 s, `tiny()` about 5 s.
     """
 
     seed: int = 0

@@ -1,4 +1,4 @@
-"""Process-level defaults: offline Hugging Face libraries and device-dependent precision.
+"""Process-level defaults: offline Hugging Face libraries, OpenMP waiting, device precision.
 
 The variables are set with `os.environ.setdefault`, so a user who exports `HF_HUB_OFFLINE=0`
 (a real deployment with internet, pointing a project at a hub model) keeps that choice.
@@ -24,6 +24,12 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     # The Rust tokenizer's thread pool does not survive fork (Celery prefork workers).
     "TOKENIZERS_PARALLELISM": "false",
+    # OpenMP threads sleep when they have no work instead of spinning for it. Read once, when
+    # torch loads its OpenMP runtime, so it must be set before `import torch`. Beside a busy
+    # process on 2 cores, 2 spinning threads burned 2.7x the CPU of 1 thread per pretraining
+    # step and ran 2.4x slower; passive, 2 threads cost what 1 does (docs/benchmarks.md,
+    # "First run").
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -16,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.audit import Origin
 
-from .forms import TokenCreateForm
+from .forms import PasswordChangeForm, TokenCreateForm
+from .passwords import password_changed
 from .tokens import CreatedToken, is_expired, token_create, token_revoke, tokens_of
 
 
@@ -54,8 +54,19 @@ def password_change(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, password_form=form, status=400)
     user = form.save()
-    update_session_auth_hash(request, user)  # this session stays signed in; the others end
-    messages.success(request, "Your password was changed.")
+    update_session_auth_hash(request, user)  # this session stays signed in (a new key)
+    ended = password_changed(
+        user=user,
+        origin=Origin.of(request),
+        keep_session=request.session.session_key,
+        revoke_tokens=form.cleaned_data["revoke_tokens"],
+        how="account page",
+    )
+    revoked = f" and {ended.tokens_revoked} API tokens revoked" if ended.tokens_revoked else ""
+    messages.success(
+        request,
+        f"Your password was changed: {ended.sessions_ended} other sessions ended{revoked}.",
+    )
     return redirect("accounts:account")
 
 

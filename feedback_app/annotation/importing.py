@@ -104,7 +104,11 @@ def _check_candidates(
     if not isinstance(value, list):
         problems.append(Problem("candidates", "must be a list", line))
         return []
-    if k is not None and value and len(value) != k:
+    if not value:  # an empty list made a prompt with no task, silently (issue 26)
+        message = "is empty: give the candidates, or leave the key out to generate them"
+        problems.append(Problem("candidates", message, line))
+        return []
+    if k is not None and len(value) != k:
         problems.append(
             Problem(
                 "candidates", f"this project ranks {k} candidates a task, got {len(value)}", line

@@ -65,10 +65,18 @@ _in_process: dict[str, tuple[float, int]] = {}
 
 
 def forget_unfilled_task_count(project: Project) -> None:
-    """Called when tasks are added, so the next page view counts them."""
+    """Called when tasks are added or a target is raised (more votes, gold, a split), so the
+    next page view counts them."""
     key = _unfilled_key(project)
     _in_process.pop(key, None)
     cache.delete(key)
+
+
+def forget_unfilled_of(project_id: int) -> None:
+    """`forget_unfilled_task_count` by id (the submit path holds no Project row)."""
+    project = Project.objects.only("pk", "created_at").filter(pk=project_id).first()
+    if project is not None:
+        forget_unfilled_task_count(project)
 
 
 def annotator_progress(*, project: Project, annotator: AbstractBaseUser) -> Progress:

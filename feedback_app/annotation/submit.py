@@ -29,7 +29,7 @@ from feedback_app.common.errors import Conflict, NotAllowed, Problem
 from feedback_app.core.access import member_sql
 from feedback_app.core.models import Project
 
-from . import quality_refresh
+from . import quality_refresh, selectors
 from .handout import lease_params, live_leases_of_task_sql
 from .models import Assignment, Ranking, Task
 from .rankings import (
@@ -104,7 +104,8 @@ UPDATE {table(Task)} SET submitted_count = submitted_count + 1, updated_at = %(n
         WHEN {split} AND submitted_count + 1 >= target_annotations
              AND target_annotations < %(max_votes)s
         THEN target_annotations + 1 ELSE target_annotations END
-WHERE id = %(task)s AND gold IS NULL"""
+WHERE id = %(task)s AND gold IS NULL
+RETURNING target_annotations"""
     return insert, submitted, one_more
 
 
@@ -176,8 +177,9 @@ def ranking_store(
     flags: Sequence[str],
     payload_hash: str,
     now: datetime,
-) -> Ranking:
-    """Insert the ranking, close the assignment, count one more ranking on the task."""
+) -> tuple[Ranking, bool]:
+    """Insert the ranking, close the assignment, count one more ranking on the task; and
+    whether that raised the task's target (a split: the caller forgets the unfilled count)."""
     flag_values = {name: name in flags for name in FLAGS}
     values = {
         "task_id": state.task_id,
@@ -210,7 +212,9 @@ def ranking_store(
         (ranking_id,) = cursor.fetchone()
         cursor.execute(submitted, params)
         cursor.execute(one_more, params)
-    return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values)
+        counted = cursor.fetchone()  # None for a gold task: its rankings take no slot
+    raised = counted is not None and counted[0] > state.target
+    return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values), raised
 
 
 # --- the workflow: the rules over the statements above ---------------------------------------
@@ -265,7 +269,7 @@ def ranking_submit(
             taken = slots_taken(task_id=task_id, now=now)
             if taken >= state.target:
                 raise Conflict(Problem("task", "your lease ran out and others completed this task"))
-        ranking = ranking_store(
+        ranking, target_raised = ranking_store(
             state=state,
             annotator_id=annotator.pk,
             groups=normalised,
@@ -275,4 +279,6 @@ def ranking_submit(
             now=now,
         )
         transaction.on_commit(partial(quality_refresh.refresh_soon, state.project_id))
+        if target_raised:  # the task wants one more ranking: the cached count must see it
+            transaction.on_commit(partial(selectors.forget_unfilled_of, state.project_id))
         return SubmitResult(ranking, created=True)

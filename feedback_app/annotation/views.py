@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import NotAllowed, ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
-from feedback_app.core import access
+from feedback_app.core import access, preparing
 from feedback_app.core.audit import Origin
 from feedback_app.core.models import Project
 
@@ -31,6 +31,12 @@ def home(request: HttpRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     projects = access.projects_visible_to(request.user).filter(archived=archived)
     administered = set(access.projects_administered_by(request.user).values_list("pk", flat=True))
+    projects = list(projects)
+    found = preparing.rounds_preparing(
+        project_ids=[p.pk for p in projects], administered=administered
+    )
+    for project in projects:
+        project.preparing = found.get(project.pk)
     return TemplateResponse(
         request,
         "annotation/home.html",
@@ -52,7 +58,10 @@ def _task_page(
         "errors": errors or [],
         "assignment": assignment,
         "posted": request.POST if request.method == "POST" else {},
+        "preparing": None,
     }
+    if assignment is None:
+        context["preparing"] = preparing.round_preparing(project=project, user=request.user)
     if assignment is not None:
         candidates = selectors.candidates_in_display_order(assignment)
         prompt = assignment.task.prompt

@@ -19,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 
 from feedback_app.annotation.models import Ranking
 from feedback_app.common import storable
+from feedback_app.common.instants import InstantField
 from feedback_app.core import audit
 from feedback_app.core.models import AuditEvent, Job, ModelVersion
 
@@ -51,11 +52,19 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, min_value=1, max_value=storable.INT64_MAX, **kwargs)
 
 
+@extend_schema_field({"type": "string", "format": "date-time"})
+class InstantFilter(django_filters.Filter):
+    """A date and time (ISO 8601), parsed by common/instants.py: one beyond what a datetime
+    holds in UTC is a 400 naming the parameter, not an overflow in the query."""
+
+    field_class = InstantField
+
+
 class RankingFilter(StrictFilterSet):
     project = IdFilter(field_name="task__project_id")
     annotator = IdFilter(field_name="annotator_id")
     round = IdFilter(field_name="task__round")
-    since = django_filters.IsoDateTimeFilter(
+    since = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text="Submitted at or after."
     )
 
@@ -109,12 +118,8 @@ class AuditEventFilter(StrictFilterSet):
     actor = IdFilter(field_name="actor_id", help_text="The id of the user who acted.")
     action = ActionFilter(help_text="An action (job.launch) or an area (job: every job.*).")
     via = django_filters.ChoiceFilter(choices=AuditEvent.Via.choices)
-    since = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", help_text="At or after."
-    )
-    until = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Before (not at)."
-    )
+    since = InstantFilter(field_name="created_at", lookup_expr="gte", help_text="At or after.")
+    until = InstantFilter(field_name="created_at", lookup_expr="lt", help_text="Before (not at).")
 
     class Meta(StrictFilterSet.Meta):
         model = AuditEvent

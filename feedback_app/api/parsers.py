@@ -44,3 +44,9 @@ class JSONLParser(parsers.BaseParser):
 
 class NDJSONParser(JSONLParser):
     media_type = "application/x-ndjson"
+
+
+def refuse_unreadable_body(request) -> None:
+    """For a step that takes no body: one sent anyway is still parsed, so an unreadable one is a
+    400 naming `body` (ParseError, api/errors.py) rather than silently ignored (issue 26)."""
+    request.data  # noqa: B018 - parsing is the check; an empty body parses to {}

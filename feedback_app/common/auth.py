@@ -12,14 +12,16 @@ in another process could not drop, so nothing is cached then.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 USER_CACHE_SECONDS = 60
 
@@ -67,3 +69,26 @@ def connect_signals() -> None:
     user_model = get_user_model()
     post_save.connect(forget_user, sender=user_model, dispatch_uid="forget-cached-user-save")
     post_delete.connect(forget_user, sender=user_model, dispatch_uid="forget-cached-user-delete")
+
+
+def sessions_end(*, user_id: Any, keep: str | None = None) -> int:
+    """End every session signed in as `user_id` except the one keyed `keep`; how many ended.
+
+    A password change already makes other sessions fail Django's session-hash check at their
+    next request; deleting them makes that explicit and countable (the audit event says how
+    many), and frees the rows. Database-backed engines only (db, cached_db: their rows are the
+    sessions); with a cookie or pure cache engine the hash check is what ends them, and 0 is
+    returned. Reads every unexpired session once: a password change is rare.
+    """
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):
+        return 0
+    live = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    keys = [
+        s.session_key
+        for s in live.only("session_key", "session_data").iterator()
+        if s.session_key != keep and s.get_decoded().get(SESSION_KEY) == str(user_id)
+    ]
+    for key in keys:
+        store(session_key=key).delete()  # through the engine: its cache copy goes too
+    return len(keys)

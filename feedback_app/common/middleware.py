@@ -1,4 +1,5 @@
-"""Answers given before or around a view: too large a body (413), the database busy (503).
+"""Answers given before or around a view: too large a body (413), the database busy (503), a
+method the view does not take (405 with words, not Django's empty answer).
 
 Both would otherwise be a 500 or a long hang: Django reads a multipart upload of any size to
 disk and DRF reads a raw body whole into memory, and a write that cannot get its lock in time
@@ -102,3 +103,30 @@ def busy_answer(request: HttpRequest) -> HttpResponse:
         title="Busy, try again",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+class MethodNotAllowedMiddleware:
+    """A 405 that says which methods the URL takes, in words (a page, or the API's JSON).
+
+    Django's `require_POST` answers a GET with an empty 405: a blank page for whoever followed a
+    link to a form's action (the autopilot's, say; issue 26). The Allow header is kept.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or response.streaming or response.content:
+            return response
+        allow = response.get("Allow", "")
+        message = f"{request.method} is not taken here; this address takes {allow or 'nothing'}"
+        if "POST" in allow:
+            message += ": use the form on the page that links here"
+        return error_answer(
+            request,
+            [Problem("method", message)],
+            status=405,
+            title="Not allowed",
+            headers={"Allow": allow},
+        )

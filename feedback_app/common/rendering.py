@@ -36,6 +36,21 @@ from markdown_it import MarkdownIt
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
     "table"
 )
+ALIGN_CLASSES = {"align-left", "align-center", "align-right"}  # static/css/app.css styles them
+
+
+def _alignment_as_class(state) -> None:
+    """A table column's alignment as a class (`align-center`) instead of markdown-it's
+    `style="text-align:center"`: the Content-Security-Policy refuses every style attribute,
+    so stored HTML never holds one."""
+    for token in state.tokens:
+        if token.type in ("th_open", "td_open") and (style := token.attrs.pop("style", None)):
+            side = str(style).removeprefix("text-align:")
+            if f"align-{side}" in ALIGN_CLASSES:
+                token.attrSet("class", f"align-{side}")
+
+
+_md.core.ruler.push("alignment_as_class", _alignment_as_class)
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "del", "code", "pre", "blockquote",
@@ -45,13 +60,14 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "code": {"class"},
-    "th": {"style"},
-    "td": {"style"},
     "ol": {"start"},
 }
+# No style attribute anywhere (the CSP refuses them); table alignment is one of these classes.
+ALLOWED_CLASSES = {"th": ALIGN_CLASSES, "td": ALIGN_CLASSES}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
-RENDER_VERSION = 1
+# 2: table alignment as a class, no style attribute (annotation migration 0011 renders again).
+RENDER_VERSION = 2
 DIGEST_LENGTH = 32  # hex characters of `html_digest` (128 bits)
 
 
@@ -63,7 +79,7 @@ def sanitize_html(html: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
-        filter_style_properties={"text-align"},
+        allowed_classes=ALLOWED_CLASSES,
     )
 
 

@@ -58,6 +58,8 @@ ACTIONS: dict[str, str] = {
     "token.create": "API token created",
     "token.revoke": "API token revoked",
     "lockout.lift": "login lockout lifted",
+    "lockout.prune": "old login records pruned",
+    "account.password": "password changed (other sessions ended)",
     "autopilot.update": "autopilot settings changed",
     "autopilot.gate": "autopilot's promotion gate decided",
     "autopilot.stop": "autopilot stopped a run",

@@ -3,12 +3,11 @@ is a 400 with the page showing which field is wrong."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
+from feedback_app.common.instants import day_end, day_start
 from feedback_app.common.storable import is_id
 
 from .audit import ACTION_MAX, ACTION_PATTERN, ACTIONS
@@ -64,12 +63,8 @@ class AuditFilterForm(forms.Form):
             "actor_name": data.get("actor") or None,
             "action": data.get("action") or None,
             "via": data.get("via") or None,
-            "since": _start_of(since) if since else None,
-            # The last day has no next one to end before: no upper bound then.
-            "until": _start_of(until + timedelta(days=1)) if until and until.year < 9999 else None,
+            # A bound beyond what a datetime holds in UTC excludes nothing: no bound then.
+            "since": day_start(since) if since else None,
+            "until": day_end(until) if until else None,
             "before": data.get("before"),
         }
-
-
-def _start_of(day) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))

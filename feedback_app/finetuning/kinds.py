@@ -91,7 +91,7 @@ _AFTER_STAGES = (
     ),
     JobKind(
         "review_scores", "Score the review queue", checkers.check_review_scores,
-        runners.run_review_scores, QUEUE_TRAINING, forms.ReviewScoresForm, torch=True,
+        runners.run_review_scores, QUEUE_GENERATION, forms.ReviewScoresForm, torch=True,
     ),
     # No launch form: `make run` (bootstrap_demo) launches it; project admins may from the
     # API (or retry it from its page), as any kind.

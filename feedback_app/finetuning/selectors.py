@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Max, Q
 
 from feedback_app.annotation.models import Ranking, Task
+from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion, Project
 from feedback_app.preferences.pairs import pairwise_agreement
 from feedback_app.preferences.selectors import ranking_rows
@@ -98,6 +99,17 @@ def recent_jobs(*, project: Project, limit: int = 20):
     return Job.objects.filter(project=project).order_by("-id")[:limit]
 
 
+def last_review_scoring(*, project: Project) -> Job | None:
+    """The project's latest "Score the review queue" job: when the queue was last scored (or
+    is being scored now) and what it found, for the review page."""
+    return (
+        Job.objects.filter(project=project, kind=Job.Kind.REVIEW_SCORES)
+        .defer("metric_history", "log_tail", "traceback")
+        .order_by("-id")
+        .first()
+    )
+
+
 def job_status(job: Job) -> dict:
     """What the job page polls: small, JSON-ready."""
     return {
@@ -112,6 +124,7 @@ def job_status(job: Job) -> dict:
         "outputs": job.outputs,
         "cancel_requested": job.cancel_requested,
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
+        "eta": job_eta_text(job),
         "finished": job.is_finished,
     }
 

@@ -14,8 +14,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import InvalidInput, Problem, ServiceError
 from feedback_app.common.storable import is_id
+from feedback_app.core import preparing
 from feedback_app.core.access import is_project_admin, project_administered_or_404
 from feedback_app.core.audit import Origin
+from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
@@ -62,6 +64,7 @@ def _loop_page(request, project, forms=None, status=200, autopilot_form=None) ->
         "gate_outlook": _gate_outlook(project, pilot),
         "jobs": selectors.recent_jobs(project=project),
         "worker_absent": selectors.worker_absent(project=project),
+        "preparing": preparing.round_preparing(project=project, user=request.user),
         "forms": launchers,
         "kinds": {name: kind.label for name, kind in KINDS.items()},
     }
@@ -336,9 +339,14 @@ def review(request: HttpRequest, project_id: int) -> HttpResponse:
     items = list(review_queue.review_items(project=project)[:REVIEW_PAGE_ITEMS])
     rankings = review_queue.rankings_of_tasks(task_ids={i.task_id for i in items})
     rows = [(item, rankings.get(item.task_id, [])) for item in items]
-    return TemplateResponse(
-        request, "finetuning/review.html", {"project": project, "rows": rows}, status=status
-    )
+    scoring = selectors.last_review_scoring(project=project)
+    context = {
+        "project": project,
+        "rows": rows,
+        "scoring": scoring,
+        "scoring_eta": job_eta_text(scoring) if scoring else None,
+    }
+    return TemplateResponse(request, "finetuning/review.html", context, status=status)
 
 
 REVIEW_PAGE_ITEMS = 50

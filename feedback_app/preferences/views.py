@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback_app.annotation.quality_refresh import send_refresh
+from feedback_app.annotation.quality_refresh import refresh_pending, send_refresh
 from feedback_app.core.access import project_administered_or_404
 
 from .dashboards import PAGES, page_context
@@ -37,6 +37,10 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
         "view": view,
         "computed_at": view.report.computed_at.strftime("%Y-%m-%d %H:%M:%S") if view.report else "",
         "age": timesince(view.report.computed_at) if view.report else "",
+        "pending": refresh_pending(
+            project_id=project.pk,
+            computed_at=view.report.computed_at if view.report else None,
+        ),
         "page": figure,
         "pages": PAGES,
         **page_context(figure, view.figures, _page_number(request)),

@@ -53,6 +53,7 @@
     status.textContent = s.status;
     status.className = `status status-${s.status}`;
     field("note").textContent = s.progress_note + (s.cancel_requested && !s.finished ? " (cancelling…)" : "");
+    field("eta").textContent = s.eta ? `(${s.eta})` : "";
     field("log").textContent = s.log_tail;
     field("outputs").textContent = JSON.stringify(s.outputs, null, 2);
     const err = field("error");

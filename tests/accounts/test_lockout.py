@@ -122,3 +122,74 @@ def test_behind_a_proxy_the_configured_header_names_the_address(settings, make_u
     assert response.status_code == 302  # the proxy's address is not locked for everyone
     locked = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="9.9.9.9, 10.0.0.7")
     assert_locked_page(locked.post("/accounts/login/", {"username": "zed", "password": "pw-zed"}))
+
+
+def _locked_out(username: str) -> None:
+    for n in range(LIMIT):
+        page_login(username, "wrong", address=f"10.0.3.{n}")
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("axes_reset", []),
+        ("axes_reset_username", ["ann"]),
+        ("axes_reset_ip", ["10.0.3.0", "10.0.3.1", "10.0.3.2"]),
+        ("axes_reset_ip_username", ["10.0.3.0", "ann"]),
+    ],
+)
+def test_every_axes_reset_command_lifts_and_records_each_lift(make_user, command, args):
+    from axes.models import AccessAttempt
+
+    from feedback_app.core.models import AuditEvent
+
+    make_user("ann")
+    _locked_out("ann")
+    lifted = AccessAttempt.objects.count() if command != "axes_reset_ip_username" else 1
+    call_command(command, *args, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    events = AuditEvent.objects.filter(action="lockout.lift")
+    assert events.count() == lifted
+    assert {(e.via, e.actor, e.data["username"]) for e in events} == {("cli", None, "ann")}
+
+
+def test_a_lift_in_the_admin_is_recorded_once(make_user):
+    from axes.models import AccessAttempt
+
+    from feedback_app.core.models import AuditEvent
+
+    make_user("ann")
+    _locked_out("ann")
+    admin = Client()
+    admin.force_login(make_user("root", is_staff=True, is_superuser=True))
+    attempt = AccessAttempt.objects.first()
+    response = admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    (event,) = AuditEvent.objects.filter(action="lockout.lift")
+    assert event.via == "page" and event.actor.username == "root"
+
+
+def test_old_login_records_and_expired_attempts_are_pruned_by_the_sweeper(make_user, settings):
+    """axes keeps a row per login forever: the sweeper prunes them on a schedule."""
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt, AccessLog
+    from django.utils import timezone
+
+    from feedback_app.core.models import AuditEvent
+
+    settings.LOGIN_RECORDS_KEEP_DAYS = 30
+    make_user("ann")
+    make_user("bob")
+    for _ in range(2):
+        page_login("ann", "pw-ann")
+    _locked_out("bob")
+    assert AccessLog.objects.count() == 2
+    old = timezone.now() - timedelta(days=31)
+    AccessLog.objects.filter(pk=AccessLog.objects.first().pk).update(attempt_time=old)
+    AccessAttempt.objects.update(attempt_time=old)  # long past the cool-off
+    call_command("sweep_jobs", "--once", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert AccessLog.objects.count() == 1 and not AccessAttempt.objects.exists()
+    (event,) = AuditEvent.objects.filter(action="lockout.prune")
+    assert event.data["logins"] == 1 and event.data["expired_attempts"] == 3
+    call_command("sweep_jobs", "--once", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert AuditEvent.objects.filter(action="lockout.prune").count() == 1  # nothing more to do

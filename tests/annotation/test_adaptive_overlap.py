@@ -63,3 +63,38 @@ def test_with_fixed_overlap_a_split_task_still_stops_at_the_minimum(make_project
     assert _rank(project, five[2], best_last=False) is None
     task = Task.objects.get(project=project)
     assert (task.submitted_count, task.target_annotations, task.top_split) == (2, 2, True)
+
+
+def _cached(project, value: int) -> None:
+    """The project's count as a page cached it earlier (shared cache; no in-process copy)."""
+    from django.core.cache import cache
+
+    from feedback_app.annotation import selectors
+
+    selectors._in_process.clear()
+    cache.set(selectors._unfilled_key(project), value, 60)
+
+
+def test_a_split_that_raises_the_target_clears_the_cached_unfilled_count(
+    make_project, five, django_capture_on_commit_callbacks
+):
+    """The target rose, so the count is not "at most a little too high" any more: the next
+    read counts again. A ranking that raises nothing leaves the cache be (no extra query)."""
+    from feedback_app.annotation.selectors import unfilled_task_count
+
+    project = _project(make_project, five, most=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        _rank(project, five[0], best_last=False)
+    _cached(project, 7)  # a value only a read before this ranking could have left
+    with django_capture_on_commit_callbacks(execute=True):
+        _rank(project, five[1], best_last=False)  # agrees: the task is filled, target kept
+    assert unfilled_task_count(project) == 7
+    task = Task.objects.get(project=project)
+    task.submitted_count, task.target_annotations = 1, 2  # back to one ranking, to split it
+    task.save(update_fields=["submitted_count", "target_annotations"])
+    _cached(project, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        _rank(project, five[2], best_last=True)  # another top choice: the target rises
+    task.refresh_from_db()
+    assert (task.submitted_count, task.target_annotations) == (2, 3)
+    assert unfilled_task_count(project) == 1

@@ -44,6 +44,7 @@ def test_text_and_chat_prompts_parse_with_their_candidates():
         ("not json", "line"),
         (json.dumps({"candidates": ["a", "b"]}), "prompt"),
         (json.dumps({"prompt": "x", "candidates": ["a"]}), "candidates"),
+        (json.dumps({"prompt": "x", "candidates": []}), "candidates"),  # no task, silently
         (json.dumps({"prompt": "x", "candidates": ["a", ""]}), "candidates[1]"),
         (
             json.dumps({"prompt": "x", "candidates": ["a", {"text": "b", "modle": "m"}]}),

@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import re
 
 import pytest
 from django.apps import apps
@@ -332,3 +333,33 @@ def test_api_import_refuses_stored_html_naming_the_field(root, record, field):
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
     assert not Prompt.objects.exists()
+
+
+STYLE_ATTRIBUTE = re.compile(r"<[^>]*\sstyle=")
+TABLE = "| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |"
+
+
+def test_table_alignment_is_a_class_and_no_stored_html_has_a_style_attribute(alice):
+    """The CSP refuses style attributes (issue 26): alignment is a class app.css styles."""
+    project = Project.objects.create(name="html", candidates_per_task=2)
+    _import(project, TABLE, [TABLE, '<td style="color:red">x</td>'])
+    stored = [*Prompt.objects.get().html, *Candidate.objects.values_list("html", flat=True)]
+    assert not any(STYLE_ATTRIBUTE.search(html) for html in stored), stored
+    assert stored[0].count('class="align-center"') == 2 and "align-right" in stored[0]
+
+
+def test_migration_0011_renders_rows_of_the_first_version_without_style(alice):
+    project = Project.objects.create(name="html", candidates_per_task=2)
+    _import(project, [{"role": "user", "content": TABLE}], [TABLE, "b"])
+    # Rows as version 1 left them: certified then, alignment in a style attribute.
+    old = '<table><tr><td style="text-align:center">2</td></tr></table>'
+    Prompt.objects.update(html=[old], render_version=1)
+    Candidate.objects.update(html=old, render_version=1)
+    migration = importlib.import_module(
+        "feedback_app.annotation.migrations.0011_render_v2_no_style"
+    )
+    migration.render_again(apps, None)
+    rows = [Prompt.objects.get(), *Candidate.objects.all()]
+    assert all(r.render_version == RENDER_VERSION and r.html_is_current() for r in rows)
+    assert 'class="align-center"' in Prompt.objects.get().html[0]
+    assert not any(STYLE_ATTRIBUTE.search(str(r.html)) for r in rows)

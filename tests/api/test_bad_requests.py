@@ -335,3 +335,43 @@ def test_jsonl_strings_may_hold_line_and_paragraph_separators(world):
     assert response.status_code == 201, response.content
     texts = set(Prompt.objects.filter(project=world.project_a).values_list("text", flat=True))
     assert {"one\u2028two", "one\u2029two", "one\u0085two"} <= texts
+
+
+# Promote is not here: it takes a body (`confirm`) since the guided loop, and reads it.
+BODYLESS = [
+    ("/api/v1/tasks/{task}/skip/", "alice"),
+    ("/api/v1/jobs/{job}/cancel/", "dave"),
+    ("/api/v1/jobs/{job}/retry/", "dave"),
+    ("/api/v1/projects/{project}/archive/", "dave"),
+    ("/api/v1/projects/{project}/restore/", "dave"),
+    ("/api/v1/projects/{project}/quality/refresh/", "dave"),
+    ("/api/v1/users/{user}/deactivate/", "root"),
+    ("/api/v1/users/{user}/reactivate/", "root"),
+]
+
+
+def test_every_step_without_a_body_refuses_an_unreadable_one_and_does_nothing(world):
+    """Skip (and every other step that takes no body) used to ignore a body it could not read:
+    now it is parsed, and an unreadable one is a 400 naming `body` before anything happens."""
+    from feedback_app.annotation.models import Assignment
+    from feedback_app.core.models import AuditEvent
+
+    ids = {"task": world.task_a.pk, "job": world.job_a.pk, "version": world.version_a.pk,
+           "project": world.project_a.pk, "user": world.alice.pk}  # fmt: skip
+    before = (list(Assignment.objects.values_list("status", flat=True).order_by("pk")),
+              AuditEvent.objects.count())  # fmt: skip
+    for url, role in BODYLESS:
+        for body in ('{"reason": ', "[1, 2", "NaN"):
+            response = world.client(role).post(
+                url.format(**ids), body, content_type="application/json"
+            )
+            assert response.status_code == 400, (url, body, response.content)
+            assert [e["field"] for e in response.json()["errors"]] == ["body"], url
+    after = (list(Assignment.objects.values_list("status", flat=True).order_by("pk")),
+             AuditEvent.objects.count())  # fmt: skip
+    assert after == before
+    # No body, or an empty object, still works: the step takes none.
+    skip = BODYLESS[0][0].format(**ids)
+    assert (
+        world.client("alice").post(skip, "{}", content_type="application/json").status_code == 200
+    )

@@ -29,12 +29,15 @@ from tests.hostile import (
     EACH,
     EXAMPLES,
     ID_EXAMPLES,
+    INSTANT_EXAMPLES,
     TEXT_EXAMPLES,
     dumps,
+    edge_instant,
     every_case,
     hostile,
     hostile_id,
     hostile_text,
+    instant_fits,
     noise,
     nul_text,
     put,
@@ -547,6 +550,31 @@ def test_hostile_query_parameters_are_400s_naming_them(world):
     action_place = [("/api/v1/audit/", "action")]
     every_case(action_place, [*not_names, "job.", ".job", "Job", "a" * 65, "job\nlaunch"],
                hostile_text.filter(lambda t: not t.isalpha()) | nul_text, attempt)  # fmt: skip
+
+
+def test_dates_at_the_ends_of_the_range_are_400s_naming_the_filter_or_are_taken(world):
+    """Years 1 and 9999 with offsets up to a day (issue 26): a date-time filter takes a value
+    that lies within years 1..9999 in UTC and refuses every other one with a 400 naming it;
+    an overflow while converting to UTC used to be a 500 on the audit and rankings lists."""
+    client = world.client("dave")
+    a = world.project_a.pk
+    places = [("/api/v1/rankings/", "since"), ("/api/v1/audit/", "since"),
+              ("/api/v1/audit/", "until"), (f"/api/v1/projects/{a}/pairs/", "since")]  # fmt: skip
+
+    def attempt(place, value):
+        url, name = place
+        params = {name: value, **({"format": "json"} if url.endswith("/pairs/") else {})}
+        response = client.get(url, params)
+        if instant_fits(value):
+            assert response.status_code == 200, (url, value, response.content)
+        else:
+            assert_named_4xx(response)
+            assert [e["field"] for e in response.json()["errors"]] == [name], (url, value)
+
+    every_case(places, INSTANT_EXAMPLES, edge_instant, attempt, max_examples=60)
+    for place in places:  # the cases of the issue, by name
+        for value in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+            assert client.get(place[0], {place[1]: value}).status_code == 400, (place, value)
 
 
 API_ID_URLS = [

@@ -109,3 +109,13 @@ def test_an_admin_sets_the_gold_rate(world):
         f"/api/v1/projects/{world.project_a.pk}/", {"gold_rate": 0.1}, format="json"
     )
     assert response.status_code == 200 and response.json()["gold_rate"] == 0.1
+
+
+def test_a_limit_given_twice_is_a_400_naming_it(world):
+    """As every list's filters: a repeated parameter is a typo, not "the last one wins"."""
+    response = world.client("dave").get(_url(world) + "?limit=1&limit=2")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "limit", "message": "given more than once", "line": None}
+    ]
+    assert world.client("dave").get(_url(world) + "?limit=2").status_code == 200

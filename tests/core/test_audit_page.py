@@ -254,6 +254,21 @@ def test_hostile_filter_values_on_the_page_are_400s(client, logged):
     assert client.get(AUDIT, {"until": "9999-12-31", "since": "2026-01-01"}).status_code == 200
 
 
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
+def test_first_and_last_days_on_the_page_are_no_bound_in_any_time_zone(
+    client, logged, settings, zone
+):
+    """Day 0001-01-01 begins before year 1 in UTC east of Greenwich, and 9999-12-31 ends after
+    9999 everywhere: such a bound excludes nothing, so it is dropped (never an overflow)."""
+    settings.TIME_ZONE = zone
+    client.force_login(logged["root"])
+    everything = client.get(AUDIT).context_data["rows"]
+    for since, until in [("0001-01-01", "9999-12-31"), ("0001-01-01", ""), ("", "9999-12-31")]:
+        response = client.get(AUDIT, {"since": since, "until": until})
+        assert response.status_code == 200, (zone, since, until)
+        assert response.context_data["rows"] == everything
+
+
 def test_the_topbar_and_the_loop_nav_link_to_the_audit_page(client, setup, logged):
     project, _, ada = setup
     client.force_login(logged["root"])

@@ -1,10 +1,19 @@
-"""Every page, loaded in Chromium with its Content-Security-Policy, reports no violation."""
+"""Every page, loaded in Chromium with its Content-Security-Policy, reports no violation.
+
+The project's user content (guidelines, prompts, candidates, a demonstration) holds what the
+renderer turns into markup a policy may refuse: aligned tables (once `style="text-align:..."`,
+1,220 violations on one page, issue 26), code, lists, links. Every page that shows user content
+is visited: the ranking page, guidelines and their preview, a task's gold page, review, quality.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from feedback_app.core.models import Job
+from feedback_app.annotation import services
+from feedback_app.annotation.importing import check_records
+from feedback_app.core.models import Job, Membership, Project
+from feedback_app.preferences.dashboards import PAGES
 
 from .conftest import login
 
@@ -45,11 +54,35 @@ def watched(new_page) -> tuple[object, list[str]]:
     return page, console
 
 
-def test_every_page_loads_without_a_policy_violation(
-    new_page, live_server, make_user, make_project, settings
-):
+# Every alignment markdown has, a code block, a list, a link: what user content renders to.
+TABLE = "| left | centre | right | none |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |"
+CONTENT = f"{TABLE}\n\n`code` and a [link](https://example.org)\n\n1. one\n2. two"
+
+
+def _project_with_tables(root) -> Project:
+    """A project whose guidelines, prompts and candidates all hold aligned tables."""
+    project = Project.objects.create(
+        name="P", candidates_per_task=3, annotations_per_task=2, guidelines=CONTENT
+    )
+    Membership.objects.create(project=project, user=root, role="admin")
+    records = [
+        (
+            n,
+            {
+                "prompt": f"{CONTENT}\n\n{n}",
+                "candidates": [f"{CONTENT}\n\n{n}.{j}" for j in range(3)],
+            },
+        )
+        for n in (1, 2)
+    ]
+    services.prompts_import(project=project, records=check_records(records, k=3))
+    return project
+
+
+def test_every_page_loads_without_a_policy_violation(new_page, live_server, make_user, settings):
     root = make_user("root", is_staff=True, is_superuser=True)
-    project = make_project(name="P", annotators=[root])
+    project = _project_with_tables(root)
+    task = project.tasks.order_by("pk").first()
     job = Job.objects.create(project=project, kind="build_dataset", params={})
     base = live_server.url
 
@@ -69,6 +102,11 @@ def test_every_page_loads_without_a_policy_violation(
         "settings": (f"{base}/projects/{project.pk}/settings/", ".js-preview"),  # its script ran
         "members": (f"{base}/projects/{project.pk}/members/", None),
         "quality": (f"{base}/projects/{project.pk}/quality/", None),
+        **{
+            f"quality {figure}": (f"{base}/projects/{project.pk}/quality/{figure}/", None)
+            for figure in PAGES
+        },
+        "gold": (f"{base}/projects/{project.pk}/tasks/{task.pk}/gold/", None),
         "review": (f"{base}/projects/{project.pk}/review/", None),
         "rounds": (f"{base}/projects/{project.pk}/rounds/", None),
         "audit log": (f"{base}/audit/", None),
@@ -77,6 +115,10 @@ def test_every_page_loads_without_a_policy_violation(
     }
     found = {name: open_checked(page, console, url, ready) for name, (url, ready) in pages.items()}
     assert found == {name: [] for name in pages}
+    # The tables were there, aligned by the stylesheet's classes (not by refused attributes).
+    page.goto(pages["ranking"][0])
+    cell = page.locator("[data-testid=candidate-A] td.align-right").first
+    assert cell.evaluate("e => getComputedStyle(e).textAlign") == "right"
 
     settings.AXES_FAILURE_LIMIT = 1
     locked, locked_console = watched(new_page)
@@ -103,3 +145,24 @@ def test_the_check_would_see_an_inline_script(new_page, live_server):
     reported = open_checked(page, console, url)
     assert reported and any("script-src" in r for r in reported)
     assert page.title() != "ran"
+
+
+def test_the_check_would_see_a_style_attribute_in_a_table(new_page, live_server):
+    """A table cell aligned by a style attribute, as stored HTML of renderer version 1 held,
+    is a violation the listener reports: a page with tables fails the test above if any is left."""
+    page, console = watched(new_page)
+    url = f"{live_server.url}/canary"
+    body = '<!doctype html><table><tr><td style="text-align:right">1</td></tr></table>'
+    page.route(
+        url,
+        lambda route: route.fulfill(
+            status=200,
+            headers={
+                "Content-Type": "text/html",
+                "Content-Security-Policy": "script-src 'self'; style-src 'self'",
+            },
+            body=body,
+        ),
+    )
+    reported = open_checked(page, console, url)
+    assert reported and any("style-src" in r for r in reported), reported

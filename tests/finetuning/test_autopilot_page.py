@@ -166,3 +166,20 @@ def test_a_steps_job_page_names_its_run_and_so_does_its_retry(admin_client, loop
     other = Job.objects.create(project=project, kind="build_dataset")
     body = admin_client.get(reverse("finetuning:job", args=[other.pk])).content.decode()
     assert 'data-testid="autopilot-step"' not in body
+
+
+def test_a_get_on_the_autopilot_form_action_is_a_405_page_saying_use_post(
+    admin_client, loop_project
+):
+    """Was an empty 405 (require_POST): now a page in words, the Allow header kept."""
+    project, _ = loop_project
+    for url in (
+        reverse("finetuning:autopilot", args=[project.pk]),
+        reverse("finetuning:autopilot-pause", args=[project.pk, "pause"]),
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 405 and response["Allow"] == "POST", url
+        assert response["Content-Type"].startswith("text/html")
+        body = response.content.decode()
+        assert "GET is not taken here; this address takes POST" in body, body
+        assert 'data-testid="errors"' in body or 'role="alert"' in body

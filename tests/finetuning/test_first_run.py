@@ -164,3 +164,61 @@ def test_a_failed_job_is_shown_with_the_first_line_of_its_error(loop_project):
         project=project, kind="generate", status=Job.Status.FAILED, error="ValueError: x\ny"
     )
     assert job_line(job) == f"round (job {job.pk}): failed: ValueError: x"
+
+
+def _running(project, kind="build_base", *, progress=0.25, elapsed=60):
+    now = timezone.now()
+    return Job.objects.create(
+        project=project, kind=kind, status=Job.Status.RUNNING, progress=progress,
+        progress_note="Pretraining: step 125/500", started_at=now - timedelta(seconds=elapsed),
+        heartbeat_at=now,
+    )  # fmt: skip
+
+
+def test_watch_jobs_line_gives_the_time_left_from_the_step_rate(loop_project):
+    project, _ = loop_project
+    job = _running(project)
+    assert job_line(job) == (
+        f"base model (job {job.pk}): 25% (Pretraining: step 125/500), about 3 min left"
+    )
+
+
+def test_the_job_page_status_carries_the_time_left(loop_project):
+    project, _ = loop_project
+    assert selectors.job_status(_running(project))["eta"] == "about 3 min left"
+    queued = Job.objects.create(project=project, kind="generate")
+    assert selectors.job_status(queued)["eta"] is None
+
+
+def test_watch_jobs_ends_with_the_loop_demos_ranking_page_once_its_jobs_succeeded(loop_project):
+    from feedback_app.annotation.demo import LOOP_PROJECT
+
+    project, _ = loop_project
+    project.name = LOOP_PROJECT
+    project.save()
+    Job.objects.create(project=project, kind="generate", status=Job.Status.SUCCEEDED)
+    out = io.StringIO()
+    call_command("watch_jobs", "--every", "0", "--demo-url", "http://127.0.0.1:8000/", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        f"the loop demo is ready: http://127.0.0.1:8000/projects/{project.pk}/annotate/"
+    )
+
+
+def test_watch_jobs_says_the_loop_demo_is_not_ready_when_its_round_failed(
+    loop_project, monkeypatch
+):
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="generate", status=Job.Status.QUEUED)
+    real = selectors.jobs_watched
+
+    def look(**kwargs):  # the round fails after the watcher's first look
+        found = real(**kwargs)
+        Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error="OSError: disk")
+        return found
+
+    monkeypatch.setattr(selectors, "jobs_watched", look)
+    out = io.StringIO()
+    call_command("watch_jobs", "--every", "0", "--demo-url", "http://x/", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        f"the loop demo is not ready: round (job {job.pk}): failed: OSError: disk"
+    )

@@ -72,7 +72,7 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "train_rloo": "gpu",
         "evaluate": "gpu",
         "promote": "default",
-        "review_scores": "gpu",
+        "review_scores": "generation",  # quick work (issue 25): not behind training
         "build_base": "gpu",
     }
 

@@ -59,3 +59,34 @@ def test_the_review_page_is_for_project_admins_only(client, alice, queued):
     assert not RankingDrop.objects.exists()
     Membership.objects.filter(user=alice).update(role=Membership.Role.ADMIN)
     assert client.get(url).status_code == 200
+
+
+def test_the_page_says_when_the_queue_was_last_scored_and_what_it_found(client, make_user, queued):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_app.core.models import Job
+
+    project, _, _ = queued
+    client.force_login(make_user("root", is_staff=True))
+    url = reverse("finetuning:review", args=[project.pk])
+    assert "Never scored yet." in client.get(url).content.decode()
+
+    done = Job.objects.create(
+        project=project, kind="review_scores", status="succeeded",
+        finished_at=timezone.now() - timedelta(hours=2),
+        outputs={"reward": 1, "scored": 16, "tasks": 8, "queue": 1},
+    )  # fmt: skip
+    body = client.get(url).content.decode()
+    assert "Last scored 2\xa0hours ago" in body and f"job {done.pk}</a>" in body
+    assert "16 candidates of 8 tasks, 1 confident disagreement found." in body
+
+    now = timezone.now()
+    running = Job.objects.create(
+        project=project, kind="review_scores", status="running", progress=0.5,
+        started_at=now - timedelta(seconds=60), heartbeat_at=now,
+    )  # fmt: skip
+    body = client.get(url).content.decode()
+    assert f'Being scored now (<a href="/jobs/{running.pk}/">job {running.pk}</a>, running' in body
+    assert "about 1 min left" in body

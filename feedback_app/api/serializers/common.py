@@ -7,11 +7,22 @@ from typing import Any
 from rest_framework import serializers
 
 from feedback_app.common import storable
+from feedback_app.common.instants import parse_instant
 
 
 def _id_field(**kwargs: Any) -> serializers.IntegerField:
     """An id in a body or query string: bounded, so no lookup overflows a 64-bit column."""
     return serializers.IntegerField(min_value=1, max_value=storable.INT64_MAX, **kwargs)
+
+
+class InstantField(serializers.DateTimeField):
+    """A date and time read by common/instants.py, the parser every date filter uses."""
+
+    def to_internal_value(self, value: Any):
+        try:
+            return parse_instant(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from feedback_app.preferences.pairs import PairPolicy
 from training.config import ranges
 
-from .common import _id_field
+from .common import InstantField, _id_field
 
 _MIN_VOTES = ranges(PairPolicy)["min_votes"]
 
@@ -61,7 +61,7 @@ class PairFilterSerializer(serializers.Serializer):
         max_length=200,
         help_text="Model version id, or source name: pairs with a candidate from that model.",
     )
-    since = serializers.DateTimeField(
+    since = InstantField(
         required=False, help_text="Count only rankings submitted at or after this time."
     )
     cursor = serializers.CharField(required=False, help_text="format=json: the `next` page.")

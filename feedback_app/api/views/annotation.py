@@ -13,6 +13,7 @@ from feedback_app.annotation import demonstrations, handout, selectors, services
 from feedback_app.annotation.models import Task
 
 from .. import permissions
+from ..parsers import refuse_unreadable_body
 from ..serializers.annotation import (
     DemonstrationInputSerializer,
     DemonstrationSerializer,
@@ -83,6 +84,7 @@ class SkipApi(APIView):
 
     @extend_schema(request=None, responses={200: SkipResultSerializer}, operation_id="tasks_skip")
     def post(self, request: Request, task_id: int) -> Response:
+        refuse_unreadable_body(request)
         _task_visible(request, task_id)
         assignment = services.task_skip(task_id=task_id, annotator=request.user)
         return Response({"task": assignment.task_id, "status": assignment.status})

@@ -28,7 +28,7 @@ from feedback_app.finetuning import jobs, services, versions
 from .. import permissions
 from ..filters import JobFilter, ListFilterBackend, ModelVersionFilter
 from ..pagination import NewestFirstPagination
-from ..parsers import JSONParser
+from ..parsers import JSONParser, refuse_unreadable_body
 from ..serializers.loop import (
     JobCreateSerializer,
     JobSerializer,
@@ -147,6 +147,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         """Cancel a queued job at once; ask a running one to stop (409 if already finished)."""
+        refuse_unreadable_body(request)
         job = jobs.job_cancel(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data)
 
@@ -154,6 +155,7 @@ class JobViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: int) -> Response:
         """A new job with the same kind and parameters as a failed or cancelled one."""
+        refuse_unreadable_body(request)
         job = services.job_retry(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 

@@ -17,6 +17,7 @@ from feedback_app.core.models import Membership
 from feedback_app.workspace import members
 
 from .. import permissions
+from ..parsers import refuse_unreadable_body
 from ..serializers.common import StrictCharField
 
 ROLE = serializers.ChoiceField(choices=Membership.Role.choices)
@@ -155,6 +156,7 @@ class AccountDeactivateApi(APIView):
         request=None, responses={200: AccountSerializer}, operation_id="users_deactivate"
     )
     def post(self, request: Request, user_id: int) -> Response:
+        refuse_unreadable_body(request)
         user = members.account_deactivate(
             user=_account(request, user_id), origin=Origin.of(request)
         )
@@ -168,6 +170,7 @@ class AccountReactivateApi(APIView):
         request=None, responses={200: AccountSerializer}, operation_id="users_reactivate"
     )
     def post(self, request: Request, user_id: int) -> Response:
+        refuse_unreadable_body(request)
         user = members.account_deactivate(
             user=_account(request, user_id), origin=Origin.of(request), active=True
         )

@@ -21,7 +21,7 @@ from feedback_app.core.models import Project
 from feedback_app.workspace import projects as project_services
 
 from .. import permissions
-from ..parsers import JSONLParser, JSONParser, NDJSONParser
+from ..parsers import JSONLParser, JSONParser, NDJSONParser, refuse_unreadable_body
 from ..serializers.projects import (
     ImportResultSerializer,
     ProjectSerializer,
@@ -79,6 +79,7 @@ class ProjectViewSet(
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str) -> Response:
         """Archive: hidden from annotators and read-only until restored (never deleted)."""
+        refuse_unreadable_body(request)
         project = permissions.administered_project(request.user, int(pk))
         project = project_services.project_archive(project=project, origin=Origin.of(request))
         return Response(ProjectSerializer(project).data)
@@ -89,6 +90,7 @@ class ProjectViewSet(
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str) -> Response:
         """Restore an archived project."""
+        refuse_unreadable_body(request)
         project = permissions.administered_project(request.user, int(pk))
         project = project_services.project_archive(
             project=project, archived=False, origin=Origin.of(request)

@@ -18,6 +18,7 @@ from feedback_app.annotation.quality_refresh import send_refresh
 from feedback_app.preferences.reports import ReportView, quality_report
 
 from .. import permissions
+from ..parsers import refuse_unreadable_body
 from ..serializers.quality import (
     FIGURE_CHOICES,
     FIGURE_SERIALIZERS,
@@ -90,6 +91,7 @@ class QualityRefreshApi(APIView):
         request=None, responses={202: RefreshSerializer}, operation_id="projects_quality_refresh"
     )
     def post(self, request: Request, project_id: int) -> Response:
+        refuse_unreadable_body(request)
         project = permissions.administered_project(request.user, project_id)
         send_refresh(project.pk)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)

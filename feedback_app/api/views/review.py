@@ -81,9 +81,12 @@ def _body(request: Request, id_name: str) -> tuple[int, object]:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
+    values = request.query_params.getlist("limit")
+    if not values:
         return DEFAULT_LIMIT
+    if len(values) > 1:  # as every list's filters (api/filters.py): a typo, not "the last one"
+        raise InvalidInput(Problem("limit", "given more than once"))
+    raw = values[0]
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_LIMIT):
         raise InvalidInput(Problem("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
     return int(raw)

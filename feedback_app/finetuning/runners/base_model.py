@@ -39,7 +39,7 @@ def run_build_base(job: Job, reporter: JobReporter) -> dict:
     stopped(result)
     m = result.metrics
     reporter.log(
-        f"Base model {'found in the cache' if result.cached else 'built'}: {result.output_dir} "
+        f"Base model {_base_origin(result)}: {result.output_dir} "
         f"(held-out perplexity {m['heldout_perplexity_before']:.0f} -> "
         f"{m['heldout_perplexity_after']:.1f})"
     )
@@ -58,7 +58,14 @@ def run_build_base(job: Job, reporter: JobReporter) -> dict:
         "model_version": base.pk,
         "weights": result.output_dir,
         "cached": result.cached,
+        "shipped": result.shipped,
     }
     if p["first_round"] is not None and not round_started(job.project):
         outputs["next"] = {"kind": Job.Kind.GENERATE, "params": p["first_round"]}
     return outputs
+
+
+def _base_origin(result: Any) -> str:
+    if result.shipped:
+        return "installed from the copy shipped with the code (sha256 checked)"
+    return "found in the cache" if result.cached else "built"

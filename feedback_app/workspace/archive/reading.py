@@ -3,8 +3,10 @@ value against its field, every problem named by member, line and field."""
 
 from __future__ import annotations
 
+import lzma
 import math
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -14,8 +16,6 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from feedback_app.annotation.importing import MAX_TEXT
 from feedback_app.annotation.models import (
@@ -23,6 +23,7 @@ from feedback_app.annotation.models import (
 )
 from feedback_app.annotation.rankings import MAX_RATIONALE
 from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.common.instants import parse_instant
 from feedback_app.common.storable import character_problem, json_problems
 from feedback_app.core.models import (
     MAX_GUIDELINES,
@@ -61,6 +62,9 @@ class _Reader:
             raise InvalidInput(
                 Problem("file", f"unpacks to {total} bytes, more than the {limit} accepted")
             )
+        for info in infos:
+            if message := _member_problem(info):
+                raise InvalidInput(Problem(info.filename, message))
         self.names = set(names)
         self.unpacked = 0
 
@@ -77,8 +81,11 @@ class _Reader:
         return value
 
     def _read_all(self, member: str) -> bytes:
-        with self.zf.open(member) as f:
-            data = f.read(settings.ARCHIVE_MAX_LINE_BYTES + 1)
+        try:
+            with self.zf.open(member) as f:
+                data = f.read(settings.ARCHIVE_MAX_LINE_BYTES + 1)
+        except _UNREADABLE as exc:
+            raise InvalidInput(Problem(member, f"cannot be read ({exc})")) from None
         if len(data) > settings.ARCHIVE_MAX_LINE_BYTES:
             raise InvalidInput(Problem(member, "too large"))
         return data
@@ -103,8 +110,35 @@ class _Reader:
                     if not isinstance(value, dict):
                         raise InvalidInput(Problem(member, "must be a JSON object", n))
                     yield n, value
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a bad CRC, a cut file
+        except _UNREADABLE as exc:
             raise InvalidInput(Problem(member, f"cannot be read ({exc})")) from None
+
+
+# What reading a damaged member raises: a bad CRC or a cut file (BadZipFile, EOFError), a
+# stream its method cannot decode (zlib.error, LZMAError, OSError from bz2), an encrypted or
+# patched member or an unknown method that the header check missed (RuntimeError,
+# NotImplementedError), a header that contradicts the directory (BadZipFile, ValueError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+)
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a member cannot be read, as far as its directory entry tells: encrypted (the export
+    never encrypts) or compressed by a method Python cannot decode (99 is AES)."""
+    if info.flag_bits & 0x41:  # bit 0: encrypted, bit 6: strong encryption
+        return "is encrypted: export the archive again, without a password"
+    if info.compress_type not in _METHODS:
+        return f"compression method {info.compress_type} is not supported (use deflate)"
+    return None
 
 
 def _limited_lines(f: IO[bytes], limit: int) -> Iterator[bytes]:
@@ -162,12 +196,10 @@ def _value(f: models.Field, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, bool):
             return None, "must be true or false"
     elif isinstance(f, models.DateTimeField):
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is None:
-            return None, "must be a date and time (ISO 8601)"
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, UTC)
-        value = parsed
+        try:  # an archive's naive times are UTC
+            value = parse_instant(value, naive_in=UTC)
+        except ValueError as error:
+            return None, str(error)
     elif isinstance(f, models.FloatField):
         if (
             isinstance(value, bool)

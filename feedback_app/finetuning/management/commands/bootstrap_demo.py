@@ -1,7 +1,8 @@
 """``manage.py bootstrap_demo``: demo users, both demo projects, and the base model's job.
 
-Returns in seconds: the hand-written demo is usable at once, and the offline base model is built
-by a job on the worker (`build_base`), which queues the loop demo's first round when it is done.
+Returns in seconds: the hand-written demo is usable at once, and the offline base model is set up
+by a job on the worker (`build_base`: the default one is installed from the copy shipped with the
+code), which queues the loop demo's first round when it is done.
 """
 
 import os
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             "--model-size",
             choices=BASE_SIZES,
             default=os.environ.get("DEMO_MODEL_SIZE", "default"),
-            help="size of the offline base model (default: the ~2-4 minute build, on the worker)",
+            help="size of the offline base model (default: the one shipped with the code)",
         )
 
     def handle(self, *args, url: str, model_size: str, **options):
@@ -39,8 +40,9 @@ class Command(BaseCommand):
         queued = ""
         if loop.job and loop.job.kind == Job.Kind.BUILD_BASE:
             queued = (
-                f"  The base model is being built by the worker (cached after the first build); "
-                f"round 1 of {loop.project.name!r} follows: {url}jobs/{loop.job.pk}/\n"
+                f"  The base model is being set up by the worker (the default one ships with the "
+                f"code; other sizes are built, then cached); round 1 of {loop.project.name!r} "
+                f"follows: {url}jobs/{loop.job.pk}/\n"
             )
         elif loop.job:
             queued = (

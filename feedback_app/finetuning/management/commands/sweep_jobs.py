@@ -6,6 +6,8 @@ the broker to send a lost message again), so `make run` and docker compose run i
 workers (docs/architecture.md, "Jobs"). Each pass also advances every enabled autopilot: the
 trigger is noticed here, and so is a job that ended without a worker (docs, "Autopilot"). And a
 job's next job (the first run's chain) that its worker died before launching is launched here.
+Once an hour (LOGIN_RECORDS_PRUNE_EVERY_SECONDS) it also prunes django-axes' login records
+(accounts/lockout.py), which axes itself keeps forever.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from feedback_app.accounts.lockout import lockout_records_prune
 from feedback_app.finetuning import autopilot, jobs, services
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ class Command(BaseCommand):
                 self._report(jobs.jobs_sweep())
                 services.jobs_launch_next_pending()
                 autopilot.autopilot_tick()
+                self._prune()
             except Exception as exc:
                 raise CommandError(f"sweep failed: {exc}") from exc
             return
@@ -48,11 +53,15 @@ class Command(BaseCommand):
         every = settings.JOB_SWEEP_EVERY_SECONDS
         self.stdout.write(f"Sweeper ready: a pass every {every:g} s.")
         self.stdout.flush()
+        next_prune = 0.0
         while not stop.is_set():
             try:
                 self._report(jobs.jobs_sweep())
                 services.jobs_launch_next_pending()  # a chain whose worker died mid-way
                 autopilot.autopilot_tick()  # triggers, and jobs that ended with no worker
+                if time.monotonic() >= next_prune:
+                    self._prune()
+                    next_prune = time.monotonic() + settings.LOGIN_RECORDS_PRUNE_EVERY_SECONDS
             except Exception:
                 # The database or the broker may be away for a moment: say so, try next pass
                 # on a fresh connection. The sweeper itself must not die of it.
@@ -60,6 +69,15 @@ class Command(BaseCommand):
                 connection.close()
             stop.wait(every)
         connection.close()
+
+    def _prune(self) -> None:
+        pruned = lockout_records_prune()
+        if pruned:
+            self.stdout.write(
+                f"Pruned login records: {pruned.logins} logins, {pruned.failure_logs} failure "
+                f"logs, {pruned.expired_attempts} expired failed-login records."
+            )
+            self.stdout.flush()
 
     def _report(self, result: jobs.SweepResult) -> None:
         if result:

@@ -1,8 +1,9 @@
 """``manage.py watch_jobs``: progress lines in the terminal for the jobs `make run` queued.
 
-bin/run-local starts it in the background, so the terminal shows the base model being built
-("base model: 43% (Pretraining: step 172/400)") and then round 1, while the servers answer. It
-exits once no job of the watched kinds is queued or running.
+bin/run-local starts it in the background, so the terminal shows the base model being set up
+("base model (job 1): 43% (Pretraining: step 215/500), about 3 min left") and then round 1,
+while the servers answer. It exits once no job of the watched kinds is queued or running; with
+`--demo-url` its last line is "the loop demo is ready: <its ranking page>".
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
-from feedback_app.core.models import Job
+from feedback_app.annotation.demo import LOOP_PROJECT
+from feedback_app.core.eta import job_eta_text
+from feedback_app.core.models import Job, Project
 from feedback_app.finetuning import selectors
 from feedback_app.finetuning.kinds import KINDS
 
@@ -29,7 +33,8 @@ def job_line(job: Job) -> str:
         return f"{name}: queued, waiting for the worker"
     if job.status == Job.Status.RUNNING:
         note = f" ({job.progress_note})" if job.progress_note else ""
-        return f"{name}: {job.progress:.0%}{note}"
+        eta = job_eta_text(job)
+        return f"{name}: {job.progress:.0%}{note}{f', {eta}' if eta else ''}"
     if job.status == Job.Status.SUCCEEDED:
         return f"{name}: done"
     return f"{name}: {job.status}: {job.error.splitlines()[0] if job.error else ''}".rstrip(": ")
@@ -46,8 +51,12 @@ class Command(BaseCommand):
             "--kind", action="append", choices=sorted(KINDS), help="kinds to watch (default: all)"
         )
         parser.add_argument("--every", type=float, default=2.0, help="seconds between looks")
+        parser.add_argument(
+            "--demo-url",
+            help="site URL: at the end, say whether the loop demo is ready, with its ranking page",
+        )
 
-    def handle(self, *args, kind: list[str] | None, every: float, **options):
+    def handle(self, *args, kind: list[str] | None, every: float, demo_url: str | None, **options):
         kinds = kind or sorted(KINDS)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,3 +77,18 @@ class Command(BaseCommand):
             if idle >= 2:
                 break
             stop.wait(every)
+        if demo_url and not stop.is_set():
+            self.stdout.write(demo_line(demo_url, watched))
+            self.stdout.flush()
+
+
+def demo_line(site: str, watched: list[Job]) -> str:
+    """The last line `make run` prints: the loop demo's ranking page, or which job failed."""
+    failed = [job for job in watched if job.status != Job.Status.SUCCEEDED]
+    if failed:
+        return f"the loop demo is not ready: {job_line(failed[0])}"
+    project = Project.objects.filter(name=LOOP_PROJECT).first()
+    if project is None:
+        return "the loop demo is not set up (manage.py bootstrap_demo)"
+    path = reverse("annotation:annotate", args=[project.pk])
+    return f"the loop demo is ready: {site.rstrip('/')}{path}"
