@@ -86,8 +86,10 @@ def job_launch_next(*, job_id: int) -> Job | None:
         if job.status != Job.Status.SUCCEEDED or not spec or done:
             return None
         try:
+            # Launched by the system on behalf of whoever launched the first job (its creator).
+            origin = Origin(user=job.created_by)
             launched = job_launch(
-                project=job.project, kind=spec["kind"], params=spec["params"], user=job.created_by
+                project=job.project, kind=spec["kind"], params=spec["params"], origin=origin
             )
         except ServiceError as exc:
             log.warning("job %s: the next job was refused: %s", job.pk, exc)
