@@ -50,7 +50,7 @@ def _pairs_sha(project) -> tuple[str, int]:
 def phase_export(url: str, path: Path) -> dict:
     setup_django(url)
     from feedback_app.core.models import Project
-    from feedback_app.finetuning.archive import archive_write
+    from feedback_app.workspace.archive import archive_write
 
     project = Project.objects.get()
     sha, pairs = _pairs_sha(project)
@@ -64,7 +64,7 @@ def phase_export(url: str, path: Path) -> dict:
 
 def phase_import(url: str, path: Path) -> dict:
     setup_django(url)
-    from feedback_app.finetuning.archive import archive_import
+    from feedback_app.workspace.archive import archive_import
 
     with RssSampler() as rss, path.open("rb") as f:
         started = time.perf_counter()

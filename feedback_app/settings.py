@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "feedback_app.core",
     "feedback_app.accounts",
     "feedback_app.annotation",
+    "feedback_app.workspace",
     "feedback_app.preferences",
     "feedback_app.finetuning",
     "rest_framework",
@@ -289,7 +290,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20 
 # Largest prompt file (page upload, API body or multipart): it is read and checked whole
 # before anything is written, so it must fit in memory a few times over.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=64 * 1024 * 1024)
-# A project archive (finetuning/archive.py): the upload (413 beyond it), what it may unpack to
+# A project archive (workspace/archive/): the upload (413 beyond it), what it may unpack to
 # (checked from the zip's directory and again while reading, so a zip bomb stops early), and
 # one JSONL line (a prompt with its chat, a candidate). The import streams the members, so
 # none of them is held in memory whole.

@@ -9,6 +9,7 @@ from feedback_app.common.views import healthz
 urlpatterns = [
     path("", annotation_views.home, name="home"),
     path("", include("feedback_app.annotation.urls")),
+    path("", include("feedback_app.workspace.urls")),
     path("", include("feedback_app.finetuning.urls")),
     path("", include("feedback_app.accounts.urls")),
     path("", include("feedback_app.preferences.urls")),

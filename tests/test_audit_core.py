@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import RequestFactory
 
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import AuditEvent, Project
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ def test_record_takes_actor_address_and_interface_from_the_request(django_user_m
     project = Project.objects.create(name="p")
     request = RequestFactory().post("/api/v1/projects/", REMOTE_ADDR="10.1.2.3")
     request.user = admin
-    event = record("project.update", request=request, project=project, data={"k": [4, 3]})
+    event = record("project.update", origin=Origin.of(request), project=project, data={"k": [4, 3]})
     assert (event.actor, event.actor_name, event.via, event.address) == (
         admin,
         "ada",
@@ -25,7 +25,7 @@ def test_record_takes_actor_address_and_interface_from_the_request(django_user_m
     )
     page = RequestFactory().post("/projects/1/settings/")
     page.user = admin
-    assert record("project.update", request=page).via == "page"
+    assert record("project.update", origin=Origin.of(page)).via == "page"
     assert record("job.launch").via == "system"
 
 
@@ -78,7 +78,7 @@ def test_an_event_outlives_the_account_and_the_project_it_names(django_user_mode
     keeps the event, with the name the actor had."""
     ada = django_user_model.objects.create_user("ada")
     project = Project.objects.create(name="gone")
-    event = record("project.update", actor=ada, project=project, target="gone")
+    event = record("project.update", origin=Origin(ada), project=project, target="gone")
     ada.delete()
     project.delete()
     got = AuditEvent.objects.get(pk=event.pk)

@@ -91,3 +91,58 @@ def test_a_runner_helper_that_reads_a_workflow_breaks_the_runners_contract(tmp_p
         "feedback_app.finetuning.runners.common -> feedback_app.finetuning.runners.generation"
         in " ".join(result.stdout.split())  # unwrapped
     )
+
+
+def _plant(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess:
+    """A copy of the code with `line` appended to `module` (a dotted name), linted."""
+    path = _copy(tmp_path).joinpath(*module.split(".")).with_suffix(".py")
+    path.write_text(path.read_text() + f"\n{line}  # noqa: E402, F401\n")
+    return _lint(tmp_path)
+
+
+def _unwrapped(result: subprocess.CompletedProcess) -> str:
+    """The report with its line wrapping undone (long names wrap at 80 columns)."""
+    return " ".join(result.stdout.split())
+
+
+def test_the_pure_ranking_rules_importing_the_handout_break_the_annotation_contract(tmp_path):
+    """annotation/rankings.py is a pure module at the bottom: it may not reach the hand-out."""
+    result = _plant(tmp_path, "feedback_app.annotation.rankings", "from . import handout")
+    assert result.returncode != 0
+    expected = "feedback_app.annotation.rankings -> feedback_app.annotation.handout"
+    assert expected in _unwrapped(result)
+
+
+def test_pairs_importing_the_rows_pipeline_break_the_preferences_contract(tmp_path):
+    """preferences/pairs.py (pure) under the rows pipeline built on it."""
+    result = _plant(tmp_path, "feedback_app.preferences.pairs", "from . import rows")
+    assert result.returncode != 0
+    expected = "feedback_app.preferences.pairs -> feedback_app.preferences.rows"
+    assert expected in _unwrapped(result)
+
+
+def test_a_serializer_importing_a_view_breaks_the_api_contract(tmp_path):
+    """Serializers sit under the views that use them, never the other way round."""
+    line = "from ..views import annotation"
+    result = _plant(tmp_path, "feedback_app.api.serializers.common", line)
+    assert result.returncode != 0
+    expected = "feedback_app.api.serializers.common -> feedback_app.api.views"
+    assert expected in _unwrapped(result)
+
+
+def test_the_workspace_importing_the_loop_breaks_the_layers_contract(tmp_path):
+    """The workspace sits under finetuning: the archive gets rounds handed in, not imported."""
+    line = "from feedback_app.finetuning.models import Round"
+    result = _plant(tmp_path, "feedback_app.workspace.archive.format", line)
+    assert result.returncode != 0
+    expected = "feedback_app.workspace.archive.format -> feedback_app.finetuning.models"
+    assert expected in _unwrapped(result)
+
+
+def test_a_migration_importing_upward_breaks_the_layers_contract(tmp_path):
+    """No escape for migrations any more: one that reached up would be caught."""
+    line = "from feedback_app.finetuning import jobs"
+    result = _plant(tmp_path, "feedback_app.core.migrations.0001_initial", line)
+    assert result.returncode != 0
+    expected = "feedback_app.core.migrations.0001_initial -> feedback_app.finetuning.jobs"
+    assert expected in _unwrapped(result)

@@ -1,8 +1,8 @@
 """Tokens in the Django admin: see and revoke (delete) them; they are made on the account page.
 
 Lockouts are lifted in axes' own admin (Axes > Access attempts: delete the user's attempts).
-Both deletions are written to the audit log (`token.revoke`, `lockout.lift`) with the admin who
-did it; the key of a token never is.
+Both deletions go through the accounts services, which write them to the audit log
+(`token.revoke`, `lockout.lift`) with the admin who did it; the key of a token never is.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from knox.models import AuthToken
 
-from feedback_app.core.audit import about_token, record
+from feedback_app.core.audit import Origin
 
 from .lockout import lockout_lift
 from .models import ApiToken
 from .passwords import password_changed
+from .tokens import tokens_delete
 
 # knox registers its own token model, which this project swaps for ApiToken.
 if admin.site.is_registered(AuthToken):
@@ -43,15 +44,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
-        about = about_token(obj)  # before the delete clears its id
-        super().delete_model(request, obj)
-        record("token.revoke", request=request, **about)
+        tokens_delete(tokens=ApiToken.objects.filter(pk=obj.pk), origin=Origin.of(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        abouts = [about_token(t) for t in queryset.select_related("user")]
-        super().delete_queryset(request, queryset)
-        for about in abouts:
-            record("token.revoke", request=request, **about)
+        tokens_delete(tokens=queryset, origin=Origin.of(request))
 
 
 class AuditedAccessAttemptAdmin(AccessAttemptAdmin):
@@ -59,10 +55,10 @@ class AuditedAccessAttemptAdmin(AccessAttemptAdmin):
     (accounts/lockout.py, `lockout_lift`: the one path every lift takes)."""
 
     def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
-        lockout_lift(attempts=AccessAttempt.objects.filter(pk=obj.pk), request=request)
+        lockout_lift(attempts=AccessAttempt.objects.filter(pk=obj.pk), origin=Origin.of(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
-        lockout_lift(attempts=queryset, request=request)
+        lockout_lift(attempts=queryset, origin=Origin.of(request))
 
 
 # Importing axes.admin registered axes' own (settings.AXES_ENABLE_ADMIN): ours takes its place.
@@ -82,7 +78,7 @@ class PasswordAuditedUserAdmin(UserAdmin):
             own = user is not None and user.pk == request.user.pk
             password_changed(
                 user=user,
-                request=request,
+                origin=Origin.of(request),
                 keep_session=request.session.session_key if own else None,
                 revoke_tokens=False,
                 how="admin",

@@ -27,7 +27,6 @@ from typing import Any
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -36,7 +35,7 @@ from django.utils import timezone
 
 from feedback_app.common.answers import error_answer, wants_json
 from feedback_app.common.errors import Problem
-from feedback_app.core.audit import client_address, record
+from feedback_app.core.audit import SYSTEM, Origin, client_address, record
 
 
 def lockout_message(minutes: int | None) -> str:
@@ -94,9 +93,7 @@ def about_attempt(attempt: AccessAttempt) -> dict:
 def lockout_lift(
     *,
     attempts: QuerySet[AccessAttempt],
-    request: HttpRequest | None = None,
-    actor: AbstractBaseUser | None = None,
-    via: str | None = None,
+    origin: Origin | None,
 ) -> int:
     """Delete these failed-login records (lifting any lockout they hold) and record a
     `lockout.lift` event for each, in one transaction; the number deleted."""
@@ -105,7 +102,7 @@ def lockout_lift(
         abouts = [about_attempt(a) for a in rows]
         AccessAttempt.objects.filter(pk__in=[a.pk for a in rows]).delete()
         for about in abouts:
-            record("lockout.lift", request=request, actor=actor, via=via, **about)
+            record("lockout.lift", origin=origin, **about)
     return len(rows)
 
 
@@ -119,7 +116,9 @@ class PruneResult:
         return bool(self.logins or self.failure_logs or self.expired_attempts)
 
 
-def lockout_records_prune(*, now: datetime | None = None) -> PruneResult:
+def lockout_records_prune(
+    *, now: datetime | None = None, origin: Origin | None = SYSTEM
+) -> PruneResult:
     """Drop axes' login records older than LOGIN_RECORDS_KEEP_DAYS and failed-login records
     whose cool-off has passed (they lock nothing); one `lockout.prune` event says how many."""
     now = now or timezone.now()
@@ -135,5 +134,5 @@ def lockout_records_prune(*, now: datetime | None = None) -> PruneResult:
         if result:
             data = {"logins": logins, "failure_logs": failure_logs, "expired_attempts": attempts,
                     "keep_days": settings.LOGIN_RECORDS_KEEP_DAYS}  # fmt: skip
-            record("lockout.prune", via="system", target="login records", data=data)
+            record("lockout.prune", origin=origin, target="login records", data=data)
     return result

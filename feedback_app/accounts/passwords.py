@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest
 
 from feedback_app.common.auth import sessions_end
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 
-from .models import ApiToken
+from .tokens import tokens_revoke_all
 
 
 @dataclass(frozen=True)
@@ -28,18 +27,19 @@ class PasswordChanged:
 def password_changed(
     *,
     user: AbstractBaseUser,
-    request: HttpRequest | None = None,
+    origin: Origin | None,
     keep_session: str | None = None,
     revoke_tokens: bool,
     how: str,
 ) -> PasswordChanged:
     """After `user`'s password was set: end their sessions but `keep_session` (the one that
-    changed it, if it is theirs), revoke their API tokens if asked, and record it."""
+    changed it, if it is theirs), revoke their API tokens if asked, and record it (`origin`:
+    who set the password and from where; None records nothing)."""
     ended = sessions_end(user_id=user.pk, keep=keep_session)
-    revoked = ApiToken.objects.filter(user=user).delete()[0] if revoke_tokens else 0
+    revoked = tokens_revoke_all(user=user) if revoke_tokens else 0
     record(
         "account.password",
-        request=request,
+        origin=origin,
         target=user.get_username(),
         data={"user_id": user.pk, "how": how, "sessions_ended": ended, "tokens_revoked": revoked},
     )

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.common.errors import InvalidInput
-from feedback_app.core.audit import about_token, record
+from feedback_app.core.audit import Origin
 
 from .forms import PasswordChangeForm, TokenCreateForm
 from .passwords import password_changed
@@ -57,7 +57,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     update_session_auth_hash(request, user)  # this session stays signed in (a new key)
     ended = password_changed(
         user=user,
-        request=request,
+        origin=Origin.of(request),
         keep_session=request.session.session_key,
         revoke_tokens=form.cleaned_data["revoke_tokens"],
         how="account page",
@@ -81,6 +81,7 @@ def token_new(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 name=form.cleaned_data["name"],
                 expiry_days=form.cleaned_data["expiry_days"],
+                origin=Origin.of(request),
             )
         except InvalidInput as exc:
             for problem in exc.problems:
@@ -88,7 +89,6 @@ def token_new(request: HttpRequest) -> HttpResponse:
                     problem.field if problem.field in form.fields else None, problem.message
                 )
         else:
-            record("token.create", request=request, **about_token(created.token))
             return _page(request, created=created)
     return _page(request, token_form=form, status=400)
 
@@ -96,9 +96,8 @@ def token_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = token_revoke(user=request.user, token_id=token_id)
+    token = token_revoke(user=request.user, token_id=token_id, origin=Origin.of(request))
     if token is None:
         raise Http404("no such token of yours")
-    record("token.revoke", request=request, **about_token(token))
     messages.success(request, "The token was revoked: it no longer works.")
     return redirect("accounts:account")

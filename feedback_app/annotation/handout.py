@@ -1,4 +1,5 @@
-"""The hand-out's statements and rules: which task an annotator is given, and what a lease is.
+"""The hand-out: its workflow (`task_assign_next`, at the end) and the statements and rules it
+runs: which task an annotator is given, and what a lease is.
 
 Every annotator runs these in a loop, so their cost is the product's throughput. Django builds
 and compiles each ORM query from scratch on every call (1.6 ms of CPU for the hand-out query
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
-from django.db import connection
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
 
 from feedback_app.common.db import (
     aware,
@@ -33,9 +36,13 @@ from feedback_app.common.db import (
     sql_params,
     table,
 )
+from feedback_app.common.errors import NotAllowed
+from feedback_app.core import access
 from feedback_app.core.access import member_sql
+from feedback_app.core.models import Project
 
 from .models import Assignment, Candidate, Prompt, Task
+from .rankings import display_order
 
 LEASED = Assignment.Status.LEASED.value
 SUBMITTED = Assignment.Status.SUBMITTED.value
@@ -288,3 +295,101 @@ def lease_upsert(
         expires_at=expires,
         display_order=order,
     )
+
+
+# --- the workflow: the rules over the statements above ---------------------------------------
+
+
+def keep_candidates(task: Task, candidates: list[Candidate]) -> None:
+    """Store rows already read where a prefetch would: ``task.candidates.all()`` returns them."""
+    task._prefetched_objects_cache = {"candidates": candidates}
+
+
+# A few retries cover the rare case where a task filled up between our read and our lock.
+_HANDOUT_ATTEMPTS = 5
+
+
+def task_assign_next(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime | None = None
+) -> Assignment | None:
+    """Lease the next task to `annotator`, or return the lease they already hold.
+
+    Only members annotate (core/access.py): the membership test is part of the hand-out's own
+    statements, so it costs no query; a non-member gets NotAllowed. Locks the chosen Task row
+    (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL) for the rest of the transaction. Every
+    write that takes a slot on a task (this hand-out, and a submit after the lease ran out)
+    holds that lock, so the slot count re-read under it is exact, and annotators racing for the
+    same task pass to the next one instead of waiting. SQLite has no row locks: there,
+    `BEGIN IMMEDIATE` (settings) serialises the whole block instead.
+    The returned assignment carries its task, prompt and candidates: the page reads no more.
+    """
+    now = now or timezone.now()
+    if project.archived:
+        # Archived projects are read-only and hidden from annotators: nothing is handed out.
+        if not access.can_annotate(annotator, project):
+            raise NotAllowed("only members of this project annotate it")
+        return None
+    assignment = _lease_next(project=project, annotator=annotator, now=now)
+    if assignment is None and not access.can_annotate(annotator, project):
+        # Only now is it worth a query to tell "nothing left" from "not a member".
+        raise NotAllowed("only members of this project annotate it")
+    return assignment
+
+
+def _lease_next(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime
+) -> Assignment | None:
+    held = held_lease(project_id=project.pk, annotator_id=annotator.pk, now=now)
+    if held is not None:
+        candidates, _ = candidates_and_live_leases(task_id=held.task_id, now=now)
+        keep_candidates(held.task, candidates)
+        return held
+    expires = now + timedelta(seconds=project.lease_seconds)  # the project's own length
+    with transaction.atomic():
+        if gold_due(
+            project_id=project.pk, annotator_id=annotator.pk, now=now, rate=project.gold_rate
+        ):
+            # Instead of the ordinary pick, not besides it: a gold hand-out runs as many
+            # statements as any other (one more only when no gold task is left to this one).
+            gold = open_gold_task(project_id=project.pk, annotator_id=annotator.pk, now=now)
+            if gold is not None:
+                candidates, _ = candidates_and_live_leases(task_id=gold.pk, now=now)
+                return _lease(gold, candidates, annotator=annotator, now=now, expires=expires)
+        for attempt in range(_HANDOUT_ATTEMPTS):
+            task = open_task_locked(
+                project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
+            )
+            if task is None and attempt == 0:
+                # Every open task may be locked for a moment by others' hand-outs and submits:
+                # wait for them rather than tell this annotator that nothing is left. Only
+                # while this transaction holds no lock itself, so no two can wait on each other.
+                task = open_task_locked(
+                    project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=False
+                )
+            if task is None:
+                return None
+            # The locked row's submitted_count is current (PostgreSQL returns the newest
+            # version of a row it locks); live leases are re-read by a new statement.
+            candidates, leased = candidates_and_live_leases(task_id=task.pk, now=now)
+            if task.submitted_count + leased >= task.target_annotations:
+                continue  # filled by a transaction that committed after our read
+            return _lease(task, candidates, annotator=annotator, now=now, expires=expires)
+    return None
+
+
+def _lease(
+    task: Task,
+    candidates: list[Candidate],
+    *,
+    annotator: AbstractBaseUser,
+    now: datetime,
+    expires: datetime,
+) -> Assignment:
+    """Lease `task` (a gold one as any other: the page and the API cannot tell them apart)."""
+    order = display_order([c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk)
+    assignment = lease_upsert(
+        task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
+    )
+    keep_candidates(task, candidates)  # the page shows them: no second read
+    assignment.task = task
+    return assignment

@@ -25,10 +25,28 @@ from feedback_app.core.models import Project
 
 # Never edited by hand (editable=False keeps them out of the admin, every ModelForm and DRF's
 # ModelSerializers): only `render()` writes them, from the text.
-_HTML_FIELDS = ("html", "render_version", "html_digest")
+HTML_FIELDS = ("html", "render_version", "html_digest")
 
 
-class Prompt(TimeStampedModel):
+class StoredHtml(models.Model):
+    """What certifies a stored rendering (common/rendering.py), shared by prompts, candidates
+    and demonstrations; each adds its own `html` (one string, or one per chat message)."""
+
+    render_version = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="0: not rendered."
+    )
+    html_digest = models.CharField(
+        max_length=DIGEST_LENGTH,
+        blank=True,
+        editable=False,
+        help_text="Certifies that html was rendered from this text (common/rendering.py).",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Prompt(TimeStampedModel, StoredHtml):
     """A prompt: plain text, or a chat (a list of {role, content} messages)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
@@ -43,15 +61,6 @@ class Prompt(TimeStampedModel):
         editable=False,
         help_text="Sanitised HTML of the text, or of each message.",
     )
-    render_version = models.PositiveSmallIntegerField(
-        default=0, editable=False, help_text="0: not rendered."
-    )
-    html_digest = models.CharField(
-        max_length=DIGEST_LENGTH,
-        blank=True,
-        editable=False,
-        help_text="Certifies that html was rendered from this text (common/rendering.py).",
-    )
 
     class Meta:
         ordering = ["id"]
@@ -60,6 +69,16 @@ class Prompt(TimeStampedModel):
                 fields=["project", "content_hash"], name="prompt_unique_content_per_project"
             )
         ]
+
+    def __str__(self) -> str:
+        if self.is_chat:
+            return (self.messages[-1]["content"] if self.messages else "")[:60]
+        return self.text[:60]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, rendering the HTML again first if the text or a message changed since."""
+        _render_if_stale(self, kwargs, text_fields={"text", "messages"})
+        super().save(*args, **kwargs)
 
     @property
     def is_chat(self) -> bool:
@@ -78,22 +97,12 @@ class Prompt(TimeStampedModel):
         html = self.html if isinstance(self.html, list) else []
         return is_certified(self.texts(), html, self.render_version, self.html_digest)
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, rendering the HTML again first if the text or a message changed since."""
-        _render_if_stale(self, kwargs, text_fields={"text", "messages"})
-        super().save(*args, **kwargs)
-
     def shown(self) -> list[tuple[str, SafeString]]:
         """(role, HTML) of each message, or ("", HTML) of the text: what the page shows."""
         roles = [m["role"] for m in self.messages] if self.is_chat else [""]
         html = self.html if isinstance(self.html, list) else []
         shown = stored_or_rendered(self.texts(), html, self.render_version, self.html_digest)
         return list(zip(roles, shown, strict=True))
-
-    def __str__(self) -> str:
-        if self.is_chat:
-            return (self.messages[-1]["content"] if self.messages else "")[:60]
-        return self.text[:60]
 
 
 class Task(TimeStampedModel):
@@ -149,24 +158,23 @@ class Task(TimeStampedModel):
         return f"task {self.pk} (round {self.round})"
 
 
-class RenderedText(TimeStampedModel):
+class RenderedText(TimeStampedModel, StoredHtml):
     """Untrusted text stored with its sanitised HTML from the one renderer, certified by a keyed
     digest (common/rendering.py): what candidates and demonstrations share."""
 
     text = models.TextField()
     html = models.TextField(blank=True, editable=False, help_text="Sanitised HTML of the text.")
-    render_version = models.PositiveSmallIntegerField(
-        default=0, editable=False, help_text="0: not rendered."
-    )
-    html_digest = models.CharField(
-        max_length=DIGEST_LENGTH,
-        blank=True,
-        editable=False,
-        help_text="Certifies that html was rendered from this text (common/rendering.py).",
-    )
 
     class Meta:
         abstract = True
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, rendering the HTML again first if the text changed since."""
+        _render_if_stale(self, kwargs, text_fields={"text"})
+        super().save(*args, **kwargs)
 
     def render(self) -> None:
         """Store the sanitised HTML of the text (before saving)."""
@@ -176,19 +184,11 @@ class RenderedText(TimeStampedModel):
     def html_is_current(self) -> bool:
         return is_certified([self.text], [self.html], self.render_version, self.html_digest)
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Save, rendering the HTML again first if the text changed since."""
-        _render_if_stale(self, kwargs, text_fields={"text"})
-        super().save(*args, **kwargs)
-
     def shown(self) -> SafeString:
         (shown,) = stored_or_rendered(
             [self.text], [self.html], self.render_version, self.html_digest
         )
         return shown
-
-    def __str__(self) -> str:
-        return self.text[:60]
 
 
 class Candidate(RenderedText):
@@ -255,7 +255,7 @@ def _render_if_stale(
     if not row.html_is_current():
         row.render()
         if fields is not None:
-            kwargs["update_fields"] = {*fields, *_HTML_FIELDS}
+            kwargs["update_fields"] = {*fields, *HTML_FIELDS}
 
 
 class Assignment(TimeStampedModel):

@@ -21,11 +21,6 @@ def project_by_id_or_name(value: str) -> Project | None:
     return Project.objects.filter(**lookup).first()
 
 
-def keep_candidates(task: Task, candidates: list[Candidate]) -> None:
-    """Store rows already read where a prefetch would: ``task.candidates.all()`` returns them."""
-    task._prefetched_objects_cache = {"candidates": candidates}
-
-
 @dataclass(frozen=True)
 class Progress:
     done: int

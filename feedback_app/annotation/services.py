@@ -1,4 +1,5 @@
-"""Writes of the annotation app: import, hand-out, submit, skip.
+"""Writes of the annotation app: import and skip (the hand-out is `handout.py`, the submit
+`submit.py`: each workflow beside its SQL).
 
 Pages, the API, Celery tasks and management commands all call these; none writes rows itself.
 """
@@ -7,29 +8,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import partial
 from typing import TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Problem
 from feedback_app.core import access
+from feedback_app.core.access import check_writable
+from feedback_app.core.audit import Origin, about_import, record
 from feedback_app.core.models import Project
 
-from . import handout, quality_refresh, selectors, submit
 from .importing import PromptRecord
-from .models import Assignment, Candidate, Prompt, Ranking, Task
-from .projects import check_writable
-from .rankings import check_flags, check_ranking, check_rationale, display_order, payload_hash
+from .models import Assignment, Candidate, Prompt, Task
 from .task_writer import tasks_refresh, tasks_write
 
 RenderedT = TypeVar("RenderedT", Prompt, Candidate)
-
-# A few retries cover the rare case where a task filled up between our read and our lock.
-_HANDOUT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -46,7 +40,7 @@ IMPORT_CHUNK = 200
 
 
 def prompts_import(
-    *, project: Project, records: list[PromptRecord], round: int = 1
+    *, project: Project, records: list[PromptRecord], round: int = 1, origin: Origin | None = None
 ) -> ImportResult:
     """Store checked records all or nothing; prompts already in the project are left alone.
 
@@ -54,9 +48,11 @@ def prompts_import(
     same file add nothing. Everything slow happens before the first write (the caller checked
     the file; every text is rendered here, outside any transaction); the rows are then written
     in chunks of `IMPORT_CHUNK` prompts, each its own short transaction, so nobody waits long
-    for the database. If a chunk fails, what the earlier chunks wrote is deleted again.
+    for the database. If a chunk fails, what the earlier chunks wrote is deleted again; the
+    audit event (`prompts.import`) is written once, after the last chunk.
     """
     check_writable(project)
+    access.check_administers(origin, project)
     existing = set(
         Prompt.objects.filter(
             project=project, content_hash__in=[r.content_hash for r in records]
@@ -89,7 +85,9 @@ def prompts_import(
         raise
     if tasks:
         transaction.on_commit(lambda: tasks_refresh(project))  # once, not after each chunk
-    return ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
+    result = ImportResult(created=len(created), existing=len(records) - len(created), tasks=tasks)
+    record("prompts.import", origin=origin, **about_import(project, result))
+    return result
 
 
 def _rendered_record(
@@ -159,156 +157,6 @@ IMPORT_PAUSE_SECONDS = 0.15
 def _rendered(row: RenderedT) -> RenderedT:
     row.render()  # once, here: pages show the stored HTML (common/rendering.py)
     return row
-
-
-def task_assign_next(
-    *, project: Project, annotator: AbstractBaseUser, now: datetime | None = None
-) -> Assignment | None:
-    """Lease the next task to `annotator`, or return the lease they already hold.
-
-    Only members annotate (core/access.py): the membership test is part of the hand-out's own
-    statements, so it costs no query; a non-member gets NotAllowed. Locks the chosen Task row
-    (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL) for the rest of the transaction. Every
-    write that takes a slot on a task (this hand-out, and a submit after the lease ran out)
-    holds that lock, so the slot count re-read under it is exact, and annotators racing for the
-    same task pass to the next one instead of waiting. SQLite has no row locks: there,
-    `BEGIN IMMEDIATE` (settings) serialises the whole block instead.
-    The returned assignment carries its task, prompt and candidates: the page reads no more.
-    """
-    now = now or timezone.now()
-    if project.archived:
-        # Archived projects are read-only and hidden from annotators: nothing is handed out.
-        if not access.can_annotate(annotator, project):
-            raise NotAllowed("only members of this project annotate it")
-        return None
-    assignment = _lease_next(project=project, annotator=annotator, now=now)
-    if assignment is None and not access.can_annotate(annotator, project):
-        # Only now is it worth a query to tell "nothing left" from "not a member".
-        raise NotAllowed("only members of this project annotate it")
-    return assignment
-
-
-def _lease_next(
-    *, project: Project, annotator: AbstractBaseUser, now: datetime
-) -> Assignment | None:
-    held = handout.held_lease(project_id=project.pk, annotator_id=annotator.pk, now=now)
-    if held is not None:
-        candidates, _ = handout.candidates_and_live_leases(task_id=held.task_id, now=now)
-        selectors.keep_candidates(held.task, candidates)
-        return held
-    expires = now + timedelta(seconds=project.lease_seconds)  # the project's own length
-    with transaction.atomic():
-        if handout.gold_due(
-            project_id=project.pk, annotator_id=annotator.pk, now=now, rate=project.gold_rate
-        ):
-            # Instead of the ordinary pick, not besides it: a gold hand-out runs as many
-            # statements as any other (one more only when no gold task is left to this one).
-            gold = handout.open_gold_task(project_id=project.pk, annotator_id=annotator.pk, now=now)
-            if gold is not None:
-                candidates, _ = handout.candidates_and_live_leases(task_id=gold.pk, now=now)
-                return _lease(gold, candidates, annotator=annotator, now=now, expires=expires)
-        for attempt in range(_HANDOUT_ATTEMPTS):
-            task = handout.open_task_locked(
-                project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
-            )
-            if task is None and attempt == 0:
-                # Every open task may be locked for a moment by others' hand-outs and submits:
-                # wait for them rather than tell this annotator that nothing is left. Only
-                # while this transaction holds no lock itself, so no two can wait on each other.
-                task = handout.open_task_locked(
-                    project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=False
-                )
-            if task is None:
-                return None
-            # The locked row's submitted_count is current (PostgreSQL returns the newest
-            # version of a row it locks); live leases are re-read by a new statement.
-            candidates, leased = handout.candidates_and_live_leases(task_id=task.pk, now=now)
-            if task.submitted_count + leased >= task.target_annotations:
-                continue  # filled by a transaction that committed after our read
-            return _lease(task, candidates, annotator=annotator, now=now, expires=expires)
-    return None
-
-
-def _lease(
-    task: Task,
-    candidates: list[Candidate],
-    *,
-    annotator: AbstractBaseUser,
-    now: datetime,
-    expires: datetime,
-) -> Assignment:
-    """Lease `task` (a gold one as any other: the page and the API cannot tell them apart)."""
-    order = display_order([c.pk for c in candidates], task_id=task.pk, annotator_id=annotator.pk)
-    assignment = handout.lease_upsert(
-        task_id=task.pk, annotator_id=annotator.pk, now=now, expires=expires, order=order
-    )
-    selectors.keep_candidates(task, candidates)  # the page shows them: no second read
-    assignment.task = task
-    return assignment
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    ranking: Ranking
-    created: bool
-
-
-def ranking_submit(
-    *,
-    task_id: int,
-    annotator: AbstractBaseUser,
-    groups: object,
-    rationale: object = "",
-    flags: object = None,
-    project_id: int | None = None,
-    now: datetime | None = None,
-) -> SubmitResult:
-    """Store `annotator`'s ranking of a task they were handed; a repeat of it is a no-op.
-
-    Locks the Task row: a submit whose lease ran out takes a slot again and must not race the
-    hand-out for the last one. `project_id`, when given, must be the task's project. Only
-    members rank (core/access.py): the locking read finds no task of a project the annotator
-    is not a member of, and that is NotAllowed.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        state = submit.submit_state_locked(task_id=task_id, annotator_id=annotator.pk)
-        if state is None or project_id not in (None, state.project_id):
-            raise NotAllowed(Problem("task", f"no task {task_id} in your projects"))
-        if state.assignment_id is None:
-            raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
-        if state.archived:
-            raise Conflict(Problem("archived", "this project is archived: it takes no rankings"))
-        # The lease's display order lists exactly the task's candidates (they never change).
-        normalised = check_ranking(groups, state.display_order)
-        flag_names = check_flags(flags)
-        text = check_rationale(
-            rationale, required=state.rationale_rule == Project.Rationale.REQUIRED
-        )
-        digest = payload_hash(normalised, text, flag_names)
-        if state.ranking_id is not None:
-            if state.ranking_hash == digest:
-                return SubmitResult(Ranking.objects.get(pk=state.ranking_id), created=False)
-            raise Conflict(Problem("ranking", "you already ranked this task; a ranking is final"))
-        if state.status == Assignment.Status.SKIPPED:
-            raise Conflict(Problem("task", "you skipped this task"))
-        if state.expires_at <= now and not state.gold:  # a gold task has no slots to run out
-            taken = submit.slots_taken(task_id=task_id, now=now)
-            if taken >= state.target:
-                raise Conflict(Problem("task", "your lease ran out and others completed this task"))
-        ranking, target_raised = submit.ranking_store(
-            state=state,
-            annotator_id=annotator.pk,
-            groups=normalised,
-            rationale=text,
-            flags=flag_names,
-            payload_hash=digest,
-            now=now,
-        )
-        transaction.on_commit(partial(quality_refresh.refresh_soon, state.project_id))
-        if target_raised:  # the task wants one more ranking: the cached count must see it
-            transaction.on_commit(partial(selectors.forget_unfilled_of, state.project_id))
-        return SubmitResult(ranking, created=True)
 
 
 def task_skip(*, task_id: int, annotator: AbstractBaseUser) -> Assignment:

@@ -25,7 +25,7 @@ from feedback_app.common.auth import user_get_or_create
 from feedback_app.core.models import Membership
 from training.lexicon import NEGATIVE, POSITIVE, words_of
 
-from . import services
+from . import handout, submit
 from .models import Candidate
 
 Score = Callable[[str], float]
@@ -101,7 +101,7 @@ def simulate(
     active = list(annotators)
     while active and (max_tasks is None or submitted < max_tasks):
         for bot in list(active):
-            assignment = services.task_assign_next(project=project, annotator=bot)
+            assignment = handout.task_assign_next(project=project, annotator=bot)
             if assignment is None:
                 active.remove(bot)
                 continue
@@ -111,7 +111,7 @@ def simulate(
             groups = rank_by_score(
                 [(cid, texts[cid]) for cid in assignment.display_order], rng=rng, noise=noise
             )
-            services.ranking_submit(task_id=assignment.task_id, annotator=bot, groups=groups)
+            submit.ranking_submit(task_id=assignment.task_id, annotator=bot, groups=groups)
             submitted += 1
             if max_tasks is not None and submitted >= max_tasks:
                 break

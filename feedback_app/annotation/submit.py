@@ -1,17 +1,20 @@
 """The submit's statements and rules: what a submit reads under the task's lock, and what it
 stores (time spent measured on the server, the flags as columns, one more ranking counted).
 
-Plain SQL on the hot path, as annotation/handout.py explains; `ranking_submit` in services.py
-decides, these read and write.
+Plain SQL on the hot path, as annotation/handout.py explains; `ranking_submit` at the end
+decides, the statements above read and write: a submit walks view -> `ranking_submit` -> view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 
-from django.db import connection
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.utils import timezone
 
 from feedback_app.common.db import (
     aware,
@@ -22,12 +25,20 @@ from feedback_app.common.db import (
     json_value,
     table,
 )
+from feedback_app.common.errors import Conflict, NotAllowed, Problem
 from feedback_app.core.access import member_sql
 from feedback_app.core.models import Project
 
+from . import quality_refresh, selectors
 from .handout import lease_params, live_leases_of_task_sql
 from .models import Assignment, Ranking, Task
-from .rankings import FLAGS  # each flag is the boolean column of Ranking of the same name
+from .rankings import (
+    FLAGS,  # each flag is the boolean column of Ranking of the same name
+    check_flags,
+    check_ranking,
+    check_rationale,
+    payload_hash,
+)
 
 
 def top_key(groups: list[list[int]]) -> str:
@@ -204,3 +215,70 @@ def ranking_store(
         counted = cursor.fetchone()  # None for a gold task: its rankings take no slot
     raised = counted is not None and counted[0] > state.target
     return instance(Ranking, id=ranking_id, created_at=now, updated_at=now, **values), raised
+
+
+# --- the workflow: the rules over the statements above ---------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    ranking: Ranking
+    created: bool
+
+
+def ranking_submit(
+    *,
+    task_id: int,
+    annotator: AbstractBaseUser,
+    groups: object,
+    rationale: object = "",
+    flags: object = None,
+    project_id: int | None = None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Store `annotator`'s ranking of a task they were handed; a repeat of it is a no-op.
+
+    Locks the Task row: a submit whose lease ran out takes a slot again and must not race the
+    hand-out for the last one. `project_id`, when given, must be the task's project. Only
+    members rank (core/access.py): the locking read finds no task of a project the annotator
+    is not a member of, and that is NotAllowed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = submit_state_locked(task_id=task_id, annotator_id=annotator.pk)
+        if state is None or project_id not in (None, state.project_id):
+            raise NotAllowed(Problem("task", f"no task {task_id} in your projects"))
+        if state.assignment_id is None:
+            raise Conflict(Problem("task", "this task was not handed to you; ask for the next one"))
+        if state.archived:
+            raise Conflict(Problem("archived", "this project is archived: it takes no rankings"))
+        # The lease's display order lists exactly the task's candidates (they never change).
+        normalised = check_ranking(groups, state.display_order)
+        flag_names = check_flags(flags)
+        text = check_rationale(
+            rationale, required=state.rationale_rule == Project.Rationale.REQUIRED
+        )
+        digest = payload_hash(normalised, text, flag_names)
+        if state.ranking_id is not None:
+            if state.ranking_hash == digest:
+                return SubmitResult(Ranking.objects.get(pk=state.ranking_id), created=False)
+            raise Conflict(Problem("ranking", "you already ranked this task; a ranking is final"))
+        if state.status == Assignment.Status.SKIPPED:
+            raise Conflict(Problem("task", "you skipped this task"))
+        if state.expires_at <= now and not state.gold:  # a gold task has no slots to run out
+            taken = slots_taken(task_id=task_id, now=now)
+            if taken >= state.target:
+                raise Conflict(Problem("task", "your lease ran out and others completed this task"))
+        ranking, target_raised = ranking_store(
+            state=state,
+            annotator_id=annotator.pk,
+            groups=normalised,
+            rationale=text,
+            flags=flag_names,
+            payload_hash=digest,
+            now=now,
+        )
+        transaction.on_commit(partial(quality_refresh.refresh_soon, state.project_id))
+        if target_raised:  # the task wants one more ranking: the cached count must see it
+            transaction.on_commit(partial(selectors.forget_unfilled_of, state.project_id))
+        return SubmitResult(ranking, created=True)

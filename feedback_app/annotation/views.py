@@ -15,21 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 from feedback_app.common.errors import NotAllowed, ServiceError
 from feedback_app.common.middleware import accepts_body_up_to
 from feedback_app.core import access, preparing
-from feedback_app.core.audit import about_import, record
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import Project
 
-from . import demonstrations, gold, selectors, services
+from . import demonstrations, gold, handout, selectors, services, submit
 from .forms import ImportForm, ranks_from_post
 from .importing import parse_jsonl
 from .models import Assignment, Task
 from .rankings import FLAGS
-
-
-def _project_for_annotator(request: HttpRequest, project_id: int) -> Project:
-    project = access.project_to_annotate(request.user, project_id)
-    if project is None:
-        raise Http404("No such project")
-    return project
 
 
 @login_required
@@ -88,8 +81,8 @@ def _task_page(
 @login_required
 @require_GET
 def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _project_for_annotator(request, project_id)
-    assignment = services.task_assign_next(project=project, annotator=request.user)
+    project = access.project_annotated_or_404(request.user, project_id)
+    assignment = handout.task_assign_next(project=project, annotator=request.user)
     return _task_page(request, project, assignment)
 
 
@@ -102,7 +95,7 @@ def _posted_demonstration(post) -> tuple[str, int | None] | None:
 
 
 def _submit(request: HttpRequest, project_id: int, task_id: int) -> None:
-    services.ranking_submit(
+    submit.ranking_submit(
         task_id=task_id,
         annotator=request.user,
         groups=ranks_from_post(request.POST),
@@ -166,27 +159,26 @@ def skip_task(request: HttpRequest, project_id: int, task_id: int) -> HttpRespon
 @login_required
 @require_GET
 def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _project_for_annotator(request, project_id)
+    project = access.project_annotated_or_404(request.user, project_id)
     return TemplateResponse(request, "annotation/guidelines.html", {"project": project})
 
 
 @login_required
 @accepts_body_up_to("IMPORT_MAX_BYTES")
 def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = get_object_or_404(Project, pk=project_id)
-    if not access.is_project_admin(request.user, project):
-        raise Http404("No such project")
+    project = access.project_administered_or_404(request.user, project_id)
     form = ImportForm(request.POST or None, request.FILES or None)
     problems: list = []
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             records = parse_jsonl(form.cleaned_data["file"].read(), k=project.candidates_per_task)
-            result = services.prompts_import(project=project, records=records)
+            result = services.prompts_import(
+                project=project, records=records, origin=Origin.of(request)
+            )
         except ServiceError as exc:
             problems, status = exc.problems, exc.status_code
         else:
-            record("prompts.import", request=request, **about_import(project, result))
             messages.success(
                 request,
                 f"Imported {result.created} prompts ({result.tasks} tasks); "
@@ -206,9 +198,7 @@ def import_prompts(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def gold_task(request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
     """Admin page: mark a task's expected order (a gold task), change it, or clear it."""
-    project = get_object_or_404(Project, pk=project_id)
-    if not access.is_project_admin(request.user, project):
-        raise Http404("No such project")
+    project = access.project_administered_or_404(request.user, project_id)
     task = get_object_or_404(Task.objects.select_related("prompt"), pk=task_id, project=project)
     problems: list = []
     status = 200

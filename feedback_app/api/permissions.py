@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from feedback_app.core import access as rules
@@ -31,15 +29,12 @@ def visible_audit_events(user: AbstractBaseUser) -> QuerySet[AuditEvent]:
 
 def visible_project(user: AbstractBaseUser, project_id: int) -> Project:
     """A project the user sees (member or staff), else 404."""
-    return get_object_or_404(visible_projects(user), pk=project_id)
+    return rules.project_visible_or_404(user, project_id)
 
 
 def administered_project(user: AbstractBaseUser, project_id: int) -> Project:
     """A project the user administers; 404 if they cannot see it, 403 if they only annotate it."""
-    project = visible_project(user, project_id)
-    if not rules.is_project_admin(user, project):
-        raise PermissionDenied("only admins of this project may do this")
-    return project
+    return rules.project_administered(user, project_id)
 
 
 class IsStaffToCreate(BasePermission):
@@ -49,7 +44,7 @@ class IsStaffToCreate(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if request.method == "POST" and getattr(view, "action", "create") == "create":
-            return bool(request.user and request.user.is_staff)
+            return bool(request.user) and rules.may_create_projects(request.user)
         return True
 
     def has_object_permission(self, request, view, obj: Project) -> bool:

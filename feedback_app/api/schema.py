@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
 
-from .serializers import ErrorSerializer
+from .serializers.common import ErrorSerializer
 
 _ALWAYS = (400, 401, 403, 404, 429)
 _WRITES = (409, 415)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 
 @dataclass(frozen=True)
@@ -60,4 +61,18 @@ class NotAllowed(ServiceError, PermissionDenied):
     status_code = 403
 
     def __init__(self, problems: list[Problem] | Problem | str, *, field: str = "permission"):
+        super().__init__(problems, field=field)
+
+
+class NotFound(ServiceError, Http404):
+    """Not there, or not for this user to know of (core/access.py decides): 404 either way.
+
+    Also Django's Http404, so a page answers its 404 page; the API's error layer answers 404
+    in its one shape."""
+
+    status_code = 404
+
+    def __init__(
+        self, problems: list[Problem] | Problem | str = "not found", *, field: str = "url"
+    ):
         super().__init__(problems, field=field)

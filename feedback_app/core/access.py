@@ -5,7 +5,14 @@
   Each annotation service (hand-out, submit, skip) enforces this itself.
 - Whoever sees a project (members, staff) sends its deployment feedback: a deployment's service
   account needs no admin role.
-- Everyone else sees nothing of a project: interfaces answer 404, never revealing it exists.
+- An archived project is read-only (settings, members, imports, rankings, jobs) until it is
+  restored (`check_writable`).
+- Only staff create projects (`check_creates_projects`; commands, run by the operator, may too);
+  the services that create one (settings, archive import) enforce it themselves.
+- Everyone else sees nothing of a project: 404, never revealing it exists. Pages and admin
+  services ask `project_administered_or_404` / `project_annotated_or_404` (a `NotFound` the
+  pages and the API both answer 404); the API says 403 to a member who sees the project but
+  does not administer it (`project_administered`).
 - The audit log: staff read all of it; a project's admins read the events of their projects
   (not those of no project, like someone's API tokens); nobody else reads any.
 
@@ -19,7 +26,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from feedback_app.common.db import aware, fetchone, instance, sql_params, table
+from feedback_app.common.errors import Conflict, NotAllowed, NotFound, Problem
 
+from .audit import Origin
 from .models import AuditEvent, Membership, Project
 
 
@@ -40,6 +49,59 @@ def projects_administered_by(user: AbstractBaseUser) -> QuerySet[Project]:
     return Project.objects.filter(
         memberships__user=user, memberships__role=Membership.Role.ADMIN
     ).distinct()
+
+
+def may_create_projects(user: AbstractBaseUser) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
+
+
+def check_creates_projects(origin: Origin | None) -> None:
+    """Only staff create projects; a command (or the system: None) acts as the operator."""
+    if (
+        origin is not None
+        and not origin.trusted
+        and (origin.user is None or not may_create_projects(origin.user))
+    ):
+        raise NotAllowed("only staff create projects")
+
+
+def check_administers(origin: Origin | None, project: Project) -> None:
+    """The services' own check (a page or API view asked `project_administered*` already):
+    a person who does not administer `project` is told it does not exist."""
+    if origin is None or origin.trusted:
+        return
+    if origin.user is None or not is_project_admin(origin.user, project):
+        _found(None)
+
+
+def _found(project: Project | None) -> Project:
+    """The one "else 404": the same answer whether the project exists or is not theirs."""
+    if project is None:
+        raise NotFound("No such project")
+    return project
+
+
+def project_administered_or_404(user: AbstractBaseUser, project_id: int) -> Project:
+    """A project `user` administers; NotFound (404) otherwise, whether it exists or not."""
+    return _found(projects_administered_by(user).filter(pk=project_id).first())
+
+
+def project_annotated_or_404(user: AbstractBaseUser, project_id: int) -> Project:
+    """A project `user` annotates (`project_to_annotate`, one statement); NotFound otherwise."""
+    return _found(project_to_annotate(user, project_id))
+
+
+def project_visible_or_404(user: AbstractBaseUser, project_id: int) -> Project:
+    return _found(projects_visible_to(user).filter(pk=project_id).first())
+
+
+def project_administered(user: AbstractBaseUser, project_id: int) -> Project:
+    """The API's admin actions: 404 if `user` cannot see the project, 403 if they only
+    annotate it (they know it exists)."""
+    project = project_visible_or_404(user, project_id)
+    if not is_project_admin(user, project):
+        raise NotAllowed("only admins of this project may do this")
+    return project
 
 
 def is_project_admin(user: AbstractBaseUser, project: Project) -> bool:
@@ -111,3 +173,9 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         lease_seconds=lease_seconds,  # and the lease length
         archived=bool(archived),  # nothing is handed out of an archived project
     )
+
+
+def check_writable(project: Project) -> None:
+    """Archived projects are read-only until restored."""
+    if project.archived:
+        raise Conflict(Problem("archived", "this project is archived: restore it to change it"))

@@ -1,25 +1,29 @@
-"""The audit log's one writer: every admin or script action that changes a project, its members,
-its data, its jobs or someone's tokens calls `record` (issue 13).
+"""The audit log's one writer: every action that changes a project, its members, its data, its
+jobs or someone's tokens is recorded by the service that does it (issue 13, one convention since
+issue 20).
 
 Actions are dotted names, area first (`project.update`, `member.add`, `job.launch`,
 `token.create`); `data` holds what changed, never a secret (no token, no password).
 
-Who records: the interface (page view, API view, management command, Django admin action),
-right after the service returned, because it is what knows who asked and from where
-(`request=`, or `via="cli"`). A refused or failed action records nothing. What an event is
-*about* (its project, target and data) is written once per kind of object by the `about_*`
-functions below, so a page and the API record the same action alike:
+Who records: the service, as Zulip's actions do (`do_change_icon_source(..., acting_user)`). It
+takes an `origin` (who asked, through which interface, from which address) and never an
+HttpRequest; interfaces (pages, API views, the Django admin, commands) build the origin with
+`Origin.of(request)` or `Origin.cli()` and call the service. A service validates first and then
+writes and records in one transaction, so a refused or failed action records nothing by
+construction. What an event is *about* (its project, target and data) is written once per kind
+of object by the `about_*` functions below, so every interface records the same action alike:
 
-    record("job.launch", request=request, **about_job(job))
+    record("job.launch", origin=origin, **about_job(job))
 
-The event is not written in the action's transaction: the prompt import writes in chunks, each
-its own short transaction, on purpose (annotation/services.py), and one rule for all is simpler.
+One exception to "one transaction": the prompt import writes in chunks, each its own short
+transaction, on purpose (annotation/services.py); it records once, after the last chunk.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -94,29 +98,65 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for an action and from where: what the audit event says besides the action.
+
+    `interface` is one of AuditEvent.Via (page, api, cli, system); `user` is None for the
+    system (the autopilot, a sweep) and for commands run without `--as`."""
+
+    user: AbstractBaseUser | None = None
+    interface: str = AuditEvent.Via.SYSTEM
+    address: str | None = None
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> Origin:
+        """The origin of a page or API request: its signed-in user, "api" for /api/ paths,
+        "page" for the others, and the client's address (`client_address`)."""
+        user = getattr(request, "user", None)
+        return cls(
+            user=user if user is not None and user.is_authenticated else None,
+            interface=AuditEvent.Via.API
+            if request.path.startswith("/api/")
+            else AuditEvent.Via.PAGE,
+            address=client_address(request),
+        )
+
+    @classmethod
+    def cli(cls, user: AbstractBaseUser | None = None) -> Origin:
+        """A management command: trusted as whoever runs it on the server."""
+        return cls(user=user, interface=AuditEvent.Via.CLI)
+
+    @property
+    def trusted(self) -> bool:
+        """Commands and the system itself act as the operator: access rules bind people."""
+        return self.interface in (AuditEvent.Via.CLI, AuditEvent.Via.SYSTEM)
+
+
+SYSTEM = Origin()
+
+
 def record(
     action: str,
     *,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
-    via: str | None = None,
+    origin: Origin | None = SYSTEM,
     project: Project | None = None,
     target: str = "",
     data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event. With `request`, the actor and address come from it; `via` defaults to
-    "api" for /api/ paths, "page" for other requests and "system" without one."""
-    if request is not None:
-        if actor is None and getattr(request, "user", None) is not None:
-            actor = request.user if request.user.is_authenticated else None
-        if via is None:
-            via = AuditEvent.Via.API if request.path.startswith("/api/") else AuditEvent.Via.PAGE
+) -> AuditEvent | None:
+    """Append one event, done by `origin` (left out: the system, as the autopilot's gate).
+
+    `origin=None` records nothing: a service passes on the None its caller gave when nobody
+    asked (the autopilot's steps, a runner, the demo's set-up, a test's fixture)."""
+    if origin is None:
+        return None
+    actor = origin.user
     return AuditEvent.objects.create(
         action=action,
         actor=actor,
         actor_name=actor.get_username() if actor is not None else "",
-        via=via or AuditEvent.Via.SYSTEM,
-        address=client_address(request),
+        via=origin.interface,
+        address=origin.address,
         project=project,
         target=str(target)[:200],
         data=data or {},

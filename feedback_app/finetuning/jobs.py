@@ -29,6 +29,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from feedback_app.common.errors import Conflict, Problem
+from feedback_app.core.audit import Origin, about_job, record
 from feedback_app.core.models import Job
 from training.env import limit_threads
 
@@ -148,13 +149,21 @@ def _silent_after() -> timedelta:
     return timedelta(seconds=SILENT_BEATS * settings.JOB_HEARTBEAT_SECONDS)
 
 
-def job_cancel(*, job: Job) -> Job:
-    """Cancel at once if no live worker holds the job; otherwise ask it to stop.
+def job_cancel(*, job: Job, origin: Origin | None = None) -> Job:
+    """Cancel at once if no live worker holds the job; otherwise ask it to stop (`job.cancel`
+    recorded when someone asked: `origin`; a job already finished records nothing).
 
     Queued, or running with a heartbeat silent for `SILENT_BEATS` beats (its worker died or is
     stuck): the row is cancelled now, and since every worker write requires a running row, a
     late worker cannot bring it back. A live job gets the flag and stops within seconds.
     """
+    with transaction.atomic():
+        job = _cancel(job)
+        record("job.cancel", origin=origin, **about_job(job))
+    return job
+
+
+def _cancel(job: Job) -> Job:
     now = timezone.now()
     if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
         status=Job.Status.CANCELLED, finished_at=now, updated_at=now

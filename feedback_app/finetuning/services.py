@@ -13,8 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from feedback_app.annotation.projects import check_writable
 from feedback_app.common.errors import Conflict, Problem, ServiceError
+from feedback_app.core.access import check_writable
+from feedback_app.core.audit import Origin, about_job, record
 from feedback_app.core.models import Job, Project
 
 from . import jobs, kinds, versions
@@ -22,26 +23,30 @@ from . import jobs, kinds, versions
 log = logging.getLogger(__name__)
 
 
-def job_launch(*, project: Project, kind: str, params: Any, user=None) -> Job:
+def job_launch(*, project: Project, kind: str, params: Any, origin: Origin | None = None) -> Job:
     """Check the parameters, store a queued job, and send it to its queue after commit.
 
     A project with a base model and no policy yet gets it registered as its first policy
-    ("base"), so its first round needs nothing else. Archived projects launch nothing."""
+    ("base"), so its first round needs nothing else. Archived projects launch nothing.
+    Recorded (`job.launch`) when someone asked (`origin`); the autopilot and the demo set-up
+    launch as steps of their own, recorded at their level."""
     check_writable(project)
     if project.base_model:
         versions.base_version_ensure(project)
     clean = kinds.check_params(project, kind, params)
     with transaction.atomic():
-        return jobs.job_create(
+        job = jobs.job_create(
             project=project,
             kind=kind,
             params=clean,
             queue=kinds.KINDS[kind].queue_name,
-            user=user,
+            user=origin.user if origin else None,
         )
+        record("job.launch", origin=origin, **about_job(job))
+    return job
 
 
-def job_retry(*, job: Job, user=None) -> Job:
+def job_retry(*, job: Job, origin: Origin | None = None) -> Job:
     """A new queued job with the same kind and parameters as a failed or cancelled one.
 
     The params were checked when the first job was launched; the queue is the kind's today.
@@ -50,14 +55,17 @@ def job_retry(*, job: Job, user=None) -> Job:
         raise Conflict(
             Problem("status", f"only failed or cancelled jobs can be retried, not {job.status}")
         )
-    return jobs.job_create(
-        project=job.project,
-        kind=job.kind,
-        params=job.params,
-        queue=kinds.KINDS[job.kind].queue_name,
-        user=user,
-        retry_of=job,
-    )
+    with transaction.atomic():
+        new = jobs.job_create(
+            project=job.project,
+            kind=job.kind,
+            params=job.params,
+            queue=kinds.KINDS[job.kind].queue_name,
+            user=origin.user if origin else None,
+            retry_of=job,
+        )
+        record("job.retry", origin=origin, **about_job(new))
+    return new
 
 
 def job_launch_next(*, job_id: int) -> Job | None:
@@ -78,8 +86,10 @@ def job_launch_next(*, job_id: int) -> Job | None:
         if job.status != Job.Status.SUCCEEDED or not spec or done:
             return None
         try:
+            # Launched by the system on behalf of whoever launched the first job (its creator).
+            origin = Origin(user=job.created_by)
             launched = job_launch(
-                project=job.project, kind=spec["kind"], params=spec["params"], user=job.created_by
+                project=job.project, kind=spec["kind"], params=spec["params"], origin=origin
             )
         except ServiceError as exc:
             log.warning("job %s: the next job was refused: %s", job.pk, exc)

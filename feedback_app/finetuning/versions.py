@@ -7,6 +7,7 @@ from pathlib import Path
 from django.db import transaction
 
 from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.core.audit import Origin, about_version, record
 from feedback_app.core.models import Job, ModelVersion, Project
 
 from .guide import promote_warning
@@ -43,13 +44,16 @@ def model_register(
 
 
 @transaction.atomic
-def model_promote(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the active one of its kind in its project (the next round uses it)."""
+def model_promote(*, version: ModelVersion, origin: Origin | None = None) -> ModelVersion:
+    """Make `version` the active one of its kind in its project (the next round uses it).
+    Recorded (`model.promote`) when someone asked; a runner's or the autopilot's promotion is
+    recorded by its job or run."""
     ModelVersion.objects.select_for_update().filter(
         project=version.project_id, kind=version.kind, is_active=True
     ).exclude(pk=version.pk).update(is_active=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
     version.is_active = True
+    record("model.promote", origin=origin, **about_version(version))
     return version
 
 
@@ -61,10 +65,13 @@ def check_promote_confirmed(*, version: ModelVersion, confirm: bool) -> None:
         raise InvalidInput(Problem("confirm", f"{version.label}: {warning}; confirm to promote"))
 
 
-def model_promote_confirmed(*, version: ModelVersion, confirm: bool) -> ModelVersion:
-    """Promote at an admin's request: `model_promote` after `check_promote_confirmed`."""
+def model_promote_confirmed(
+    *, version: ModelVersion, confirm: bool, origin: Origin | None = None
+) -> ModelVersion:
+    """Promote at an admin's request: `model_promote` after `check_promote_confirmed` (a
+    refused promotion records nothing)."""
     check_promote_confirmed(version=version, confirm=confirm)
-    return model_promote(version=version)
+    return model_promote(version=version, origin=origin)
 
 
 def base_version_ensure(project: Project) -> ModelVersion | None:

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from feedback_app.common.errors import InvalidInput, Problem, ServiceError
 from feedback_app.common.storable import is_id
 from feedback_app.core import preparing
-from feedback_app.core.access import is_project_admin
-from feedback_app.core.audit import about_job, about_version, record
+from feedback_app.core.access import is_project_admin, project_administered_or_404
+from feedback_app.core.audit import Origin
 from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
@@ -24,13 +24,6 @@ from feedback_app.preferences import review as review_queue
 from . import autopilot, guide, jobs, rounds_report, selectors, services, versions
 from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
-
-
-def _admin_project(request: HttpRequest, project_id: int) -> Project:
-    project = get_object_or_404(Project, pk=project_id)
-    if not is_project_admin(request.user, project):
-        raise Http404("No such project")
-    return project
 
 
 def _admin_job(request: HttpRequest, job_id: int) -> Job:
@@ -76,27 +69,26 @@ def _loop_page(request, project, forms=None, status=200, autopilot_form=None) ->
 @login_required
 @require_GET
 def loop(request: HttpRequest, project_id: int) -> HttpResponse:
-    return _loop_page(request, _admin_project(request, project_id))
+    return _loop_page(request, project_administered_or_404(request.user, project_id))
 
 
 @login_required
 @require_POST
 def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     if kind not in FORMS:
         raise Http404("No such job kind")
     form = FORMS[kind](request.POST, project=project, prefix=kind)
     if form.is_valid():
         try:
             job = services.job_launch(
-                project=project, kind=kind, params=form.params(), user=request.user
+                project=project, kind=kind, params=form.params(), origin=Origin.of(request)
             )
         except ServiceError as exc:
             for problem in exc.problems:
                 name = problem.field if problem.field in form.fields else None
                 form.add_error(name, problem.message if name else str(problem))
         else:
-            record("job.launch", request=request, **about_job(job))
             messages.success(request, f"{job.get_kind_display()} queued as job #{job.pk}.")
             return redirect("finetuning:job", job_id=job.pk)
     return _loop_page(request, project, forms={kind: form}, status=400)
@@ -106,12 +98,12 @@ def launch(request: HttpRequest, project_id: int, kind: str) -> HttpResponse:
 @require_POST
 def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     """Save the autopilot's settings from the loop page (the API's rules: one checker)."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     form = AutopilotForm(request.POST)
     if form.is_valid():
         try:
             autopilot.autopilot_update(
-                project=project, data=form.cleaned_data, user=request.user, request=request
+                project=project, data=form.cleaned_data, origin=Origin.of(request)
             )
         except ServiceError as exc:
             for problem in exc.problems:
@@ -128,7 +120,7 @@ def autopilot_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpResponse:
     """Pause the autopilot, or resume it (a stopped run goes on, its failed job retried)."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     changes = {
         "pause": ({"paused": True}, "Autopilot paused."),
         "resume": ({"paused": False}, "Autopilot resumed."),
@@ -139,7 +131,7 @@ def autopilot_pause(request: HttpRequest, project_id: int, action: str) -> HttpR
         raise Http404("No such action")
     data, said = changes[action]
     try:
-        autopilot.autopilot_update(project=project, data=data, user=request.user, request=request)
+        autopilot.autopilot_update(project=project, data=data, origin=Origin.of(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
@@ -231,11 +223,10 @@ def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
     try:
-        job = jobs.job_cancel(job=job)
+        job = jobs.job_cancel(job=job, origin=Origin.of(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
     else:
-        record("job.cancel", request=request, **about_job(job))
         messages.info(request, "Cancel requested.")
     return redirect("finetuning:job", job_id=job.pk)
 
@@ -245,18 +236,17 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _admin_job(request, job_id)
     try:
-        new = services.job_retry(job=job, user=request.user)
+        new = services.job_retry(job=job, origin=Origin.of(request))
     except ServiceError as exc:
         messages.error(request, str(exc))
         return redirect("finetuning:job", job_id=job.pk)
-    record("job.retry", request=request, **about_job(new))
     return redirect("finetuning:job", job_id=new.pk)
 
 
 @login_required
 @require_GET
 def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     rows = [
         (
             v,
@@ -279,7 +269,7 @@ def model_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 def rounds(request: HttpRequest, project_id: int) -> HttpResponse:
     """Per round: rankings, agreement, the policy's evaluation, the reward model's accuracy."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     figures = rounds_report.rounds_report(project=project)
     context = {
         "project": project,
@@ -292,10 +282,12 @@ def rounds(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def model_promote(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     version = get_object_or_404(ModelVersion, pk=version_id, project=project)
     try:
-        versions.model_promote_confirmed(version=version, confirm=bool(request.POST.get("confirm")))
+        versions.model_promote_confirmed(
+            version=version, confirm=bool(request.POST.get("confirm")), origin=Origin.of(request)
+        )
     except InvalidInput:
         # The confirmation step: why this promotion needs a second thought, and a checkbox
         # the server requires.
@@ -305,7 +297,6 @@ def model_promote(request: HttpRequest, project_id: int, version_id: int) -> Htt
             "warning": guide.promote_warning(version.metrics or {}),
         }
         return TemplateResponse(request, "finetuning/promote_confirm.html", context)
-    record("model.promote", request=request, **about_version(version))
     messages.success(
         request, f"{version.label} is now the active {version.get_kind_display().lower()}."
     )
@@ -316,7 +307,7 @@ def model_promote(request: HttpRequest, project_id: int, version_id: int) -> Htt
 def review(request: HttpRequest, project_id: int) -> HttpResponse:
     """The review queue: pairs the reward model confidently disagrees with people about; an
     admin asks for more votes on a task or drops a ranking (both recorded)."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     status = 200
     if request.method == "POST":
         action, reason = request.POST.get("action"), request.POST.get("reason", "")

@@ -5,24 +5,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from feedback_app.annotation.quality_refresh import refresh_pending, send_refresh
-from feedback_app.core.access import is_project_admin
-from feedback_app.core.models import Project
+from feedback_app.core.access import project_administered_or_404
 
 from .dashboards import PAGES, page_context
 from .reports import quality_report
-
-
-def _admin_project(request: HttpRequest, project_id: int) -> Project:
-    project = get_object_or_404(Project, pk=project_id)
-    if not is_project_admin(request.user, project):
-        raise Http404("No such project")
-    return project
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -35,7 +27,7 @@ def _page_number(request: HttpRequest) -> int:
 @require_GET
 def quality(request: HttpRequest, project_id: int, figure: str = "agreement") -> HttpResponse:
     """One dashboard: the stored figure, how old it is, and a refresh button."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     if figure not in PAGES:
         raise Http404("No such figure")
     wanted = ("leaderboard", "reward_models") if figure == "leaderboard" else (figure,)
@@ -60,7 +52,7 @@ def quality(request: HttpRequest, project_id: int, figure: str = "agreement") ->
 @require_POST
 def quality_refresh(request: HttpRequest, project_id: int) -> HttpResponse:
     """Ask a worker to recompute every figure now."""
-    project = _admin_project(request, project_id)
+    project = project_administered_or_404(request.user, project_id)
     send_refresh(project.pk)
     messages.info(request, "Refresh requested: the figures update when a worker has run it.")
     figure = request.POST.get("figure", "")

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, submit
 from feedback_app.annotation.models import Task
 
 pytestmark = pytest.mark.django_db
 
 
 def _rank(project, user, *, best_last: bool) -> int | None:
-    a = services.task_assign_next(project=project, annotator=user)
+    a = handout.task_assign_next(project=project, annotator=user)
     if a is None:
         return None
     ids = sorted(a.display_order)
     order = list(reversed(ids)) if best_last else ids
-    services.ranking_submit(task_id=a.task_id, annotator=user, groups=[[i] for i in order])
+    submit.ranking_submit(task_id=a.task_id, annotator=user, groups=[[i] for i in order])
     return a.task_id
 
 

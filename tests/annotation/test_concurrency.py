@@ -12,7 +12,7 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.models import Assignment, Ranking, Task
 
 from . import handout_spec
@@ -35,7 +35,7 @@ def test_sixteen_parallel_annotators_fill_every_task_exactly_to_target(make_proj
         # "Nothing for you now" is final only when no one else holds a lease: a lease that is
         # then skipped gives its slot back to whoever has not seen the task.
         give_up = time.monotonic() + 30  # leases of crashed threads would never end
-        while (a := services.task_assign_next(project=project, annotator=user)) is None:
+        while (a := handout.task_assign_next(project=project, annotator=user)) is None:
             if (
                 time.monotonic() > give_up
                 or not Assignment.objects.filter(
@@ -56,7 +56,7 @@ def test_sixteen_parallel_annotators_fill_every_task_exactly_to_target(make_proj
                     continue
                 order = list(a.display_order)
                 rng.shuffle(order)
-                result = services.ranking_submit(
+                result = submit.ranking_submit(
                     task_id=a.task_id, annotator=user, groups=[[i] for i in order]
                 )
                 with lock:
@@ -99,6 +99,6 @@ def test_a_task_locked_for_a_moment_is_waited_for_not_reported_as_nothing_left(m
     other = threading.Thread(target=someone_else_holds_the_task_briefly)
     other.start()
     assert locked.wait(10)
-    assignment = services.task_assign_next(project=project, annotator=alice)
+    assignment = handout.task_assign_next(project=project, annotator=alice)
     other.join(timeout=30)
     assert assignment is not None and assignment.task_id == task.pk

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout
 from feedback_app.annotation.models import Candidate, Demonstration, Ranking
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def handed(client, make_project, alice):
     project.save()
     client.force_login(alice)
     body = client.get(annotate_url(project)).content.decode()
-    assignment = services.task_assign_next(project=project, annotator=alice)
+    assignment = handout.task_assign_next(project=project, annotator=alice)
     return project, assignment, body
 
 

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.handout import gold_due
 from feedback_app.annotation.importing import parse_jsonl
 from feedback_app.annotation.models import Task
@@ -50,7 +50,7 @@ def _import(project: Project, lines: list[str]) -> None:
 
 def _rank_as_shown(assignment, annotator, *, reverse: bool = False):
     ids = list(assignment.display_order)
-    return services.ranking_submit(
+    return submit.ranking_submit(
         task_id=assignment.task_id,
         annotator=annotator,
         groups=[[i] for i in (reversed(ids) if reverse else ids)],
@@ -121,9 +121,9 @@ def test_gold_tasks_are_mixed_in_at_the_projects_rate(make_user):
     n = 300
     for _ in range(n):
         now += timedelta(milliseconds=rng.randint(1, 60_000))
-        a = services.task_assign_next(project=project, annotator=alice, now=now)
+        a = handout.task_assign_next(project=project, annotator=alice, now=now)
         gold += a.task.gold is not None
-        services.ranking_submit(
+        submit.ranking_submit(
             task_id=a.task_id, annotator=alice, groups=[[i] for i in a.display_order], now=now
         )
     sd = math.sqrt(n * 0.2 * 0.8)
@@ -145,25 +145,25 @@ def test_a_gold_task_goes_to_every_annotator_once_and_takes_no_slot(make_user):
     _import(project, [_line("ordinary"), _line("gold", gold=[[0], [1], [2]])])
     gold = Task.objects.get(project=project, gold__isnull=False)
     for user in users:
-        a = services.task_assign_next(project=project, annotator=user)
+        a = handout.task_assign_next(project=project, annotator=user)
         assert a.task_id == gold.pk
         _rank_as_shown(a, user)
     gold.refresh_from_db()
     assert gold.submitted_count == 0
     # None left for them: the ordinary task (one slot) goes to the first who asks, then none.
-    assert services.task_assign_next(project=project, annotator=users[0]).task.gold is None
-    _rank_as_shown(services.task_assign_next(project=project, annotator=users[0]), users[0])
-    assert services.task_assign_next(project=project, annotator=users[1]) is None
-    assert services.task_assign_next(project=project, annotator=users[0]) is None
+    assert handout.task_assign_next(project=project, annotator=users[0]).task.gold is None
+    _rank_as_shown(handout.task_assign_next(project=project, annotator=users[0]), users[0])
+    assert handout.task_assign_next(project=project, annotator=users[1]) is None
+    assert handout.task_assign_next(project=project, annotator=users[0]) is None
 
 
 def test_a_late_submit_of_a_gold_task_is_accepted(make_user):
     alice = make_user("alice")
     project = _project(gold_rate=1.0, annotators=[alice])
     _import(project, [_line("gold", gold=[[0], [1], [2]])])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     late = timezone.now() + timedelta(days=1)
-    result = services.ranking_submit(
+    result = submit.ranking_submit(
         task_id=a.task_id, annotator=alice, groups=[[i] for i in a.display_order], now=late
     )
     assert result.created
@@ -277,8 +277,8 @@ def test_each_annotators_gold_accuracy_is_their_agreement_with_the_gold_order(ma
     by_position = dict(task.candidates.values_list("position", "pk"))
     order = [by_position[p] for p in range(3)]
     for user, groups in ((good, [[i] for i in order]), (bad, [[i] for i in reversed(order)])):
-        services.task_assign_next(project=project, annotator=user)
-        services.ranking_submit(task_id=task.pk, annotator=user, groups=groups)
+        handout.task_assign_next(project=project, annotator=user)
+        submit.ranking_submit(task_id=task.pk, annotator=user, groups=groups)
     rates = gold_accuracy_by_annotator(project=project)
     assert (rates[good.pk].hits, rates[good.pk].trials) == (3, 3)
     assert (rates[bad.pk].hits, rates[bad.pk].trials) == (0, 3)
@@ -288,12 +288,12 @@ def test_a_skipped_gold_task_is_not_offered_again(make_user):
     alice = make_user("alice")
     project = _project(gold_rate=1.0, annotators=[alice])
     _import(project, [_line("g1", gold=[[0], [1], [2]]), _line("g2", gold=[[2], [1], [0]])])
-    first = services.task_assign_next(project=project, annotator=alice)
+    first = handout.task_assign_next(project=project, annotator=alice)
     services.task_skip(task_id=first.task_id, annotator=alice)
-    second = services.task_assign_next(project=project, annotator=alice)
+    second = handout.task_assign_next(project=project, annotator=alice)
     assert second.task_id != first.task_id and second.task.gold is not None
     _rank_as_shown(second, alice)
-    assert services.task_assign_next(project=project, annotator=alice) is None
+    assert handout.task_assign_next(project=project, annotator=alice) is None
 
 
 def test_the_stored_quality_report_shows_each_annotators_gold_accuracy(make_user):
@@ -306,8 +306,8 @@ def test_the_stored_quality_report_shows_each_annotators_gold_accuracy(make_user
     by_position = dict(task.candidates.values_list("position", "pk"))
     order = [by_position[p] for p in range(3)]
     for user, groups in ((good, [[i] for i in order]), (bad, [[i] for i in reversed(order)])):
-        services.task_assign_next(project=project, annotator=user)
-        services.ranking_submit(task_id=task.pk, annotator=user, groups=groups)
+        handout.task_assign_next(project=project, annotator=user)
+        submit.ranking_submit(task_id=task.pk, annotator=user, groups=groups)
     report = reports.quality_refresh(project=project)
     rows = {row["annotator_id"]: row["gold_accuracy"] for row in report.figures["reliability"]}
     assert (rows[good.pk]["hits"], rows[good.pk]["trials"]) == (3, 3)

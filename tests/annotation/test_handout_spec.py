@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.gold import task_gold_set
 from feedback_app.annotation.models import Assignment
 from feedback_app.common.errors import Conflict, NotAllowed
@@ -54,7 +54,7 @@ class _Rollback(Exception):
 
 def _submit_outcome(task_id, user, groups, now) -> str:
     try:
-        result = services.ranking_submit(task_id=task_id, annotator=user, groups=groups, now=now)
+        result = submit.ranking_submit(task_id=task_id, annotator=user, groups=groups, now=now)
     except NotAllowed:
         return "not_allowed"
     except Conflict:
@@ -110,7 +110,7 @@ def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
                 if kind == "next":
                     expected = spec.task_to_hand_out(project, user, now)
                     try:
-                        got = services.task_assign_next(project=project, annotator=user, now=now)
+                        got = handout.task_assign_next(project=project, annotator=user, now=now)
                     except NotAllowed:
                         got = "not_allowed"
                     else:

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services
 from feedback_app.annotation.models import Ranking
 from feedback_app.core.models import Project
 
@@ -33,7 +33,7 @@ def test_ranking_page_shows_prompt_and_candidates_labelled_in_display_order(
     project = make_project(k=3, annotators=[alice])
     client.force_login(alice)
     body = client.get(annotate_url(project)).content.decode()
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     shown = [int(x) for x in re.findall(r'data-candidate="(\d+)"', body)]
     assert shown == a.display_order
     labels = re.findall(r'data-label="([A-Z])"', body)
@@ -67,7 +67,7 @@ def test_plain_form_without_javascript_submits_a_ranking_with_a_tie(client, make
     project = make_project(k=3, annotators=[alice])
     client.force_login(alice)
     client.get(annotate_url(project))
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     ids = a.display_order
     data = {f"rank-{ids[0]}": "2", f"rank-{ids[1]}": "1", f"rank-{ids[2]}": "2", "rationale": "B"}
     response = client.post(reverse("annotation:submit", args=[project.pk, a.task_id]), data)
@@ -82,7 +82,7 @@ def test_form_missing_a_rank_is_shown_again_with_the_field_named(client, make_pr
     project = make_project(k=3, annotators=[alice])
     client.force_login(alice)
     client.get(annotate_url(project))
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     ids = a.display_order
     data = {f"rank-{ids[0]}": "1", f"rank-{ids[1]}": "2"}
     response = client.post(reverse("annotation:submit", args=[project.pk, a.task_id]), data)
@@ -95,10 +95,10 @@ def test_skip_button_skips_and_shows_the_next_task(client, make_project, alice):
     project = make_project(annotators=[alice])
     client.force_login(alice)
     client.get(annotate_url(project))
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     response = client.post(reverse("annotation:skip", args=[project.pk, a.task_id]), follow=True)
     assert response.status_code == 200
-    assert services.task_assign_next(project=project, annotator=alice).task_id != a.task_id
+    assert handout.task_assign_next(project=project, annotator=alice).task_id != a.task_id
 
 
 def test_annotators_cannot_open_projects_they_are_not_members_of(client, make_project, alice, bob):
@@ -117,7 +117,7 @@ def test_annotator_cannot_submit_for_a_task_leased_to_someone_else(
     client, make_project, alice, bob
 ):
     project = make_project(annotators=[alice, bob])
-    a = services.task_assign_next(project=project, annotator=bob)
+    a = handout.task_assign_next(project=project, annotator=bob)
     client.force_login(alice)
     data = {f"rank-{i}": str(n) for n, i in enumerate(a.display_order, 1)}
     assert (
@@ -129,7 +129,7 @@ def test_annotator_cannot_submit_for_a_task_leased_to_someone_else(
 
 def test_all_done_page_when_nothing_is_left(client, make_project, alice):
     project = make_project(n_tasks=1, annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     services.task_skip(task_id=a.task_id, annotator=alice)
     client.force_login(alice)
     assert 'data-testid="all-done"' in client.get(annotate_url(project)).content.decode()
@@ -169,7 +169,7 @@ def test_next_task_and_submit_query_counts_are_pinned_whatever_k(
     project = make_project(k=k, n_tasks=3, annotators=[alice])
     client.force_login(alice)
     next_queries = _count(client, "get", annotate_url(project))
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     data = {f"rank-{i}": str(n) for n, i in enumerate(a.display_order, 1)}
     submit_queries = _count(
         client, "post", reverse("annotation:submit", args=[project.pk, a.task_id]), data

@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.models import Ranking, Task
 from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed
 
@@ -17,9 +17,9 @@ def groups_of(assignment):
 
 def test_submit_stores_groups_display_order_flags_and_time(make_project, alice):
     project = make_project(annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     ids = a.display_order
-    result = services.ranking_submit(
+    result = submit.ranking_submit(
         task_id=a.task_id,
         annotator=alice,
         groups=[[ids[2]], [ids[0], ids[1]]],
@@ -37,9 +37,9 @@ def test_submit_stores_groups_display_order_flags_and_time(make_project, alice):
 
 def test_submitting_the_same_ranking_twice_stores_one_and_answers_the_same(make_project, alice):
     project = make_project(annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
-    first = services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
-    again = services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+    a = handout.task_assign_next(project=project, annotator=alice)
+    first = submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+    again = submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
     assert first.created and not again.created
     assert again.ranking.pk == first.ranking.pk
     assert Ranking.objects.count() == 1
@@ -48,10 +48,10 @@ def test_submitting_the_same_ranking_twice_stores_one_and_answers_the_same(make_
 
 def test_a_different_second_ranking_is_refused(make_project, alice):
     project = make_project(annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
-    services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+    a = handout.task_assign_next(project=project, annotator=alice)
+    submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
     with pytest.raises(Conflict, match="already ranked"):
-        services.ranking_submit(
+        submit.ranking_submit(
             task_id=a.task_id, annotator=alice, groups=list(reversed(groups_of(a)))
         )
     assert Ranking.objects.count() == 1
@@ -59,42 +59,42 @@ def test_a_different_second_ranking_is_refused(make_project, alice):
 
 def test_an_invalid_ranking_stores_nothing(make_project, alice):
     project = make_project(annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     with pytest.raises(InvalidInput):
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a)[:-1])
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a)[:-1])
     assert Ranking.objects.count() == 0
     assert Task.objects.get(pk=a.task_id).submitted_count == 0
 
 
 def test_a_task_not_handed_to_the_annotator_cannot_be_ranked(make_project, alice, bob):
     project = make_project(annotators=[alice, bob])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     with pytest.raises(Conflict, match="not handed to you"):
-        services.ranking_submit(task_id=a.task_id, annotator=bob, groups=groups_of(a))
+        submit.ranking_submit(task_id=a.task_id, annotator=bob, groups=groups_of(a))
 
 
 def test_a_task_of_another_project_cannot_be_ranked(make_project, alice, bob):
     theirs = make_project(name="B", annotators=[bob])
     make_project(name="A", annotators=[alice])
-    a = services.task_assign_next(project=theirs, annotator=bob)
+    a = handout.task_assign_next(project=theirs, annotator=bob)
     with pytest.raises(NotAllowed) as err:
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
     assert err.value.field == "task"
 
 
 def test_required_rationale_is_enforced(make_project, alice):
     project = make_project(annotators=[alice], rationale="required")
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     with pytest.raises(InvalidInput) as err:
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
     assert err.value.field == "rationale"
 
 
 def test_a_late_submit_is_accepted_while_the_slot_is_still_free(make_project, alice):
     project = make_project(n_tasks=1, overlap=1, annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     late = a.expires_at + timedelta(seconds=1)
-    result = services.ranking_submit(
+    result = submit.ranking_submit(
         task_id=a.task_id, annotator=alice, groups=groups_of(a), now=late
     )
     assert result.created
@@ -102,18 +102,18 @@ def test_a_late_submit_is_accepted_while_the_slot_is_still_free(make_project, al
 
 def test_a_late_submit_is_refused_once_others_filled_the_task(make_project, alice, bob):
     project = make_project(n_tasks=1, overlap=1, annotators=[alice, bob])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     later = timezone.now() + timedelta(seconds=settings.ANNOTATION_LEASE_SECONDS + 1)
-    b = services.task_assign_next(project=project, annotator=bob, now=later)
-    services.ranking_submit(task_id=b.task_id, annotator=bob, groups=groups_of(b), now=later)
+    b = handout.task_assign_next(project=project, annotator=bob, now=later)
+    submit.ranking_submit(task_id=b.task_id, annotator=bob, groups=groups_of(b), now=later)
     with pytest.raises(Conflict, match="lease ran out"):
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a), now=later)
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a), now=later)
     assert Task.objects.get().submitted_count == 1
 
 
 def test_a_skipped_task_cannot_then_be_ranked(make_project, alice):
     project = make_project(annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     services.task_skip(task_id=a.task_id, annotator=alice)
     with pytest.raises(Conflict, match="skipped"):
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=groups_of(a))

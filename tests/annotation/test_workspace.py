@@ -9,9 +9,11 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from feedback_app.annotation import members, projects, services
+from feedback_app.annotation import handout, submit
 from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import AuditEvent, Membership, Project
+from feedback_app.workspace import members, projects
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +47,7 @@ def test_project_create_stores_the_settings_and_records_who_did_it(root):
     project = projects.project_create(
         data={"name": "P", "candidates_per_task": 3, "lease_seconds": 120,
               "generation": {"temperature": 0.5, "stop": ["\n"]}},
-        actor=root,
+        origin=Origin(root),
     )  # fmt: skip
     assert (project.candidates_per_task, project.lease_seconds) == (3, 120)
     assert project.generation == {"temperature": 0.5, "stop": ["\n"]}
@@ -61,7 +63,9 @@ def test_new_projects_lease_for_the_deployments_default_length(settings):
 def test_k_cannot_change_once_tasks_exist_and_the_message_says_why(make_project, root):
     project = make_project(k=3, n_tasks=2)
     with pytest.raises(InvalidInput) as caught:
-        projects.project_update(project=project, data={"candidates_per_task": 4}, actor=root)
+        projects.project_update(
+            project=project, data={"candidates_per_task": 4}, origin=Origin(root)
+        )
     assert caught.value.field == "candidates_per_task"
     assert "fixed once the project has tasks" in str(caught.value)
     project.refresh_from_db()
@@ -71,7 +75,9 @@ def test_k_cannot_change_once_tasks_exist_and_the_message_says_why(make_project,
 def test_update_logs_what_each_setting_was_and_became(make_project, root):
     project = make_project(n_tasks=1)
     projects.project_update(
-        project=project, data={"annotations_per_task": 5, "guidelines": "Be kind."}, actor=root
+        project=project,
+        data={"annotations_per_task": 5, "guidelines": "Be kind."},
+        origin=Origin(root),
     )
     changed = AuditEvent.objects.get(action="project.update").data["changed"]
     assert changed["annotations_per_task"] == [2, 5]
@@ -111,20 +117,20 @@ def test_the_base_model_is_checked_by_loading_its_config_and_tokenizer(tiny_poli
 
 def test_an_archived_project_hands_out_nothing_takes_nothing_and_is_restorable(make_project, alice):
     project = make_project(annotators=[alice], n_tasks=2)
-    held = services.task_assign_next(project=project, annotator=alice)
-    projects.project_archive(project=project)
+    held = handout.task_assign_next(project=project, annotator=alice)
+    projects.project_archive(project=project, origin=Origin())
     project.refresh_from_db()
-    assert services.task_assign_next(project=project, annotator=alice) is None
+    assert handout.task_assign_next(project=project, annotator=alice) is None
     ids = [[c.pk] for c in held.task.candidates.all()]
     with pytest.raises(Conflict):
-        services.ranking_submit(task_id=held.task_id, annotator=alice, groups=ids)
+        submit.ranking_submit(task_id=held.task_id, annotator=alice, groups=ids)
     with pytest.raises(Conflict):
         projects.project_update(project=project, data={"guidelines": "x"})
     with pytest.raises(Conflict):
         members.invitation_send(project=project, email="x@example.com", role="annotator")
-    projects.project_archive(project=project, archived=False)
+    projects.project_archive(project=project, archived=False, origin=Origin())
     project.refresh_from_db()
-    assert services.task_assign_next(project=project, annotator=alice) is not None
+    assert handout.task_assign_next(project=project, annotator=alice) is not None
     assert actions() == ["project.archive", "project.restore"]
 
 
@@ -132,7 +138,7 @@ def test_the_lease_lasts_as_long_as_the_project_says(make_project, alice):
     project = make_project(annotators=[alice], n_tasks=1)
     projects.project_update(project=project, data={"lease_seconds": 90})
     project.refresh_from_db()
-    lease = services.task_assign_next(project=project, annotator=alice)
+    lease = handout.task_assign_next(project=project, annotator=alice)
     assert round((lease.expires_at - lease.leased_at).total_seconds()) == 90
 
 
@@ -165,15 +171,18 @@ def test_the_base_model_becomes_the_first_policy_when_a_job_is_launched(make_pro
 
 def test_members_are_added_changed_and_removed_and_their_rankings_stay(make_project, alice, bob):
     project = make_project(annotators=[alice], n_tasks=2, overlap=1)
-    lease = services.task_assign_next(project=project, annotator=alice)
+    lease = handout.task_assign_next(project=project, annotator=alice)
     ids = sorted(c.pk for c in lease.task.candidates.all())
-    services.ranking_submit(task_id=lease.task_id, annotator=alice, groups=[[i] for i in ids])
-    m = members.member_add(project=project, user=members.user_find("bob"), role="annotator")
+    submit.ranking_submit(task_id=lease.task_id, annotator=alice, groups=[[i] for i in ids])
+    by = Origin()  # the system: recorded without a person
+    m = members.member_add(
+        project=project, user=members.user_find("bob"), role="annotator", origin=by
+    )
     with pytest.raises(Conflict):
         members.member_add(project=project, user=bob, role="admin")
-    members.member_role_set(membership=m, role="admin")
+    members.member_role_set(membership=m, role="admin", origin=by)
     alice_m = Membership.objects.get(project=project, user=alice)
-    members.member_remove(membership=alice_m)
+    members.member_remove(membership=alice_m, origin=by)
     assert project.tasks.filter(rankings__annotator=alice).count() == 1
     assert actions() == ["member.add", "member.role", "member.remove"]
     with pytest.raises(InvalidInput):
@@ -186,7 +195,7 @@ def test_an_invitation_mails_a_one_time_link_that_sets_the_password(
     project = bare()
     with django_capture_on_commit_callbacks(execute=True):
         m = members.invitation_send(
-            project=project, email="new.person@example.com", role="annotator", actor=root
+            project=project, email="new.person@example.com", role="annotator", origin=Origin(root)
         )
     assert (m.user.username, m.user.has_usable_password()) == ("new.person", False)
     (message,) = mail.outbox
@@ -223,14 +232,14 @@ def test_who_may_deactivate_whom(make_project, make_user, alice, bob, root):
     Membership.objects.create(project=a, user=admin_a, role="admin")
     # alice is in B too, which admin_a does not administer: only staff may lock her out.
     with pytest.raises(NotAllowed):
-        members.account_deactivate(user=alice, actor=admin_a)
+        members.account_deactivate(user=alice, origin=Origin(admin_a))
     Membership.objects.create(project=b, user=admin_a, role="admin")
-    members.account_deactivate(user=alice, actor=admin_a)
+    members.account_deactivate(user=alice, origin=Origin(admin_a))
     with pytest.raises(NotAllowed):
-        members.account_deactivate(user=admin_a, actor=admin_a)  # not oneself
+        members.account_deactivate(user=admin_a, origin=Origin(admin_a))  # not oneself
     with pytest.raises(NotAllowed):
-        members.account_deactivate(user=root, actor=admin_a)  # not staff
-    members.account_deactivate(user=admin_a, actor=root)
+        members.account_deactivate(user=root, origin=Origin(admin_a))  # not staff
+    members.account_deactivate(user=admin_a, origin=Origin(root))
     alice.refresh_from_db()
     assert not alice.is_active
     assert actions() == ["account.deactivate", "account.deactivate"]
@@ -244,7 +253,7 @@ def test_a_deactivated_account_is_signed_out_and_its_tokens_stop(make_project, a
     make_project(annotators=[alice], n_tasks=1)
     key = token_create(user=alice, name="script", expiry_days=0).key
     client.force_login(alice)
-    members.account_deactivate(user=alice, actor=root)
+    members.account_deactivate(user=alice, origin=Origin(root))
     assert client.get(reverse("home")).status_code == 302  # to the login page
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -259,16 +268,16 @@ def test_staff_create_a_project_on_the_page_and_land_on_its_members(client, root
     data = {"name": "Made here", "guidelines": "# Hi", "candidates_per_task": "3",
             "annotations_per_task": "2", "rationale": "optional", "gold_rate": "0",
             "lease_seconds": "600", "base_model": "", "temperature": "0.7"}  # fmt: skip
-    response = client.post(reverse("annotation:project-new"), data)
+    response = client.post(reverse("workspace:project-new"), data)
     project = Project.objects.get(name="Made here")
-    assert response.url == reverse("annotation:members", args=[project.pk])
+    assert response.url == reverse("workspace:members", args=[project.pk])
     assert project.generation == {"temperature": 0.7} and project.lease_seconds == 600
 
 
 def test_the_settings_page_sets_active_selection_and_adaptive_overlap(client, make_project, root):
     project = make_project(k=3, n_tasks=1)
     client.force_login(root)
-    url = reverse("annotation:settings", args=[project.pk])
+    url = reverse("workspace:settings", args=[project.pk])
     form = client.get(url).context["form"]
     data = {k: v for k, v in form.initial.items() if v is not None and k != "id"}
     data.update(generation="", active_selection="on", annotations_max="4")
@@ -287,7 +296,7 @@ def test_the_settings_page_shows_the_k_rule_on_the_field_and_saves_nothing(
 ):
     project = make_project(k=3, n_tasks=1)
     client.force_login(root)
-    url = reverse("annotation:settings", args=[project.pk])
+    url = reverse("workspace:settings", args=[project.pk])
     form = client.get(url).context["form"]
     data = {k: v for k, v in form.initial.items() if v is not None and k != "id"}
     data.update(candidates_per_task="4", generation="")
@@ -305,10 +314,10 @@ def test_the_preview_button_renders_the_guidelines_through_the_sanitiser_without
     data = {"name": project.name, "guidelines": "**bold** <script>alert(1)</script>",
             "candidates_per_task": "3", "annotations_per_task": "2", "rationale": "optional",
             "gold_rate": "0", "lease_seconds": "900", "preview": "1"}  # fmt: skip
-    body = client.post(reverse("annotation:settings", args=[project.pk]), data).content.decode()
+    body = client.post(reverse("workspace:settings", args=[project.pk]), data).content.decode()
     assert "<strong>bold</strong>" in body and "<script>alert" not in body
     assert Project.objects.get(pk=project.pk).guidelines == ""
-    live = client.post(reverse("annotation:preview"), {"guidelines": "_x_ <b onclick=1>"})
+    live = client.post(reverse("workspace:preview"), {"guidelines": "_x_ <b onclick=1>"})
     assert live.content.decode().strip() == "<p><em>x</em> &lt;b onclick=1&gt;</p>"
 
 
@@ -316,10 +325,10 @@ def test_annotators_and_strangers_reach_no_settings_or_members_page(client, make
     project = bare(annotators=[alice])
     client.force_login(alice)
     for name in ("settings", "members"):
-        assert client.get(reverse(f"annotation:{name}", args=[project.pk])).status_code == 404
-    assert client.post(reverse("annotation:archive", args=[project.pk])).status_code == 404
-    assert client.get(reverse("annotation:project-new")).status_code == 403
-    assert client.post(reverse("annotation:preview"), {"guidelines": "x"}).status_code == 403
+        assert client.get(reverse(f"workspace:{name}", args=[project.pk])).status_code == 404
+    assert client.post(reverse("workspace:archive", args=[project.pk])).status_code == 404
+    assert client.get(reverse("workspace:project-new")).status_code == 403
+    assert client.post(reverse("workspace:preview"), {"guidelines": "x"}).status_code == 403
 
 
 def test_admins_manage_members_on_the_page(
@@ -329,13 +338,13 @@ def test_admins_manage_members_on_the_page(
     boss = make_user("boss")
     Membership.objects.create(project=project, user=boss, role="admin")
     client.force_login(boss)
-    url = reverse("annotation:members", args=[project.pk])
+    url = reverse("workspace:members", args=[project.pk])
     assert client.post(url, {"user": "alice", "role": "annotator", "add": "1"}).status_code == 302
     response = client.post(url, {"user": "nobody", "role": "annotator", "add": "1"})
     assert response.status_code == 400 and "invite them instead" in response.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url, {"email": "z@example.com", "role": "annotator", "invite": "1"})
-    member = reverse("annotation:member", args=[project.pk, alice.pk])
+    member = reverse("workspace:member", args=[project.pk, alice.pk])
     client.post(member, {"role": "admin"})
     assert Membership.objects.get(project=project, user=alice).role == "admin"
     client.post(member, {"remove": "1"})
@@ -347,10 +356,10 @@ def test_admins_manage_members_on_the_page(
 def test_archived_projects_leave_the_home_page_and_are_listed_apart(client, make_project, root):
     project = bare()
     client.force_login(root)
-    client.post(reverse("annotation:archive", args=[project.pk]), {"archive": "1"})
+    client.post(reverse("workspace:archive", args=[project.pk]), {"archive": "1"})
     assert project not in client.get(reverse("home")).context["projects"]
     assert project in client.get(reverse("home") + "?archived=1").context["projects"]
-    client.post(reverse("annotation:archive", args=[project.pk]), {"restore": "1"})
+    client.post(reverse("workspace:archive", args=[project.pk]), {"restore": "1"})
     assert project in client.get(reverse("home")).context["projects"]
 
 

@@ -78,18 +78,18 @@ def token_revoke_test_key(user) -> str:
 
 def submit_first(project, user):
     """Lease the next task to `user` and rank it (candidates best first by id)."""
-    from feedback_app.annotation import services
+    from feedback_app.annotation import handout, submit
 
-    assignment = services.task_assign_next(project=project, annotator=user)
+    assignment = handout.task_assign_next(project=project, annotator=user)
     ids = sorted(c.pk for c in assignment.task.candidates.all())
-    return services.ranking_submit(
+    return submit.ranking_submit(
         task_id=assignment.task_id, annotator=user, groups=[[i] for i in ids]
     ).ranking
 
 
 @pytest.fixture
 def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
-    from feedback_app.annotation import services
+    from feedback_app.annotation import handout, services
     from feedback_app.core.models import Job, Membership
     from feedback_app.finetuning.versions import model_register
 
@@ -99,9 +99,9 @@ def world(db, make_project, make_user, make_snapshot, alice, bob) -> World:
     b = make_project(name="B", k=3, overlap=2, n_tasks=2, annotators=[bob])
     Membership.objects.create(project=a, user=dave, role=Membership.Role.ADMIN)
     ranking = submit_first(a, alice)
-    skip_task = services.task_assign_next(project=a, annotator=alice).task
+    skip_task = handout.task_assign_next(project=a, annotator=alice).task
     services.task_skip(task_id=skip_task.pk, annotator=alice)
-    task = services.task_assign_next(project=a, annotator=alice).task
+    task = handout.task_assign_next(project=a, annotator=alice).task
     job = Job.objects.create(project=a, kind="build_dataset", params={})
     snapshot = make_snapshot(a)
     version = model_register(project=a, kind="policy", name="base", weights="/nowhere")

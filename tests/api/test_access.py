@@ -14,9 +14,9 @@ ROLES = ["anonymous", "revoked", "alice", "bob", "dave", "root"]
 
 def _event(w, project) -> int:
     """An audit event (of `project`, or of none, like a token's), made when its URL is."""
-    from feedback_app.core.audit import record
+    from feedback_app.core.audit import Origin, record
 
-    return record("job.launch", actor=w.root, project=project).pk
+    return record("job.launch", origin=Origin(w.root), project=project).pk
 
 
 def _ranking_body(w):

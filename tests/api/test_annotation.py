@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from feedback_app.annotation import handout
 from feedback_app.annotation.models import Ranking
 
 from .conftest import client_for
@@ -135,12 +136,11 @@ def test_throttled_request_is_429_in_the_error_shape(settings, make_user):
 
 
 def test_unexpected_error_is_a_json_500_without_traceback(project, alice, monkeypatch):
-    from feedback_app.annotation import services
 
     def boom(**kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(services, "task_assign_next", boom)
+    monkeypatch.setattr(handout, "task_assign_next", boom)
     response = client_for(alice).get(f"/api/v1/projects/{project.pk}/tasks/next/")
     assert response.status_code == 500
     assert response.json() == {

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from feedback_app.accounts.models import ApiToken
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import AuditEvent, Job
 
 from .conftest import client_for
@@ -159,10 +159,10 @@ def test_a_project_update_records_what_changed_and_cuts_long_text(world):
 def logged(world):
     """Events of both projects and one of no project (someone's token)."""
     return {
-        "a": record("job.launch", actor=world.dave, via="api", project=world.project_a),
-        "a_page": record("job.cancel", actor=world.dave, via="page", project=world.project_a),
-        "b": record("prompts.import", actor=world.root, via="cli", project=world.project_b),
-        "none": record("token.create", actor=world.bob, via="api", target="token 1 of bob"),
+        "a": record("job.launch", origin=Origin(world.dave, "api"), project=world.project_a),
+        "a_page": record("job.cancel", origin=Origin(world.dave, "page"), project=world.project_a),
+        "b": record("prompts.import", origin=Origin(world.root, "cli"), project=world.project_b),
+        "none": record("token.create", origin=Origin(world.bob, "api"), target="token 1 of bob"),
     }
 
 

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedback_app.annotation import handout
 from feedback_app.annotation.models import (
     Assignment,
     Candidate,
@@ -79,10 +80,9 @@ def assert_named_4xx(response) -> None:
 
 @pytest.fixture
 def handed(make_project, alice):
-    from feedback_app.annotation import services
 
     project = make_project(name="H", k=3, overlap=1, n_tasks=1, annotators=[alice])
-    assignment = services.task_assign_next(project=project, annotator=alice)
+    assignment = handout.task_assign_next(project=project, annotator=alice)
     return assignment.task, sorted(c.pk for c in assignment.task.candidates.all())
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.http import StreamingHttpResponse
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.importing import check_records
 
 from .conftest import client_for
@@ -16,9 +16,9 @@ from .conftest import client_for
 def rank_all(project, users, order=lambda ids: [[i] for i in ids]):
     """Every user ranks every task they are handed, by `order` of the sorted candidate ids."""
     for user in users:
-        while (a := services.task_assign_next(project=project, annotator=user)) is not None:
+        while (a := handout.task_assign_next(project=project, annotator=user)) is not None:
             ids = sorted(c.pk for c in a.task.candidates.all())
-            services.ranking_submit(task_id=a.task_id, annotator=user, groups=order(ids))
+            submit.ranking_submit(task_id=a.task_id, annotator=user, groups=order(ids))
 
 
 @pytest.fixture

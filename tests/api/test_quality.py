@@ -85,7 +85,7 @@ def test_pairs_export_refuses_a_flagged_weight_out_of_bounds(ranked):
 
 def test_the_documented_serializers_describe_the_stored_report_exactly(ranked):
     """The API serves the stored JSON as it is; this keeps the schema's serializers honest."""
-    from feedback_app.api.quality_serializers import FiguresSerializer
+    from feedback_app.api.serializers.quality import FiguresSerializer
 
     project, _ = ranked
     stored = reports.quality_refresh(project=project).figures

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 
+from feedback_app.annotation import handout
 from feedback_app.annotation.models import Prompt
 from tests.api.conftest import client_for
 
@@ -113,11 +114,10 @@ def locked_database(transactional_db):
 def test_a_ranking_page_and_submit_answer_503_with_retry_after_while_the_database_is_locked(
     locked_database, make_project, alice
 ):
-    from feedback_app.annotation import services
 
     hold, release = locked_database
     project = make_project(name="B", k=2, n_tasks=2, annotators=[alice])
-    handed = services.task_assign_next(project=project, annotator=alice)
+    handed = handout.task_assign_next(project=project, annotator=alice)
     ids = handed.display_order
     client = client_for(alice)
     client.force_login(alice)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feedback_app.accounts.models import ApiToken
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import AuditEvent, Job, Membership
 from feedback_app.finetuning import jobs, versions
 from tests.hostile import TEXT_EXAMPLES, every_case, hostile_text, nul_text
@@ -159,10 +159,10 @@ def logged(setup, make_user):
     project, other, ada = setup
     root = make_user("root", is_staff=True)
     return {
-        "p": record("job.launch", actor=ada, via="page", project=project, target="job 1"),
-        "p_cli": record("prompts.import", via="cli", project=project),
-        "q": record("job.cancel", actor=root, via="api", project=other),
-        "none": record("token.create", actor=ada, via="api", target="token 3 of ada"),
+        "p": record("job.launch", origin=Origin(ada, "page"), project=project, target="job 1"),
+        "p_cli": record("prompts.import", origin=Origin(interface="cli"), project=project),
+        "q": record("job.cancel", origin=Origin(root, "api"), project=other),
+        "none": record("token.create", origin=Origin(ada, "api"), target="token 3 of ada"),
         "root": root,
     }
 
@@ -297,3 +297,47 @@ def test_project_settings_changed_in_the_django_admin_are_recorded(client, make_
     )  # fmt: skip
     assert event.data == {"changed": {"guidelines": [project.guidelines, "Be brief."],
                                       "annotations_per_task": [2, 4]}}  # fmt: skip
+
+
+def test_members_added_changed_and_removed_in_the_django_admin_inline_are_recorded(
+    client, make_user, setup, bob
+):
+    """The admin's member inline goes through the member services: each change is an event
+    with the admin, the page and the address, like the members page's."""
+    project, _, _ = setup
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    url = reverse("admin:core_project_change", args=[project.pk])
+    settings = {"name": project.name, "guidelines": project.guidelines,
+                "candidates_per_task": 3, "annotations_per_task": project.annotations_per_task,
+                "rationale": project.rationale, "gold_rate": "0",
+                "lease_seconds": project.lease_seconds, "generation": "{}",
+                "annotations_max": 0}  # fmt: skip
+    rows = list(Membership.objects.filter(project=project).order_by("pk"))
+
+    def post(extra: list[dict], changed: dict[int, dict]) -> None:
+        form = dict(settings)
+        form["memberships-TOTAL_FORMS"] = str(len(rows) + len(extra))
+        form["memberships-INITIAL_FORMS"] = str(len(rows))
+        for i, m in enumerate(rows):
+            values = {"id": m.pk, "project": project.pk, "user": m.user_id, "role": m.role}
+            values.update(changed.get(i, {}))
+            form.update({f"memberships-{i}-{k}": v for k, v in values.items()})
+        for j, values in enumerate(extra, start=len(rows)):
+            form.update({f"memberships-{j}-{k}": v for k, v in values.items()})
+        response = client.post(url, form, REMOTE_ADDR=ADDRESS)
+        assert response.status_code == 302, response.context_data["errors"]
+
+    mark = _mark()
+    post([{"project": project.pk, "user": bob.pk, "role": "annotator"}], {})
+    rows = list(Membership.objects.filter(project=project).order_by("pk"))
+    added = rows.index(Membership.objects.get(project=project, user=bob))
+    post([], {added: {"role": "admin"}})
+    post([], {added: {"DELETE": "on"}})
+    events = _since(mark)
+    assert [(e.action, e.target, e.actor, e.via, e.address) for e in events] == [
+        ("member.add", "bob", boss, "page", ADDRESS),
+        ("member.role", "bob", boss, "page", ADDRESS),
+        ("member.remove", "bob", boss, "page", ADDRESS),
+    ]
+    assert not Membership.objects.filter(project=project, user=bob).exists()

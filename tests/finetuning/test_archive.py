@@ -19,7 +19,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from feedback_app.finetuning import archive
+from feedback_app.annotation import handout, submit
+from feedback_app.workspace import archive
 
 PAIR_QUERIES = [
     "",
@@ -49,7 +50,6 @@ def _staff() -> APIClient:
 
 def _build_project(make_project, make_user):
     """Every kind of row an archive carries: ties, flags, rationale, edits, gold, feedback..."""
-    from feedback_app.annotation import services
     from feedback_app.annotation.demonstrations import demonstration_submit
     from feedback_app.annotation.gold import task_gold_set
     from feedback_app.annotation.importing import prompt_hash
@@ -96,7 +96,7 @@ def _build_project(make_project, make_user):
     for person_no, person in enumerate(people):
         for _ in range(7):
             try:
-                a = services.task_assign_next(project=project, annotator=person)
+                a = handout.task_assign_next(project=project, annotator=person)
             except Exception:  # noqa: BLE001 - nothing left for this person
                 break
             if a is None:
@@ -112,7 +112,7 @@ def _build_project(make_project, make_user):
             flags = ["all_bad"] if (a.task_id + person_no) % 5 == 0 else []
             if (a.task_id + person_no) % 7 == 0:
                 flags.append("unsafe")
-            services.ranking_submit(
+            submit.ranking_submit(
                 task_id=a.task_id,
                 annotator=person,
                 groups=groups,
@@ -181,7 +181,7 @@ def _renumbered(data: bytes) -> dict[str, list[dict]]:
     zf = zipfile.ZipFile(io.BytesIO(data))
     members = {
         t.key: [orjson.loads(line) for line in zf.read(t.member).splitlines()]
-        for t in archive.TABLES
+        for t in archive.tables()
     }
     places = {key: {row["id"]: i for i, row in enumerate(rows)} for key, rows in members.items()}
 
@@ -191,7 +191,7 @@ def _renumbered(data: bytes) -> dict[str, list[dict]]:
         return None if value is None else places[key][value]
 
     out = {"project": [orjson.loads(zf.read(archive.PROJECT))]}
-    for t in archive.TABLES:
+    for t in archive.tables():
         rows = []
         for row in members[t.key]:
             row = dict(row, id=places[t.key][row["id"]])
@@ -371,15 +371,14 @@ BAD = [
 @pytest.fixture
 def small_archive(db, make_project, alice):
     """A small project's archive (the project itself then deleted, its user kept)."""
-    from feedback_app.annotation import services
     from feedback_app.finetuning.versions import model_register
 
     project = make_project(name="Small", k=3, overlap=1, n_tasks=3, annotators=[alice])
     model_register(project=project, kind="policy", name="base", weights="/m")
     for _ in range(2):
-        a = services.task_assign_next(project=project, annotator=alice)
+        a = handout.task_assign_next(project=project, annotator=alice)
         ids = _cand_ids(a.task_id)
-        services.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids[:1], ids[1:]])
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids[:1], ids[1:]])
     data = b"".join(archive.archive_stream(project))
     project.delete()
     return data

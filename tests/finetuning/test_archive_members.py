@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from feedback_app.annotation.models import Candidate, Prompt
 from feedback_app.core.models import Project
-from feedback_app.finetuning import archive
+from feedback_app.workspace import archive
 
 pytestmark = pytest.mark.django_db
 
@@ -65,12 +65,12 @@ def staff() -> APIClient:
 @pytest.fixture
 def exported(db, make_project, alice) -> bytes:
     """A small project's archive, the project then deleted (its user kept)."""
-    from feedback_app.annotation import services
+    from feedback_app.annotation import handout, submit
 
     project = make_project(name="Small", k=3, overlap=1, n_tasks=3, annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
+    a = handout.task_assign_next(project=project, annotator=alice)
     ids = sorted(Candidate.objects.filter(task_id=a.task_id).values_list("pk", flat=True))
-    services.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids[:1], ids[1:]])
+    submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids[:1], ids[1:]])
     data = b"".join(archive.archive_stream(project))
     project.delete()
     return data

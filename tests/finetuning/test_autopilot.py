@@ -12,7 +12,7 @@ import threading
 import pytest
 from django.db import connection
 
-from feedback_app.annotation import services as annotation
+from feedback_app.annotation import handout, submit
 from feedback_app.annotation.models import Candidate, Prompt, Task
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.models import AuditEvent, Job, ModelVersion
@@ -92,9 +92,9 @@ def pilot_project(make_project, alice, tmp_path):
 def rank_all(project, user) -> int:
     """Rank every open task: candidates by id, best first (gives pairs, unlike ties)."""
     done = 0
-    while (a := annotation.task_assign_next(project=project, annotator=user)) is not None:
+    while (a := handout.task_assign_next(project=project, annotator=user)) is not None:
         ids = sorted(Candidate.objects.filter(task_id=a.task_id).values_list("id", flat=True))
-        annotation.ranking_submit(task_id=a.task_id, annotator=user, groups=[[i] for i in ids])
+        submit.ranking_submit(task_id=a.task_id, annotator=user, groups=[[i] for i in ids])
         done += 1
     return done
 
@@ -153,9 +153,9 @@ def test_waits_until_the_share_of_tasks_done_is_reached(pilot_project, alice):
     turn_on(pilot_project, trigger_share=1.0)
     annotation_done = 0
     while annotation_done < 3:
-        a = annotation.task_assign_next(project=pilot_project, annotator=alice)
+        a = handout.task_assign_next(project=pilot_project, annotator=alice)
         ids = sorted(Candidate.objects.filter(task_id=a.task_id).values_list("id", flat=True))
-        annotation.ranking_submit(task_id=a.task_id, annotator=alice, groups=[[i] for i in ids])
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=[[i] for i in ids])
         annotation_done += 1
     assert autopilot.autopilot_advance(project_id=pilot_project.pk) == "waiting"
     assert autopilot.round_progress(project=pilot_project).share_done == 0.75
@@ -339,9 +339,9 @@ def test_a_job_cancelled_while_queued_stops_the_run_at_the_sweepers_pass(pilot_p
 def test_a_step_whose_parameters_are_refused_stops_naming_the_problem(make_project, alice, stand):
     project = make_project(name="ties", k=2, overlap=1, n_tasks=2, annotators=[alice])
     versions.model_register(project=project, kind="policy", name="b", weights="/nowhere")
-    while (a := annotation.task_assign_next(project=project, annotator=alice)) is not None:
+    while (a := handout.task_assign_next(project=project, annotator=alice)) is not None:
         ids = list(Candidate.objects.filter(task_id=a.task_id).values_list("id", flat=True))
-        annotation.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids])  # all tied
+        submit.ranking_submit(task_id=a.task_id, annotator=alice, groups=[ids])  # all tied
     turn_on(project)
     drive(project, stand)
     run = AutopilotRun.objects.get()

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from feedback_app.common.errors import InvalidInput
-from feedback_app.core.models import Job
+from feedback_app.core.models import AuditEvent, Job
 from feedback_app.finetuning import kinds, reporting, selectors, services
 from feedback_app.finetuning.management.commands.watch_jobs import job_line
 
@@ -57,6 +57,21 @@ def test_a_succeeded_job_naming_a_next_job_launches_it_through_the_kinds_checks(
     assert launched.params["model_versions"] == [base.pk] and launched.params["seed"] == 3
     first.refresh_from_db()
     assert first.outputs["next_job"] == launched.pk and first.status == "succeeded"
+
+
+def test_a_next_job_belongs_to_the_first_jobs_creator_and_is_recorded_as_the_systems(
+    loop_project, django_user_model
+):
+    project, _ = loop_project
+    ada = django_user_model.objects.create_user("ada")
+    first = _finished(project, {"next": {"kind": "generate", "params": {}}})
+    Job.objects.filter(pk=first.pk).update(created_by=ada)
+
+    launched = services.job_launch_next(job_id=first.pk)
+
+    assert launched.created_by == ada
+    event = AuditEvent.objects.get(action="job.launch")
+    assert (event.actor, event.via, event.data["job"]) == (ada, "system", launched.pk)
 
 
 def test_a_refused_next_job_is_written_on_the_first_which_stays_succeeded(loop_project):

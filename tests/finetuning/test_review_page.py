@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, submit
 from feedback_app.annotation.models import Candidate, Ranking
 from feedback_app.core.models import Membership, ModelVersion
 from feedback_app.preferences.models import MoreVotesRequest, RankingDrop
@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def queued(make_project, alice):
     project = make_project(k=2, overlap=1, n_tasks=1, annotators=[alice])
-    a = services.task_assign_next(project=project, annotator=alice)
-    ranking = services.ranking_submit(
+    a = handout.task_assign_next(project=project, annotator=alice)
+    ranking = submit.ranking_submit(
         task_id=a.task_id, annotator=alice, groups=[[i] for i in a.display_order]
     ).ranking
     chosen, rejected = (Candidate.objects.get(pk=g[0]) for g in ranking.groups)

@@ -168,7 +168,7 @@ def test_evaluating_a_grandchild_compares_it_with_the_base_too(
 def two_rounds(make_project, make_user):
     """Two rounds by hand: round 1 from the base, round 2 from a DPO child evaluated against
     parent and base; a reward model trained after each round; rankings on both."""
-    from feedback_app.annotation import services as annotation
+    from feedback_app.annotation import handout, submit
 
     users = [make_user(f"r{i}") for i in range(2)]
     project = make_project(name="rounds", k=2, overlap=2, n_tasks=2, annotators=users)
@@ -197,12 +197,10 @@ def two_rounds(make_project, make_user):
     Task.objects.filter(pk=task2.pk).update(round=2)
     for flip in (False, True):
         for i, user in enumerate(users):
-            a = annotation.task_assign_next(project=project, annotator=user)
+            a = handout.task_assign_next(project=project, annotator=user)
             ids = sorted(a.display_order)
             order = list(reversed(ids)) if flip and i else ids
-            annotation.ranking_submit(
-                task_id=a.task_id, annotator=user, groups=[[x] for x in order]
-            )
+            submit.ranking_submit(task_id=a.task_id, annotator=user, groups=[[x] for x in order])
     assert Ranking.objects.count() == 4
     return project, rm1
 

@@ -3,6 +3,7 @@ the pairs it reverses become the project's review queue (quality/review.py)."""
 
 import pytest
 
+from feedback_app.annotation import handout, submit
 from feedback_app.annotation import services as annotation
 from feedback_app.annotation.importing import check_records
 from feedback_app.core.models import Membership, ModelVersion, Project
@@ -27,13 +28,11 @@ def test_the_review_job_stores_the_pairs_the_reward_model_reverses(
     bots = [make_user(f"bot-{i}") for i in range(2)]
     for bot in bots:
         Membership.objects.create(project=project, user=bot)
-        while (a := annotation.task_assign_next(project=project, annotator=bot)) is not None:
+        while (a := handout.task_assign_next(project=project, annotator=bot)) is not None:
             yes, no = sorted(a.task.candidates.all(), key=lambda c: c.position)
             # Even tasks: people prefer " yes"; odd ones: " no". No scorer agrees with both.
             order = [yes, no] if int(a.task.prompt.text.split()[1][:-1]) % 2 == 0 else [no, yes]
-            annotation.ranking_submit(
-                task_id=a.task_id, annotator=bot, groups=[[c.pk] for c in order]
-            )
+            submit.ranking_submit(task_id=a.task_id, annotator=bot, groups=[[c.pk] for c in order])
 
     job = run(project, "review_scores", {"margin": 0.0})
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from feedback_app.annotation import quality_refresh, services
+from feedback_app.annotation import handout, quality_refresh, submit
 from feedback_app.annotation.models import Candidate, Ranking
 from feedback_app.core.models import ModelVersion, Project
 from feedback_app.preferences import reports
@@ -41,7 +41,7 @@ def run_bots(project: Project, users: dict[str, object], seed: int = 0) -> int:
     while active:
         for bot in list(active):
             user = users[bot.name]
-            a = services.task_assign_next(project=project, annotator=user)
+            a = handout.task_assign_next(project=project, annotator=user)
             if a is None:
                 active.remove(bot)
                 continue
@@ -55,7 +55,7 @@ def run_bots(project: Project, users: dict[str, object], seed: int = 0) -> int:
             if rng.random() < bot.position_bias:
                 order.remove(a.display_order[0])
                 order.insert(0, a.display_order[0])
-            services.ranking_submit(task_id=a.task_id, annotator=user, groups=[[c] for c in order])
+            submit.ranking_submit(task_id=a.task_id, annotator=user, groups=[[c] for c in order])
             submitted += 1
     return submitted
 
@@ -147,8 +147,8 @@ def test_submits_ask_for_one_refresh_per_window(make_project, make_user, setting
     users = [make_user(f"u{i}") for i in range(3)]
     project = make_project(name="Deb", n_tasks=3, overlap=3, annotators=users)
     for user in users:
-        a = services.task_assign_next(project=project, annotator=user)
-        services.ranking_submit(
+        a = handout.task_assign_next(project=project, annotator=user)
+        submit.ranking_submit(
             task_id=a.task_id, annotator=user, groups=[[c] for c in a.display_order]
         )
     assert sent == [project.pk]

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from rest_framework.test import APIClient
 
-from feedback_app.annotation import services
+from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.importing import check_records
 from feedback_app.preferences.dataset import PromptView, jsonl_bytes
 from feedback_app.preferences.feedback import feedback_record
@@ -43,9 +43,9 @@ def root(make_user):
 
 def rank_all(project, user, order=lambda ids: [[i] for i in ids], flags=None):
     """`user` ranks every task handed to them by `order` of the sorted candidate ids."""
-    while (a := services.task_assign_next(project=project, annotator=user)) is not None:
+    while (a := handout.task_assign_next(project=project, annotator=user)) is not None:
         ids = sorted(c.pk for c in a.task.candidates.all())
-        services.ranking_submit(task_id=a.task_id, annotator=user, groups=order(ids), flags=flags)
+        submit.ranking_submit(task_id=a.task_id, annotator=user, groups=order(ids), flags=flags)
 
 
 def add_chat_task(project) -> None:

@@ -9,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_app.annotation import demonstrations, selectors, services
+from feedback_app.annotation import demonstrations, handout, selectors, services, submit
 from feedback_app.annotation.models import Task
 
 from .. import permissions
 from ..parsers import refuse_unreadable_body
-from ..serializers import (
+from ..serializers.annotation import (
     DemonstrationInputSerializer,
     DemonstrationSerializer,
     NextTaskSerializer,
@@ -47,7 +47,7 @@ class NextTaskApi(APIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = permissions.visible_project(request.user, project_id)
-        assignment = services.task_assign_next(project=project, annotator=request.user)
+        assignment = handout.task_assign_next(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         progress = selectors.annotator_progress(project=project, annotator=request.user)
@@ -66,7 +66,7 @@ class RankingSubmitApi(APIView):
         _task_visible(request, task_id)
         data = RankingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.ranking_submit(
+        result = submit.ranking_submit(
             task_id=task_id,
             annotator=request.user,
             groups=data.validated_data["ranking"],

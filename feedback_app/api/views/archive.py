@@ -5,18 +5,18 @@ from __future__ import annotations
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback_app.common.errors import InvalidInput, Problem
-from feedback_app.core.audit import record
-from feedback_app.finetuning import archive
+from feedback_app.core import access
+from feedback_app.core.audit import Origin
+from feedback_app.workspace import archive
 
 from .. import permissions
-from ..serializers import ArchiveImportResultSerializer, ArchiveUploadSerializer
+from ..serializers.archive import ArchiveImportResultSerializer, ArchiveUploadSerializer
 
 
 class ProjectArchiveApi(APIView):
@@ -33,9 +33,9 @@ class ProjectArchiveApi(APIView):
     )
     def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
         project = permissions.administered_project(request.user, project_id)
-        record("project.export", request=request, project=project, target=project.name)
         response = StreamingHttpResponse(
-            archive.archive_stream(project), content_type="application/zip"
+            archive.archive_export(project=project, origin=Origin.of(request)),
+            content_type="application/zip",
         )
         response["Content-Disposition"] = f'attachment; filename="project-{project.pk}.zip"'
         response["X-Accel-Buffering"] = "no"
@@ -54,15 +54,14 @@ class ArchiveImportApi(APIView):
         operation_id="projects_archive_import",
     )
     def post(self, request: Request) -> Response:
-        if not request.user.is_staff:
-            raise PermissionDenied("only staff create projects")
+        access.check_creates_projects(Origin.of(request))  # before reading the upload
         upload = request.FILES.get("file")
         if upload is None:
             raise InvalidInput(Problem("file", "send the archive as the multipart field `file`"))
         name = request.data.get("name") or None
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise InvalidInput(Problem("name", "at most 200 characters of text"))
-        result = archive.archive_import(file=upload, name=name, request=request)
+        result = archive.archive_import(file=upload, name=name, origin=Origin.of(request))
         body = {
             "project": result.project.pk,
             "name": result.project.name,

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from feedback_app.core.audit import Origin
 from feedback_app.finetuning import autopilot
 from feedback_app.finetuning.models import Autopilot, AutopilotRun
 
@@ -147,9 +148,7 @@ class AutopilotApi(APIView):
     def put(self, request: Request, project_id: int) -> Response:
         """Change any of the settings; 400s name the field (`step_params.policy.beta`)."""
         project = permissions.administered_project(request.user, project_id)
-        autopilot.autopilot_update(
-            project=project, data=request.data, user=request.user, request=request
-        )
+        autopilot.autopilot_update(project=project, data=request.data, origin=Origin.of(request))
         return Response(_body(project))
 
 

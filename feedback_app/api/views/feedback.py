@@ -13,7 +13,7 @@ from feedback_app.preferences.models import DeploymentFeedback
 
 from .. import permissions
 from ..pagination import NewestFirstPagination
-from ..serializers import FeedbackInputSerializer, FeedbackSerializer
+from ..serializers.feedback import FeedbackInputSerializer, FeedbackSerializer
 
 
 @extend_schema_view(get=extend_schema(operation_id="projects_feedback_list"))

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from feedback_app.common.storable import ID_PATTERN
-from feedback_app.core.audit import about_job, about_version, record
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services, versions
 
@@ -29,7 +29,7 @@ from .. import permissions
 from ..filters import JobFilter, ListFilterBackend, ModelVersionFilter
 from ..pagination import NewestFirstPagination
 from ..parsers import JSONParser, refuse_unreadable_body
-from ..serializers import (
+from ..serializers.loop import (
     JobCreateSerializer,
     JobSerializer,
     ModelVersionSerializer,
@@ -76,9 +76,11 @@ class ProjectSnapshotsApi(generics.ListAPIView):
     def post(self, request: Request, project_id: int) -> Response:
         project = permissions.administered_project(request.user, project_id)
         job = services.job_launch(
-            project=project, kind=Job.Kind.BUILD_DATASET, params=request.data, user=request.user
+            project=project,
+            kind=Job.Kind.BUILD_DATASET,
+            params=request.data,
+            origin=Origin.of(request),
         )
-        record("job.launch", request=request, **about_job(job))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -137,9 +139,8 @@ class JobViewSet(
             project=project,
             kind=data.validated_data["kind"],
             params=data.validated_data["params"],
-            user=request.user,
+            origin=Origin.of(request),
         )
-        record("job.launch", request=request, **about_job(job))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: JobSerializer})
@@ -147,8 +148,7 @@ class JobViewSet(
     def cancel(self, request: Request, pk: int) -> Response:
         """Cancel a queued job at once; ask a running one to stop (409 if already finished)."""
         refuse_unreadable_body(request)
-        job = jobs.job_cancel(job=self.get_object())
-        record("job.cancel", request=request, **about_job(job))
+        job = jobs.job_cancel(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data)
 
     @extend_schema(request=None, responses={201: JobSerializer})
@@ -156,8 +156,7 @@ class JobViewSet(
     def retry(self, request: Request, pk: int) -> Response:
         """A new job with the same kind and parameters as a failed or cancelled one."""
         refuse_unreadable_body(request)
-        job = services.job_retry(job=self.get_object(), user=request.user)
-        record("job.retry", request=request, **about_job(job))
+        job = services.job_retry(job=self.get_object(), origin=Origin.of(request))
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -181,7 +180,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Adm
         data = PromoteSerializer(data=request.data if request.body else {})
         data.is_valid(raise_exception=True)
         version = versions.model_promote_confirmed(
-            version=version, confirm=data.validated_data["confirm"]
+            version=version, confirm=data.validated_data["confirm"], origin=Origin.of(request)
         )
-        record("model.promote", request=request, **about_version(version))
         return Response(ModelVersionSerializer(version).data)

@@ -1,5 +1,5 @@
 """A project's members (list, add, change role, remove), invitations by e-mail, and
-deactivating an account. The rules are `annotation/members.py`'s; these only parse and answer."""
+deactivating an account. The rules are `workspace/members.py`'s; these only parse and answer."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_app.annotation import members
 from feedback_app.core import access
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import Membership
+from feedback_app.workspace import members
 
 from .. import permissions
 from ..parsers import refuse_unreadable_body
-from ..serializers import StrictCharField
+from ..serializers.common import StrictCharField
 
 ROLE = serializers.ChoiceField(choices=Membership.Role.choices)
 
@@ -81,7 +82,7 @@ class ProjectMembersApi(APIView):
         data = _input(MemberAddSerializer, request)
         user = members.user_find(data["user"])
         membership = members.member_add(
-            project=project, user=user, role=data["role"], request=request
+            project=project, user=user, role=data["role"], origin=Origin.of(request)
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -104,14 +105,14 @@ class ProjectMemberApi(APIView):
         membership = self._membership(request, project_id, user_id)
         data = _input(MemberRoleSerializer, request)
         membership = members.member_role_set(
-            membership=membership, role=data["role"], request=request
+            membership=membership, role=data["role"], origin=Origin.of(request)
         )
         return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None}, operation_id="projects_members_remove")
     def delete(self, request: Request, project_id: int, user_id: int) -> Response:
         membership = self._membership(request, project_id, user_id)
-        members.member_remove(membership=membership, request=request)
+        members.member_remove(membership=membership, origin=Origin.of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -128,7 +129,11 @@ class InvitationsApi(APIView):
         project = permissions.administered_project(request.user, project_id)
         data = _input(InvitationSerializer, request)
         membership = members.invitation_send(
-            project=project, email=data["email"], role=data["role"], request=request
+            project=project,
+            email=data["email"],
+            role=data["role"],
+            origin=Origin.of(request),
+            absolute=request.build_absolute_uri,
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -153,7 +158,7 @@ class AccountDeactivateApi(APIView):
     def post(self, request: Request, user_id: int) -> Response:
         refuse_unreadable_body(request)
         user = members.account_deactivate(
-            user=_account(request, user_id), actor=request.user, request=request
+            user=_account(request, user_id), origin=Origin.of(request)
         )
         return Response(AccountSerializer(user).data)
 
@@ -167,6 +172,6 @@ class AccountReactivateApi(APIView):
     def post(self, request: Request, user_id: int) -> Response:
         refuse_unreadable_body(request)
         user = members.account_deactivate(
-            user=_account(request, user_id), actor=request.user, active=True, request=request
+            user=_account(request, user_id), origin=Origin.of(request), active=True
         )
         return Response(AccountSerializer(user).data)

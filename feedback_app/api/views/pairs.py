@@ -16,7 +16,7 @@ from feedback_app.preferences.pairs import PairPolicy
 from .. import permissions
 from ..filters import query_options
 from ..pagination import BAD_CURSOR
-from ..serializers import PairFilterSerializer, PairPageSerializer
+from ..serializers.pairs import PairFilterSerializer, PairPageSerializer
 
 
 class PairsApi(APIView):

@@ -12,17 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_app.annotation import projects as project_services
 from feedback_app.annotation import services
 from feedback_app.annotation.importing import check_records, parse_jsonl
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.common.storable import ID_PATTERN
-from feedback_app.core.audit import about_import, record
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import Project
+from feedback_app.workspace import projects as project_services
 
 from .. import permissions
 from ..parsers import JSONLParser, JSONParser, NDJSONParser, refuse_unreadable_body
-from ..serializers import (
+from ..serializers.projects import (
     ImportResultSerializer,
     ProjectSerializer,
     PromptRecordSerializer,
@@ -63,12 +63,14 @@ class ProjectViewSet(
 
     def perform_create(self, serializer: ProjectSerializer) -> None:
         serializer.instance = project_services.project_create(
-            data=dict(serializer.validated_data), request=self.request
+            data=dict(serializer.validated_data), origin=Origin.of(self.request)
         )
 
     def perform_update(self, serializer: ProjectSerializer) -> None:
         serializer.instance = project_services.project_update(
-            project=serializer.instance, data=dict(serializer.validated_data), request=self.request
+            project=serializer.instance,
+            data=dict(serializer.validated_data),
+            origin=Origin.of(self.request),
         )
 
     @extend_schema(
@@ -79,7 +81,7 @@ class ProjectViewSet(
         """Archive: hidden from annotators and read-only until restored (never deleted)."""
         refuse_unreadable_body(request)
         project = permissions.administered_project(request.user, int(pk))
-        project = project_services.project_archive(project=project, request=request)
+        project = project_services.project_archive(project=project, origin=Origin.of(request))
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(
@@ -90,7 +92,9 @@ class ProjectViewSet(
         """Restore an archived project."""
         refuse_unreadable_body(request)
         project = permissions.administered_project(request.user, int(pk))
-        project = project_services.project_archive(project=project, archived=False, request=request)
+        project = project_services.project_archive(
+            project=project, archived=False, origin=Origin.of(request)
+        )
         return Response(ProjectSerializer(project).data)
 
 
@@ -147,6 +151,7 @@ class PromptImportApi(APIView):
             raise InvalidInput(
                 Problem("body", "send a JSON list of prompts, or a JSONL file as `file`")
             )
-        result = services.prompts_import(project=project, records=records)
-        record("prompts.import", request=request, **about_import(project, result))
+        result = services.prompts_import(
+            project=project, records=records, origin=Origin.of(request)
+        )
         return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)

@@ -19,7 +19,7 @@ from feedback_app.preferences.reports import ReportView, quality_report
 
 from .. import permissions
 from ..parsers import refuse_unreadable_body
-from ..quality_serializers import (
+from ..serializers.quality import (
     FIGURE_CHOICES,
     FIGURE_SERIALIZERS,
     QualityReportSerializer,

@@ -11,7 +11,7 @@ from feedback_app.common.storable import ID_PATTERN
 
 from .. import permissions
 from ..filters import ListFilterBackend, RankingFilter
-from ..serializers import RankingSerializer
+from ..serializers.annotation import RankingSerializer
 
 
 class RankingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

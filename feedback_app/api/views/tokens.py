@@ -27,7 +27,7 @@ from feedback_app.accounts.tokens import (
     token_revoke,
     tokens_of,
 )
-from feedback_app.core.audit import about_token, record
+from feedback_app.core.audit import Origin
 
 
 class TokenScheme(KnoxTokenScheme):
@@ -91,9 +91,12 @@ class TokensApi(APIView):
         )
         if user is None:
             raise ValidationError({"credentials": "username or password is wrong"})
-        created = token_create(user=user, name=fields["name"], expiry_days=fields["expiry_days"])
         # Asked by password, not by a signed-in user: the token's owner is who asked.
-        record("token.create", request=request, actor=user, **about_token(created.token))
+        asked = Origin.of(request)
+        origin = Origin(user=user, interface=asked.interface, address=asked.address)
+        created = token_create(
+            user=user, name=fields["name"], expiry_days=fields["expiry_days"], origin=origin
+        )
         body = TokenSerializer(created.token).data | {"key": created.key}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -101,8 +104,7 @@ class TokensApi(APIView):
 class TokenRevokeApi(APIView):
     @extend_schema(responses={204: None}, operation_id="auth_tokens_destroy")
     def delete(self, request: Request, token_id: int) -> Response:
-        token = token_revoke(user=request.user, token_id=token_id)
+        token = token_revoke(user=request.user, token_id=token_id, origin=Origin.of(request))
         if token is None:
             raise NotFound("no such token of yours")
-        record("token.revoke", request=request, **about_token(token))
         return Response(status=status.HTTP_204_NO_CONTENT)

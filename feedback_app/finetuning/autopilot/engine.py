@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedback_app.common.errors import ServiceError
-from feedback_app.core.audit import record
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import Job, ModelVersion, Project
 
 from .. import services
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def autopilot_update(*, project: Project, data: Any, user=None, request=None) -> Autopilot:
+def autopilot_update(*, project: Project, data: Any, origin: Origin | None = None) -> Autopilot:
     """Change some settings (a JSON object of them; the others stay). `paused: false` resumes a
     stopped run; enabling it may start a run at once when the trigger is already met.
 
@@ -55,7 +55,7 @@ def autopilot_update(*, project: Project, data: Any, user=None, request=None) ->
     changed = {k: v for k, v in merged.items() if before[k] != v}
     if changed:
         record(
-            "autopilot.update", actor=user, request=request, project=project,
+            "autopilot.update", origin=origin, project=project,
             target=str(pilot), data={"changed": sorted(changed)},
         )  # fmt: skip
     if resume:

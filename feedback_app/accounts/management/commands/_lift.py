@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import QuerySet
 
 from feedback_app.accounts.lockout import lockout_lift
+from feedback_app.core.audit import Origin
 
 
 class LiftCommand(BaseCommand):
@@ -15,5 +16,5 @@ class LiftCommand(BaseCommand):
         raise NotImplementedError
 
     def handle(self, *args, **options) -> None:
-        count = lockout_lift(attempts=self.attempts(**options), via="cli")
+        count = lockout_lift(attempts=self.attempts(**options), origin=Origin.cli())
         self.stdout.write(f"{count} attempts removed." if count else "No attempts found.")

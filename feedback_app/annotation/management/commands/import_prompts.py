@@ -8,7 +8,7 @@ from feedback_app.annotation import services
 from feedback_app.annotation.importing import parse_jsonl
 from feedback_app.annotation.selectors import project_by_id_or_name
 from feedback_app.common.errors import ServiceError
-from feedback_app.core.audit import about_import, record
+from feedback_app.core.audit import Origin
 
 
 class Command(BaseCommand):
@@ -28,11 +28,10 @@ class Command(BaseCommand):
             raise CommandError(f"file: cannot read {file}: {exc.strerror}") from exc
         try:
             records = parse_jsonl(data, k=proj.candidates_per_task)
-            result = services.prompts_import(project=proj, records=records)
+            result = services.prompts_import(project=proj, records=records, origin=Origin.cli())
         except ServiceError as exc:
             lines = "\n".join(f"  {p}" for p in exc.problems)
             raise CommandError(f"nothing imported; fix these:\n{lines}") from exc
-        record("prompts.import", via="cli", **about_import(proj, result))
         self.stdout.write(
             f"Imported {result.created} prompts ({result.tasks} tasks) into {proj.name}; "
             f"{result.existing} were already there."

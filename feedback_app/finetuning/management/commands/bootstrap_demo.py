@@ -10,7 +10,7 @@ import os
 from django.core.management.base import BaseCommand
 
 from feedback_app.annotation import demo
-from feedback_app.core.audit import about_job, record
+from feedback_app.core.audit import Origin
 from feedback_app.core.models import Job
 from feedback_app.finetuning import demo as loop_demo
 from feedback_app.finetuning.params import BASE_SIZES
@@ -35,10 +35,7 @@ class Command(BaseCommand):
         explicit = os.environ.get("DEMO_PASSWORD") or None
         password, new = demo.demo_password(explicit)
         result = demo.demo_bootstrap(password=password, reset_passwords=bool(explicit))
-        loop = loop_demo.loop_demo_bootstrap(model_size=model_size)
-        if loop.job:
-            record("job.launch", via="cli", **about_job(loop.job))
-
+        loop = loop_demo.loop_demo_bootstrap(model_size=model_size, origin=Origin.cli())
         where = "DEMO_PASSWORD" if explicit else "var/demo-password" + (" (new)" if new else "")
         queued = ""
         if loop.job and loop.job.kind == Job.Kind.BUILD_BASE:

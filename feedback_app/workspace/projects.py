@@ -17,16 +17,16 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
 
+from feedback_app.annotation.models import Task
 from feedback_app.common import storable
-from feedback_app.common.errors import Conflict, InvalidInput, Problem
-from feedback_app.core.audit import about_project, changes, project_values, record
+from feedback_app.common.errors import InvalidInput, Problem
+from feedback_app.core import access
+from feedback_app.core.access import check_writable
+from feedback_app.core.audit import Origin, about_project, changes, project_values, record
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 from training.config import ConfigError, GenerateConfig
 from training.refs import model_ref_problem
-
-from .models import Task
 
 # What a project's settings hold; `archived` changes only through archive/restore.
 SETTINGS = (
@@ -104,12 +104,6 @@ def check_base_model(value: str, *, check: BaseModelCheck | None = None) -> str:
     return value
 
 
-def check_writable(project: Project) -> None:
-    """Archived projects are read-only until restored."""
-    if project.archived:
-        raise Conflict(Problem("archived", "this project is archived: restore it to change it"))
-
-
 def _checked(
     project: Project | None, data: dict[str, Any], *, check: BaseModelCheck | None
 ) -> dict[str, Any]:
@@ -140,12 +134,12 @@ def _checked(
 def project_create(
     *,
     data: dict[str, Any],
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
     admins: tuple[AbstractBaseUser, ...] = (),
     check: BaseModelCheck | None = None,
 ) -> Project:
     """Create a project from its settings; `admins` become its first admin members."""
+    access.check_creates_projects(origin)
     clean = _checked(None, data, check=check)
     project = Project(**clean)
     _full_clean(project)  # the model's bounds, for callers without a form
@@ -153,7 +147,7 @@ def project_create(
         project.save()
         for user in admins:
             Membership.objects.create(project=project, user=user, role=Membership.Role.ADMIN)
-        record("project.create", actor=actor, request=request, **about_project(project))
+        record("project.create", origin=origin, **about_project(project))
     return project
 
 
@@ -161,11 +155,11 @@ def project_update(
     *,
     project: Project,
     data: dict[str, Any],
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
     check: BaseModelCheck | None = None,
 ) -> Project:
     """Change some settings of a project; the audit log keeps what each was and became."""
+    access.check_administers(origin, project)
     check_writable(project)
     with transaction.atomic():
         # Locked: a K change and an import racing must not both pass their checks.
@@ -179,7 +173,7 @@ def project_update(
         project.save()
         if changed := changes(before, project_values(project)):
             about = about_project(project, changed=changed)
-            record("project.update", actor=actor, request=request, **about)
+            record("project.update", origin=origin, **about)
     return project
 
 
@@ -187,10 +181,10 @@ def project_archive(
     *,
     project: Project,
     archived: bool = True,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
 ) -> Project:
     """Archive (hide from annotators, make read-only) or restore a project. Idempotent."""
+    access.check_administers(origin, project)
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
         if project.archived != archived:
@@ -198,8 +192,7 @@ def project_archive(
             project.save(update_fields=["archived", "updated_at"])
             record(
                 "project.archive" if archived else "project.restore",
-                actor=actor,
-                request=request,
+                origin=origin,
                 project=project,
                 target=project.name,
             )

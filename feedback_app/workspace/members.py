@@ -16,6 +16,7 @@ Every change goes to the audit log.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,18 +26,20 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from feedback_app.accounts.tokens import tokens_revoke_all
 from feedback_app.common import storable
 from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, Problem
 from feedback_app.core import access
-from feedback_app.core.audit import record
+from feedback_app.core.access import check_writable
+from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import Membership, Project
 
-from .projects import check_writable
+# Makes a path absolute with the host the admin used (a page's `request.build_absolute_uri`).
+Absolute = Callable[[str], str]
 
 ROLES = tuple(Membership.Role.values)
 MAX_EMAIL = 254
@@ -78,9 +81,9 @@ def member_add(
     project: Project,
     user: AbstractBaseUser,
     role: str,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
 ) -> Membership:
+    access.check_administers(origin, project)
     check_writable(project)
     check_role(role)
     try:
@@ -88,8 +91,7 @@ def member_add(
             membership = Membership.objects.create(project=project, user=user, role=role)
             record(
                 "member.add",
-                actor=actor,
-                request=request,
+                origin=origin,
                 project=project,
                 target=user.get_username(),
                 data={"user_id": user.pk, "role": role},
@@ -103,9 +105,9 @@ def member_role_set(
     *,
     membership: Membership,
     role: str,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
 ) -> Membership:
+    access.check_administers(origin, membership.project)
     check_writable(membership.project)
     check_role(role)
     if membership.role != role:
@@ -114,8 +116,7 @@ def member_role_set(
         membership.save(update_fields=["role", "updated_at"])
         record(
             "member.role",
-            actor=actor,
-            request=request,
+            origin=origin,
             project=membership.project,
             target=membership.user.get_username(),
             data={"user_id": membership.user_id, "from": before, "to": role},
@@ -126,17 +127,16 @@ def member_role_set(
 def member_remove(
     *,
     membership: Membership,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """Take someone out of a project; their rankings stay (they belong to the project)."""
+    access.check_administers(origin, membership.project)
     check_writable(membership.project)
     with transaction.atomic():
         membership.delete()
         record(
             "member.remove",
-            actor=actor,
-            request=request,
+            origin=origin,
             project=membership.project,
             target=membership.user.get_username(),
             data={"user_id": membership.user_id, "role": membership.role},
@@ -153,16 +153,17 @@ def _free_username(email: str) -> str:
     return name
 
 
-def invitation_link(user: AbstractBaseUser, *, request: HttpRequest | None) -> str:
-    """The one-time set-password link for `user` (absolute when a request gives the host)."""
+def invitation_link(user: AbstractBaseUser, *, absolute: Absolute | None = None) -> str:
+    """The one-time set-password link for `user`; `absolute` (a page's
+    `request.build_absolute_uri`) makes it absolute with the host the admin used."""
     path = reverse(
-        "annotation:invitation",
+        "workspace:invitation",
         args=[
             urlsafe_base64_encode(force_bytes(user.pk)),
             default_token_generator.make_token(user),
         ],
     )
-    return request.build_absolute_uri(path) if request is not None else path
+    return absolute(path) if absolute is not None else path
 
 
 def invitation_send(
@@ -170,12 +171,13 @@ def invitation_send(
     project: Project,
     email: object,
     role: str,
-    actor: AbstractBaseUser | None = None,
-    request: HttpRequest | None = None,
+    origin: Origin | None = None,
+    absolute: Absolute | None = None,
 ) -> Membership:
     """Make an account for `email` without a usable password, add it to the project and mail it
     a one-time link to set its password. An address that already has an account is added by
     username instead (its owner has a password already)."""
+    access.check_administers(origin, project)
     check_writable(project)
     check_role(role)
     address = storable.check_text(email, "email", limit=MAX_EMAIL).strip()
@@ -203,14 +205,13 @@ def invitation_send(
             membership.save(update_fields=["role", "updated_at"])
         record(
             "invitation.send",
-            actor=actor,
-            request=request,
+            origin=origin,
             project=project,
             target=user.get_username(),
             data={"user_id": user.pk, "email": address, "role": role},
         )
-        link = invitation_link(user, request=request)
-        inviter = actor or (request.user if request is not None else None)
+        link = invitation_link(user, absolute=absolute)
+        inviter = origin.user if origin is not None else None
         by = f" by {inviter.get_username()}" if inviter is not None else ""
         transaction.on_commit(
             lambda: send_mail(
@@ -227,12 +228,11 @@ def invitation_send(
     return membership
 
 
-def invitation_accepted(*, user: AbstractBaseUser, request: HttpRequest | None = None) -> None:
+def invitation_accepted(*, user: AbstractBaseUser, origin: Origin | None = None) -> None:
     """Record that an invited person set their password (the token is spent with it)."""
     record(
         "invitation.accept",
-        actor=user,
-        request=request,
+        origin=origin and Origin(user=user, interface=origin.interface, address=origin.address),
         target=user.get_username(),
         data={"user_id": user.pk},
     )
@@ -255,27 +255,23 @@ def can_deactivate(actor: AbstractBaseUser, user: AbstractBaseUser) -> bool:
 def account_deactivate(
     *,
     user: AbstractBaseUser,
-    actor: AbstractBaseUser,
+    origin: Origin,
     active: bool = False,
-    request: HttpRequest | None = None,
 ) -> AbstractBaseUser:
     """Deactivate (or reactivate) an account: it can no longer sign in, its API tokens are
     deleted, its rankings and memberships stay. `save()`, not `update()`: the cached user is
     dropped with it (docs/architecture.md), so the next request of that user is refused."""
-    if not can_deactivate(actor, user):
+    if origin.user is None or not can_deactivate(origin.user, user):
         raise NotAllowed("only staff, or an admin of every project of this user, may do this")
     if user.is_active != active:
         with transaction.atomic():
             user.is_active = active
             user.save(update_fields=["is_active"])
             if not active:
-                # accounts.ApiToken through knox's reverse relation: annotation sits beside
-                # accounts and may not import it (pyproject.toml, the layers contract).
-                user.auth_token_set.all().delete()
+                tokens_revoke_all(user=user)
             record(
                 "account.activate" if active else "account.deactivate",
-                actor=actor,
-                request=request,
+                origin=origin,
                 target=user.get_username(),
                 data={"user_id": user.pk},
             )

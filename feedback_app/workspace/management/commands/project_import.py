@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback_app.common.errors import ServiceError
-from feedback_app.finetuning import archive
+from feedback_app.core.audit import Origin
+from feedback_app.workspace import archive
 
 from .project_export import _progress_line
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         try:
             with handle:
                 result = archive.archive_import(
-                    file=handle, name=name, via="cli", progress=_progress_line("imported")
+                    file=handle, name=name, origin=Origin.cli(), progress=_progress_line("imported")
                 )
         except ServiceError as exc:
             sys.stderr.write("\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback_app.annotation.selectors import project_by_id_or_name
-from feedback_app.core.audit import record
-from feedback_app.finetuning import archive
+from feedback_app.core.audit import Origin
+from feedback_app.workspace import archive
 
 
 class Command(BaseCommand):
@@ -31,13 +31,14 @@ class Command(BaseCommand):
         partial = file.with_name(file.name + ".partial")
         try:
             with partial.open("wb") as out:
-                size = archive.archive_write(proj, out, progress=_progress_line("exported"))
+                size = archive.archive_write(
+                    proj, out, origin=Origin.cli(), progress=_progress_line("exported")
+                )
             partial.replace(file)  # a cut export never looks like a whole one
         except OSError as exc:
             partial.unlink(missing_ok=True)
             raise CommandError(f"file: cannot write {file}: {exc.strerror}") from exc
         sys.stderr.write("\n")
-        record("project.export", via="cli", project=proj, target=proj.name, data={"bytes": size})
         self.stdout.write(f"Wrote {proj.name} to {file} ({size} bytes).")
 
 

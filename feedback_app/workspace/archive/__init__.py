@@ -1,0 +1,59 @@
+"""A whole project as one archive file, and back: export on one instance, import on another.
+
+The archive is a zip file (streamed out, never built in memory) holding one JSONL member a
+table and `manifest.json` (format name, format version, rows per member). Rows name each other
+by their ids on the exporting instance ("refs"); the import gives every row a new id and maps
+the refs. Users are named by username. What is exported, and what is not:
+
+- the project's settings, every concrete field of `Project` read generically (fields added
+  later travel without a change here), and its members with their roles;
+- prompts, tasks (gold orders too), candidates, leases (display order), rankings (groups, ties,
+  display order, time spent, rationale, flags, when), dropped rankings, more-votes requests,
+  demonstrations (written and edited), deployment feedback;
+- model lineage (versions with parent, stage, metrics, weights path as written), jobs
+  (metadata only) and dataset snapshots (metadata only: content hash, counts, policy, path);
+- NOT the weights files nor the snapshots' files (their paths are kept as written), nor what is
+  derived from the above (the quality report, the review queue: recomputed), nor the audit log
+  (it belongs to the instance; the import and the export are recorded in it).
+
+Stored HTML is never read from an archive: it carries a keyed MAC (common/rendering.py) that
+another instance's key cannot vouch for, so the text is imported and rendered again here
+(`render()`, the models' one renderer); an archive with an HTML field is refused.
+
+The import is one transaction: a bad archive answers a 400 naming the member, the line and the
+field, and nothing is written.
+"""
+
+from .export import archive_export, archive_stream, archive_write
+from .format import (
+    FORMAT,
+    HTML_FIELDS,
+    MANIFEST,
+    NOTES,
+    PROJECT,
+    USER,
+    VERSION,
+    Table,
+    table_register,
+    tables,
+)
+from .importing import archive_import
+from .reading import ImportResult
+
+__all__ = [
+    "FORMAT",
+    "HTML_FIELDS",
+    "MANIFEST",
+    "NOTES",
+    "PROJECT",
+    "USER",
+    "VERSION",
+    "ImportResult",
+    "Table",
+    "archive_export",
+    "archive_import",
+    "archive_stream",
+    "archive_write",
+    "table_register",
+    "tables",
+]
