@@ -455,3 +455,11 @@ SPECTACULAR_SETTINGS = {
         "AutopilotStageEnum": "feedback_app.finetuning.models.Autopilot.Stage",
     },
 }
+
+# Model versions served over the OpenAI protocol (README, "Serving a model version"): where the
+# playground finds each one. Comma-separated `<version id>=<base url>`, `*=<url>` for the rest,
+# e.g. "*=http://model-server:8001/v1" (one `transformers serve` loads any version on demand).
+MODEL_SERVER_URLS = env.str("MODEL_SERVER_URLS", default="")
+# The playground's bounded call to a running server: seconds before it gives up, and tokens.
+MODEL_SERVER_TIMEOUT_SECONDS = env.float("MODEL_SERVER_TIMEOUT_SECONDS", default=30.0)
+PLAYGROUND_MAX_TOKENS = env.int("PLAYGROUND_MAX_TOKENS", default=128)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import playground_views, views
 
 app_name = "finetuning"
 urlpatterns = [
@@ -21,6 +21,17 @@ urlpatterns = [
         "projects/<id:project_id>/models/<id:version_id>/promote/",
         views.model_promote,
         name="promote",
+    ),
+    path("projects/<id:project_id>/playground/", playground_views.playground, name="playground"),
+    path(
+        "projects/<id:project_id>/playground/answer/",
+        playground_views.playground_answer,
+        name="playground-answer",
+    ),
+    path(
+        "projects/<id:project_id>/playground/feedback/",
+        playground_views.playground_feedback,
+        name="playground-feedback",
     ),
     path("projects/<id:project_id>/rounds/", views.rounds, name="rounds"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
