@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.workers"]
+pytest_plugins = ["tests.workers", "tests.model_server"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

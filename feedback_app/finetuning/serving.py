@@ -41,7 +41,7 @@ def check_weights(version: ModelVersion) -> str:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InvalidInput(Problem("weights", f"{weights} holds no model (no config.json)"))
-        return str(path.resolve())
+        return weights  # as stored: the name a server given these weights answers to
     if path.is_absolute() or weights.startswith(".") or not _HUB_ID.match(weights):
         raise InvalidInput(Problem("weights", f"no weights at {weights}"))
     return weights  # a hub id: the server loads it from the local cache (or the hub)

@@ -1,7 +1,5 @@
-"""Tiny models for the training tests, built once per session in seconds.
-
-`tiny_base_model` is reusable by other test packages: a bootstrapped GPT-2 (2 layers, 64 dims)
-cached under the repo's `.cache/` (or $TRAINING_TEST_CACHE), so later sessions reuse it.
+"""Models for the training tests, built once per session. `tiny_base_model` (and the
+`chat_server` serving it) come from tests/model_server.py, shared by every test package.
 """
 
 from __future__ import annotations
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import training  # noqa: F401  (sets offline defaults before any HF import)
+from tests.model_server import cache_root
 from training.bootstrap import bootstrap_base_model
 from training.config import BootstrapConfig
 
@@ -30,20 +29,10 @@ def _one_torch_thread():
     limit_threads(int(os.environ.get("TRAINING_TEST_THREADS", "1")))
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("TRAINING_TEST_CACHE", REPO / ".cache" / "test-models"))
-
-
-@pytest.fixture(scope="session")
-def tiny_base_model() -> str:
-    """Path of a tiny pretrained causal LM with tokenizer and chat template."""
-    return bootstrap_base_model(_cache_root(), BootstrapConfig.tiny()).output_dir
-
-
 @pytest.fixture(scope="session")
 def small_base_model() -> str:
     """A 0.87M-parameter base model (30-45 s to build once) for the learning test."""
-    return bootstrap_base_model(_cache_root(), BootstrapConfig.small()).output_dir
+    return bootstrap_base_model(cache_root(), BootstrapConfig.small()).output_dir
 
 
 @pytest.fixture(scope="session")

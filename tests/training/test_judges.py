@@ -9,17 +9,10 @@ consistent by construction. The chat judge talks to a real `transformers serve` 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.model_server import free_port
 from training.judges import TIE, Asked, Cost, JudgeError, combine_orders, copeland_groups
 from training.judges.local import CausalLMJudge, RewardModelJudge
 from training.judges.openai_chat import OpenAIChatJudge
@@ -145,43 +138,6 @@ def test_a_reward_model_judge_ranks_by_score_and_is_consistent(reward_model_dir)
 # --- an OpenAI-compatible endpoint: a real `transformers serve` ----------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def chat_server(tiny_base_model):
-    """`transformers serve` on the tiny model, on 127.0.0.1; its process group always killed."""
-    port = _free_port()
-    cli = Path(sys.executable).with_name("transformers")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [str(cli), "serve", tiny_base_model, "--device", "cpu", "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("transformers serve did not come up")
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", tiny_base_model
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.mark.server
 def test_a_chat_endpoint_judge_asks_a_real_server_in_both_orders_and_never_shows_the_key(
     chat_server, caplog
@@ -205,7 +161,7 @@ def test_a_chat_endpoint_judge_asks_a_real_server_in_both_orders_and_never_shows
 
 def test_a_chat_judge_that_cannot_connect_says_so_without_the_key(caplog):
     judge = OpenAIChatJudge(
-        base_url=f"http://127.0.0.1:{_free_port()}/v1", model="m", api_key=KEY, max_retries=0
+        base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", api_key=KEY, max_retries=0
     )
     with caplog.at_level(logging.DEBUG), pytest.raises(JudgeError, match="did not answer"):
         judge.compare("p", " a", " b")
