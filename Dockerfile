@@ -11,7 +11,8 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url "$TORCH_INDEX_URL"
 
 # Dependencies only (cached while pyproject.toml is unchanged); the code runs from /app.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > /tmp/requirements.txt \
+# The `serving` extra too: the playground's client (openai) and the model-server's server.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['serving'], sep='\n')" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 
 COPY . .

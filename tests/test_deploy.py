@@ -168,6 +168,47 @@ def test_no_worker_command_picks_its_own_pool():
         assert "--pool" not in text and "-P " not in text and "max-tasks-per-child" not in text
 
 
+def test_the_model_server_is_optional_and_the_web_knows_where_it_listens():
+    services = COMPOSE["services"]
+    server = services["model-server"]
+    assert server["profiles"] == ["serving"]  # `docker compose up` alone does not start it
+    assert server["command"][:3] == ["python", "manage.py", "serve_model"]
+    url = services["web"]["environment"]["MODEL_SERVER_URLS"]
+    port = server["command"][server["command"].index("--port") + 1]
+    assert f"http://model-server:{port}/v1" in url
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_the_model_server_command_serves_a_version_on_demand_here(tmp_path, tiny_base_model):
+    """The compose `model-server` command, run here: `transformers serve` with no model loads
+    the one a request names (a version's weights) and answers the OpenAI protocol."""
+    from tests.model_server import free_port, stop_group, wait_healthy
+    from tests.workers import _database_url
+    from training.serving import chat_answer
+
+    port = free_port()
+    command = [
+        str(port) if a == "8001" else "127.0.0.1" if a == "0.0.0.0" else a
+        for a in _local(COMPOSE["services"]["model-server"]["command"])
+    ]
+    env = {**os.environ, "DATABASE_URL": _database_url(), "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "model-server.log"
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_healthy(proc, port)
+        answer = chat_answer(
+            base_url=f"http://127.0.0.1:{port}/v1", model=tiny_base_model, prompt="Hi",
+            max_tokens=3, timeout=120,
+        )  # fmt: skip
+        assert answer.tokens > 0, log.read_text()[-2000:]
+    finally:
+        stop_group(proc)
+
+
 def _readme_https_env() -> dict[str, str]:
     """The variables of README's "Behind HTTPS" block, as a shell would set them."""
     import re
