@@ -4,6 +4,13 @@ stage table, training/stages.py), register the new model version, measure it.
 Every stage runs with `run_stage` (train, register the policy, evaluate it on `eval_prompts`
 prompts) unless it needs its own runner (`STAGE_RUNNERS`): the reward model is scored on
 held-out pairs, and DPO on its implicit reward's held-out accuracy.
+
+Every stage trains through `_trainer`: the worker profile (environment, then the job's
+`profile` params) says how many ranks; one (the default) trains in this process as before,
+more run under torchrun/accelerate as a process group (`training.launch`). Rank 0's progress
+reaches the job row through the reporter; a cancel kills every rank; a rank that fails raises
+`RankFailed`, which fails the job with that rank's message. Where and how it ran is recorded
+on the job (`outputs["ran_on"]`) before training starts.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from typing import Any
 
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
+from training.launch import stage_runner as launch_runner
+from training.profile import WorkerProfile
 from training.stages import PROMPTS, Stage, stage_by_kind
 
 from ..jobs import Runner
@@ -32,8 +41,29 @@ def _stage(job: Job) -> Stage:
     return stage
 
 
-def _config(stage: Stage, params: dict[str, Any]) -> Any:
-    return stage.config.from_dict(config_part(stage.config, params))
+def _config(stage: Stage, params: dict[str, Any], profile: WorkerProfile) -> Any:
+    """The stage's config: the profile's LoRA defaults, then the job's own values."""
+    values = config_part(stage.config, params)
+    return stage.config.from_dict({**profile.config_defaults(stage.config), **values})
+
+
+def _trainer(job: Job, stage: Stage, reporter: JobReporter) -> tuple[Any, WorkerProfile]:
+    """The stage's train function as this worker's profile runs it, and the profile; where and
+    how the job runs is logged and recorded on the row now, so a failed job shows it too."""
+    profile = WorkerProfile.from_env(overrides=job.params.get("profile"))
+    ran_on = profile.describe()
+    reporter.record(ran_on=ran_on)
+    reporter.log(
+        f"Training on {ran_on['host']}: {ran_on['launcher']}, {ran_on['processes']} "
+        f"process(es), backend {ran_on['backend']}, {ran_on['device']}, "
+        f"precision {ran_on['mixed_precision']}"
+    )
+    return launch_runner(stage.train, profile), profile
+
+
+def _ran_on(result: Any, profile: WorkerProfile) -> dict[str, Any]:
+    metrics = dict(result.metrics)
+    return metrics.pop("launch", None) or profile.describe()
 
 
 def _register(
@@ -70,18 +100,20 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
-    result = stage.train_function()(
-        base.weights, train, out, _config(stage, p), reporter.progress_between(0, 0.9)
+    trainer, profile = _trainer(job, stage, reporter)
+    result = trainer(
+        base.weights, train, out, _config(stage, p, profile), reporter.progress_between(0, 0.9)
     )
     stopped(result)
-    metrics = dict(result.metrics)
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     if test:
         reporter.stage(f"Scoring {len(test)} held-out pairs", 0.9)
         metrics.update(
             {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
         )
     version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
-    return {"model_version": version.pk, "metrics": metrics}
+    return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
 def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
@@ -90,15 +122,15 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     stage, p = _stage(job), job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
-    config = _config(stage, p)
     train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "policy")
-    result = stage.train_function()(
-        policy.weights, train, out, config, reporter.progress_between(0, 0.9)
-    )
+    trainer, profile = _trainer(job, stage, reporter)
+    config = _config(stage, p, profile)
+    result = trainer(policy.weights, train, out, config, reporter.progress_between(0, 0.9))
     stopped(result)
-    metrics = dict(result.metrics)
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     if test:
         reporter.stage(f"Implicit-reward accuracy on {len(test)} held-out pairs", 0.9)
         acc = preference_accuracy_policy(
@@ -106,7 +138,7 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
     version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
-    return {"model_version": version.pk, "metrics": metrics}
+    return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
 def run_stage(job: Job, reporter: JobReporter) -> dict:
@@ -129,9 +161,11 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
         models.append(reward.weights)
         what += f", rewarded by {reward.name}"
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
-    result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
+    trainer, profile = _trainer(job, stage, reporter)
+    result = trainer(*models, rows, out, _config(stage, p, profile), progress)
     stopped(result)
-    metrics = dict(result.metrics)
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
     judge = reward or (
         ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
@@ -151,7 +185,12 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
         )
     elif eval_prompts:
         reporter.log("no reward model in this project yet: evaluation skipped")
-    return {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+    return {
+        "model_version": version.pk,
+        "metrics": metrics,
+        "evaluation": evaluation,
+        "ran_on": ran_on,
+    }
 
 
 # The stages that need more than `run_stage` (a stage's one reason to have its own runner).
