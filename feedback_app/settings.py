@@ -385,6 +385,8 @@ TORCH_THREADS = env.int("TORCH_THREADS", default=None)
 # Where training jobs run, for their default sizes (training/stages.py, DEVICE_DEFAULTS):
 # "cpu", "cuda", or "auto" (this process asks torch whether it sees a GPU).
 TRAINING_DEVICE = env.str("TRAINING_DEVICE", default="auto")
+# Reward models the web keeps loaded for `/get_reward` (finetuning/serving.py), most recent kept.
+REWARD_SERVE_MODELS = env.int("REWARD_SERVE_MODELS", default=2)
 # The Celery queue of each kind of work; which kind of work each job kind is, is declared with
 # the kind (feedback_app/finetuning/kinds.py). Training workers may live on GPU machines.
 JOB_QUEUES = {

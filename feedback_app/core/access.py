@@ -8,6 +8,7 @@
 - Everyone else sees nothing of a project: interfaces answer 404, never revealing it exists.
 - The audit log: staff read all of it; a project's admins read the events of their projects
   (not those of no project, like someone's API tokens); nobody else reads any.
+- Reward models are served over HTTP to the admins of their project (and staff) only.
 
 The hot path asks "is this user a member?" inside its own SQL statements; `member_sql` is that
 rule written as SQL, once, for them to embed.
@@ -20,7 +21,7 @@ from django.db.models import QuerySet
 
 from feedback_app.common.db import aware, fetchone, instance, sql_params, table
 
-from .models import AuditEvent, Membership, Project
+from .models import AuditEvent, Membership, ModelVersion, Project
 
 
 def member_sql(*, project: str, user: str) -> str:
@@ -110,4 +111,12 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         gold_rate=gold_rate,  # the hand-out's gold draw reads it
         lease_seconds=lease_seconds,  # and the lease length
         archived=bool(archived),  # nothing is handed out of an archived project
+    )
+
+
+def reward_models_served_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    """The reward models `user` may score with over HTTP (`/get_reward`): those of the projects
+    they administer, as with every model version; to anyone else they do not exist."""
+    return ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.REWARD, project__in=projects_administered_by(user)
     )
