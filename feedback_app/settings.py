@@ -364,6 +364,13 @@ LOGGING = {
 # --- Jobs and models --------------------------------------------------------------------------
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
 SNAPSHOT_DIR = Path(env.str("SNAPSHOT_DIR", default=str(VAR_DIR / "snapshots")))
+# Object storage for models and snapshots (feedback_app/common/artifacts.py): empty keeps them in
+# MODEL_DIR / SNAPSHOT_DIR; "s3://bucket/prefix" uploads them there (S3_ENDPOINT_URL for MinIO and
+# the like, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); workers download an
+# artifact into ARTIFACT_CACHE_DIR before loading it.
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="")
+S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="")
+ARTIFACT_CACHE_DIR = Path(env.str("ARTIFACT_CACHE_DIR", default=str(VAR_DIR / "artifact-cache")))
 # Where `bootstrap` caches the offline base model (shared by every project and run).
 BASE_MODEL_CACHE = Path(
     env.str("BASE_MODEL_CACHE", default=str(BASE_DIR / ".cache" / "base-model"))

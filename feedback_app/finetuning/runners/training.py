@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from feedback_app.common.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
 from training.launch import stage_runner as launch_runner
@@ -28,7 +29,7 @@ from ..jobs import Runner
 from ..params import config_part
 from ..reporting import JobReporter
 from ..versions import model_register
-from .common import out_dir, project_prompts, read_rows, stopped, trainable_pairs
+from .common import out_dir, project_prompts, publish, read_rows, stopped, trainable_pairs
 from .evaluation import policy_evaluate
 
 TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
@@ -74,7 +75,8 @@ def _register(
     first = {"activate_if_first": False} if stage.makes == ModelVersion.Kind.POLICY else {}
     return model_register(
         project=job.project, kind=stage.makes, stage=stage.name, name=f"{stage.makes}-{job.pk}",
-        weights=out, parent=parent, job=job, snapshot=snapshot, metrics=metrics, **first,
+        weights=publish(job, out), parent=parent, job=job, snapshot=snapshot, metrics=metrics,
+        **first,
     )  # fmt: skip
 
 
@@ -102,7 +104,11 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     out = out_dir(job, "reward")
     trainer, profile = _trainer(job, stage, reporter)
     result = trainer(
-        base.weights, train, out, _config(stage, p, profile), reporter.progress_between(0, 0.9)
+        local_model(base.weights),
+        train,
+        out,
+        _config(stage, p, profile),
+        reporter.progress_between(0, 0.9),
     )
     stopped(result)
     ran_on = _ran_on(result, profile)
@@ -112,7 +118,9 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         metrics.update(
             {f"heldout_{k}": v for k, v in preference_accuracy_reward(out, test).items()}
         )
-    version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
+    version = _register(
+        job, stage, publish(job, out), parent=None, snapshot=snapshot, metrics=metrics
+    )
     return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
@@ -127,17 +135,21 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     out = out_dir(job, "policy")
     trainer, profile = _trainer(job, stage, reporter)
     config = _config(stage, p, profile)
-    result = trainer(policy.weights, train, out, config, reporter.progress_between(0, 0.9))
+    result = trainer(
+        local_model(policy.weights), train, out, config, reporter.progress_between(0, 0.9)
+    )
     stopped(result)
     ran_on = _ran_on(result, profile)
     metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     if test:
         reporter.stage(f"Implicit-reward accuracy on {len(test)} held-out pairs", 0.9)
         acc = preference_accuracy_policy(
-            out, policy.weights, test, beta=config.beta, max_length=config.max_length
+            out, local_model(policy.weights), test, beta=config.beta, max_length=config.max_length
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
-    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    version = _register(
+        job, stage, publish(job, out), parent=policy, snapshot=snapshot, metrics=metrics
+    )
     return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
@@ -151,14 +163,14 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     out = out_dir(job, "policy")
     progress = reporter.progress_between(0, TRAIN_SHARE)
     reward = ModelVersion.objects.get(pk=p["reward_model"]) if stage.reward_model else None
-    models = [policy.weights]
+    models = [local_model(policy.weights)]
     if stage.rows == PROMPTS:
         rows = prompt_rows(rows)
         what = f"{len(rows)} prompts"
     else:
         what = f"{len(rows)} rows"
     if reward is not None:
-        models.append(reward.weights)
+        models.append(local_model(reward.weights))
         what += f", rewarded by {reward.name}"
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
     trainer, profile = _trainer(job, stage, reporter)
@@ -166,7 +178,9 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     stopped(result)
     ran_on = _ran_on(result, profile)
     metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
-    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    version = _register(
+        job, stage, publish(job, out), parent=policy, snapshot=snapshot, metrics=metrics
+    )
     judge = reward or (
         ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
         .order_by("-is_active", "-id")
