@@ -364,7 +364,7 @@ LOGGING = {
 # --- Jobs and models --------------------------------------------------------------------------
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
 SNAPSHOT_DIR = Path(env.str("SNAPSHOT_DIR", default=str(VAR_DIR / "snapshots")))
-# Object storage for models and snapshots (feedback_app/common/artifacts.py): empty keeps them in
+# Object storage for models and snapshots (feedback_app/core/artifacts.py): empty keeps them in
 # MODEL_DIR / SNAPSHOT_DIR; "s3://bucket/prefix" uploads them there (S3_ENDPOINT_URL for MinIO and
 # the like, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); workers download an
 # artifact into ARTIFACT_CACHE_DIR before loading it.

@@ -11,7 +11,7 @@ checked out, so a download that stopped half way is done again.
 The client is boto3 (AWS's own SDK: any S3-compatible server through `endpoint_url`, the
 standard credential chain from `AWS_*` variables, multipart uploads and retries built in).
 No Django here: workers, the CLI and tests use it directly; the app wraps it with its settings
-(`feedback_app/common/artifacts.py`).
+(`feedback_app/core/artifacts.py`).
 """
 
 from __future__ import annotations

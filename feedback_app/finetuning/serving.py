@@ -53,7 +53,7 @@ def check_queries(data: Any) -> list[str]:
 
 def reward_scorer(version: ModelVersion) -> Any:
     """The version's loaded `RewardScorer`, from this process's LRU (loaded on first use)."""
-    from feedback_app.common.artifacts import local_model
+    from feedback_app.core.artifacts import local_model
 
     key = str(version.weights)
     with _lock:

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from feedback_app.annotation.models import Ranking
-from feedback_app.common.artifacts import artifact_publish
+from feedback_app.core.artifacts import artifact_publish
 from feedback_app.core.models import DatasetSnapshot, Project
 
 from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_test_split, jsonl_bytes

@@ -18,8 +18,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from feedback_app.common.artifacts import local_folder
 from feedback_app.common.storable import ID_PATTERN
+from feedback_app.core.artifacts import local_folder
 from feedback_app.core.audit import about_job, about_version, record
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services, versions

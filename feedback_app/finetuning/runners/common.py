@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from feedback_app.annotation.models import Prompt
-from feedback_app.common.artifacts import artifact_publish, local_folder
+from feedback_app.core.artifacts import artifact_publish, local_folder
 from feedback_app.core.models import DatasetSnapshot, Job
 from training.data import read_jsonl
 
@@ -48,9 +48,9 @@ def out_dir(job: Job, name: str) -> Path:
     return path
 
 
-def publish(job: Job, out: Path) -> str:
+def publish(job: Job, out: str | Path) -> str:
     """The written model folder stored where models live; the reference to register."""
-    return artifact_publish(out, f"models/{job.project_id}/{out.name}")
+    return artifact_publish(out, f"models/{job.project_id}/{Path(out).name}")
 
 
 def stopped(result: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback_app.common.artifacts import local_model
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from training.config import EvalConfig
 

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from feedback_app.annotation.models import Prompt
-from feedback_app.common.artifacts import local_model
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from training.config import GenerateConfig
 

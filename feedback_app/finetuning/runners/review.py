@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feedback_app.common.artifacts import local_model
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from feedback_app.preferences.quality.judgements import task_votes
 from feedback_app.preferences.quality.review import disagreements_from_votes

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from feedback_app.common.artifacts import local_model
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
 from training.launch import stage_runner as launch_runner

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_app.common.artifacts import (
+from feedback_app.core.artifacts import (
     ArtifactIncomplete,
     artifact_publish,
     local_folder,
@@ -78,7 +78,7 @@ def test_an_artifact_written_by_one_process_is_read_back_by_another(s3_settings,
     assert ref == f"{s3_settings.ARTIFACT_STORAGE}/models/1/policy-job1"
     code = (
         "import sys, django; django.setup(); from pathlib import Path; "
-        "from feedback_app.common.artifacts import local_folder; "
+        "from feedback_app.core.artifacts import local_folder; "
         "p = local_folder(sys.argv[1]); "
         "w = (p / 'sub' / 'weights.bin').read_bytes().hex()[:64]; "
         "print(w, (p / 'config.json').read_text())"
