@@ -365,6 +365,13 @@ LOGGING = {
 # --- Jobs and models --------------------------------------------------------------------------
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(VAR_DIR / "models")))
 SNAPSHOT_DIR = Path(env.str("SNAPSHOT_DIR", default=str(VAR_DIR / "snapshots")))
+# Object storage for models and snapshots (feedback_app/core/artifacts.py): empty keeps them in
+# MODEL_DIR / SNAPSHOT_DIR; "s3://bucket/prefix" uploads them there (S3_ENDPOINT_URL for MinIO and
+# the like, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY); workers download an
+# artifact into ARTIFACT_CACHE_DIR before loading it.
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="")
+S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="")
+ARTIFACT_CACHE_DIR = Path(env.str("ARTIFACT_CACHE_DIR", default=str(VAR_DIR / "artifact-cache")))
 # Where `bootstrap` caches the offline base model (shared by every project and run).
 BASE_MODEL_CACHE = Path(
     env.str("BASE_MODEL_CACHE", default=str(BASE_DIR / ".cache" / "base-model"))
@@ -386,6 +393,8 @@ TORCH_THREADS = env.int("TORCH_THREADS", default=None)
 # Where training jobs run, for their default sizes (training/stages.py, DEVICE_DEFAULTS):
 # "cpu", "cuda", or "auto" (this process asks torch whether it sees a GPU).
 TRAINING_DEVICE = env.str("TRAINING_DEVICE", default="auto")
+# Reward models the web keeps loaded for `/get_reward` (finetuning/serving.py), most recent kept.
+REWARD_SERVE_MODELS = env.int("REWARD_SERVE_MODELS", default=2)
 # The Celery queue of each kind of work; which kind of work each job kind is, is declared with
 # the kind (feedback_app/finetuning/kinds.py). Training workers may live on GPU machines.
 JOB_QUEUES = {

@@ -35,6 +35,26 @@ def test_compose_has_database_broker_web_and_worker():
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_compose_keeps_artifacts_in_its_s3_compatible_server():
+    """Web, workers and the trainer reach the same bucket: a trainer needs only the database,
+    the broker and the bucket (no shared volume)."""
+    services = COMPOSE["services"]
+    assert "minio" in services["minio"]["image"] and "server" in services["minio"]["command"]
+    minio_env = services["minio"]["environment"]
+    bucket_job = " ".join(services["minio-bucket"]["entrypoint"])
+    assert "mc mb" in bucket_job and "http://minio:9000" in bucket_job
+    for name in ("web", "worker", "trainer", "sweeper", "migrate"):
+        env, deps = services[name]["environment"], services[name]["depends_on"]
+        bucket = env["ARTIFACT_STORAGE"].split(":-", 1)[1].rstrip("}")
+        assert bucket.startswith("s3://") and bucket.split("/")[2] in bucket_job
+        assert "http://minio:9000" in env["S3_ENDPOINT_URL"]
+        assert env["AWS_ACCESS_KEY_ID"] == minio_env["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio_env["MINIO_ROOT_PASSWORD"]
+        if name != "migrate":
+            deps = {**deps, **services["migrate"]["depends_on"]}
+        assert deps["minio-bucket"]["condition"] == "service_completed_successfully"
+
+
 def _local(command: list[str]) -> list[str]:
     """The compose command as it runs here: same program from the venv, localhost ports."""
     program = command[0]

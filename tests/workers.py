@@ -81,10 +81,12 @@ def worker_processes(transactional_db, tmp_path, settings):
         "VAR_DIR": str(settings.VAR_DIR),
     }
 
-    def start(name: str, command: list[str], ready: str) -> subprocess.Popen:
+    def start(
+        name: str, command: list[str], ready: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = tmp_path / f"{name}-{len(procs)}.log"
         proc = subprocess.Popen(
-            [str(ROOT / "bin" / "supervise"), *command], cwd=ROOT, env=env,
+            [str(ROOT / "bin" / "supervise"), *command], cwd=ROOT, env={**env, **(extra_env or {})},
             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         procs.append(proc)
@@ -107,15 +109,16 @@ def start_worker(worker_processes):
     """Start a real `celery worker` (not eager mode) for every queue, as `make worker` does.
 
     The pool is the project's (settings: solo on the filesystem broker, prefork on Redis).
+    `env` adds to the worker's environment (a worker profile: `TRAIN_PROCESSES=2`).
     """
 
-    def start() -> subprocess.Popen:
+    def start(env: dict[str, str] | None = None) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "celery", "-A", "feedback_app", "worker",
             "--queues", "default,generation,training", "--concurrency", "1",
             "--loglevel", "INFO", "--without-mingle", "--without-gossip",
         ]  # fmt: skip
-        return worker_processes("worker", command, "ready.")
+        return worker_processes("worker", command, "ready.", env)
 
     return start
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from rest_framework.permissions import BasePermission
 
 from feedback_app.core import access as rules
-from feedback_app.core.models import AuditEvent, Project
+from feedback_app.core.models import AuditEvent, ModelVersion, Project
 
 
 def visible_projects(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -62,3 +63,9 @@ class AdministersAProject(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return bool(request.user) and rules.administers_a_project(request.user)
+
+
+def served_reward_model(user: AbstractBaseUser, version_id: int) -> ModelVersion:
+    """A reward model version `user` may score with (`/get_reward`), else 404: a policy, a
+    version of a project they do not administer and a missing one look the same."""
+    return get_object_or_404(rules.reward_models_served_to(user), pk=version_id)

@@ -22,6 +22,7 @@ from .views import (
     quality,
     rankings,
     review,
+    reward_models,
     rounds,
     tokens,
 )
@@ -53,6 +54,11 @@ urlpatterns = [
         "tasks/<id:task_id>/ranking/", annotation.RankingSubmitApi.as_view(), name="ranking-submit"
     ),
     path("tasks/<id:task_id>/skip/", annotation.SkipApi.as_view(), name="task-skip"),
+    path(
+        "reward-models/<id:version_id>/get_reward",
+        reward_models.GetRewardApi.as_view(),
+        name="reward-model-get-reward",
+    ),
     path(
         "tasks/<id:task_id>/demonstration/",
         annotation.DemonstrationSubmitApi.as_view(),

@@ -15,6 +15,7 @@
   does not administer it (`project_administered`).
 - The audit log: staff read all of it; a project's admins read the events of their projects
   (not those of no project, like someone's API tokens); nobody else reads any.
+- Reward models are served over HTTP to the admins of their project (and staff) only.
 
 The hot path asks "is this user a member?" inside its own SQL statements; `member_sql` is that
 rule written as SQL, once, for them to embed.
@@ -29,7 +30,7 @@ from feedback_app.common.db import aware, fetchone, instance, sql_params, table
 from feedback_app.common.errors import Conflict, NotAllowed, NotFound, Problem
 
 from .audit import Origin
-from .models import AuditEvent, Membership, Project
+from .models import AuditEvent, Membership, ModelVersion, Project
 
 
 def member_sql(*, project: str, user: str) -> str:
@@ -179,3 +180,11 @@ def check_writable(project: Project) -> None:
     """Archived projects are read-only until restored."""
     if project.archived:
         raise Conflict(Problem("archived", "this project is archived: restore it to change it"))
+
+
+def reward_models_served_to(user: AbstractBaseUser) -> QuerySet[ModelVersion]:
+    """The reward models `user` may score with over HTTP (`/get_reward`): those of the projects
+    they administer, as with every model version; to anyone else they do not exist."""
+    return ModelVersion.objects.filter(
+        kind=ModelVersion.Kind.REWARD, project__in=projects_administered_by(user)
+    )

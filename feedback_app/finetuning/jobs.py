@@ -32,6 +32,7 @@ from feedback_app.common.errors import Conflict, Problem
 from feedback_app.core.audit import Origin, about_job, record
 from feedback_app.core.models import Job
 from training.env import limit_threads
+from training.launch import RankFailed
 
 from .reporting import JobCancelled, JobReporter, drop_connection
 from .sending import send_run_job
@@ -381,10 +382,19 @@ def job_execute(
             _finish(
                 job_id,
                 status=Job.Status.FAILED,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
+                error=_error_text(exc)[:2000],
                 traceback=tb.format_exc()[-TRACEBACK_TAIL:],
             )
             return Job.Status.FAILED
         reporter.log("Done.")
+    outputs = {**reporter.recorded, **outputs}
     _finish(job_id, status=Job.Status.SUCCEEDED, progress=1.0, outputs=outputs)
     return Job.Status.SUCCEEDED
+
+
+def _error_text(exc: BaseException) -> str:
+    """The job's error: a failed rank's own message (it names the rank and its error), else
+    the exception's type and message."""
+    if isinstance(exc, RankFailed):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -26,6 +26,7 @@ from feedback_app.preferences.quality.review import DEFAULT_MARGIN as DEFAULT_RE
 from feedback_app.preferences.stage_rows import StagePolicy
 from training.config import SEED, ConfigError, EvalConfig, GenerateConfig, Range
 from training.data import MIN_ROWS
+from training.profile import ProfileError, WorkerProfile
 from training.stages import DEVICE_DEFAULTS as DEVICE_DEFAULTS  # the API schema's text reads it
 from training.stages import DEVICES, PROMPTS, Stage, stage_by_kind
 
@@ -286,7 +287,7 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
 def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[str, Any]:
     """Any training stage: its snapshot, the version it starts from, its reward model (online
     RL), its evaluation size (if it evaluates), then its config over the device's defaults."""
-    names = {"snapshot", stage.start}
+    names = {"snapshot", stage.start, "profile"}
     names |= ({"reward_model"} if stage.reward_model else set()) | (
         {"eval_prompts"} if stage.evaluates else set()
     )
@@ -300,7 +301,39 @@ def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[
     if stage.evaluates:
         eval_prompts = own.get("eval_prompts", EVAL_PROMPT_LIMIT)
         out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
+    if own.get("profile") not in (None, {}):
+        out["profile"] = check_profile(own["profile"])
     return {**out, **_config(stage.config, {**stage.defaults(training_device()), **config})}
+
+
+def check_profile(value: Any) -> dict[str, Any]:
+    """A job's overrides of the worker profile (training/profile.py: processes, launcher,
+    mixed_precision, accelerate_config, deepspeed_config, threads, lora, lora_r, lora_alpha,
+    stall_seconds), checked by the profile's own rules; the worker's environment fills the rest.
+    Config files are named as the training workers see them, so only their names are checked
+    here when this process cannot see them."""
+    if not isinstance(value, dict):
+        raise InvalidInput(Problem("profile", "must be an object of worker profile fields"))
+    try:
+        WorkerProfile.from_env(environ={}, overrides=_without_files(value))
+    except ProfileError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidInput(Problem(f"profile.{field.split(',')[0].strip()}", message)) from exc
+    except TypeError as exc:
+        raise InvalidInput(Problem("profile", str(exc))) from exc
+    return dict(value)
+
+
+def _without_files(value: dict[str, Any]) -> dict[str, Any]:
+    """The overrides without the config file paths (checked by the worker that reads them);
+    a TRL config name or a text path is all this process can check."""
+    out = dict(value)
+    for name in ("accelerate_config", "deepspeed_config"):
+        if name in out:
+            if not isinstance(out[name], str):
+                raise InvalidInput(Problem(f"profile.{name}", "must be a name or a path"))
+            out.pop(name)
+    return out
 
 
 def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class JobReporter:
         self.cancel = threading.Event()
         self.history: list[dict] = []
         self.lines: list[str] = []
+        self.recorded: dict[str, Any] = {}  # outputs known before the end (see `record`)
         self._fraction = 0.0
         self._note = ""
         self._dirty = False
@@ -116,6 +117,17 @@ class JobReporter:
         self.flush()
         if self.cancel.is_set():
             raise JobCancelled()
+
+    def record(self, **outputs: Any) -> None:
+        """Write outputs known before the job ends (where it runs, which engine) to the row
+        now, so a job that fails or is cancelled shows them too; the final outputs keep them."""
+        with self._lock:
+            self.recorded.update(outputs)
+            recorded = dict(self.recorded)
+        try:
+            Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(outputs=recorded)
+        except DatabaseError as exc:
+            log.warning("outputs of job %s not recorded yet: %s", self.job_id, exc)
 
     def log(self, line: str) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ the review queue."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -165,8 +166,32 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "params_json": json.dumps(job.params, indent=2, sort_keys=True),
         "outputs_json": json.dumps(job.outputs, indent=2, sort_keys=True),
         "autopilot_step": autopilot.job_step(job=job),
+        "ran_on": _ran_on(job),
     }
     return TemplateResponse(request, "finetuning/job.html", context)
+
+
+# Where and how a job ran (`outputs["ran_on"]`, training.profile.WorkerProfile.describe()) and
+# which engine generated (`outputs["engine"]`, training.engines.EngineChoice), as the page
+# labels them.
+RAN_ON_LABELS = (
+    ("host", "Host"), ("launcher", "Launcher"), ("processes", "Processes"),
+    ("backend", "Backend"), ("device", "Device"), ("mixed_precision", "Precision"),
+    ("accelerate_config", "Accelerate config"), ("deepspeed_config", "DeepSpeed config"),
+    ("threads_per_process", "Threads per process"),
+)  # fmt: skip
+ENGINE_LABELS = (("name", "Generation engine"), ("reason", "Why"), ("vllm_version", "vLLM"))
+
+
+def _ran_on(job: Job) -> list[tuple[str, Any]]:
+    """The job's "where and how it ran" rows, recorded by the worker before the work started."""
+    out = job.outputs if isinstance(job.outputs, dict) else {}
+    rows: list[tuple[str, Any]] = []
+    for key, labels in (("ran_on", RAN_ON_LABELS), ("engine", ENGINE_LABELS)):
+        found = out.get(key)
+        if isinstance(found, dict):
+            rows += [(label, found[k]) for k, label in labels if found.get(k) not in (None, "")]
+    return rows
 
 
 def _job_results(job: Job, produced: ModelVersion | None) -> dict:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from feedback_app.annotation.models import Ranking
+from feedback_app.core.artifacts import artifact_publish
 from feedback_app.core.models import DatasetSnapshot, Project
 
 from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_eval_set, in_test_split, jsonl_bytes
@@ -120,6 +121,7 @@ def _store(
     digest = content_hash(files)
     folder = Path(settings.SNAPSHOT_DIR) / str(project.pk) / digest
     _write_once(folder, files)
+    where = artifact_publish(folder, f"snapshots/{project.pk}/{digest}")
     note(f"snapshot {digest[:12]}: {len(train)} train / {len(test)} test {what}")
     with transaction.atomic():
         snapshot, _ = DatasetSnapshot.objects.get_or_create(
@@ -130,7 +132,7 @@ def _store(
                 "policy": meta["policy"],
                 "test_fraction": meta["test_fraction"],
                 "seed": meta["seed"],
-                "path": str(folder),
+                "path": where,
                 "format": meta["format"],
                 "counts": meta["counts"],
                 "rankings_through": through,

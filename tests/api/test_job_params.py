@@ -13,7 +13,12 @@ LAUNCH = {
     "generate": {"temperature": 0.7, "stop": ["\n"]},
     "build_dataset": {"min_votes": 2},
     "train_reward": {"epochs": 2.5, "center_rewards_coefficient": 0.1},
-    "train_dpo": {"beta": 0.2, "lora": True, "lora_target_modules": ["c_attn"]},
+    "train_dpo": {
+        "beta": 0.2,
+        "lora": True,
+        "lora_target_modules": ["c_attn"],
+        "profile": {"processes": 2, "mixed_precision": "no"},
+    },
     "train_sft": {"loss_type": "dft", "eval_prompts": 0},
     "train_kto": {"beta": 0.3, "desirable_weight": 1.5},
     "train_grpo": {"num_generations": 2, "batch_size": 4, "loss_type": "grpo"},
@@ -68,3 +73,27 @@ def test_a_jobs_stored_params_posted_back_create_an_equal_job(launchable, kind):
     second = again.json()
     assert second["id"] != stored["id"]
     assert (second["kind"], second["params"]) == (stored["kind"], stored["params"])
+
+
+@pytest.mark.parametrize(
+    ("profile", "field"),
+    [
+        ({"processes": 0}, "profile.processes"),
+        ({"processes": "2"}, "profile.processes"),
+        ({"launcher": "mpirun"}, "profile.launcher"),
+        ({"mixed_precision": "fp8"}, "profile.mixed_precision"),
+        ({"lora": "yes"}, "profile.lora"),
+        ({"accelerate_config": 3}, "profile.accelerate_config"),
+        ({"gpus": 2}, "profile.gpus"),
+        ([2], "profile"),
+    ],
+)
+def test_a_bad_worker_profile_override_is_refused_naming_its_field(launchable, profile, field):
+    client = launchable.client("dave")
+    a = launchable.project_a.pk
+    before = Job.objects.count()
+    body = {"project": a, "kind": "train_sft", "params": {"profile": profile}}
+    response = client.post("/api/v1/jobs/", body, "json")
+    assert response.status_code == 400, response.json()
+    assert field in str(response.json())
+    assert Job.objects.count() == before

@@ -145,6 +145,48 @@ def test_a_runner_error_fails_the_job_with_a_message_and_the_traceback_tail(loop
     assert job.finished_at is not None
 
 
+def test_a_failed_rank_fails_the_job_with_that_ranks_message(loop_project):
+    from training.launch import RankFailed
+
+    project, _ = loop_project
+    job = Job.objects.create(project=project, kind="build_dataset")
+
+    def ranks_fail(job, reporter):
+        raise RankFailed("rank 1 failed: ValueError: bad batch\n(its log tail)", rank=1)
+
+    status = jobs.job_execute(job_id=job.pk, worker="w", runners={"build_dataset": ranks_fail})
+    job.refresh_from_db()
+    assert status == job.status == "failed"
+    assert job.error == "rank 1 failed: ValueError: bad batch\n(its log tail)"
+
+
+def test_outputs_recorded_while_running_stay_on_a_failed_job_and_join_the_final_ones(
+    loop_project,
+):
+    project, _ = loop_project
+    failing = Job.objects.create(project=project, kind="build_dataset")
+    done = Job.objects.create(project=project, kind="build_dataset")
+
+    def fails_after_recording(job, reporter):
+        reporter.record(ran_on={"host": "h", "processes": 2})
+        raise ValueError("later")
+
+    def succeeds(job, reporter):
+        reporter.record(ran_on={"host": "h", "processes": 2})
+        return {"snapshot": 1}
+
+    jobs.job_execute(
+        job_id=failing.pk, worker="w", runners={"build_dataset": fails_after_recording}
+    )
+    jobs.job_execute(job_id=done.pk, worker="w", runners={"build_dataset": succeeds})
+    failing.refresh_from_db()
+    done.refresh_from_db()
+    assert failing.status == "failed" and failing.outputs == {
+        "ran_on": {"host": "h", "processes": 2}
+    }
+    assert done.outputs == {"ran_on": {"host": "h", "processes": 2}, "snapshot": 1}
+
+
 def test_progress_metrics_and_cancel_flow_through_the_reporter(loop_project):
     project, _ = loop_project
     job = Job.objects.create(project=project, kind="build_dataset")

@@ -94,6 +94,24 @@ def test_job_page_and_its_status_feed(admin_client, loop_project):
     assert Job.objects.get(pk=job.pk).cancel_requested
 
 
+def test_the_job_page_shows_where_and_how_it_ran_and_which_engine(admin_client, loop_project):
+    project, _ = loop_project
+    ran_on = {"host": "gpu-7", "launcher": "torchrun", "processes": 2, "backend": "gloo",
+              "device": "cpu", "mixed_precision": "no"}  # fmt: skip
+    engine = {"name": "transformers", "reason": "vllm is not installed", "vllm_version": None}
+    job = Job.objects.create(
+        project=project, kind="train_dpo", status="failed",
+        outputs={"ran_on": ran_on, "engine": engine},
+    )  # fmt: skip
+    page = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
+    section = page.split('data-testid="ran-on"', 1)[1].split("</section>", 1)[0]
+    for text in ("gpu-7", "torchrun", "<td>2</td>", "gloo", "transformers", "not installed"):
+        assert text in section, text
+    quiet = Job.objects.create(project=project, kind="build_dataset")
+    page = admin_client.get(reverse("finetuning:job", args=[quiet.pk])).content.decode()
+    assert 'data-testid="ran-on"' not in page
+
+
 def test_failed_job_can_be_retried_from_its_page(admin_client, loop_project):
     project, _ = loop_project
     job = Job.objects.create(project=project, kind="build_dataset", status="failed", error="boom")

@@ -42,6 +42,8 @@ def test_one_full_turn_of_the_loop_on_a_real_worker(start_worker, tiny_policy, m
 
     first = run(project, "generate", gen)
     assert first.outputs["round"] == 1 and first.outputs["tasks"] == len(PROMPTS)
+    # Which engine generated is recorded on the job (no CUDA/vLLM here: transformers).
+    assert first.outputs["engine"]["name"] == "transformers" and first.outputs["engine"]["reason"]
     assert Candidate.objects.filter(task__project=project, model_version=base).count() == 3 * len(
         PROMPTS
     )

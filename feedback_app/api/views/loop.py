@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from feedback_app.common.storable import ID_PATTERN
+from feedback_app.core.artifacts import local_folder
 from feedback_app.core.audit import Origin
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from feedback_app.finetuning import jobs, services, versions
@@ -104,7 +103,7 @@ class SnapshotViewSet(mixins.RetrieveModelMixin, _AdminResource):
     def files(self, request: Request, pk: int, split: str) -> FileResponse:
         """Download train.jsonl or test.jsonl of the snapshot."""
         snapshot = self.get_object()
-        path = Path(snapshot.path) / f"{split}.jsonl"
+        path = local_folder(snapshot.path) / f"{split}.jsonl"
         if not path.is_file():
             raise NotFound(f"{split}.jsonl of this snapshot is missing on the server")
         return FileResponse(

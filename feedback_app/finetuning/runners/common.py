@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from feedback_app.annotation.models import Prompt
+from feedback_app.core.artifacts import artifact_publish, local_folder
 from feedback_app.core.models import DatasetSnapshot, Job
 from training.data import read_jsonl
 
@@ -20,7 +21,7 @@ def prompt_input(p: Prompt) -> str | list[dict]:
 
 
 def read_rows(snapshot: DatasetSnapshot, split: str) -> list[dict]:
-    path = Path(snapshot.path) / f"{split}.jsonl"
+    path = local_folder(snapshot.path) / f"{split}.jsonl"
     return read_jsonl(path) if path.exists() and path.stat().st_size else []
 
 
@@ -45,6 +46,11 @@ def out_dir(job: Job, name: str) -> Path:
     path = Path(settings.MODEL_DIR) / str(job.project_id) / f"{name}-job{job.pk}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def publish(job: Job, out: str | Path) -> str:
+    """The written model folder stored where models live; the reference to register."""
+    return artifact_publish(out, f"models/{job.project_id}/{Path(out).name}")
 
 
 def stopped(result: Any) -> None:

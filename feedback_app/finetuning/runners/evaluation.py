@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from training.config import EvalConfig
 
@@ -29,10 +30,10 @@ def policy_evaluate(
     parent = policy.parent
     reporter.stage(f"{policy.name} against {parent.name}, judged by {reward.name}", low)
     result = compare_policies(
-        policy.weights,
-        parent.weights,
+        local_model(policy.weights),
+        local_model(parent.weights),
         prompts,
-        judge=reward.weights,
+        judge=local_model(reward.weights),
         config=config,
         progress=reporter.progress_between(low, (low + 1.0) / 2),
     )
@@ -59,10 +60,10 @@ def policy_evaluate(
         # start, not only from the last step; a second comparison on the same prompts.
         reporter.stage(f"{policy.name} against the base {base.name}", (low + 1.0) / 2)
         vs_base = compare_policies(
-            policy.weights,
-            base.weights,
+            local_model(policy.weights),
+            local_model(base.weights),
             prompts,
-            judge=reward.weights,
+            judge=local_model(reward.weights),
             config=config,
             progress=reporter.progress_between((low + 1.0) / 2, 1.0),
         )

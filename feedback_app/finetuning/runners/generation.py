@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 from feedback_app.annotation.models import Prompt
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from training.config import GenerateConfig
 
@@ -27,7 +28,7 @@ def _generate_for(
     high: float,
 ) -> tuple[list[list[tuple[str, ModelVersion]]], int]:
     """K candidates a prompt, split between the versions; and the completion tokens spent."""
-    from training.generate import generate
+    from training.engines import generate_with, generation_engine
 
     # Jobs stored before `split` existed share K evenly, as the checker's default does.
     shares = p.get("split") or even_split(k, len(versions))
@@ -38,8 +39,9 @@ def _generate_for(
     for i, (version, n) in enumerate(zip(versions, shares, strict=True)):
         reporter.stage(f"Generating {n} candidates x {len(prompts)} prompts with {version.name}")
         config = GenerateConfig(num_samples=n, **{key: p[key] for key in GENERATE_FIELDS})
-        result = generate(
-            version.weights,
+        result = generate_with(
+            generation_engine(),
+            local_model(version.weights),
             inputs,
             config,
             progress=reporter.progress_between(low + i * step, low + (i + 1) * step),
@@ -70,7 +72,7 @@ def _uncertain_round(
         pool = [x for x in pool if x.pk in drawn]
     per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
     reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
-    scorer = RewardScorer(reward.weights)
+    scorer = RewardScorer(local_model(reward.weights))
     scores = {
         prompt.pk: scorer.score_completions([prompt_input(prompt)] * len(row), [t for t, _ in row])
         for prompt, row in zip(pool, per_prompt, strict=True)
@@ -112,7 +114,10 @@ def run_generate(job: Job, reporter: JobReporter) -> dict:
     model is least sure between the two best candidates; otherwise a seeded random draw. The
     rule and its inputs are stored on the round.
     """
+    from training.engines import generation_engine
+
     p = job.params
+    reporter.record(engine=generation_engine().to_dict())  # which engine generates, on the job
     versions = list(ModelVersion.objects.filter(pk__in=p["model_versions"]))
     versions.sort(key=lambda v: p["model_versions"].index(v.pk))
     prompts = list(Prompt.objects.filter(project=job.project).order_by("id"))

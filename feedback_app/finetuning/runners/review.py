@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from feedback_app.preferences.quality.judgements import task_votes
 from feedback_app.preferences.quality.review import disagreements_from_votes
@@ -33,7 +34,7 @@ def run_review_scores(job: Job, reporter: JobReporter) -> dict:
     reporter.stage(f"Scoring {len(candidates)} candidates of {len(decided)} tasks", 0.0)
     scores: dict[int, float] = {}
     if candidates:
-        scorer = RewardScorer(reward.weights)
+        scorer = RewardScorer(local_model(reward.weights))
         report = reporter.progress
         for start in range(0, len(candidates), REVIEW_SCORE_CHUNK):
             chunk = candidates[start : start + REVIEW_SCORE_CHUNK]

@@ -4,6 +4,13 @@ stage table, training/stages.py), register the new model version, measure it.
 Every stage runs with `run_stage` (train, register the policy, evaluate it on `eval_prompts`
 prompts) unless it needs its own runner (`STAGE_RUNNERS`): the reward model is scored on
 held-out pairs, and DPO on its implicit reward's held-out accuracy.
+
+Every stage trains through `_trainer`: the worker profile (environment, then the job's
+`profile` params) says how many ranks; one (the default) trains in this process as before,
+more run under torchrun/accelerate as a process group (`training.launch`). Rank 0's progress
+reaches the job row through the reporter; a cancel kills every rank; a rank that fails raises
+`RankFailed`, which fails the job with that rank's message. Where and how it ran is recorded
+on the job (`outputs["ran_on"]`) before training starts.
 """
 
 from __future__ import annotations
@@ -11,8 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
+from training.launch import stage_runner as launch_runner
+from training.profile import WorkerProfile
 from training.stages import PROMPTS, Stage, stage_by_kind
 
 from ..jobs import Runner
@@ -23,6 +33,7 @@ from .common import (
     data_used,
     out_dir,
     project_prompts,
+    publish,
     read_rows,
     stopped,
     trainable_pairs,
@@ -39,8 +50,29 @@ def _stage(job: Job) -> Stage:
     return stage
 
 
-def _config(stage: Stage, params: dict[str, Any]) -> Any:
-    return stage.config.from_dict(config_part(stage.config, params))
+def _config(stage: Stage, params: dict[str, Any], profile: WorkerProfile) -> Any:
+    """The stage's config: the profile's LoRA defaults, then the job's own values."""
+    values = config_part(stage.config, params)
+    return stage.config.from_dict({**profile.config_defaults(stage.config), **values})
+
+
+def _trainer(job: Job, stage: Stage, reporter: JobReporter) -> tuple[Any, WorkerProfile]:
+    """The stage's train function as this worker's profile runs it, and the profile; where and
+    how the job runs is logged and recorded on the row now, so a failed job shows it too."""
+    profile = WorkerProfile.from_env(overrides=job.params.get("profile"))
+    ran_on = profile.describe()
+    reporter.record(ran_on=ran_on)
+    reporter.log(
+        f"Training on {ran_on['host']}: {ran_on['launcher']}, {ran_on['processes']} "
+        f"process(es), backend {ran_on['backend']}, {ran_on['device']}, "
+        f"precision {ran_on['mixed_precision']}"
+    )
+    return launch_runner(stage.train, profile), profile
+
+
+def _ran_on(result: Any, profile: WorkerProfile) -> dict[str, Any]:
+    metrics = dict(result.metrics)
+    return metrics.pop("launch", None) or profile.describe()
 
 
 def _register(
@@ -51,7 +83,8 @@ def _register(
     first = {"activate_if_first": False} if stage.makes == ModelVersion.Kind.POLICY else {}
     return model_register(
         project=job.project, kind=stage.makes, stage=stage.name, name=f"{stage.makes}-{job.pk}",
-        weights=out, parent=parent, job=job, snapshot=snapshot, metrics=metrics, **first,
+        weights=publish(job, out), parent=parent, job=job, snapshot=snapshot, metrics=metrics,
+        **first,
     )  # fmt: skip
 
 
@@ -81,11 +114,17 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     test = trainable_pairs(test, reporter)
     reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
-    result = stage.train_function()(
-        base.weights, train, out, _config(stage, p), reporter.progress_between(0, 0.9)
+    trainer, profile = _trainer(job, stage, reporter)
+    result = trainer(
+        local_model(base.weights),
+        train,
+        out,
+        _config(stage, p, profile),
+        reporter.progress_between(0, 0.9),
     )
     stopped(result)
-    metrics = dict(result.metrics)
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     if test:
         reporter.stage(f"Scoring {len(test)} held-out pairs", 0.9)
         metrics.update(
@@ -97,8 +136,10 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         acc = preference_accuracy_reward(out, yardstick)
         metrics.update(yardstick_accuracy=acc["accuracy"], yardstick_pairs=len(yardstick))
     metrics.update(data_used(snapshot, len(train)))
-    version = _register(job, stage, out, parent=None, snapshot=snapshot, metrics=metrics)
-    return {"model_version": version.pk, "metrics": metrics}
+    version = _register(
+        job, stage, publish(job, out), parent=None, snapshot=snapshot, metrics=metrics
+    )
+    return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
 def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
@@ -107,24 +148,28 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
     stage, p = _stage(job), job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
-    config = _config(stage, p)
     train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
     reporter.stage(f"DPO from {policy.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "policy")
-    result = stage.train_function()(
-        policy.weights, train, out, config, reporter.progress_between(0, 0.9)
+    trainer, profile = _trainer(job, stage, reporter)
+    config = _config(stage, p, profile)
+    result = trainer(
+        local_model(policy.weights), train, out, config, reporter.progress_between(0, 0.9)
     )
     stopped(result)
-    metrics = dict(result.metrics)
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
     if test:
         reporter.stage(f"Implicit-reward accuracy on {len(test)} held-out pairs", 0.9)
         acc = preference_accuracy_policy(
-            out, policy.weights, test, beta=config.beta, max_length=config.max_length
+            out, local_model(policy.weights), test, beta=config.beta, max_length=config.max_length
         )
         metrics.update({f"heldout_{k}": v for k, v in acc.items()})
     metrics.update(data_used(snapshot, len(train)))
-    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
-    return {"model_version": version.pk, "metrics": metrics}
+    version = _register(
+        job, stage, publish(job, out), parent=policy, snapshot=snapshot, metrics=metrics
+    )
+    return {"model_version": version.pk, "metrics": metrics, "ran_on": ran_on}
 
 
 def run_stage(job: Job, reporter: JobReporter) -> dict:
@@ -137,22 +182,27 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     out = out_dir(job, "policy")
     progress = reporter.progress_between(0, TRAIN_SHARE)
     reward = ModelVersion.objects.get(pk=p["reward_model"]) if stage.reward_model else None
-    models = [policy.weights]
+    models = [local_model(policy.weights)]
     if stage.rows == PROMPTS:
         rows = prompt_rows(rows)
         what = f"{len(rows)} prompts"
     else:
         what = f"{len(rows)} rows"
     if reward is not None:
-        models.append(reward.weights)
+        models.append(local_model(reward.weights))
         what += f", rewarded by {reward.name}"
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
-    result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
+    trainer, profile = _trainer(job, stage, reporter)
+    result = trainer(*models, rows, out, _config(stage, p, profile), progress)
     stopped(result)
-    metrics = {**result.metrics, **data_used(snapshot, len(rows))}
+    ran_on = _ran_on(result, profile)
+    metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
+    metrics.update(data_used(snapshot, len(rows)))
     if reward is not None:
         metrics["optimised_against"] = reward.pk  # the gate never judges with it
-    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    version = _register(
+        job, stage, publish(job, out), parent=policy, snapshot=snapshot, metrics=metrics
+    )
     judge = reward or (
         ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
         .order_by("-is_active", "-id")
@@ -171,7 +221,12 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
         )
     elif eval_prompts:
         reporter.log("no reward model in this project yet: evaluation skipped")
-    return {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+    return {
+        "model_version": version.pk,
+        "metrics": metrics,
+        "evaluation": evaluation,
+        "ran_on": ran_on,
+    }
 
 
 # The stages that need more than `run_stage` (a stage's one reason to have its own runner).
