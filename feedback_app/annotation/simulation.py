@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from feedback_app.common.auth import user_get_or_create
 from feedback_app.core.models import Membership
@@ -28,7 +29,7 @@ from training.lexicon import NEGATIVE, POSITIVE, words_of
 from . import handout, submit
 from .models import Candidate
 
-Score = Callable[[str], float]
+Score = Callable[[Any], float]  # of a text (the rule), or of a candidate row (`prefer`)
 
 
 def rule_score(text: str) -> float:
@@ -44,7 +45,7 @@ def rule_score(text: str) -> float:
 
 
 def rank_by_score(
-    candidates: Sequence[tuple[int, str]],
+    candidates: Sequence[tuple[int, Any]],
     *,
     score: Score = rule_score,
     rng: random.Random | None = None,
@@ -93,8 +94,12 @@ def simulate(
     noise: float = 0.0,
     seed: int = 0,
     max_tasks: int | None = None,
+    prefer: Callable[[Candidate], float] | None = None,
 ) -> SimulationResult:
-    """Each bot in turn takes its next task and ranks it, until nothing is left (or max_tasks)."""
+    """Each bot in turn takes its next task and ranks it, until nothing is left (or max_tasks).
+
+    `prefer` ranks by a score of the candidate row instead of the rule, e.g. by the model that
+    wrote it, to force a verdict (tests: people who prefer the parent in a head-to-head)."""
 
     rng = random.Random(seed)
     submitted = 0
@@ -105,12 +110,13 @@ def simulate(
             if assignment is None:
                 active.remove(bot)
                 continue
-            texts = dict(
-                Candidate.objects.filter(task_id=assignment.task_id).values_list("id", "text")
-            )
-            groups = rank_by_score(
-                [(cid, texts[cid]) for cid in assignment.display_order], rng=rng, noise=noise
-            )
+            rows = Candidate.objects.in_bulk(assignment.display_order)
+            if prefer is None:
+                shown = [(cid, rows[cid].text) for cid in assignment.display_order]
+                groups = rank_by_score(shown, rng=rng, noise=noise)
+            else:
+                shown = [(cid, rows[cid]) for cid in assignment.display_order]
+                groups = rank_by_score(shown, score=prefer, rng=rng, noise=noise)
             submit.ranking_submit(task_id=assignment.task_id, annotator=bot, groups=groups)
             submitted += 1
             if max_tasks is not None and submitted >= max_tasks:

@@ -3,7 +3,10 @@
 For round n: the rankings collected on its tasks and their pairwise agreement; the policy that
 generated it (the active one then) with its evaluation against its parent and against the base
 model and its KL to the base (stored on the version by the evaluate step, runners.policy_evaluate;
-a base model is 0.5 and 0 against itself); the reward model trained after it (the newest made
+a base model is 0.5 and 0 against itself); in a head-to-head round (candidates of a policy and
+of its parent), the people's verdict beside the model-judged one: the human win rate of the newer
+policy over the older, with its 95 % interval over rankings (finetuning/human.py), and what the
+autopilot did with it (confirmed, rolled back); the reward model trained after it (the newest made
 before round n + 1), with its held-out accuracy; and how the round's prompts were chosen
 (Round.selection). Read by the rounds page and GET /api/v1/projects/<id>/rounds/.
 """
@@ -16,12 +19,13 @@ from typing import Any
 
 from django.db.models import Count
 
-from feedback_app.annotation.models import Ranking
+from feedback_app.annotation.models import Candidate, Ranking
 from feedback_app.core.models import ModelVersion, Project
 from feedback_app.preferences.charts import Chart, line_chart
 from feedback_app.preferences.pairs import RankingRow, pairwise_agreement
 
-from .models import Round
+from .human import NEW, PARENT, HumanWinRate, human_win_rate
+from .models import AutopilotRun, Round
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,13 @@ class RoundFigures:
     reward_model: int | None
     reward_model_name: str
     reward_accuracy: float | None
+    # The people's head-to-head (None outside a head-to-head round): the newer policy's human
+    # win rate over the older, its 95 % interval, the rankings it rests on, the verdict.
+    human_win_rate: float | None = None
+    human_low: float | None = None
+    human_high: float | None = None
+    human_rankings: int = 0
+    human_verdict: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +68,37 @@ def _policy_figures(
     return m.get("win_rate"), m.get("win_rate_vs_base"), m.get("kl_to_base")
 
 
+def _head_to_heads(
+    project: Project, pairs: dict[int, tuple[int, int]], rows: dict[int, list[RankingRow]]
+) -> dict[int, tuple[HumanWinRate, str]]:
+    """Per head-to-head round (`pairs`: round -> (newer, older) policy), the people's win rate
+    of the newer and the autopilot's verdict on it. Two queries, none without a head-to-head."""
+    if not pairs:
+        return {}
+    side: dict[int, dict[int, str]] = defaultdict(dict)
+    candidates = Candidate.objects.filter(
+        task__project=project, task__round__in=list(pairs)
+    ).values_list("id", "model_version", "task__round")
+    for cid, version, number in candidates:
+        new, old = pairs[number]
+        if version in (new, old):
+            side[number][cid] = NEW if version == new else PARENT
+    verdicts = {
+        run.next_round: (run.human or {}).get("verdict", "")
+        for run in AutopilotRun.objects.filter(project=project, next_round__in=list(pairs))
+    }
+    return {
+        number: (
+            human_win_rate([r.groups for r in rows.get(number, [])], side[number]),
+            verdicts.get(number, ""),
+        )
+        for number in pairs
+    }
+
+
 def rounds_report(*, project: Project) -> list[RoundFigures]:
-    """Every round of the project, oldest first. Five queries whatever the number of rounds."""
+    """Every round of the project, oldest first. Five queries whatever the number of rounds
+    (seven when some are head-to-heads)."""
     rounds = list(
         Round.objects.filter(project=project).order_by("number").prefetch_related("model_versions")
     )
@@ -81,6 +121,12 @@ def rounds_report(*, project: Project) -> list[RoundFigures]:
             "created_at", "id"
         )
     )
+    pairs = {}
+    for rnd in rounds:
+        ids = sorted(v.pk for v in rnd.model_versions.all() if v.kind == ModelVersion.Kind.POLICY)
+        if len(ids) == 2:
+            pairs[rnd.number] = (ids[1], ids[0])  # the newer version against the older
+    people = _head_to_heads(project, pairs, rows_by_round)
     out = []
     for i, rnd in enumerate(rounds):
         following = rounds[i + 1].created_at if i + 1 < len(rounds) else None
@@ -98,6 +144,7 @@ def rounds_report(*, project: Project) -> list[RoundFigures]:
         vs_parent, vs_base, kl = _policy_figures(policy)
         rows = rows_by_round.get(rnd.number, [])
         selection = rnd.selection or {}
+        human, verdict = people.get(rnd.number, (None, ""))
         out.append(
             RoundFigures(
                 number=rnd.number,
@@ -115,6 +162,11 @@ def rounds_report(*, project: Project) -> list[RoundFigures]:
                 reward_model=reward.pk if reward else None,
                 reward_model_name=reward.name if reward else "",
                 reward_accuracy=(reward.metrics or {}).get("heldout_accuracy") if reward else None,
+                human_win_rate=human.win_rate if human else None,
+                human_low=human.low if human and human.rankings else None,
+                human_high=human.high if human and human.rankings else None,
+                human_rankings=human.rankings if human else 0,
+                human_verdict=verdict,
             )
         )
     return out
@@ -131,14 +183,24 @@ PLOTS: tuple[tuple[str, str, float | None, float | None], ...] = (
 )
 
 
+# A second line drawn beside a figure's: the people's verdict beside the model-judged one.
+BESIDE = {"win_rate_vs_parent": ("human_win_rate", "people (head-to-head)")}
+
+
 def rounds_charts(figures: list[RoundFigures]) -> list[tuple[str, Chart]]:
     """One line chart over rounds per figure (preferences/charts.py draws them as SVG)."""
     charts = []
     for field, label, low, high in PLOTS:
-        points = [
-            (f.number, getattr(f, field), f"round {f.number}: {getattr(f, field)}") for f in figures
+        fields = [(field, label, "s0")]
+        if field in BESIDE:
+            fields.append((*BESIDE[field], "s1"))
+        series = [
+            (
+                name,
+                css,
+                [(f.number, getattr(f, k), f"round {f.number}: {getattr(f, k)}") for f in figures],
+            )
+            for k, name, css in fields
         ]
-        charts.append(
-            (label, line_chart([(label, "s0", points)], x_label="round", y_low=low, y_high=high))
-        )
+        charts.append((label, line_chart(series, x_label="round", y_low=low, y_high=high)))
     return charts

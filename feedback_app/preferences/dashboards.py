@@ -7,6 +7,7 @@ the JSON itself, pictures are `charts.Chart`s. No query here: the report was rea
 from __future__ import annotations
 
 from .charts import Chart, bar_chart, interval_chart, line_chart
+from .reports import learning_warning
 
 # (key in a figure, label, css class of its line)
 AGREEMENT_SERIES = (
@@ -75,6 +76,25 @@ def reward_models_chart(figure: list[dict]) -> Chart:
     return line_chart([("held-out accuracy", "s0", points)], x_label="pairs", y_low=0.5, y_high=1)
 
 
+def learning_curve_chart(figure: list[dict]) -> Chart:
+    """Yardstick accuracy of each reward model against the rankings it was trained on, with
+    the 95 % interval's ends as a second and third line (no error-bar shape on a line chart)."""
+    rows = [
+        r
+        for r in figure
+        if r.get("rankings") is not None and r.get("yardstick_accuracy") is not None
+    ]
+    series = [
+        (name, css, [(r["rankings"], r[key], f"{r['name']}: {r[key]:.3f}") for r in rows])
+        for key, name, css in (
+            ("yardstick_accuracy", "yardstick accuracy", "s0"),
+            ("yardstick_low", "95 % low", "s1"),
+            ("yardstick_high", "95 % high", "s2"),
+        )
+    ]
+    return line_chart(series, x_label="rankings", y_low=0.0, y_high=1.0)
+
+
 PAGES = {
     "agreement": "Agreement",
     "reliability": "Annotators",
@@ -126,4 +146,6 @@ def page_context(figure_name: str, figures: dict, page: int = 1) -> dict:
         context["chart"] = progress_chart(figure)
     elif figure_name == "reward_models":
         context["chart"] = reward_models_chart(figure)
+        context["learning_chart"] = learning_curve_chart(figure)
+        context["learning_warning"] = learning_warning(figure)
     return context

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from feedback_app.annotation.models import Assignment, Candidate, Ranking, Task
 from feedback_app.core.models import ModelVersion, Project
+from training.stats import wilson_interval
 
 from . import selectors
 from .models import QualityReport
@@ -278,11 +279,18 @@ def progress_figure(rows: ProjectRows) -> list[dict]:
     return out
 
 
+# The learning curve's bar: below it, or with an interval that still holds chance, the reward
+# model is not trusted yet (the page says so above the curve).
+TRUSTED_ACCURACY = 0.7
+
+
 def reward_models_figure(*, project: Project) -> list[dict]:
     """Each reward model's accuracy on held-out human pairs, against the pairs it learnt from.
 
     From what training stored: `heldout_accuracy`/`heldout_pairs` in the version's metrics
     (finetuning runner of train_reward) and the train split of its snapshot. Ordered by pairs.
+    The learning curve: `yardstick_accuracy` (the fixed random evaluation set's pairs, never
+    trained on) with its 95 % Wilson interval, against the rankings of its snapshot.
     """
     versions = ModelVersion.objects.filter(project=project, kind=ModelVersion.Kind.REWARD).values(
         "pk", "name", "is_active", "metrics", "snapshot__counts", "created_at"
@@ -299,11 +307,40 @@ def reward_models_figure(*, project: Project) -> list[dict]:
                 "train_pairs": counts.get("train"),
                 "heldout_accuracy": metrics.get("heldout_accuracy"),
                 "heldout_pairs": metrics.get("heldout_pairs"),
+                "rankings": counts.get("rankings"),
+                **_yardstick(metrics),
                 "created_at": v["created_at"].isoformat(),
             }
         )
     out.sort(key=lambda r: (r["train_pairs"] is None, r["train_pairs"] or 0, r["model_version"]))
     return out
+
+
+def _yardstick(metrics: dict) -> dict:
+    acc, n = metrics.get("yardstick_accuracy"), metrics.get("yardstick_pairs")
+    low = high = None
+    if isinstance(acc, int | float) and isinstance(n, int) and n > 0:
+        low, high = wilson_interval(acc * n, n)
+    return {"yardstick_accuracy": acc, "yardstick_pairs": n, "yardstick_low": low,
+            "yardstick_high": high}  # fmt: skip
+
+
+def learning_warning(figure: list[dict]) -> str | None:
+    """What the page says before anyone trusts the newest reward model: None when its yardstick
+    accuracy is at least `TRUSTED_ACCURACY` and its 95 % interval is clear of chance (0.5)."""
+    measured = [r for r in figure if r.get("yardstick_accuracy") is not None]
+    if not measured:
+        return None
+    last = max(measured, key=lambda r: (r["created_at"], r["model_version"]))
+    acc, low = last["yardstick_accuracy"], last["yardstick_low"]
+    if acc >= TRUSTED_ACCURACY and low is not None and low > 0.5:
+        return None
+    return (
+        f"Do not trust {last['name']} yet: its accuracy on the random yardstick is {acc:.2f} "
+        f"(95 % {low or 0:.2f}-{last['yardstick_high'] or 1:.2f}, {last['yardstick_pairs']} "
+        f"pairs), not clearly above chance (0.5) or below {TRUSTED_ACCURACY}. Collect more "
+        "rankings before its judgements steer training or promotion."
+    )
 
 
 def flagged_annotators(*, project: Project, codes: frozenset[str]) -> list[int]:

@@ -3,6 +3,8 @@
 
 import doctest
 
+import pytest
+
 from feedback_app.finetuning import evalset, human
 from feedback_app.finetuning.human import HumanWinRate, human_verdict, human_win_rate
 from feedback_app.preferences.dataset import in_eval_set
@@ -51,3 +53,21 @@ def test_a_length_only_win_is_not_a_length_controlled_win():
 def test_doctests():
     for module in (human, evalset, stats):
         assert doctest.testmod(module).failed == 0
+
+
+@pytest.mark.django_db
+def test_the_reward_step_starts_from_the_lineages_base_not_the_newest_policy(make_project):
+    from feedback_app.core.models import Job
+    from feedback_app.finetuning import versions
+    from feedback_app.finetuning.autopilot.steps import REWARD, SNAPSHOT, step_params
+    from feedback_app.finetuning.models import AutopilotRun, AutopilotStep
+
+    project = make_project(name="rm-base")
+    base = versions.model_register(project=project, kind="policy", name="base", weights="b")
+    child = versions.model_register(
+        project=project, kind="policy", name="child", weights="c", parent=base
+    )
+    run = AutopilotRun.objects.create(project=project, number=2, round=2, config={}, parent=child)
+    job = Job.objects.create(project=project, kind="build_dataset", outputs={"snapshot": 7})
+    AutopilotStep.objects.create(run=run, name=SNAPSHOT, job=job)
+    assert step_params(run, REWARD)["base"] == base.pk

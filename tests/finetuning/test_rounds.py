@@ -273,3 +273,41 @@ def test_pairs_with_an_empty_or_identical_side_are_left_out_of_training_not_fata
     job.refresh_from_db()
     assert status == "succeeded", job.error
     assert "2 pairs with an empty or identical side left out" in job.log_tail
+
+
+def test_a_head_to_head_round_shows_the_peoples_win_rate_beside_the_model_judged_one(
+    two_rounds, make_user, client
+):
+    from rest_framework.test import APIClient
+
+    from feedback_app.annotation.models import Candidate
+    from feedback_app.core.models import Membership
+    from feedback_app.finetuning.models import AutopilotRun
+
+    project, _ = two_rounds
+    base, child = ModelVersion.objects.filter(project=project, kind="policy").order_by("id")
+    Round.objects.get(project=project, number=2).model_versions.add(base)
+    low, high = Candidate.objects.filter(task__round=2).order_by("id")
+    Candidate.objects.filter(pk=low.pk).update(model_version=child)
+    Candidate.objects.filter(pk=high.pk).update(model_version=base)
+    AutopilotRun.objects.create(
+        project=project, number=1, round=1, next_round=2, promoted=True, parent=base,
+        policy=child, human={"verdict": "unclear"},
+    )  # fmt: skip
+    one, two = rounds_report(project=project)
+    assert one.human_win_rate is None and one.human_rankings == 0
+    # Two rankings of round 2: one puts the child first, the other the base.
+    assert (two.win_rate_vs_parent, two.human_win_rate, two.human_rankings) == (0.7, 0.5, 2)
+    assert two.human_low < 0.5 < two.human_high and two.human_verdict == "unclear"
+
+    admin = make_user("boss")
+    Membership.objects.create(project=project, user=admin, role="admin")
+    client.force_login(admin)
+    html = client.get(f"/projects/{project.pk}/rounds/").content.decode()
+    assert "2 rankings): unclear" in html and 'data-series="people (head-to-head)"' in html
+    api = APIClient()
+    api.force_authenticate(admin)
+    body = api.get(f"/api/v1/projects/{project.pk}/rounds/").json()
+    assert body[0]["human_win_rate"] is None
+    assert (body[1]["human_win_rate"], body[1]["human_rankings"]) == (0.5, 2)
+    assert body[1]["human_verdict"] == "unclear" and body[1]["win_rate_vs_parent"] == 0.7

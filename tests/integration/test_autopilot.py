@@ -128,3 +128,106 @@ def test_two_autopilot_runs_on_a_real_worker_promote_only_through_the_gate(
     # Each step ran once: the worker's hook and the sweeper advanced side by side.
     assert Job.objects.filter(project=project).count() == 11
     assert set(Job.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+# Prompts of the fixed evaluation set (preferences/dataset.py, `in_eval_set`, by hash): one in
+# the imported round, three among the prompts later rounds choose from.
+EVAL_SET = [
+    "The exception handler",
+    "A decorator wraps",
+    "A context manager",
+    "A list comprehension",
+]
+LATER = [
+    "A decorator wraps", "A context manager", "A list comprehension", "A tuple holds",
+    "The for loop", "A set contains", "The while loop", "A string method", "A generator yields",
+    "The lambda form", "A module imports", "The slice syntax",
+]  # fmt: skip
+
+
+def snapshot_prompts(job: Job) -> tuple[set[str], list[str]]:
+    """(the prompts of a snapshot's train split, of its yardstick rows), from its files."""
+    import json
+    from pathlib import Path
+
+    from feedback_app.core.models import DatasetSnapshot
+
+    snap = DatasetSnapshot.objects.get(pk=job.outputs["snapshot"])
+    folder = Path(snap.path)
+    train = [json.loads(x) for x in (folder / "train.jsonl").read_text().splitlines()]
+    test = [json.loads(x) for x in (folder / "test.jsonl").read_text().splitlines()]
+    yard = test[: snap.counts["yardstick"]]
+    return {r["prompt"] for r in train}, [r["prompt"] for r in yard]
+
+
+@pytest.mark.slow  # two learning runs on tiny models
+def test_people_who_prefer_the_parent_roll_it_back_and_the_evaluation_set_is_never_trained_on(
+    solo_pool, start_worker, start_sweeper, tiny_policy
+):
+    from feedback_app.annotation.models import Prompt
+    from feedback_app.core.models import AuditEvent
+    from feedback_app.finetuning.evalset import is_eval_prompt
+    from feedback_app.finetuning.models import Round
+
+    project = Project.objects.create(
+        name="verdict", candidates_per_task=2, annotations_per_task=1, active_selection=True
+    )
+    first_round = [*PROMPTS, EVAL_SET[0]]
+    records = [{"prompt": p, "candidates": [p + GOOD, p + BAD]} for p in first_round]
+    records += [{"prompt": p} for p in LATER]
+    prompts_import(project=project, records=check_records(enumerate(records, 1), k=2))
+    held = {p.text for p in Prompt.objects.filter(project=project) if is_eval_prompt(p)}
+    assert held == set(EVAL_SET)  # the precondition: these four are the evaluation set
+    base = versions.model_register(project=project, kind="policy", name="base", weights=tiny_policy)
+    bots = bots_ensure(project=project, count=2)
+    params = {
+        **SETTINGS["step_params"],
+        "generate": {"max_new_tokens": 8, "seed": 1, "round_size": 4},
+    }
+    autopilot.autopilot_update(project=project, data={**SETTINGS, "step_params": params})
+    start_worker()
+    start_sweeper()
+
+    simulate(project=project, annotators=bots)
+    first = wait_for_run(1)
+    assert first.state == "done" and first.promoted, first.stop_reason
+    # Round 2 is the head-to-head, chosen by active selection with the reward model run 1
+    # trained: the rule scored only prompts outside the evaluation set, whose share was drawn
+    # beside them at random.
+    second_round = Round.objects.get(project=project, number=2)
+    selection = second_round.selection
+    assert selection["rule"] != "random" and selection["pool_size"] == len(LATER) - 3
+    chosen = Prompt.objects.filter(pk__in=selection["chosen"])
+    assert len(chosen) == 3 and not any(is_eval_prompt(p) for p in chosen)
+    asked = Prompt.objects.filter(tasks__round=2).distinct()
+    assert len(asked) == 4 and sorted(selection["eval_set"]) == sorted(
+        p.pk for p in asked if is_eval_prompt(p)
+    )
+
+    # The people prefer whatever the parent wrote: the head-to-head is the parent's.
+    autopilot.autopilot_update(
+        project=project,
+        data={"min_win_rate_low": 0.5, "step_params": {**params, "evaluate": {"prompt_limit": 2,
+              "max_new_tokens": 8}}},
+    )  # fmt: skip
+    simulate(project=project, annotators=bots, prefer=lambda c: c.model_version_id == base.pk)
+    second = wait_for_run(2)
+    first.refresh_from_db()
+    assert first.human["verdict"] == "rolled back" and first.human["win_rate"] == 0.0
+    assert "people preferred the parent" in first.human["reason"]
+    assert ModelVersion.objects.get(kind="policy", is_active=True) == base
+    assert second.parent_id == base.pk
+    assert AuditEvent.objects.filter(action="autopilot.rollback", target="run 1").exists()
+    # Said before run 2 began: two comparisons cannot give a lower bound of 0.5.
+    assert second.config["gate_outlook"]["can_pass"] is False
+    assert "cannot pass at this sample size" in second.config["gate_outlook"]["text"]
+    assert AuditEvent.objects.filter(action="autopilot.outlook", target="run 2").exists()
+    assert second.state == "done" and not second.promoted
+
+    # Neither run trained on an evaluation-set prompt: their rows are the yardstick, and run 2's
+    # snapshot holds both rounds (the rounds compound).
+    for run in (first, second):
+        train, yard = snapshot_prompts(step_jobs(run)["snapshot"])
+        assert train and not train & held
+        assert yard and set(yard) <= held
+    assert step_jobs(second)["snapshot"].outputs["rankings"] == len(first_round) + 4

@@ -169,3 +169,39 @@ def test_refresh_task_runs_eagerly_and_stores_the_report(make_project, settings)
     finally:
         current_app.conf.task_always_eager = eager
     assert QualityReport.objects.get(project=project).version == reports.REPORT_VERSION
+
+
+@pytest.mark.django_db
+def test_the_learning_curve_warns_until_the_newest_reward_model_is_clearly_above_chance(
+    make_project, make_snapshot, make_user, client
+):
+    from feedback_app.core.models import Membership
+
+    project = make_project(name="curve")
+    admin = make_user("curve-admin")
+    Membership.objects.create(project=project, user=admin, role="admin")
+    client.force_login(admin)
+
+    def train(rankings: int, acc: float, pairs: int) -> None:
+        snap = make_snapshot(project)
+        snap.counts = {"train": rankings, "rankings": rankings, "yardstick": pairs}
+        snap.save()
+        ModelVersion.objects.create(
+            project=project, kind="reward", name=f"rm-{rankings}", weights="w", snapshot=snap,
+            metrics={"yardstick_accuracy": acc, "yardstick_pairs": pairs},
+        )  # fmt: skip
+        reports.quality_refresh(project=project)
+
+    def page() -> str:
+        return client.get(f"/projects/{project.pk}/quality/reward_models/").content.decode()
+
+    train(100, 0.8, 10)  # 0.8 on 10 pairs: the interval (0.49-0.94) still holds chance
+    figure = reports.quality_report(project=project).figures["reward_models"]
+    assert figure[0]["rankings"] == 100 and figure[0]["yardstick_low"] < 0.5
+    assert 'data-testid="learning-warning"' in page() and "Do not trust rm-100" in page()
+    train(300, 0.66, 200)  # clear of chance, below 0.7
+    assert "Do not trust rm-300" in page()
+    train(500, 0.8, 200)
+    html = page()
+    assert 'data-testid="learning-warning"' not in html
+    assert 'data-series="yardstick accuracy"' in html and html.count("rm-500: 0.800") == 1

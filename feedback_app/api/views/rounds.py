@@ -1,5 +1,6 @@
-"""The rounds report as JSON: per round, rankings, agreement, the policy's evaluation and the
-reward model's accuracy (finetuning/rounds_report.py). Admins of the project only."""
+"""The rounds report as JSON: per round, rankings, agreement, the policy's evaluation (and in a
+head-to-head round the people's win rate beside it) and the reward model's accuracy
+(finetuning/rounds_report.py). Admins of the project only."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ class RoundFiguresSerializer(serializers.Serializer):
     )
     reward_model_name = serializers.CharField()
     reward_accuracy = serializers.FloatField(allow_null=True, help_text="Held-out pairs.")
+    human_win_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="Head-to-head rounds: the newer policy's win rate over the older in people's "
+        "rankings (a ranking counts once); null outside a head-to-head.",
+    )
+    human_low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval, low.")
+    human_high = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval, high.")
+    human_rankings = serializers.IntegerField(help_text="Rankings the human win rate rests on.")
+    human_verdict = serializers.CharField(
+        help_text="What the autopilot did with it: confirmed, rolled back, unclear, or empty."
+    )
 
 
 class RoundsApi(APIView):

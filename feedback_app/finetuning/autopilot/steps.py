@@ -118,7 +118,13 @@ def _snapshot_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reward_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
-    return {**own, "snapshot": _made(run, SNAPSHOT, "snapshot"), "base": run.parent_id}
+    """The reward model starts from the lineage's base LM, not the newest policy: a policy
+    tuned towards the last reward model carries that model's blind spots into the next judge,
+    and every run's judge then starts from the same weights (its learning curve compares)."""
+    from ..versions import lineage_root
+
+    base = lineage_root(run.parent) if run.parent_id else None
+    return {**own, "snapshot": _made(run, SNAPSHOT, "snapshot"), "base": base.pk if base else None}
 
 
 def _stage_snapshot_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
