@@ -7,6 +7,7 @@ from typing import Any
 from feedback_app.core.models import Job, ModelVersion
 from training.config import EvalConfig
 
+from ..judges import judge_refusal, trained_against
 from ..params import config_part
 from ..reporting import JobReporter
 from ..versions import lineage_root, model_promote
@@ -26,6 +27,10 @@ def policy_evaluate(
     fresh samples judged by the reward model, and KL to the parent; stored on the version."""
     from training.evaluate import compare_policies
 
+    # Never judged by the reward model it was optimised against (finetuning/judges.py).
+    refusal = judge_refusal(trained_reward=trained_against(policy), judge=reward)
+    if refusal:
+        raise ValueError(f"reward: {refusal}")
     parent = policy.parent
     reporter.stage(f"{policy.name} against {parent.name}, judged by {reward.name}", low)
     result = compare_policies(
@@ -47,6 +52,7 @@ def policy_evaluate(
         "parent_mean_score": result["parent_mean_score"],
         "comparisons": result["comparisons"],
         "judge": reward.name,
+        "judge_id": reward.pk,
     }
     base = lineage_root(parent)
     if base.pk == parent.pk:

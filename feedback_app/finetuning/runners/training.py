@@ -8,12 +8,11 @@ held-out pairs, and DPO on its implicit reward's held-out accuracy.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
-from training.stages import PROMPTS, Stage, stage_by_kind
+from training.stages import Stage, stage_by_kind
 
 from ..jobs import Runner
 from ..params import config_part
@@ -21,6 +20,7 @@ from ..reporting import JobReporter
 from ..versions import model_register
 from .common import out_dir, project_prompts, read_rows, stopped, trainable_pairs
 from .evaluation import policy_evaluate
+from .guarded import detector_stop, judge_of, stage_inputs, stop_note, train_kwargs
 
 TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
 
@@ -48,19 +48,6 @@ def _register(
     )  # fmt: skip
 
 
-def prompt_rows(rows: list[dict]) -> list[dict]:
-    """Each distinct prompt of a snapshot's rows once, in order: online RL's input."""
-    seen: set[str] = set()
-    out = []
-    for row in rows:
-        prompt = row["prompt"] if "prompt" in row else row["messages"][:-1]
-        key = json.dumps(prompt, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append({"prompt": prompt})
-    return out
-
-
 def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     from training.evaluate import preference_accuracy_reward
 
@@ -68,7 +55,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     base = ModelVersion.objects.get(pk=p["base"])
     train, test = (trainable_pairs(read_rows(snapshot, s), reporter) for s in ("train", "test"))
-    reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
+    reporter.stage(f"{stage.title} from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
     result = stage.train_function()(
         base.weights, train, out, _config(stage, p), reporter.progress_between(0, 0.9)
@@ -111,33 +98,42 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
 
 def run_stage(job: Job, reporter: JobReporter) -> dict:
     """Any policy stage: read the snapshot's rows (its prompts for online RL), train, register
-    the new policy (parent, stage, job), evaluate it against its parent."""
+    the new policy (parent, stage, job), evaluate it against its parent.
+
+    A stage against a reward model is judged by the independent judge its launch chose, never
+    by that reward model (finetuning/judges.py); a run its divergence detector stopped keeps
+    its policy and says why (runners/guarded.py)."""
     stage, p = _stage(job), job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
-    rows = read_rows(snapshot, "train")
+    inputs = stage_inputs(stage, snapshot, reporter)
     out = out_dir(job, "policy")
     progress = reporter.progress_between(0, TRAIN_SHARE)
     reward = ModelVersion.objects.get(pk=p["reward_model"]) if stage.reward_model else None
     models = [policy.weights]
-    if stage.rows == PROMPTS:
-        rows = prompt_rows(rows)
-        what = f"{len(rows)} prompts"
-    else:
-        what = f"{len(rows)} rows"
+    what = ", ".join(f"{len(rows)} {kind}" for kind, rows in zip(stage.inputs, inputs, strict=True))
     if reward is not None:
         models.append(reward.weights)
         what += f", rewarded by {reward.name}"
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
-    result = stage.train_function()(*models, rows, out, _config(stage, p), progress)
-    stopped(result)
+    config = _config(stage, p)
+    extra = train_kwargs(stage, job, snapshot, config)
+    result = stage.train_function()(*models, *inputs, out, config, progress, **extra)
+    stop = detector_stop(result)
+    if stop is None:
+        stopped(result)  # a cancel
+    else:
+        reporter.log(stop_note(stop))
     metrics = dict(result.metrics)
     version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
-    judge = reward or (
-        ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
-        .order_by("-is_active", "-id")
-        .first()
-    )
+    if stage.reward_model:
+        judge = judge_of(job)
+    else:
+        judge = (
+            ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
+            .order_by("-is_active", "-id")
+            .first()
+        )
     evaluation: dict[str, Any] = {}
     eval_prompts = p.get("eval_prompts", 0)
     if eval_prompts and judge is not None:
@@ -149,13 +145,24 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
             reporter=reporter,
             low=TRAIN_SHARE,
         )
+    elif eval_prompts and reward is not None:
+        reporter.log(
+            f"no reward model independent of {reward.name} to judge it: evaluation skipped"
+        )
     elif eval_prompts:
         reporter.log("no reward model in this project yet: evaluation skipped")
-    return {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+    done = {"model_version": version.pk, "metrics": metrics, "evaluation": evaluation}
+    if stop is not None:
+        done.update(stopped_by="divergence detector", stopped=stop_note(stop))
+    return done
 
 
 # The stages that need more than `run_stage` (a stage's one reason to have its own runner).
-STAGE_RUNNERS: dict[str, Runner] = {"reward": run_train_reward, "dpo": run_train_dpo}
+STAGE_RUNNERS: dict[str, Runner] = {
+    "reward": run_train_reward,
+    "ensemble": run_train_reward,  # the ensemble's minimum scored on held-out pairs
+    "dpo": run_train_dpo,
+}
 
 
 def stage_runner(stage: Stage) -> Runner:
