@@ -69,8 +69,8 @@ ENSEMBLE_MEMBER = "member-{}"  # the members' folders in an ensemble's (training
 
 def ensemble_members(path: Any) -> list[str]:
     """The member directories of an ensemble's folder (`train_reward_ensemble`'s `out_dir`:
-    no model of its own, `member-0`, `member-1`, ...); [] for anything else."""
-    if not isinstance(path, str | os.PathLike) or Path(path, "config.json").is_file():
+    `member-0`, `member-1`, ... beside the run's own config.json); [] for anything else."""
+    if not isinstance(path, str | os.PathLike):
         return []
     members = []
     while Path(path, ENSEMBLE_MEMBER.format(len(members)), "config.json").is_file():
