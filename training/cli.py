@@ -1,8 +1,9 @@
 """Command line: `python -m training COMMAND`: bootstrap, ship-base, generate, train-*, evaluate.
 
 Training commands: one `train-<stage>` a row of the stage table (training/stages.py): today
-train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo (TRL has no PPO any more:
-train-grpo runs PPO's clipped objective with a group baseline instead).
+train-reward, train-dpo, train-sft, train-kto, train-grpo, train-rloo, train-ensemble,
+train-best_of_n, train-online_dpo (TRL has no PPO any more: train-grpo runs PPO's clipped
+objective with a group baseline instead).
 
 Settings come from `--config file.json` (a dict of config fields) and/or repeated
 `--set field=value` (value parsed as JSON, else kept as a string), validated by the same config
@@ -131,13 +132,16 @@ def cmd_train(stage: Stage, args: argparse.Namespace) -> int:
     device = device_for(device_kind() if args.device == "auto" else args.device)
     config = _config(stage.config, args, stage.defaults(device))
     train = stage.train_function()
-    rows = read_jsonl(getattr(args, stage.rows))
-    if stage.rows == PROMPTS:
-        rows = [row if isinstance(row, dict) else {"prompt": row} for row in rows]
+    inputs = []
+    for kind in stage.inputs:
+        rows = read_jsonl(getattr(args, kind))
+        if kind == PROMPTS:
+            rows = [row if isinstance(row, dict) else {"prompt": row} for row in rows]
+        inputs.append(rows)
     models = [getattr(args, stage.start)] + ([args.reward_model] if stage.reward_model else [])
     bar = TqdmProgress(stage.name)
     try:
-        result = train(*models, rows, args.out, config, progress=bar)
+        result = train(*models, *inputs, args.out, config, progress=bar)
     finally:
         bar.close()
     _print({"output_dir": result.output_dir, "stopped": result.stopped, "metrics": result.metrics})
@@ -214,9 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(stage.command, functools.partial(cmd_train, stage), stage.help)
         p.add_argument(f"--{stage.start}", required=True)
         if stage.reward_model:
-            p.add_argument("--reward-model", required=True, help="directory saved by train-reward")
-        flag, what = ROWS_FILES[stage.rows]
-        p.add_argument(flag, dest=stage.rows, required=True, help=what)
+            p.add_argument(
+                "--reward-model", required=True,
+                help="directory saved by train-reward (or train-ensemble: an ensemble)",
+            )  # fmt: skip
+        for kind in stage.inputs:
+            flag, what = ROWS_FILES[kind]
+            p.add_argument(flag, dest=kind, required=True, help=what)
         p.add_argument("--out", required=True)
         p.add_argument(
             "--device", choices=("auto", *DEVICES), default="auto",

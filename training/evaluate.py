@@ -22,6 +22,7 @@ import torch
 from training.config import EvalConfig
 from training.data import Prompt, tokenize_pair, validate_pairs
 from training.generate import GenerateResult, encode_prompts, generate
+from training.guards import reward_scorer
 from training.losses import batch_logps, completion_logps
 from training.models import LoadedModel, ModelRef, load_causal_lm
 from training.progress import Progress, report
@@ -40,7 +41,8 @@ def preference_accuracy_reward(
 ) -> dict[str, float]:
     """Accuracy and mean margin r(chosen) - r(rejected) of a reward model on `pairs`."""
     validate_pairs(pairs)
-    scorer = scorer if isinstance(scorer, RewardScorer) else RewardScorer(scorer)
+    if not isinstance(scorer, RewardScorer):
+        scorer = reward_scorer(scorer)  # an ensemble's folder: its minimum
     chosen = scorer.score_completions([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
     rejected = scorer.score_completions(
         [p["prompt"] for p in pairs], [p["rejected"] for p in pairs]
@@ -132,7 +134,8 @@ def _judge_fn(judge: Judge) -> Callable[[list[Prompt], list[str]], list[float]]:
         return lambda prompts, texts: [
             float(judge(p, t)) for p, t in zip(prompts, texts, strict=True)
         ]
-    scorer = judge if isinstance(judge, RewardScorer) else RewardScorer(judge)
+    # An ensemble's folder judges by its minimum (guards.reward_scorer).
+    scorer = judge if isinstance(judge, RewardScorer) else reward_scorer(judge)
     return scorer.score_completions
 
 

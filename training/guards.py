@@ -64,11 +64,35 @@ def clip(scores: Sequence[float], clip_range: tuple[float, float] | None) -> lis
 ScoreFn = Callable[[list[Prompt], list[Any]], list[float]]
 
 
+ENSEMBLE_MEMBER = "member-{}"  # the members' folders in an ensemble's (training/ensemble.py)
+
+
+def ensemble_members(path: Any) -> list[str]:
+    """The member directories of an ensemble's folder (`train_reward_ensemble`'s `out_dir`:
+    `member-0`, `member-1`, ... beside the run's own config.json); [] for anything else."""
+    if not isinstance(path, str | os.PathLike):
+        return []
+    members = []
+    while Path(path, ENSEMBLE_MEMBER.format(len(members)), "config.json").is_file():
+        members.append(str(Path(path, ENSEMBLE_MEMBER.format(len(members)))))
+    return members
+
+
 def reward_members(reward_model: Any) -> list[Any]:
-    """The members of a reward given as one model (path or callable) or a list of them."""
-    if isinstance(reward_model, str | os.PathLike) or callable(reward_model):
-        return [reward_model]
-    return list(reward_model)
+    """The members of a reward given as one model (path or callable), an ensemble's folder,
+    or a list of them."""
+    if isinstance(reward_model, list | tuple):
+        return [m for model in reward_model for m in reward_members(model)]
+    return ensemble_members(reward_model) or [reward_model]
+
+
+def reward_scorer(path: Any) -> Any:
+    """Something with `score_completions(prompts, completions)` for a reward model's folder:
+    the model, or an ensemble's minimum over its members (its worst case, as a judge)."""
+    from training.reward import RewardScorer
+
+    members = ensemble_members(path)
+    return EnsembleReward(members, aggregate="min") if members else RewardScorer(path)
 
 
 def _member_fn(member: Any, batch_size: int) -> tuple[ScoreFn, str]:
@@ -103,11 +127,16 @@ class EnsembleReward:
             raise GuardError("reward_model: at least one reward model is needed")
         if self.aggregate not in REWARD_AGGREGATES:
             raise GuardError(f"reward_aggregate: must be one of {', '.join(REWARD_AGGREGATES)}")
+        self.members = reward_members(list(self.members))
         fns = [_member_fn(m, self.batch_size) for m in self.members]
         self._fns = [f for f, _ in fns]
         self.names = [n for _, n in fns]
         self.__name__ = "reward_model" if len(fns) == 1 else f"reward_ensemble_{self.aggregate}"
         self.stats = {"scored": 0, "clipped": 0, "member_std_sum": 0.0}
+
+    def score_completions(self, prompts: list[Any], completions: list[Any]) -> list[float]:
+        """`score` under the name `RewardScorer` gives it (evaluation takes either)."""
+        return self.score(prompts, completions)
 
     def member_scores(self, prompts: list[Any], completions: list[Any]) -> list[list[float]]:
         return [fn(list(prompts), list(completions)) for fn in self._fns]
@@ -178,18 +207,18 @@ def independent_judge(
     seed, a model from a held-out split) are the judge. Raises GuardError when nothing
     independent is left, rather than fall back to the training reward.
     """
-    used = list(training_reward)
+    used = reward_members(list(training_reward))
     if judge is None:
-        chosen = [m for m in pool if not any(_same_model(m, u) for u in used)]
+        chosen = [m for m in reward_members(list(pool)) if not any(_same_model(m, u) for u in used)]
         if not chosen:
             raise GuardError(
                 "judge: no reward model independent of the training reward; train another"
                 " seed or a model on a held-out split, or name a judge"
             )
     elif isinstance(judge, list | tuple):
-        chosen = list(judge)
+        chosen = reward_members(list(judge))
     else:
-        chosen = [judge]
+        chosen = reward_members(judge)
     for member in chosen:
         if any(_same_model(member, u) for u in used):
             raise GuardError(
@@ -265,6 +294,8 @@ __all__ = [
     "aggregate_scores",
     "clip",
     "divergence",
+    "ensemble_members",
     "independent_judge",
     "reward_members",
+    "reward_scorer",
 ]

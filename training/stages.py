@@ -6,10 +6,11 @@ job kind and `train-<name>` its CLI command), its config class, its train functi
 reads, whether it trains against a reward model, and the config fields the launch form shows.
 Adding one is one `Stage(...)` below and one train function with the shared signature:
 
-    train(start, [reward_model,] rows, out, config, progress) -> a result with
+    train(start, [reward_model,] rows, [*also,] out, config, progress) -> a result with
     `output_dir`, `stopped` and `metrics`
 
-(`start` is the model it starts from; `reward_model` only when `reward_model=True`). The app
+(`start` is the model it starts from; `reward_model` only when `reward_model=True`; `also`
+the further rows of the same snapshot a stage reads, online DPO's human pairs). The app
 needs its own runner only when the generic one (train, register, evaluate) does not fit
 (finetuning/runners/training.py). Tests add a stage for a while with `stage_registered`.
 
@@ -29,10 +30,14 @@ from training.config import (
     DPO_LOSS_TYPES,
     GRPO_LOSS_TYPES,
     KTO_LOSS_TYPES,
+    REWARD_AGGREGATES,
     SFT_LOSS_TYPES,
+    BestOfNSFTConfig,
     DPOTrainConfig,
     GRPOTrainConfig,
     KTOTrainConfig,
+    OnlineDPOConfig,
+    RewardEnsembleConfig,
     RewardTrainConfig,
     RLOOTrainConfig,
     SFTTrainConfig,
@@ -94,6 +99,10 @@ class Stage:
     evaluates: bool = True  # the job evaluates the new policy on `eval_prompts` prompts
     autopilot: bool = True  # the autopilot may train the policy with it
     choices: tuple[tuple[str, tuple[str, ...]], ...] = ()  # text fields' allowed values
+    # More rows the train function takes after `rows`, from the same snapshot (online DPO:
+    # the prompts to sample, then the snapshot's human pairs): train(start, [reward,] rows,
+    # *also, out, config, progress).
+    also: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -115,6 +124,20 @@ class Stage:
         """The label of its value in the autopilot's stored choices."""
         return f"{self.label} (online RL)" if self.reward_model else self.label
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every kind of rows the train function reads, in the order it takes them."""
+        return (self.rows, *self.also)
+
+    @property
+    def snapshot_kind(self) -> str | None:
+        """The kind of snapshot its job reads (None: any, it reads only prompts).
+
+        >>> STAGES["online_dpo"].snapshot_kind, STAGES["grpo"].snapshot_kind
+        ('pairs', None)
+        """
+        return next((rows for rows in self.inputs if rows != PROMPTS), None)
+
     def train_function(self) -> Callable[..., Any]:
         """The train function, imported now (it loads torch and transformers)."""
         if callable(self.train):
@@ -135,6 +158,11 @@ class Stage:
 _TRAIN = ("learning_rate", "epochs", "batch_size", "max_length")
 _ONLINE = ("beta", "learning_rate", "epochs", "batch_size", "num_generations")
 _ONLINE += ("max_completion_length", "temperature")
+# The guards of a run against a reward model (training/guards.py, docs/training.md "Guards").
+_GUARDS = ("reward_aggregate", "reward_std_k")
+_DETECTOR = ("judge_every", "judge_prompts", "divergence_window", "divergence_min_rise")
+_DETECTOR += ("judge_tolerance", "divergence_stop")
+_SAMPLE = ("max_new_tokens", "temperature")
 
 # The order is the job kinds' (and the enums') order.
 STAGES: dict[str, Stage] = {
@@ -163,14 +191,42 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "grpo", "GRPO", "Train with GRPO (online RL)", GRPOTrainConfig,
-            "training.online_rl:train_grpo", PROMPTS, (*_ONLINE, "loss_type"),
+            "training.online_rl:train_grpo", PROMPTS,
+            (*_ONLINE, "loss_type", *_GUARDS, *_DETECTOR),
             "online RL against a reward model: GRPO (what runs instead of PPO)",
-            reward_model=True, choices=(("loss_type", GRPO_LOSS_TYPES),),
+            reward_model=True,
+            choices=(("loss_type", GRPO_LOSS_TYPES), ("reward_aggregate", REWARD_AGGREGATES)),
         ),
         Stage(
             "rloo", "RLOO", "Train with RLOO (online RL)", RLOOTrainConfig,
-            "training.online_rl:train_rloo", PROMPTS, _ONLINE,
+            "training.online_rl:train_rloo", PROMPTS, (*_ONLINE, *_GUARDS, *_DETECTOR),
             "online RL against a reward model: RLOO", reward_model=True,
+            choices=(("reward_aggregate", REWARD_AGGREGATES),),
+        ),
+        # K reward models in one job, one model version whose weights hold them (member-<k>):
+        # GRPO, RLOO, best-of-n and online DPO take it as their reward (its worst case by
+        # default), an evaluation as its judge (the ensemble minimum).
+        Stage(
+            "ensemble", "Reward ensemble", "Train a reward-model ensemble",
+            RewardEnsembleConfig, "training.ensemble:train_reward_ensemble", PAIRS,
+            ("members", "bootstrap", *_TRAIN), "train K reward models (an ensemble) in one run",
+            makes=REWARD, evaluates=False, autopilot=False,
+        ),
+        Stage(
+            "best_of_n", "Best-of-n SFT", "Train with best-of-n SFT", BestOfNSFTConfig,
+            "training.best_of_n:train_best_of_n_sft", PROMPTS,
+            ("n", *_SAMPLE, *_TRAIN, *_GUARDS),
+            "rejection-sampling SFT: sample n, keep the reward-best, fine-tune",
+            reward_model=True, choices=(("reward_aggregate", REWARD_AGGREGATES),),
+        ),
+        Stage(
+            "online_dpo", "Online DPO", "Train with online DPO", OnlineDPOConfig,
+            "training.online_dpo:train_online_dpo", PROMPTS,
+            ("iterations", "samples", "beta", *_SAMPLE, *_TRAIN, "min_margin", *_GUARDS),
+            "iterative DPO: the policy samples, the reward labels best against worst,"
+            " trained with the human pairs",
+            reward_model=True, also=(PAIRS,),
+            choices=(("reward_aggregate", REWARD_AGGREGATES),),
         ),
     )
 }  # fmt: skip

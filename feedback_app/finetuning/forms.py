@@ -198,8 +198,9 @@ class _TrainForm(LaunchForm):
             snapshots = snapshots.filter(kind=stage_rows(self.stage))
         self.fields["snapshot"].queryset = snapshots
         self.fields[self.stage.start].queryset = self._versions("policy")
-        if "reward_model" in self.fields:
-            self.fields["reward_model"].queryset = self._versions("reward")
+        for name in ("reward_model", "judge"):
+            if name in self.fields:
+                self.fields[name].queryset = self._versions("reward")
 
 
 _START_LABELS = {"base": "Start from policy", "policy": "Policy to improve"}
@@ -216,7 +217,11 @@ def _config_field(stage: Stage, name: str) -> forms.Field:
     return _config_number(stage.config(), name)
 
 
-BOOL_LABELS = {"lora": "LoRA adapters"}
+BOOL_LABELS = {
+    "lora": "LoRA adapters",
+    "divergence_stop": "Stop when the detector sees divergence",
+    "bootstrap": "Resample the pairs per member",
+}
 
 
 @functools.cache
@@ -233,6 +238,9 @@ def stage_form(stage: Stage) -> type[LaunchForm]:
         )  # fmt: skip
     if stage.reward_model:
         fields["reward_model"] = _version_field("Reward model (the reward function)")
+        # Never the reward model above (finetuning/judges.py); empty: another of the project's.
+        fields["judge"] = _version_field("Independent judge (evaluation, divergence detector)")
+        fields["judge"].empty_label = "another reward model of the project"
     fields.update({name: _config_field(stage, name) for name in stage.fields})
     name = f"Train{stage.name.upper()}Form"
     return type(name, (_TrainForm,), {"__module__": __name__, "__qualname__": name, **fields})

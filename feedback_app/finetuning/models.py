@@ -63,7 +63,7 @@ class Autopilot(TimeStampedModel):
     trigger = models.CharField(max_length=16, choices=Trigger, default=Trigger.SHARE)
     trigger_rankings = models.PositiveIntegerField(default=100)
     trigger_share = models.FloatField(default=1.0)
-    stage = models.CharField(max_length=8, choices=Stage, default=Stage.DPO)
+    stage = models.CharField(max_length=16, choices=Stage, default=Stage.DPO)
     min_win_rate_low = models.FloatField(default=0.5)
     max_kl = models.FloatField(default=5.0)
     min_reward_accuracy = models.FloatField(default=0.6)

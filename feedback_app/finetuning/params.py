@@ -28,7 +28,9 @@ from training.config import SEED, ConfigError, EvalConfig, GenerateConfig, Range
 from training.data import MIN_ROWS
 from training.profile import ProfileError, WorkerProfile
 from training.stages import DEVICE_DEFAULTS as DEVICE_DEFAULTS  # the API schema's text reads it
-from training.stages import DEVICES, PROMPTS, Stage, stage_by_kind
+from training.stages import DEVICES, Stage, stage_by_kind
+
+from .judges import JUDGE_HELP, judge_pick, judge_refusal, trained_against
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
 # The job parameters that are not a config's or the pair policy's fields.
@@ -45,7 +47,8 @@ EVAL_PROMPT_LIMIT = 16
 
 def stage_rows(stage: Stage) -> str | None:
     """The kind of snapshot a stage trains on; None: any kind (it reads their prompts)."""
-    return None if stage.rows == PROMPTS else DatasetSnapshot.Kind(stage.rows).value
+    kind = stage.snapshot_kind
+    return None if kind is None else DatasetSnapshot.Kind(kind).value
 
 
 # A GPU torch can use has its driver's files; without them torch.cuda.is_available() is False.
@@ -285,25 +288,49 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
 
 
 def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    """Any training stage: its snapshot, the version it starts from, its reward model (online
-    RL), its evaluation size (if it evaluates), then its config over the device's defaults."""
+    """Any training stage: its snapshot, the version it starts from, its reward model and the
+    independent judge (a stage against a reward model), its evaluation size (if it evaluates),
+    then its config over the device's defaults."""
     names = {"snapshot", stage.start, "profile"}
-    names |= ({"reward_model"} if stage.reward_model else set()) | (
+    names |= ({"reward_model", "judge"} if stage.reward_model else set()) | (
         {"eval_prompts"} if stage.evaluates else set()
     )
     own, config = _split(params, names)
     snap = _snapshot(project, own.get("snapshot"), stage.kind)
     start = _version(project, own.get(stage.start), stage.start, ModelVersion.Kind.POLICY)
     out: dict[str, Any] = {"snapshot": snap.pk, stage.start: start.pk}
+    checked = _config(stage.config, {**stage.defaults(training_device()), **config})
     if stage.reward_model:
         reward = _version(project, own.get("reward_model"), "reward_model", "reward")
         out["reward_model"] = reward.pk
+        out["judge"] = _check_judge(project, own.get("judge"), reward, checked)
     if stage.evaluates:
         eval_prompts = own.get("eval_prompts", EVAL_PROMPT_LIMIT)
         out["eval_prompts"] = _check_range(EVAL_PROMPTS, eval_prompts, "eval_prompts")
     if own.get("profile") not in (None, {}):
         out["profile"] = check_profile(own["profile"])
-    return {**out, **_config(stage.config, {**stage.defaults(training_device()), **config})}
+    return {**out, **checked}
+
+
+def _check_judge(
+    project: Project, value: Any, reward: ModelVersion, config: dict[str, Any]
+) -> int | None:
+    """The reward model that judges a run against `reward` (its evaluation, its divergence
+    detector): the one named, else another of the project's (judges.py); never `reward`.
+    None when there is no other: the evaluation is then skipped, and a detector refused."""
+    if value in (None, ""):
+        judge = judge_pick(project=project, trained_reward=reward.pk)
+    else:
+        judge = _version(project, value, "judge", ModelVersion.Kind.REWARD)
+        refusal = judge_refusal(trained_reward=reward.pk, judge=judge)
+        if refusal:
+            raise InvalidInput(Problem("judge", refusal))
+    if judge is None and config.get("judge_every"):
+        raise InvalidInput(
+            Problem("judge", f"the divergence detector needs a judge other than {reward.name}: "
+                    f"{JUDGE_HELP}")
+        )  # fmt: skip
+    return judge.pk if judge else None
 
 
 def check_profile(value: Any) -> dict[str, Any]:
@@ -350,18 +377,24 @@ def check_evaluate(project: Project, params: dict[str, Any]) -> dict[str, Any]:
         policy = _version(project, own["policy"], "policy", ModelVersion.Kind.POLICY)
     if policy.parent_id is None:
         raise InvalidInput(Problem("policy", "this version has no parent to compare against"))
+    # Never the reward model the policy was optimised against (judges.py).
+    trained = trained_against(policy)
     if own.get("reward") in (None, ""):
-        reward = (
-            ModelVersion.objects.filter(project=project, kind="reward")
-            .order_by("-is_active", "-id")
-            .first()
-        )
+        reward = judge_pick(project=project, trained_reward=trained)
+        if reward is None and trained is not None:
+            raise InvalidInput(
+                Problem("reward", f"no judge independent of the reward model {policy.name} was "
+                        f"optimised against: {JUDGE_HELP}")
+            )  # fmt: skip
         if reward is None:
             raise InvalidInput(
                 Problem("reward", "train a reward model first: it judges the samples")
             )
     else:
         reward = _version(project, own["reward"], "reward", ModelVersion.Kind.REWARD)
+        refusal = judge_refusal(trained_reward=trained, judge=reward)
+        if refusal:
+            raise InvalidInput(Problem("reward", refusal))
     return {
         "policy": policy.pk,
         "reward": reward.pk,
@@ -377,6 +410,13 @@ def check_promote(project: Project, params: dict[str, Any]) -> dict[str, Any]:
     version = ModelVersion.objects.filter(project=project, pk=_id(value, "model_version")).first()
     if version is None:
         raise InvalidInput(Problem("model_version", f"no model version {value} in this project"))
+    judged_by = version.metrics.get("judge_id") if isinstance(version.metrics, dict) else None
+    trained = trained_against(version)
+    if trained is not None and judged_by == trained:
+        raise InvalidInput(
+            Problem("model_version", f"{version.name} was evaluated by the reward model it was "
+                    "optimised against; evaluate it with an independent judge first")
+        )  # fmt: skip
     return {"model_version": version.pk}
 
 

@@ -22,7 +22,7 @@ from feedback_app.core.eta import job_eta_text
 from feedback_app.core.models import Job, ModelVersion, Project
 from feedback_app.preferences import review as review_queue
 
-from . import autopilot, guide, jobs, rounds_report, selectors, services, versions
+from . import autopilot, guards_report, guide, jobs, rounds_report, selectors, services, versions
 from .forms import AutopilotForm
 from .kinds import FORMS, KINDS
 
@@ -221,6 +221,9 @@ def _job_results(job: Job, produced: ModelVersion | None) -> dict:
             )
             if key in out
         ]  # fmt: skip
+    guards = guards_report.job_guards(job)  # a stage against a reward model (issue 22)
+    if guards:
+        results["guards"] = guards
     metrics = out.get("metrics")
     if isinstance(metrics, dict):
         results["metrics"] = [

@@ -22,7 +22,10 @@ LAUNCH = {
     "train_sft": {"loss_type": "dft", "eval_prompts": 0},
     "train_kto": {"beta": 0.3, "desirable_weight": 1.5},
     "train_grpo": {"num_generations": 2, "batch_size": 4, "loss_type": "grpo"},
-    "train_rloo": {"beta": 0.0, "normalize_advantages": True},
+    "train_rloo": {"beta": 0.0, "normalize_advantages": True, "reward_clip_range": [-1, 1]},
+    "train_ensemble": {"members": 3, "bootstrap": False},
+    "train_best_of_n": {"n": 4, "reward_aggregate": "mean_minus_std", "reward_std_k": 0.5},
+    "train_online_dpo": {"iterations": 1, "samples": 3, "min_margin": 0.1},
     "evaluate": {"samples_per_prompt": 2},
     "promote": {"model_version": None},  # set to a version of the world below
     "review_scores": {"margin": 0.5},

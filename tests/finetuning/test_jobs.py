@@ -70,6 +70,9 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "train_kto": "gpu",
         "train_grpo": "gpu",
         "train_rloo": "gpu",
+        "train_ensemble": "gpu",
+        "train_best_of_n": "gpu",
+        "train_online_dpo": "gpu",
         "evaluate": "gpu",
         "promote": "default",
         "review_scores": "generation",  # quick work (issue 25): not behind training

@@ -44,7 +44,8 @@ def test_the_worker_and_the_loop_page_read_the_registry():
     assert {name: kind.run for name, kind in kinds.KINDS.items()} == kinds.RUNNERS
     assert {
         "generate", "train_reward", "train_dpo", "train_sft", "train_kto", "train_grpo",
-        "train_rloo", "evaluate", "review_scores", "build_base",
+        "train_rloo", "train_ensemble", "train_best_of_n", "train_online_dpo", "evaluate",
+        "review_scores", "build_base",
     } == kinds.TORCH_KINDS  # fmt: skip
     # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API).
     assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base"}

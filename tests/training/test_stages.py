@@ -17,7 +17,20 @@ def _commands() -> set[str]:
 def test_the_cli_has_one_train_command_a_stage_and_no_other():
     trains = {name for name in _commands() if name.startswith("train-")}
     assert trains == {stage.command for stage in stages.stage_list()}
-    assert trains == {f"train-{n}" for n in ("reward", "dpo", "sft", "kto", "grpo", "rloo")}
+    assert trains == {
+        f"train-{n}"
+        for n in (
+            "reward",
+            "dpo",
+            "sft",
+            "kto",
+            "grpo",
+            "rloo",
+            "ensemble",
+            "best_of_n",
+            "online_dpo",
+        )
+    }
 
 
 def test_a_registered_stage_is_gone_after_its_block_and_a_name_is_declared_once():

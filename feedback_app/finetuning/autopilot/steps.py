@@ -146,11 +146,14 @@ def _policy_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluate_params(run: AutopilotRun, own: dict[str, Any]) -> dict[str, Any]:
+    # A policy trained against the run's reward model is judged by another (finetuning/judges.py:
+    # the evaluate check picks one, or refuses and the run stops saying why).
+    trained_against = STAGES[run.config["stage"]].reward_model
     return {
         "prompt_limit": AUTOPILOT_EVAL_PROMPTS,
         **own,
         "policy": run.policy_id,
-        "reward": run.reward_id,
+        "reward": None if trained_against else run.reward_id,
     }
 
 

@@ -8,6 +8,7 @@ from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import Job, ModelVersion
 from training.config import EvalConfig
 
+from ..judges import judge_refusal, trained_against
 from ..params import config_part
 from ..reporting import JobReporter
 from ..versions import lineage_root, model_promote
@@ -27,6 +28,10 @@ def policy_evaluate(
     fresh samples judged by the reward model, and KL to the parent; stored on the version."""
     from training.evaluate import compare_policies
 
+    # Never judged by the reward model it was optimised against (finetuning/judges.py).
+    refusal = judge_refusal(trained_reward=trained_against(policy), judge=reward)
+    if refusal:
+        raise ValueError(f"reward: {refusal}")
     parent = policy.parent
     reporter.stage(f"{policy.name} against {parent.name}, judged by {reward.name}", low)
     result = compare_policies(

@@ -62,7 +62,7 @@ def _uncertain_round(
     """Candidates for the whole pool, scored by `reward`; the `round_size` prompts whose two
     best candidates score closest are kept (training/selection.py)."""
     from training import selection as sel
-    from training.reward import RewardScorer
+    from training.guards import reward_scorer
 
     p = job.params
     if p.get("pool_size") and len(pool) > p["pool_size"]:
@@ -72,7 +72,7 @@ def _uncertain_round(
         pool = [x for x in pool if x.pk in drawn]
     per_prompt, tokens = _generate_for(versions, pool, k, p, reporter, 0.0, 0.8)
     reporter.stage(f"Scoring {len(pool) * k} candidates with {reward.name}", 0.8)
-    scorer = RewardScorer(local_model(reward.weights))
+    scorer = reward_scorer(local_model(reward.weights))  # a model, or an ensemble's minimum
     scores = {
         prompt.pk: scorer.score_completions([prompt_input(prompt)] * len(row), [t for t, _ in row])
         for prompt, row in zip(pool, per_prompt, strict=True)

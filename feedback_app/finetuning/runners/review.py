@@ -22,7 +22,7 @@ REVIEW_SCORE_CHUNK = 256
 def run_review_scores(job: Job, reporter: JobReporter) -> dict:
     """Score the candidates of every pair with a human majority by the reward model, and store
     the pairs it confidently reverses as the project's review queue (quality/review.py)."""
-    from training.reward import RewardScorer
+    from training.guards import reward_scorer
 
     p = job.params
     reward = ModelVersion.objects.get(pk=p["reward"])
@@ -34,7 +34,7 @@ def run_review_scores(job: Job, reporter: JobReporter) -> dict:
     reporter.stage(f"Scoring {len(candidates)} candidates of {len(decided)} tasks", 0.0)
     scores: dict[int, float] = {}
     if candidates:
-        scorer = RewardScorer(local_model(reward.weights))
+        scorer = reward_scorer(local_model(reward.weights))  # a model, or an ensemble's minimum
         report = reporter.progress
         for start in range(0, len(candidates), REVIEW_SCORE_CHUNK):
             chunk = candidates[start : start + REVIEW_SCORE_CHUNK]

@@ -15,7 +15,6 @@ on the job (`outputs["ran_on"]`) before training starts.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from feedback_app.core.artifacts import local_model
@@ -23,7 +22,7 @@ from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
 from training.launch import stage_runner as launch_runner
 from training.profile import WorkerProfile
-from training.stages import PROMPTS, Stage, stage_by_kind
+from training.stages import Stage, stage_by_kind
 
 from ..jobs import Runner
 from ..params import config_part
@@ -39,6 +38,7 @@ from .common import (
     trainable_pairs,
 )
 from .evaluation import policy_evaluate
+from .guarded import detector_stop, judge_of, stage_inputs, stop_note, train_kwargs
 
 TRAIN_SHARE = 0.8  # of the progress bar; the evaluation takes the rest
 
@@ -88,19 +88,6 @@ def _register(
     )  # fmt: skip
 
 
-def prompt_rows(rows: list[dict]) -> list[dict]:
-    """Each distinct prompt of a snapshot's rows once, in order: online RL's input."""
-    seen: set[str] = set()
-    out = []
-    for row in rows:
-        prompt = row["prompt"] if "prompt" in row else row["messages"][:-1]
-        key = json.dumps(prompt, sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            out.append({"prompt": prompt})
-    return out
-
-
 def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     from training.evaluate import preference_accuracy_reward
 
@@ -112,7 +99,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     n_yard = snapshot.counts.get("yardstick", 0)  # the evaluation set's rows come first
     yardstick = trainable_pairs(test[:n_yard], reporter)
     test = trainable_pairs(test, reporter)
-    reporter.stage(f"Training a reward model from {base.name} on {len(train)} pairs", 0.0)
+    reporter.stage(f"{stage.title} from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
     trainer, profile = _trainer(job, stage, reporter)
     result = trainer(
@@ -174,40 +161,52 @@ def run_train_dpo(job: Job, reporter: JobReporter) -> dict:
 
 def run_stage(job: Job, reporter: JobReporter) -> dict:
     """Any policy stage: read the snapshot's rows (its prompts for online RL), train, register
-    the new policy (parent, stage, job), evaluate it against its parent."""
+    the new policy (parent, stage, job), evaluate it against its parent.
+
+    A stage against a reward model is judged by the independent judge its launch chose, never
+    by that reward model (finetuning/judges.py); a run its divergence detector stopped keeps
+    its policy and says why (runners/guarded.py)."""
     stage, p = _stage(job), job.params
     snapshot = DatasetSnapshot.objects.get(pk=p["snapshot"])
     policy = ModelVersion.objects.get(pk=p["policy"])
-    rows = read_rows(snapshot, "train")
+    inputs = stage_inputs(stage, snapshot, reporter)
     out = out_dir(job, "policy")
     progress = reporter.progress_between(0, TRAIN_SHARE)
     reward = ModelVersion.objects.get(pk=p["reward_model"]) if stage.reward_model else None
     models = [local_model(policy.weights)]
-    if stage.rows == PROMPTS:
-        rows = prompt_rows(rows)
-        what = f"{len(rows)} prompts"
-    else:
-        what = f"{len(rows)} rows"
+    what = ", ".join(f"{len(rows)} {kind}" for kind, rows in zip(stage.inputs, inputs, strict=True))
     if reward is not None:
         models.append(local_model(reward.weights))
         what += f", rewarded by {reward.name}"
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
     trainer, profile = _trainer(job, stage, reporter)
-    result = trainer(*models, rows, out, _config(stage, p, profile), progress)
-    stopped(result)
+    config = _config(stage, p, profile)
+    extra = train_kwargs(stage, job, snapshot, config)
+    if profile.distributed and (len(inputs) > 1 or extra):
+        # The rank launcher passes one rows list and no judge (training/launch.py): such a run
+        # (online DPO, a run with the divergence detector) trains in this process, and says so.
+        reporter.log(f"{stage.title} runs in one process: its inputs do not go to ranks yet")
+        trainer = stage.train_function()
+    result = trainer(*models, *inputs, out, config, progress, **extra)
+    stop = detector_stop(result)
+    if stop is None:
+        stopped(result)  # a cancel
+    else:
+        reporter.log(stop_note(stop))
     ran_on = _ran_on(result, profile)
     metrics = {k: v for k, v in result.metrics.items() if k != "launch"}
-    metrics.update(data_used(snapshot, len(rows)))
+    metrics.update(data_used(snapshot, len(inputs[0])))
     if reward is not None:
         metrics["optimised_against"] = reward.pk  # the gate never judges with it
-    version = _register(
-        job, stage, publish(job, out), parent=policy, snapshot=snapshot, metrics=metrics
-    )
-    judge = reward or (
-        ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
-        .order_by("-is_active", "-id")
-        .first()
-    )
+    version = _register(job, stage, out, parent=policy, snapshot=snapshot, metrics=metrics)
+    if stage.reward_model:
+        judge = judge_of(job)
+    else:
+        judge = (
+            ModelVersion.objects.filter(project=job.project, kind=ModelVersion.Kind.REWARD)
+            .order_by("-is_active", "-id")
+            .first()
+        )
     evaluation: dict[str, Any] = {}
     eval_prompts = p.get("eval_prompts", 0)
     if eval_prompts and judge is not None:
@@ -219,18 +218,29 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
             reporter=reporter,
             low=TRAIN_SHARE,
         )
+    elif eval_prompts and reward is not None:
+        reporter.log(
+            f"no reward model independent of {reward.name} to judge it: evaluation skipped"
+        )
     elif eval_prompts:
         reporter.log("no reward model in this project yet: evaluation skipped")
-    return {
+    done = {
         "model_version": version.pk,
         "metrics": metrics,
         "evaluation": evaluation,
         "ran_on": ran_on,
     }
+    if stop is not None:
+        done.update(stopped_by="divergence detector", stopped=stop_note(stop))
+    return done
 
 
 # The stages that need more than `run_stage` (a stage's one reason to have its own runner).
-STAGE_RUNNERS: dict[str, Runner] = {"reward": run_train_reward, "dpo": run_train_dpo}
+STAGE_RUNNERS: dict[str, Runner] = {
+    "reward": run_train_reward,
+    "ensemble": run_train_reward,  # the ensemble's minimum scored on held-out pairs
+    "dpo": run_train_dpo,
+}
 
 
 def stage_runner(stage: Stage) -> Runner:
