@@ -48,6 +48,7 @@ ACTIONS: dict[str, str] = {
     "member.remove": "member removed",
     "invitation.send": "invitation sent",
     "invitation.accept": "invitation accepted",
+    "invitation.revoke": "invitation revoked",
     "account.deactivate": "account deactivated",
     "account.activate": "account reactivated",
     "prompts.import": "prompts imported",
@@ -65,6 +66,9 @@ ACTIONS: dict[str, str] = {
     "autopilot.stop": "autopilot stopped a run",
     "autopilot.pause": "autopilot paused after failed gates in a row",
     "autopilot.resume": "autopilot resumed",
+    "autopilot.outlook": "autopilot started a run whose gate cannot pass",
+    "autopilot.confirm": "people confirmed the autopilot's promotion",
+    "autopilot.rollback": "people preferred the parent: promotion rolled back",
 }
 ACTION_MAX = AuditEvent._meta.get_field("action").max_length
 # What the `action` filter accepts: an action (`job.launch`) or an area (`job`, every `job.*`).
