@@ -15,8 +15,9 @@ of object by the `about_*` functions below, so every interface records the same 
 
     record("job.launch", origin=origin, **about_job(job))
 
-One exception to "one transaction": the prompt import writes in chunks, each its own short
-transaction, on purpose (annotation/services.py); it records once, after the last chunk.
+Two exceptions to "one transaction": the prompt import (annotation/services.py) and the archive
+import (workspace/archive/staged.py) write in chunks, each its own short transaction, on
+purpose; each records once, after the last chunk.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def test_the_worker_and_the_loop_page_read_the_registry():
         "generate", "train_reward", "train_dpo", "train_sft", "train_kto", "train_grpo",
         "train_rloo", "evaluate", "review_scores", "build_base",
     } == kinds.TORCH_KINDS  # fmt: skip
-    # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API).
-    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base"}
+    # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API),
+    # import_archive by its upload.
+    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base", "import_archive"}
     assert views.FORMS is kinds.FORMS
