@@ -297,6 +297,11 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=64 * 1024 * 1024)
 ARCHIVE_MAX_BYTES = env.int("ARCHIVE_MAX_BYTES", default=512 * 1024 * 1024)
 ARCHIVE_MAX_UNPACKED_BYTES = env.int("ARCHIVE_MAX_UNPACKED_BYTES", default=8 * 1024 * 1024 * 1024)
 ARCHIVE_MAX_LINE_BYTES = env.int("ARCHIVE_MAX_LINE_BYTES", default=16 * 1024 * 1024)
+# An API archive import is a job: the upload is kept here until its worker has read it (a
+# folder every web process and default-queue worker share), and it is written ARCHIVE_CHUNK_ROWS
+# rows a transaction, so other writers go on between chunks.
+ARCHIVE_UPLOAD_DIR = Path(env.str("ARCHIVE_UPLOAD_DIR", default=str(VAR_DIR / "archive-uploads")))
+ARCHIVE_CHUNK_ROWS = env.int("ARCHIVE_CHUNK_ROWS", default=1000)
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"

@@ -80,6 +80,11 @@ urlpatterns = [
         name="project-invitations",
     ),
     path(
+        "projects/<id:project_id>/invitations/<id:user_id>/",
+        members.InvitationApi.as_view(),
+        name="project-invitation",
+    ),
+    path(
         "users/<id:user_id>/deactivate/",
         members.AccountDeactivateApi.as_view(),
         name="user-deactivate",

@@ -15,8 +15,9 @@ of object by the `about_*` functions below, so every interface records the same 
 
     record("job.launch", origin=origin, **about_job(job))
 
-One exception to "one transaction": the prompt import writes in chunks, each its own short
-transaction, on purpose (annotation/services.py); it records once, after the last chunk.
+Two exceptions to "one transaction": the prompt import (annotation/services.py) and the archive
+import (workspace/archive/staged.py) write in chunks, each its own short transaction, on
+purpose; each records once, after the last chunk.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ACTIONS: dict[str, str] = {
     "member.remove": "member removed",
     "invitation.send": "invitation sent",
     "invitation.accept": "invitation accepted",
+    "invitation.revoke": "invitation revoked",
     "account.deactivate": "account deactivated",
     "account.activate": "account reactivated",
     "prompts.import": "prompts imported",
@@ -65,6 +67,9 @@ ACTIONS: dict[str, str] = {
     "autopilot.stop": "autopilot stopped a run",
     "autopilot.pause": "autopilot paused after failed gates in a row",
     "autopilot.resume": "autopilot resumed",
+    "autopilot.outlook": "autopilot started a run whose gate cannot pass",
+    "autopilot.confirm": "people confirmed the autopilot's promotion",
+    "autopilot.rollback": "people preferred the parent: promotion rolled back",
 }
 ACTION_MAX = AuditEvent._meta.get_field("action").max_length
 # What the `action` filter accepts: an action (`job.launch`) or an area (`job`, every `job.*`).

@@ -220,6 +220,7 @@ class Job(TimeStampedModel):
             ("PROMOTE", ("promote", "Promote a model version")),
             ("REVIEW_SCORES", ("review_scores", "Score the review queue")),
             ("BUILD_BASE", ("build_base", "Build the offline base model")),
+            ("IMPORT_ARCHIVE", ("import_archive", "Import a project archive")),
         ],
     )
 

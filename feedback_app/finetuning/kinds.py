@@ -99,6 +99,11 @@ _AFTER_STAGES = (
         "build_base", "Build the offline base model", checkers.check_build_base,
         runners.run_build_base, QUEUE_TRAINING, torch=True,
     ),
+    # Launched by its upload only (services.archive_import_launch); its checker refuses the rest.
+    JobKind(
+        "import_archive", "Import a project archive", checkers.check_import_archive,
+        runners.run_import_archive, QUEUE_DEFAULT,
+    ),
 )  # fmt: skip
 
 

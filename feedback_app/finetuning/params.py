@@ -471,3 +471,12 @@ def check_build_base(project: Project, params: dict[str, Any]) -> dict[str, Any]
             raise InvalidInput(problems) from exc
         first_round = {k: config[k] for k in GENERATE_FIELDS}
     return {"size": size, "first_round": first_round}
+
+
+def check_import_archive(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    """Never launched by name: an archive import starts from its upload
+    (`services.archive_import_launch`, POST /api/v1/projects/import-archive/)."""
+    raise InvalidInput(
+        Problem("kind", "an archive import starts by uploading the archive to "
+                "/api/v1/projects/import-archive/")
+    )  # fmt: skip

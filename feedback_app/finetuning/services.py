@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +17,7 @@ from feedback_app.common.errors import Conflict, Problem, ServiceError
 from feedback_app.core.access import check_writable
 from feedback_app.core.audit import Origin, about_job, record
 from feedback_app.core.models import Job, Project
+from feedback_app.workspace import archive
 
 from . import jobs, kinds, versions
 
@@ -43,6 +44,32 @@ def job_launch(*, project: Project, kind: str, params: Any, origin: Origin | Non
             user=origin.user if origin else None,
         )
         record("job.launch", origin=origin, **about_job(job))
+    return job
+
+
+def archive_import_launch(
+    *, file: IO[bytes], name: str | None = None, origin: Origin | None = None
+) -> Job:
+    """An archive import as a job: the upload's cheap checks now (400s naming the member, 409 a
+    taken name), its hidden project, and a queued `import_archive` job that writes the rows in
+    chunks (workspace/archive/staged.py). Recorded as `job.launch`; `project.import` follows
+    when the job has written the last row."""
+    staged = archive.archive_stage(file=file, name=name, origin=origin)
+    try:
+        with transaction.atomic():
+            job = jobs.job_create(
+                project=staged.project,
+                kind="import_archive",
+                params={"upload": staged.path.name, "archived": staged.archived,
+                        "rows": staged.rows},
+                queue=kinds.KINDS["import_archive"].queue_name,
+                user=origin.user if origin else None,
+            )  # fmt: skip
+            record("job.launch", origin=origin, **about_job(job))
+    except BaseException:
+        staged.path.unlink(missing_ok=True)
+        staged.project.delete()
+        raise
     return job
 
 

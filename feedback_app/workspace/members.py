@@ -6,6 +6,11 @@
   its role, and sent a one-time link to set their own password (Django's password-reset token:
   it is bound to the password hash and last login, so it stops working once used, and expires
   after PASSWORD_RESET_TIMEOUT). No admin ever types someone else's password.
+- An admin revokes a pending invitation (the account has not set a password yet): the invitee
+  leaves the project. If no project is left to them, the account is deactivated and its password
+  hash re-drawn, so the mailed link stops working (its token is bound to that hash) and answers
+  "revoked" (410); inviting the address again revives the same account. An invitee still invited
+  to another project keeps a working link, for that project only.
 - Deactivating an account signs it out everywhere (sessions and API tokens stop working) and
   keeps its rankings. Who may: staff, for anyone but themselves; a project admin, for a user who
   is neither staff nor an admin anywhere and whose every project that admin administers (so no
@@ -197,6 +202,11 @@ def invitation_send(
             user = model(username=_free_username(address), email=address)
             user.set_unusable_password()
             user.save()
+        elif _revoked(user):
+            # Revoked before: no password, no project, nothing to protect; a new account for
+            # the address would be the same thing under another name.
+            user.is_active = True
+            user.save(update_fields=["is_active"])
         membership, created = Membership.objects.get_or_create(
             project=project, user=user, defaults={"role": role}
         )
@@ -226,6 +236,54 @@ def invitation_send(
             )
         )
     return membership
+
+
+def _revoked(user: AbstractBaseUser) -> bool:
+    """A revoked invitee: never set a password, deactivated, and in no project."""
+    return (
+        not user.is_active
+        and not user.has_usable_password()
+        and not Membership.objects.filter(user=user).exists()
+    )
+
+
+def invitation_is_revoked(user: AbstractBaseUser | None) -> bool:
+    """Whether the link of `user`'s invitation answers "revoked": the account never set a
+    password and was deactivated (by a revocation, or by hand before the link was used)."""
+    return user is not None and not user.is_active and not user.has_usable_password()
+
+
+def invitation_revoke(*, membership: Membership, origin: Origin | None = None) -> None:
+    """Withdraw a pending invitation to `membership.project` (see the module's docstring).
+    An invitee who has set a password is a member like any other: remove them instead."""
+    project = membership.project
+    access.check_administers(origin, project)
+    check_writable(project)
+    user = membership.user
+    if user.has_usable_password():
+        raise Conflict(
+            Problem("user", f"{user.get_username()} accepted the invitation: remove them instead")
+        )
+    with transaction.atomic():
+        membership.delete()
+        left = Membership.objects.filter(user=user).exists()
+        if not left:
+            user.is_active = False
+            user.set_unusable_password()  # a new random hash: the mailed token no longer fits
+            user.save(update_fields=["is_active", "password"])
+            tokens_revoke_all(user=user)
+        record(
+            "invitation.revoke",
+            origin=origin,
+            project=project,
+            target=user.get_username(),
+            data={
+                "user_id": user.pk,
+                "email": user.email,
+                "role": membership.role,
+                "link_stopped": not left,
+            },
+        )
 
 
 def invitation_accepted(*, user: AbstractBaseUser, origin: Origin | None = None) -> None:

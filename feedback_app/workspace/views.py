@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from feedback_app.common.errors import ServiceError
@@ -163,7 +165,8 @@ def project_members(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_change(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
-    """Change a member's role, remove them, or (de)activate their account."""
+    """Change a member's role, remove them, revoke their pending invitation, or (de)activate
+    their account."""
     project = access.project_administered_or_404(request.user, project_id)
     membership = get_object_or_404(
         Membership.objects.select_related("user", "project"), project=project, user_id=user_id
@@ -173,6 +176,9 @@ def member_change(request: HttpRequest, project_id: int, user_id: int) -> HttpRe
         if "remove" in request.POST:
             members.member_remove(membership=membership, origin=Origin.of(request))
             messages.success(request, f"{name} removed; their rankings stay.")
+        elif "revoke" in request.POST:
+            members.invitation_revoke(membership=membership, origin=Origin.of(request))
+            messages.success(request, f"Invitation of {name} revoked; the link no longer works.")
         elif "deactivate" in request.POST or "reactivate" in request.POST:
             active = "reactivate" in request.POST
             members.account_deactivate(
@@ -200,6 +206,13 @@ class InvitationAcceptView(PasswordResetConfirmView):
     template_name = "workspace/invitation.html"
     success_url = reverse_lazy("login")
     post_reset_login = False
+
+    @method_decorator(never_cache)
+    def dispatch(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        """A revoked invitation says so (410 Gone) before any form: nothing can be set."""
+        if members.invitation_is_revoked(self.get_user(kwargs["uidb64"])):
+            return TemplateResponse(self.request, self.template_name, {"revoked": True}, status=410)
+        return super().dispatch(*args, **kwargs)
 
     def form_valid(self, form):  # noqa: ANN001, ANN201
         response = super().form_valid(form)

@@ -10,7 +10,7 @@ from django.core import mail
 from django.urls import reverse
 
 from feedback_app.annotation import handout, submit
-from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed
+from feedback_app.common.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from feedback_app.core.audit import Origin
 from feedback_app.core.models import AuditEvent, Membership, Project
 from feedback_app.workspace import members, projects
@@ -214,6 +214,71 @@ def test_an_invitation_mails_a_one_time_link_that_sets_the_password(
     assert "a long pass phrase" not in str(AuditEvent.objects.values_list("data", flat=True))
 
 
+def _invite(project, email, origin, capture):
+    with capture(execute=True):
+        m = members.invitation_send(project=project, email=email, role="annotator", origin=origin)
+    link = re.search(r"/invitation/\S+", mail.outbox[-1].body)[0]
+    return m, link
+
+
+def test_a_revoked_invitation_link_answers_revoked_and_sets_nothing(
+    client, root, django_capture_on_commit_callbacks
+):
+    project = bare()
+    m, link = _invite(project, "gone@example.com", Origin(root), django_capture_on_commit_callbacks)
+    members.invitation_revoke(membership=m, origin=Origin(root))
+    page = client.get(link, follow=True)
+    assert page.status_code == 410 and "was revoked" in page.content.decode()
+    form_url = link.replace(link.rstrip("/").rsplit("/", 1)[1], "set-password")
+    posted = client.post(
+        form_url, {"new_password1": "a long pass phrase", "new_password2": "a long pass phrase"}
+    )
+    assert posted.status_code == 410
+    m.user.refresh_from_db()
+    assert not m.user.has_usable_password() and not m.user.is_active
+    assert not Membership.objects.filter(user=m.user).exists()
+    assert actions() == ["invitation.send", "invitation.revoke"]
+    event = AuditEvent.objects.get(action="invitation.revoke")
+    assert (event.actor, event.project, event.target) == (root, project, "gone")
+    assert event.data["link_stopped"] is True
+    # Invited again: the same account comes back with a fresh link that works.
+    again, fresh = _invite(
+        project, "gone@example.com", Origin(root), django_capture_on_commit_callbacks
+    )
+    assert again.user.pk == m.user.pk and again.user.is_active
+    assert client.get(fresh, follow=True).context["validlink"]
+    assert client.get(link).status_code != 410  # the old link: merely spent now, not revoked
+    assert not client.get(link, follow=True).context["validlink"]
+
+
+def test_an_invitation_is_revoked_only_while_pending_and_only_by_an_admin(
+    make_user, alice, root, django_capture_on_commit_callbacks
+):
+    project = bare(annotators=[alice])
+    with pytest.raises(Conflict) as caught:
+        members.invitation_revoke(
+            membership=Membership.objects.get(user=alice), origin=Origin(root)
+        )
+    assert caught.value.problems[0].field == "user" and "remove them" in str(caught.value)
+    m, _ = _invite(project, "x@example.com", Origin(root), django_capture_on_commit_callbacks)
+    with pytest.raises(NotFound):
+        members.invitation_revoke(membership=m, origin=Origin(alice, AuditEvent.Via.PAGE))
+    assert Membership.objects.filter(pk=m.pk).exists()
+    assert actions() == ["invitation.send"]
+
+
+def test_revoking_one_of_two_invitations_keeps_the_link_for_the_other_project(
+    client, root, django_capture_on_commit_callbacks
+):
+    a, b = bare("A"), bare("B")
+    m, _ = _invite(a, "two@example.com", Origin(root), django_capture_on_commit_callbacks)
+    _, link = _invite(b, "two@example.com", Origin(root), django_capture_on_commit_callbacks)
+    members.invitation_revoke(membership=m, origin=Origin(root))
+    assert client.get(link, follow=True).context["validlink"]
+    assert list(Membership.objects.filter(user=m.user).values_list("project", flat=True)) == [b.pk]
+    assert AuditEvent.objects.get(action="invitation.revoke").data["link_stopped"] is False
+
+
 def test_inviting_an_address_that_has_an_account_asks_to_add_it_instead(make_project, make_user):
     make_user("carla", email="carla@example.com")
     project = bare()
@@ -351,6 +416,12 @@ def test_admins_manage_members_on_the_page(
     assert not Membership.objects.filter(project=project, user=alice).exists()
     assert len(mail.outbox) == 1
     assert actions() == ["member.add", "invitation.send", "member.role", "member.remove"]
+    invited = Membership.objects.get(project=project, user__email="z@example.com")
+    page = client.get(url).content.decode()
+    assert "Revoke invitation" in page
+    client.post(reverse("workspace:member", args=[project.pk, invited.user_id]), {"revoke": "1"})
+    assert not Membership.objects.filter(pk=invited.pk).exists()
+    assert actions()[-1] == "invitation.revoke"
 
 
 def test_archived_projects_leave_the_home_page_and_are_listed_apart(client, make_project, root):

@@ -19,6 +19,19 @@ def _event(w, project) -> int:
     return record("job.launch", origin=Origin(w.root), project=project).pk
 
 
+def _invitee(w) -> int:
+    """Someone invited to A who has not set a password yet, made when the URL is."""
+    from django.contrib.auth import get_user_model
+
+    from feedback_app.core.models import Membership
+
+    user = get_user_model()(username=f"invitee{get_user_model().objects.count()}")
+    user.set_unusable_password()
+    user.save()
+    Membership.objects.create(project=w.project_a, user=user)
+    return user.pk
+
+
 def _ranking_body(w):
     ids = sorted(c.pk for c in w.task_a.candidates.all())
     return {"ranking": [[i] for i in ids]}
@@ -56,6 +69,12 @@ ENDPOINTS = [
     ("invitation send", "post", lambda w: f"/api/v1/projects/{w.project_a.pk}/invitations/",
      lambda w: {"email": "new@example.com", "role": "annotator"},
      [401, 401, 403, 404, 201, 201]),
+    ("invitation revoke", "delete",
+     lambda w: f"/api/v1/projects/{w.project_a.pk}/invitations/{_invitee(w)}/", None,
+     [401, 401, 403, 404, 204, 204]),
+    ("invitation revoke, accepted", "delete",
+     lambda w: f"/api/v1/projects/{w.project_a.pk}/invitations/{w.alice.pk}/", None,
+     [401, 401, 403, 404, 409, 409]),
     # dave administers every project of alice (A); carol is an admin, so only staff may.
     ("deactivate an annotator", "post", lambda w: f"/api/v1/users/{w.alice.pk}/deactivate/",
      None, [401, 401, 404, 404, 200, 200]),

@@ -51,7 +51,18 @@ def launchable(world, make_snapshot):
 
 
 def test_every_kind_is_covered():
-    assert set(LAUNCH) == set(kinds.KINDS)
+    assert set(LAUNCH) == set(kinds.KINDS) - {"import_archive"}  # started by its upload only
+
+
+def test_an_archive_import_is_not_launched_by_name(world):
+    response = world.client("root").post(
+        "/api/v1/jobs/",
+        {"project": world.project_a.pk, "kind": "import_archive", "params": {"upload": "x.zip"}},
+        "json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "kind"
+    assert "import-archive" in response.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("kind", list(LAUNCH))

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from feedback_app.annotation import handout, submit
+from feedback_app.core.models import Job
 from feedback_app.workspace import archive
 
 PAIR_QUERIES = [
@@ -34,6 +35,22 @@ PAIR_QUERIES = [
 def _snapshots(settings, tmp_path):
     settings.SNAPSHOT_DIR = tmp_path / "snapshots"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _import(client: APIClient, data: bytes, **fields):
+    """POST an archive (202 and a job), then run the job here as a worker would: (response,
+    the job refreshed)."""
+    from feedback_app.finetuning import jobs, kinds
+
+    response = client.post(
+        "/api/v1/projects/import-archive/", {"file": io.BytesIO(data), **fields}, format="multipart"
+    )
+    if response.status_code != 202:
+        return response, None
+    job = Job.objects.get(pk=response.json()["id"])
+    jobs.job_execute(job_id=job.pk, worker="test", runners=kinds.RUNNERS)
+    job.refresh_from_db()
+    return response, job
 
 
 def _staff() -> APIClient:
@@ -228,21 +245,20 @@ def test_export_then_import_into_an_empty_database_gives_byte_identical_pairs(
     call_command("flush", interactive=False)
     assert not Project.objects.exists()
     client = _staff()
-    response = client.post(
-        "/api/v1/projects/import-archive/",
-        {"file": io.BytesIO(first)},
-        format="multipart",
-    )
-    assert response.status_code == 201, response.json()
-    body = response.json()
+    response, job = _import(client, first)
+    assert response.status_code == 202, response.json()
+    assert job.status == "succeeded", job.error
+    body = job.outputs
     assert body["users_created"] == ["ann", "ben", "cat", "dee"]
     new = Project.objects.get(pk=body["project"])
+    assert new.pk == response.json()["project"] and not new.archived
     after = {q: _pairs(client, new.pk, q) for q in PAIR_QUERIES}
     assert after == before
     again = _by_place(_pairs(client, new.pk, "?metadata=true&include_edits=true"), new.pk)
     assert again == with_ids and any("task" in row for row in with_ids)
     quality_refresh(project=new)
     assert _pairs(client, new.pk, "?flagged_weight=0") == before_flagged
+    job.delete()  # the import's own job is the one row the first instance never had
     assert _renumbered(_archive(client, new.pk)) == _renumbered(first)
 
 
@@ -400,37 +416,35 @@ def test_bad_archive_is_refused_naming_the_problem_and_nothing_is_written(
         data, field = out.getvalue(), "file"
     else:
         data = spoil(small_archive)
-    response = _staff().post(
-        "/api/v1/projects/import-archive/", {"file": io.BytesIO(data)}, format="multipart"
-    )
-    assert response.status_code == 400, response.json()
-    errors = response.json()["errors"]
-    assert any(e["field"] == field and e["line"] == line for e in errors), errors
-    assert not Project.objects.exists() and not Prompt.objects.exists()
+    response, job = _import(_staff(), data)
+    if job is None:  # refused at upload: what the zip's directory, manifest and project.json show
+        assert response.status_code == 400, response.json()
+        errors = response.json()["errors"]
+        assert any(e["field"] == field and e["line"] == line for e in errors), errors
+        assert not Project.objects.exists()
+    else:  # the rows: the job fails naming member, line and field, and leaves its project empty
+        assert job.status == "failed"
+        where = f"line {line}: " if line is not None else ""
+        assert f"{where}{field}: " in job.error or job.error.endswith(f"{field}"), job.error
+        assert list(Project.objects.values_list("name", "archived")) == [
+            (f"Small (import failed {job.project_id})", True)
+        ]
+    assert not Prompt.objects.exists()
 
 
 def test_the_unchanged_archive_imports(small_archive):
-    response = _staff().post(
-        "/api/v1/projects/import-archive/", {"file": io.BytesIO(small_archive)}, format="multipart"
-    )
-    assert response.status_code == 201, response.json()
-    assert response.json()["rows"]["rankings.jsonl"] == 2
+    response, job = _import(_staff(), small_archive)
+    assert response.status_code == 202, response.json()
+    assert job.status == "succeeded" and job.outputs["rows"]["rankings.jsonl"] == 2
 
 
 def test_a_taken_name_is_a_conflict_and_another_name_imports(small_archive):
     client = _staff()
-    client.post("/api/v1/projects/import-archive/", {"file": io.BytesIO(small_archive)},
-                format="multipart")  # fmt: skip
-    again = client.post(
-        "/api/v1/projects/import-archive/", {"file": io.BytesIO(small_archive)}, format="multipart"
-    )
+    _import(client, small_archive)
+    again, _ = _import(client, small_archive)
     assert again.status_code == 409 and again.json()["errors"][0]["field"] == "name"
-    renamed = client.post(
-        "/api/v1/projects/import-archive/",
-        {"file": io.BytesIO(small_archive), "name": "Small 2"},
-        format="multipart",
-    )
-    assert renamed.status_code == 201 and renamed.json()["name"] == "Small 2"
+    renamed, job = _import(client, small_archive, name="Small 2")
+    assert renamed.status_code == 202 and job.project.name == "Small 2"
 
 
 def test_an_archive_that_unpacks_beyond_the_limit_is_refused(small_archive, settings):

@@ -47,6 +47,7 @@ def test_the_worker_and_the_loop_page_read_the_registry():
         "train_rloo", "train_ensemble", "train_best_of_n", "train_online_dpo", "evaluate",
         "review_scores", "build_base",
     } == kinds.TORCH_KINDS  # fmt: skip
-    # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API).
-    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base"}
+    # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API),
+    # import_archive by its upload.
+    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base", "import_archive"}
     assert views.FORMS is kinds.FORMS

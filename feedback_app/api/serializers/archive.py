@@ -12,16 +12,3 @@ class ArchiveUploadSerializer(serializers.Serializer):
         max_length=200,
         help_text="Name the new project this (default: the name in the archive).",
     )
-
-
-class ArchiveImportResultSerializer(serializers.Serializer):
-    project = serializers.IntegerField(help_text="The new project's id.")
-    name = serializers.CharField()
-    rows = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Rows imported per archive member."
-    )
-    users_created = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="Usernames that did not exist here: created inactive, without a password.",
-    )
-    notes = serializers.ListField(child=serializers.CharField())

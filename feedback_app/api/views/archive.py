@@ -13,10 +13,12 @@ from rest_framework.views import APIView
 from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.core import access
 from feedback_app.core.audit import Origin
+from feedback_app.finetuning import services
 from feedback_app.workspace import archive
 
 from .. import permissions
-from ..serializers.archive import ArchiveImportResultSerializer, ArchiveUploadSerializer
+from ..serializers.archive import ArchiveUploadSerializer
+from ..serializers.loop import JobSerializer
 
 
 class ProjectArchiveApi(APIView):
@@ -43,14 +45,16 @@ class ProjectArchiveApi(APIView):
 
 
 class ArchiveImportApi(APIView):
-    """Create a new project from an archive, all or nothing (staff only)."""
+    """Create a new project from an archive, all or nothing (staff only): the upload is checked
+    (400s naming the member) and a job writes its rows; 202 with the job (its `project` is the
+    new project, hidden until the job succeeds; its `outputs` the rows per member)."""
 
     parser_classes = [MultiPartParser]
     max_body_setting = "ARCHIVE_MAX_BYTES"  # common/middleware.py answers 413 beyond it
 
     @extend_schema(
         request={"multipart/form-data": ArchiveUploadSerializer},
-        responses={201: ArchiveImportResultSerializer},
+        responses={202: JobSerializer},
         operation_id="projects_archive_import",
     )
     def post(self, request: Request) -> Response:
@@ -61,12 +65,5 @@ class ArchiveImportApi(APIView):
         name = request.data.get("name") or None
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise InvalidInput(Problem("name", "at most 200 characters of text"))
-        result = archive.archive_import(file=upload, name=name, origin=Origin.of(request))
-        body = {
-            "project": result.project.pk,
-            "name": result.project.name,
-            "rows": result.rows,
-            "users_created": result.users_created,
-            "notes": result.notes,
-        }
-        return Response(ArchiveImportResultSerializer(body).data, status=status.HTTP_201_CREATED)
+        job = services.archive_import_launch(file=upload, name=name, origin=Origin.of(request))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,4 @@
-"""A project's members (list, add, change role, remove), invitations by e-mail, and
+"""A project's members (list, add, change role, remove), invitations by e-mail (send, revoke), and
 deactivating an account. The rules are `workspace/members.py`'s; these only parse and answer."""
 
 from __future__ import annotations
@@ -136,6 +136,20 @@ class InvitationsApi(APIView):
             absolute=request.build_absolute_uri,
         )
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationApi(APIView):
+    """Revoke a pending invitation (the invitee has not set a password yet): they leave the
+    project and, unless another project still invites them, their link stops working (410)."""
+
+    @extend_schema(responses={204: None}, operation_id="projects_invitations_revoke")
+    def delete(self, request: Request, project_id: int, user_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        membership = get_object_or_404(
+            Membership.objects.select_related("user", "project"), project=project, user_id=user_id
+        )
+        members.invitation_revoke(membership=membership, origin=Origin.of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _account(request: Request, user_id: int):  # noqa: ANN202

@@ -7,6 +7,7 @@ them (a stage's train function when it runs), so the web process, which imports 
 through the registry, never loads them; that is the only reason for an import inside a function.
 """
 
+from .archive import run_import_archive
 from .base_model import run_build_base
 from .datasets import run_build_dataset
 from .evaluation import policy_evaluate, run_evaluate, run_promote
@@ -20,6 +21,7 @@ __all__ = [
     "run_build_dataset",
     "run_evaluate",
     "run_generate",
+    "run_import_archive",
     "run_promote",
     "run_review_scores",
     "run_stage",

@@ -20,8 +20,10 @@ Stored HTML is never read from an archive: it carries a keyed MAC (common/render
 another instance's key cannot vouch for, so the text is imported and rendered again here
 (`render()`, the models' one renderer); an archive with an HTML field is refused.
 
-The import is one transaction: a bad archive answers a 400 naming the member, the line and the
-field, and nothing is written.
+The import is all or nothing without one long transaction (`staged.py`): the upload's cheap
+checks answer a 400 at once; the rows are written in chunks into a hidden project, which is shown
+when the last is in; a problem later (named by member, line and field) or a cancel deletes what
+was written. Through the API it runs as a job (finetuning's `import_archive` kind).
 """
 
 from .export import archive_export, archive_stream, archive_write
@@ -37,8 +39,8 @@ from .format import (
     table_register,
     tables,
 )
-from .importing import archive_import
 from .reading import ImportResult
+from .staged import Staged, archive_import, archive_import_run, archive_stage
 
 __all__ = [
     "FORMAT",
@@ -49,9 +51,12 @@ __all__ = [
     "USER",
     "VERSION",
     "ImportResult",
+    "Staged",
     "Table",
     "archive_export",
     "archive_import",
+    "archive_import_run",
+    "archive_stage",
     "archive_stream",
     "archive_write",
     "table_register",

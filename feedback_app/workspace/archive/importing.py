@@ -1,14 +1,16 @@
-"""The import's second half: writing a new project from a checked archive, all or nothing, ids
-remapped, HTML rendered again here, and the import recorded in the audit log."""
+"""The import's second half, row by row: each member's rows checked, ids remapped, HTML
+rendered again here, and written ARCHIVE_CHUNK_ROWS rows a transaction. The run around it (the
+hidden project, the clean-up that makes it all or nothing, the audit event) is `staged.py`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, connection, models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from feedback_app.annotation.importing import MAX_TEXT, prompt_hash
@@ -20,33 +22,24 @@ from feedback_app.annotation.models import (
     Ranking,
     Task,
 )
-from feedback_app.annotation.quality_refresh import send_refresh
 from feedback_app.annotation.rankings import check_ranking, payload_hash
-from feedback_app.annotation.task_writer import tasks_refresh
-from feedback_app.common.errors import Conflict, InvalidInput, Problem
+from feedback_app.common.errors import InvalidInput, Problem
 from feedback_app.common.storable import character_problem
-from feedback_app.core import access
-from feedback_app.core.audit import Origin, record
 from feedback_app.core.models import (
     Job,
     Project,
 )
 
 from .format import (
-    CHUNK,
     HTML_FIELDS,
     MAX_PROBLEMS,
-    NOTES,
-    PROJECT,
     USER,
     Progress,
     Table,
     _fields,
-    _project_fields,
     _ref_of,
-    tables,
 )
-from .reading import ImportResult, _check_manifest, _Reader, _value
+from .reading import _Reader, _value
 
 
 @dataclass
@@ -247,6 +240,11 @@ def _write(state: _State, table: Table, batch: list[tuple[int, models.Model, dic
     """
     if not batch or state.problems:
         return
+    with transaction.atomic():  # one chunk, one short transaction: other writers go on between
+        _insert(state, table, batch)
+
+
+def _insert(state: _State, table: Table, batch: list[tuple[int, models.Model, dict]]) -> None:
     model = table.model
     now = timezone.now()
     objs = []
@@ -276,6 +274,8 @@ def _import_table(
         if not table.optional:
             raise InvalidInput(Problem(table.member, "missing from the archive"))
         return 0
+    if progress is not None:
+        progress(table.member, 0)  # also where a cancel request is heard first
     fields = _fields(table.model)
     m2m = {f.name for f in table.model._meta.many_to_many}
     seen: set[int] = set()
@@ -301,7 +301,7 @@ def _import_table(
         if own:
             later.append((old, own, line))
         batch.append((old, obj, row))
-        if len(batch) >= CHUNK:
+        if len(batch) >= settings.ARCHIVE_CHUNK_ROWS:
             _write(state, table, batch)
             batch = []
             if progress is not None:
@@ -355,106 +355,3 @@ def _set_gold(state: _State, reader: _Reader) -> None:
     state.raise_if_any()
     if updates:
         Task.objects.bulk_update(updates, ["gold"])
-
-
-def _project_create(state: _State, row: dict, name: str | None) -> tuple[Project, dict]:
-    state.member = PROJECT
-    fields = _project_fields()
-    if name is not None:
-        row["name"] = name
-    values, refs = _row_values(state, None, fields, row, None)
-    state.raise_if_any()
-    if Project.objects.filter(name=values.get("name")).exists():
-        raise Conflict(
-            Problem("name", f"a project named {values.get('name')!r} exists; choose another name")
-        )
-    project = Project(**values)
-    try:
-        project.full_clean(validate_unique=False, validate_constraints=False)
-    except ValidationError as exc:
-        raise InvalidInput(
-            [Problem(f"{PROJECT}: {k}", "; ".join(v)) for k, v in exc.message_dict.items()]
-        ) from None
-    stamps = {k: v for k in ("created_at", "updated_at") if (v := values.get(k)) is not None}
-    project.save()
-    if stamps:  # save() set them to now; update() keeps the archived ones
-        Project.objects.filter(pk=project.pk).update(**stamps)
-    return project, refs
-
-
-def archive_import(
-    *,
-    file: IO[bytes],
-    name: str | None = None,
-    origin: Origin | None = None,
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Create a new project from an archive, all or nothing.
-
-    Checks the manifest first (format, version, sizes), then each member as it writes it, in
-    one transaction: any problem (a bad type, a ref to a row the archive lacks, a ranking that
-    is not an order of its task's candidates, stored HTML) rolls everything back and is raised
-    naming the member, the line and the field. Missing users are created inactive and without
-    a usable password (listed in the result). `name` replaces the archive's project name.
-    """
-    access.check_creates_projects(origin)
-    reader = _Reader(file)
-    manifest = _check_manifest(reader)
-    state = _State()
-    try:
-        with transaction.atomic():
-            project, project_refs = _project_create(state, reader.json(PROJECT), name)
-            rows = {}
-            for table in tables():
-                rows[table.member] = _import_table(state, reader, table, project, progress)
-                if table.member == "candidates.jsonl":
-                    _set_gold(state, reader)
-                    state.member = table.member
-                listed = manifest["members"].get(table.member, {}).get("rows", 0)
-                if rows[table.member] != listed:
-                    raise InvalidInput(
-                        Problem(
-                            table.member,
-                            f"has {rows[table.member]} rows; the manifest says {listed}",
-                        )
-                    )
-            _set_project_refs(state, project, project_refs)
-            record(
-                "project.import",
-                origin=origin,
-                project=project,
-                target=project.name,
-                data={
-                    "archive_project": manifest.get("project"),
-                    "exported_at": manifest.get("exported_at"),
-                    "rows": rows,
-                    "users_created": state.users_created,
-                },
-            )
-            transaction.on_commit(lambda: _after_import(project))
-    except (IntegrityError, DataError) as exc:
-        raise InvalidInput(
-            Problem(state.member or "file", f"breaks a rule of the database ({exc})".strip())
-        ) from None
-    notes = list(NOTES)
-    if state.users_created:
-        notes.append(
-            f"{len(state.users_created)} users did not exist here and were created inactive "
-            "without a password: activate or invite them."
-        )
-    return ImportResult(project, rows, state.users_created, notes)
-
-
-def _set_project_refs(state: _State, project: Project, refs: dict[str, tuple[str, Any]]) -> None:
-    state.member = PROJECT
-    for attname, (key, raw) in refs.items():
-        setattr(project, attname, state.ref(key, raw, attname.removesuffix("_id"), None))
-    state.raise_if_any()
-    if refs:
-        project.save(update_fields=list(refs))
-
-
-def _after_import(project: Project) -> None:
-    """What a new project's tasks need (counts, planner statistics) and its quality report."""
-    tasks_refresh(project)
-    send_refresh(project.pk)

@@ -17,7 +17,8 @@ from .project_export import _progress_line
 class Command(BaseCommand):
     help = (
         "Create a new project from an archive written by `project_export` (or the API), in "
-        "one transaction: a bad archive writes nothing and each problem is named. Users "
+        "this process and in chunks (the API runs the same import as a job): a bad archive "
+        "leaves nothing and each problem is named. Users "
         "missing here are created inactive, without a password."
     )
 
