@@ -99,6 +99,11 @@ _AFTER_STAGES = (
         "build_base", "Build the offline base model", checkers.check_build_base,
         runners.run_build_base, QUEUE_TRAINING, torch=True,
     ),
+    # No launch form: the members page's judge list launches it (and the API, as any kind).
+    JobKind(
+        "judge_round", "Judge a round", checkers.check_judge_round, runners.run_judge_round,
+        QUEUE_GENERATION, torch=True,
+    ),
 )  # fmt: skip
 
 

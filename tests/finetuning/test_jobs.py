@@ -74,6 +74,7 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "promote": "default",
         "review_scores": "generation",  # quick work (issue 25): not behind training
         "build_base": "gpu",
+        "judge_round": "generation",
     }
 
 

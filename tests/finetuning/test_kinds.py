@@ -44,8 +44,9 @@ def test_the_worker_and_the_loop_page_read_the_registry():
     assert {name: kind.run for name, kind in kinds.KINDS.items()} == kinds.RUNNERS
     assert {
         "generate", "train_reward", "train_dpo", "train_sft", "train_kto", "train_grpo",
-        "train_rloo", "evaluate", "review_scores", "build_base",
+        "train_rloo", "evaluate", "review_scores", "build_base", "judge_round",
     } == kinds.TORCH_KINDS  # fmt: skip
     # Launched from elsewhere: promote from the models page, build_base by `make run` (and the API).
-    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base"}
+    # judge_round from the API (issue 23).
+    assert set(kinds.FORMS) == set(kinds.KINDS) - {"promote", "build_base", "judge_round"}
     assert views.FORMS is kinds.FORMS
