@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
-from feedback_app.annotation.models import JudgeVote
+from feedback_app.annotation.models import JudgeVote, Ranking
 from feedback_app.core.models import Judge, Project
 from feedback_app.workspace.judges import judge_users
 
+from .models import QualityReport
+from .pairs import PairPolicy
 from .quality.calibration import (
     Calibration,
     JudgeComparison,
@@ -104,3 +106,31 @@ def trusted_judges(*, project: Project, figure: list[dict] | None) -> set[int]:
     """User ids of the judges whose votes may count, by the stored figure (none without one)."""
     ids = {row["judge"] for row in figure or [] if row["trusted"]}
     return set(Judge.objects.filter(pk__in=ids).values_list("user_id", flat=True))
+
+
+def vote_weights(
+    *, project: Project, policy: PairPolicy, weights: Mapping[int, float] | None
+) -> dict[int, float] | None:
+    """annotator -> vote weight with the policy's `votes` applied: a judge counts 0 unless the
+    policy takes judges and the stored calibration trusts it (then `judge_weight`, or 1 for
+    "judges"); under "judges" the people count 0. None: everyone counts 1."""
+    judges = judge_users(project.pk)
+    if not judges:
+        return None if weights is None else dict(weights)
+    out = dict(weights or {})
+    out.update(dict.fromkeys(judges, 0.0))
+    if policy.votes == "people":
+        return out
+    report = QualityReport.objects.filter(project=project).only("figures").first()
+    figure = (report.figures or {}).get("judges") if report is not None else None
+    weight = policy.judge_weight if policy.votes == "both" else 1.0
+    out.update(dict.fromkeys(trusted_judges(project=project, figure=figure), weight))
+    if policy.votes == "judges":
+        people = (
+            Ranking.objects.filter(task__project=project)
+            .exclude(annotator_id__in=judges)
+            .values_list("annotator_id", flat=True)
+            .distinct()
+        )
+        out.update(dict.fromkeys(people, 0.0))
+    return out

@@ -99,3 +99,42 @@ def test_judges_figures_are_on_the_quality_page_and_api(judged, alice, bob, clie
     body = client_for(alice).get(f"/api/v1/projects/{project.pk}/quality/judges/").json()
     assert body["figure"][0]["name"] == "ai"
     assert body["figure"][0]["people"]["agreement"]["value"] == 1.0
+
+
+def _pairs(project, **policy) -> int:
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.rows import RowQuery, pair_rows_by_task
+
+    q = RowQuery(policy=PairPolicy(**policy))
+    return sum(len(rows) for _, rows in pair_rows_by_task(project, q))
+
+
+def test_a_snapshot_policy_takes_people_judges_or_both(judged, alice, bob):
+    project, judge = judged
+    project.judge_min_agreement = 0.5
+    project.save()
+    rank_round(project, [alice, bob], judge.user)
+    assert _pairs(project) == 36  # people's votes only, as before judges
+    assert _pairs(project, min_votes=3) == 0  # two people: never three votes
+    assert _pairs(project, votes="judges") == 0  # no calibration stored yet: not trusted
+    reports.quality_refresh(project=project)
+    assert _pairs(project, votes="judges") == 36
+    assert _pairs(project, votes="both", min_votes=3) == 36  # two people and the judge
+    assert _pairs(project, votes="both", judge_weight=0.5, min_votes=3) == 0  # 2.5 votes
+
+
+def test_an_untrusted_judge_never_counts(judged, alice, bob):
+    project, judge = judged
+    rank_round(project, [alice, bob], judge.user, flip=True)
+    reports.quality_refresh(project=project)
+    assert _pairs(project, votes="judges") == 0
+    assert _pairs(project, votes="both", min_votes=3) == 0
+
+
+def test_a_policy_records_whose_votes_it_took():
+    from feedback_app.preferences.pairs import PairPolicy
+
+    assert "votes" not in PairPolicy().to_dict()  # old snapshots keep their hash
+    assert PairPolicy(votes="both", judge_weight=0.5).to_dict()["votes"] == "both"
+    with pytest.raises(ValueError, match="votes"):
+        PairPolicy(votes="robots")
