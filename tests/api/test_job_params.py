@@ -36,7 +36,6 @@ KTO_ROWS = [
 @pytest.fixture
 def launchable(world, make_snapshot):
     from feedback_app.finetuning.versions import model_register
-
     from feedback_app.workspace.judges import JudgeSpec, judge_add
 
     model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
