@@ -320,3 +320,23 @@ class Ranking(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.annotator} ranked task {self.task_id}"
+
+
+class JudgeVote(models.Model):
+    """What an AI judge's ranking rests on (issue 23): each pair's verdict in both orders.
+
+    comparisons: [{"a": id, "b": id, "a_first": v, "b_first": v, "margin": m}] with candidate
+    ids a < b and verdicts +1 (a better), 0, -1 in each order; the ranking itself is the
+    Copeland grouping of them. `confidence` is the smallest |margin| (0 when a pair flipped
+    with the order): triage hands people the least sure first.
+    """
+
+    ranking = models.OneToOneField(Ranking, on_delete=models.CASCADE, related_name="judge_vote")
+    comparisons = models.JSONField(default=list)
+    inconsistent = models.PositiveSmallIntegerField(default=0)
+    confidence = models.FloatField(default=0.0)
+    tokens = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"judge vote on ranking {self.ranking_id}"

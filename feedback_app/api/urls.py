@@ -70,6 +70,11 @@ urlpatterns = [
         name="project-members",
     ),
     path(
+        "projects/<id:project_id>/judges/",
+        members.ProjectJudgesApi.as_view(),
+        name="project-judges",
+    ),
+    path(
         "projects/<id:project_id>/members/<id:user_id>/",
         members.ProjectMemberApi.as_view(),
         name="project-member",

@@ -87,6 +87,19 @@ class Project(TimeStampedModel):
         default=False,
         help_text="Choose each round's prompts where the reward model is least certain.",
     )
+    # AI judges (issue 23): a judge's votes count (datasets, triage) only while the lower end
+    # of its agreement interval with people reaches this (preferences/quality/calibration.py).
+    judge_min_agreement = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Least agreement with people (95 % lower bound) for a judge's votes to count.",
+    )
+    # Triage: people are handed first the tasks a judge ranked unsure (position-inconsistent,
+    # low margin) or against another judge (annotation/handout.py).
+    judge_triage = models.BooleanField(
+        default=False,
+        help_text="Hand people first the tasks an AI judge is unsure of or judges disagree on.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -137,6 +150,46 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
+
+
+class Judge(TimeStampedModel):
+    """An AI member of a project: a service user (never able to sign in) ranking through the
+    same hand-out and submit as people, and how to build it.
+
+    The API key of an endpoint is never stored: `api_key_env` names the environment variable
+    the worker reads it from, so no page, log, export or archive can hold it.
+    """
+
+    class Kind(models.TextChoices):
+        CAUSAL_LM = "causal_lm", "Local causal LM"
+        REWARD_MODEL = "reward_model", "Reward model version"
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judges")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judge"
+    )
+    kind = models.CharField(max_length=16, choices=Kind)
+    weights = models.CharField(
+        max_length=500, blank=True, help_text="Causal LM: a local path or hub id."
+    )
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="judges"
+    )
+    base_url = models.CharField(max_length=500, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable holding the key."
+    )
+    template = models.TextField(blank=True, help_text="Empty: the default judge template.")
+    mode = models.CharField(max_length=16, default="logprobs", blank=True)
+    tie_threshold = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
 
 
 class ModelVersion(TimeStampedModel):
@@ -221,6 +274,7 @@ class Job(TimeStampedModel):
             ("REVIEW_SCORES", ("review_scores", "Score the review queue")),
             ("BUILD_BASE", ("build_base", "Build the offline base model")),
             ("IMPORT_ARCHIVE", ("import_archive", "Import a project archive")),
+            ("JUDGE_ROUND", ("judge_round", "Judge a round")),
         ],
     )
 

@@ -104,6 +104,11 @@ _AFTER_STAGES = (
         "import_archive", "Import a project archive", checkers.check_import_archive,
         runners.run_import_archive, QUEUE_DEFAULT,
     ),
+    # No launch form: the members page's judge list launches it (and the API, as any kind).
+    JobKind(
+        "judge_round", "Judge a round", checkers.check_judge_round, runners.run_judge_round,
+        QUEUE_GENERATION, torch=True,
+    ),
 )  # fmt: skip
 
 

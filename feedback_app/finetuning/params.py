@@ -480,3 +480,23 @@ def check_import_archive(project: Project, params: dict[str, Any]) -> dict[str, 
         Problem("kind", "an archive import starts by uploading the archive to "
                 "/api/v1/projects/import-archive/")
     )  # fmt: skip
+
+
+def check_judge_round(project: Project, params: dict[str, Any]) -> dict[str, Any]:
+    """The judge (an AI member of this project) and at most how many tasks it ranks."""
+    from feedback_app.core.models import Judge, Membership
+
+    def is_id(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+    unknown = sorted(set(params) - {"judge", "limit"})
+    if unknown:
+        raise InvalidInput(Problem(unknown[0], "unknown parameter"))
+    judge_id = params.get("judge")
+    judge = Judge.objects.filter(project=project, pk=judge_id).first() if is_id(judge_id) else None
+    if judge is None or not Membership.objects.filter(project=project, user=judge.user).exists():
+        raise InvalidInput(Problem("judge", "an AI judge that is a member of this project"))
+    limit = params.get("limit")
+    if limit is not None and (not is_id(limit) or limit > 100_000):
+        raise InvalidInput(Problem("limit", "a whole number from 1 to 100000, or null"))
+    return {"judge": judge.pk, "limit": limit}

@@ -37,6 +37,19 @@ def agreement_chart(figure: dict) -> Chart:
     )
 
 
+def judges_chart(figure: list[dict]) -> Chart:
+    """Each judge's agreement with gold and with people, with its interval, beside the people's
+    own on the same tasks."""
+    rows = []
+    for j in figure:
+        for ref in ("gold", "people"):
+            f = j[ref]
+            for label, i in ((j["name"], f["agreement"]), ("people", f["reference_agreement"])):
+                if i["value"] is not None:
+                    rows.append((f"{label} vs {ref}", i["value"], i["low"], i["high"]))
+    return interval_chart(rows, x_label="agreement")
+
+
 def leaderboard_chart(figure: dict) -> Chart:
     """Bradley-Terry strengths with their bootstrap intervals, strongest first."""
     return interval_chart(
@@ -101,6 +114,7 @@ PAGES = {
     "leaderboard": "Leaderboard",
     "progress": "Progress",
     "reward_models": "Reward models",
+    "judges": "AI judges",
 }
 
 
@@ -148,4 +162,6 @@ def page_context(figure_name: str, figures: dict, page: int = 1) -> dict:
         context["chart"] = reward_models_chart(figure)
         context["learning_chart"] = learning_curve_chart(figure)
         context["learning_warning"] = learning_warning(figure)
+    elif figure_name == "judges":
+        context["chart"] = judges_chart(figure)
     return context

@@ -131,6 +131,9 @@ def aggregate(
     return [table[k] for k in sorted(table)]
 
 
+VOTE_SOURCES = ("people", "judges", "both")
+
+
 @dataclass(frozen=True)
 class PairPolicy:
     """Which aggregated pairs become training data.
@@ -143,6 +146,9 @@ class PairPolicy:
     users' clicks stay apart unless a snapshot asks for both. flagged_weight: what a vote of an
     annotator flagged on the quality report (`FLAGS_THAT_DISCOUNT`) counts: 1 as anyone's (the
     default), 0 dropped, in between weighted; the snapshot records whom it applied to.
+    votes: whose rankings count (issue 23): "people" (the default: no AI judge's), "judges"
+    (only trusted judges': docs/quality.md, "AI judges") or "both", a trusted judge's vote
+    then counting judge_weight (0..1) of a person's. Untrusted judges never count.
     """
 
     # Bounds as the training configs declare theirs (the launch form reads them from here):
@@ -159,6 +165,8 @@ class PairPolicy:
     # (`origin: "edit"` in an export's metadata).
     include_edits: bool = False
     flagged_weight: float = bounded(1.0, Range(0, 1))
+    votes: str = "people"
+    judge_weight: float = bounded(1.0, Range(0, 1))
 
     def __post_init__(self) -> None:
         """Raise ValueError ("field: rule") for a value out of type or bounds."""
@@ -167,6 +175,8 @@ class PairPolicy:
         except ConfigError as exc:
             # Only the rule, not the value: `got ...` repeats what the user just sent.
             raise ValueError(str(exc).partition(", got")[0]) from None
+        if self.votes not in VOTE_SOURCES:
+            raise ValueError(f"votes: one of {', '.join(VOTE_SOURCES)}")
         for name in (
             "drop_all_bad",
             "drop_unsafe",
@@ -186,6 +196,10 @@ class PairPolicy:
                 del data[flag]
         if self.flagged_weight == 1:
             del data["flagged_weight"]
+        if self.votes == "people":  # as before judges: snapshots keep their hash
+            del data["votes"]
+        if self.votes != "both" or self.judge_weight == 1:
+            del data["judge_weight"]
         return data
 
     @property

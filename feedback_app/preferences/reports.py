@@ -10,6 +10,7 @@ report").
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping
@@ -29,6 +30,7 @@ from feedback_app.core.models import ModelVersion, Project
 from training.stats import wilson_interval
 
 from . import selectors
+from .judge_figures import judges_figure, people_only
 from .models import QualityReport
 from .quality.agreement import (
     AgreementCounts,
@@ -44,8 +46,9 @@ from .quality.reliability import AnnotatorReliability, Rate, annotator_reliabili
 
 # The shape of `QualityReport.figures`; raise it when a figure's JSON changes shape, so pages
 # can say "refresh to see this" instead of failing on an old report.
-REPORT_VERSION = 1
-FIGURES = ("agreement", "reliability", "leaderboard", "progress", "reward_models")
+# 2: people's figures leave the AI judges' rankings out; the "judges" figure (issue 23).
+REPORT_VERSION = 2
+FIGURES = ("agreement", "reliability", "leaderboard", "progress", "reward_models", "judges")
 # Bootstrap replicates of the leaderboard's intervals (docs/quality.md, "Intervals").
 LEADERBOARD_REPLICATES = 200
 # Beyond this many new rankings the page says "N+": counting them all would be the scan the
@@ -119,12 +122,19 @@ def quality_refresh(*, project: Project) -> QualityReport:
     """Compute every figure of `project` from its rows and store them (one row per project)."""
     started = time.monotonic()
     rows = project_rows(project=project)
+    people = people_only(rows.judgements, project.pk)
+    judges = judges_figure(
+        project=project, people=people, gold=(gold := gold_orders(project=project)),
+        lengths=rows.lengths,
+    )  # fmt: skip
+    rows = dataclasses.replace(rows, judgements=people)
     figures = {
         "agreement": agreement_figure(rows),
-        "reliability": reliability_figure(rows, gold=gold_orders(project=project)),
+        "reliability": reliability_figure(rows, gold=gold),
         "leaderboard": leaderboard_figure(rows, project=project),
         "progress": progress_figure(rows),
         "reward_models": reward_models_figure(project=project),
+        "judges": judges,
     }
     values = {
         "version": REPORT_VERSION,

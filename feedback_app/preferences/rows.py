@@ -37,6 +37,7 @@ from feedback_app.core.models import Project
 
 from .dataset import PromptView, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
+from .judge_figures import vote_weights
 from .models import DeploymentFeedback
 from .pairs import (
     FLAGS_THAT_DISCOUNT,
@@ -240,6 +241,7 @@ def pair_rows_by_task(
         weights = flagged_weights(q.policy, flagged)
         if counts is not None:
             counts.flagged = tuple(sorted(flagged))
+    weights = vote_weights(project=project, policy=q.policy, weights=weights)
     per_task = kept_by_task(
         _parsed(
             _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)

@@ -27,6 +27,18 @@ class ProjectForm(forms.ModelForm):
         "ranking, up to this many. 0 or at most the rankings wanted: fixed overlap.",
     )
 
+    judge_min_agreement = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="An AI judge's votes count while the lower end of its agreement with people "
+        "reaches this (blank: 0.7).",
+    )
+
+    def clean_judge_min_agreement(self) -> float:
+        value = self.cleaned_data.get("judge_min_agreement")
+        return 0.7 if value is None else value
+
     # The generation defaults the page edits (a stop list is the API's).
     GENERATION = tuple(name for name in GENERATION_FIELDS if name != "stop")
 
@@ -40,6 +52,8 @@ class ProjectForm(forms.ModelForm):
             "lease_seconds": "Lease length (seconds)",
             "annotations_max": "Most rankings per task while votes disagree (0: fixed)",
             "active_selection": "Active selection of each round's prompts",
+            "judge_min_agreement": "Least agreement of an AI judge for its votes to count",
+            "judge_triage": "Triage: people first get the tasks AI judges are unsure of",
         }
         widgets = {"guidelines": forms.Textarea(attrs={"rows": 10, "data-preview-source": ""})}
 

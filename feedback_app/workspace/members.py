@@ -51,8 +51,9 @@ MAX_EMAIL = 254
 
 
 def members_of(project: Project) -> QuerySet[Membership]:
+    """The people of a project; its AI judges are listed apart (`judges.judges_of`)."""
     return (
-        Membership.objects.filter(project=project)
+        Membership.objects.filter(project=project, user__judge__isnull=True)
         .select_related("user")
         .order_by("role", "user__username")
     )

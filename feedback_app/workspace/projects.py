@@ -42,6 +42,8 @@ SETTINGS = (
     "generation",
     "annotations_max",
     "active_selection",
+    "judge_min_agreement",
+    "judge_triage",
 )
 # The generate job's parameters a project may give defaults for (finetuning/params.py).
 GENERATION_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop")

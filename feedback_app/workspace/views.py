@@ -23,7 +23,7 @@ from feedback_app.core import access
 from feedback_app.core.audit import Origin
 from feedback_app.core.models import MAX_GUIDELINES, Membership, Project
 
-from . import members, projects
+from . import judges, members, projects
 from .forms import InviteForm, MemberAddForm, ProjectForm, RoleForm
 
 
@@ -114,6 +114,7 @@ def _members_page(request: HttpRequest, project: Project, **forms: Form) -> Temp
     context = {
         "project": project,
         "members": members.members_of(project),
+        "judges": judges.judges_of(project),
         "add_form": forms.get("add_form") or MemberAddForm(),
         "invite_form": forms.get("invite_form") or InviteForm(auto_id=INVITE_IDS),
         "roles": Membership.Role.choices,

@@ -30,6 +30,7 @@ LAUNCH = {
     "promote": {"model_version": None},  # set to a version of the world below
     "review_scores": {"margin": 0.5},
     "build_base": {"size": "tiny", "first_round": {"temperature": 0.5}},
+    "judge_round": {"judge": None, "limit": 2},  # set to a judge of the world below
 }
 
 
@@ -43,8 +44,15 @@ KTO_ROWS = [
 @pytest.fixture
 def launchable(world, make_snapshot):
     from feedback_app.finetuning.versions import model_register
+    from feedback_app.workspace.judges import JudgeSpec, judge_add
 
     model_register(project=world.project_a, kind="reward", name="rm", weights="/nowhere-rm")
+    world.judge_a = judge_add(
+        project=world.project_a,
+        spec=JudgeSpec(
+            name="ai-a", kind="openai", base_url="http://127.0.0.1:9/v1", model_name="m"
+        ),
+    )
     make_snapshot(world.project_a, SFT_ROWS, kind="sft")
     make_snapshot(world.project_a, KTO_ROWS, kind="kto")
     return world
@@ -72,6 +80,8 @@ def test_a_jobs_stored_params_posted_back_create_an_equal_job(launchable, kind):
     params = dict(LAUNCH[kind])
     if kind == "promote":
         params["model_version"] = launchable.version_a.pk
+    if kind == "judge_round":
+        params["judge"] = launchable.judge_a.pk
     first = client.post("/api/v1/jobs/", {"project": a, "kind": kind, "params": params}, "json")
     assert first.status_code == 201, first.json()
     stored = client.get(f"/api/v1/jobs/{first.json()['id']}/").json()

@@ -78,6 +78,7 @@ def test_jobs_go_to_the_queue_of_their_kind(settings):
         "review_scores": "generation",  # quick work (issue 25): not behind training
         "build_base": "gpu",
         "import_archive": "default",
+        "judge_round": "generation",
     }
 
 

@@ -129,12 +129,46 @@ class RewardModelSerializer(serializers.Serializer):
     created_at = serializers.CharField()
 
 
+class IntervalSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(allow_null=True, help_text="95 % bootstrap over tasks.")
+    high = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="Pairs or comparisons it rests on.")
+
+
+class JudgeFiguresSerializer(serializers.Serializer):
+    reference = serializers.ChoiceField(choices=["gold", "people"])
+    tasks = serializers.IntegerField()
+    agreement = IntervalSerializer()
+    decided_accuracy = IntervalSerializer()
+    kappa = IntervalSerializer()
+    tau_b = IntervalSerializer()
+    position_consistency = IntervalSerializer()
+    picks_first_shown = IntervalSerializer()
+    longer_preferred = IntervalSerializer()
+    reference_longer_preferred = IntervalSerializer()
+    length_gap = IntervalSerializer()
+    reference_agreement = IntervalSerializer(help_text="The people's own figure: the yardstick.")
+
+
+class JudgeCalibrationSerializer(serializers.Serializer):
+    judge = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    min_agreement = serializers.FloatField(help_text="The project's judge_min_agreement.")
+    trusted = serializers.BooleanField(help_text="Its votes may count (docs/quality.md).")
+    flags = FlagSerializer(many=True)
+    gold = JudgeFiguresSerializer()
+    people = JudgeFiguresSerializer()
+
+
 class FiguresSerializer(serializers.Serializer):
     agreement = AgreementSerializer()
     reliability = ReliabilitySerializer(many=True)
     leaderboard = LeaderboardSerializer()
     progress = AnnotatorProgressSerializer(many=True)
     reward_models = RewardModelSerializer(many=True)
+    judges = JudgeCalibrationSerializer(many=True)
 
 
 FIGURE_SERIALIZERS = {name: field for name, field in FiguresSerializer().fields.items()}

@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from feedback_app.core import access
 from feedback_app.core.audit import Origin
-from feedback_app.core.models import Membership
-from feedback_app.workspace import members
+from feedback_app.core.models import Judge, Membership
+from feedback_app.workspace import judges, members
 
 from .. import permissions
 from ..parsers import refuse_unreadable_body
@@ -189,3 +189,56 @@ class AccountReactivateApi(APIView):
             user=_account(request, user_id), origin=Origin.of(request), active=True
         )
         return Response(AccountSerializer(user).data)
+
+
+class JudgeSerializer(serializers.Serializer):
+    """An AI member; the key is never here, only the environment variable it is read from."""
+
+    id = serializers.IntegerField(read_only=True)
+    user = serializers.IntegerField(source="user_id", read_only=True)
+    name = serializers.CharField(source="user.username", read_only=True)
+    kind = serializers.ChoiceField(choices=Judge.Kind.choices, read_only=True)
+    weights = serializers.CharField(read_only=True)
+    model_version = serializers.IntegerField(source="model_version_id", read_only=True)
+    base_url = serializers.CharField(read_only=True)
+    model_name = serializers.CharField(read_only=True)
+    api_key_env = serializers.CharField(read_only=True)
+    template = serializers.CharField(read_only=True)
+    mode = serializers.CharField(read_only=True)
+    tie_threshold = serializers.FloatField(read_only=True)
+
+
+class JudgeAddSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=150)
+    kind = serializers.ChoiceField(choices=Judge.Kind.choices)
+    weights = StrictCharField(max_length=500, required=False, default="", allow_blank=True)
+    model_version = serializers.IntegerField(required=False, allow_null=True, default=None)
+    base_url = StrictCharField(max_length=500, required=False, default="", allow_blank=True)
+    model_name = StrictCharField(max_length=200, required=False, default="", allow_blank=True)
+    api_key_env = StrictCharField(
+        max_length=100, required=False, default="", allow_blank=True,
+        help_text="Name of the environment variable the workers read the key from.",
+    )  # fmt: skip
+    template = StrictCharField(max_length=20_000, required=False, default="", allow_blank=True)
+    mode = serializers.ChoiceField(choices=judges.MODES, default="logprobs")
+    tie_threshold = serializers.FloatField(default=0.0)
+
+
+class ProjectJudgesApi(APIView):
+    """A project's AI judges (its admins only), listed apart from its people; add one."""
+
+    @extend_schema(responses={200: JudgeSerializer(many=True)}, operation_id="projects_judges_list")
+    def get(self, request: Request, project_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        return Response(JudgeSerializer(judges.judges_of(project), many=True).data)
+
+    @extend_schema(
+        request=JudgeAddSerializer,
+        responses={201: JudgeSerializer},
+        operation_id="projects_judges_add",
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = permissions.administered_project(request.user, project_id)
+        spec = judges.JudgeSpec(**_input(JudgeAddSerializer, request))
+        judge = judges.judge_add(project=project, spec=spec, origin=Origin.of(request))
+        return Response(JudgeSerializer(judge).data, status=status.HTTP_201_CREATED)

@@ -12,6 +12,7 @@ from .base_model import run_build_base
 from .datasets import run_build_dataset
 from .evaluation import policy_evaluate, run_evaluate, run_promote
 from .generation import run_generate
+from .judging import run_judge_round
 from .review import run_review_scores
 from .training import run_stage, run_train_dpo, run_train_reward, stage_runner
 
@@ -22,6 +23,7 @@ __all__ = [
     "run_evaluate",
     "run_generate",
     "run_import_archive",
+    "run_judge_round",
     "run_promote",
     "run_review_scores",
     "run_stage",

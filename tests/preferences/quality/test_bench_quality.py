@@ -43,5 +43,6 @@ def test_quality_bench_smoke_mode_exits_zero_and_times_every_figure_and_page():
         "quality/leaderboard",
         "quality/progress",
         "quality/reward_models",
+        "quality/judges",
         "API quality report",
     ]

@@ -1,0 +1,140 @@
+"""The AI judges' calibration on the quality pages and API (issue 23), and people's figures
+without the judges' rankings."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from feedback_app.annotation.handout import task_assign_next
+from feedback_app.annotation.judge_votes import judge_ranking_submit
+from feedback_app.annotation.submit import ranking_submit
+from feedback_app.core.models import Membership
+from feedback_app.preferences import reports
+from feedback_app.workspace.judges import JudgeSpec, judge_add
+from tests.api.conftest import client_for
+from training.judges.base import Cost, JudgeRanking, PairVerdict, Verdict
+
+pytestmark = pytest.mark.django_db
+
+
+def judge_ranking(order: list[int], best_first: list[int], *, flip: bool = False) -> JudgeRanking:
+    """A judge's ranking of candidates shown in `order` that prefers `best_first`'s order;
+    `flip`: every pair answered by position (first shown wins both times: ties)."""
+    rank = {c: i for i, c in enumerate(best_first)}
+    comparisons = []
+    for i in range(len(order)):
+        for j in range(i + 1, len(order)):
+            v = 1 if rank[order[i]] < rank[order[j]] else -1
+            a_first, b_first = (1, -1) if flip else (v, v)
+            verdict = Verdict(v if not flip else 0, 0.5 * v, "r", Cost(3, 0.01), a_first, b_first)
+            comparisons.append(PairVerdict(i, j, verdict))
+    groups = [[order.index(c)] for c in best_first] if not flip else [list(range(len(order)))]
+    return JudgeRanking(groups=groups, comparisons=comparisons)
+
+
+def rank_round(project, people, judge_user, *, flip=False):
+    """Every person and the judge rank every task: people best = lowest candidate id."""
+    for user in people:
+        while (a := task_assign_next(project=project, annotator=user)) is not None:
+            ids = sorted(a.display_order)
+            ranking_submit(task_id=a.task_id, annotator=user, groups=[[c] for c in ids])
+    while (a := task_assign_next(project=project, annotator=judge_user)) is not None:
+        order = list(a.display_order)
+        judge_ranking_submit(
+            task_id=a.task_id, project_id=project.pk, annotator=judge_user, order=order,
+            ranking=judge_ranking(order, sorted(order), flip=flip),
+        )  # fmt: skip
+
+
+@pytest.fixture
+def judged(make_project, make_user, alice, bob):
+    project = make_project(name="Q", k=3, overlap=3, n_tasks=12, annotators=[alice, bob])
+    Membership.objects.filter(project=project, user=alice).update(role="admin")
+    judge = judge_add(
+        project=project,
+        spec=JudgeSpec(name="ai", kind="openai", base_url="http://127.0.0.1:9/v1", model_name="m"),
+    )
+    return project, judge
+
+
+def test_a_judge_agreeing_with_people_is_measured_and_trusted(judged, alice, bob):
+    project, judge = judged
+    project.judge_min_agreement = 0.5
+    project.save()
+    rank_round(project, [alice, bob], judge.user)
+    figures = reports.quality_refresh(project=project).figures
+    (row,) = figures["judges"]
+    people = row["people"]
+    assert people["agreement"]["value"] == 1.0 and people["agreement"]["n"] == 36
+    assert people["position_consistency"]["value"] == 1.0
+    assert people["tau_b"]["value"] == 1.0
+    assert people["kappa"]["value"] is None  # one verdict only on both sides: chance is 1
+    assert row["trusted"] and not row["flags"]
+    # The people's own figures leave the judge out.
+    assert {r["annotator"] for r in figures["reliability"]} == {"alice", "bob"}
+
+
+def test_a_judge_reading_position_is_flagged_and_not_trusted(judged, alice, bob):
+    project, judge = judged
+    rank_round(project, [alice, bob], judge.user, flip=True)
+    (row,) = reports.quality_refresh(project=project).figures["judges"]
+    assert row["people"]["position_consistency"]["value"] == 0.0
+    assert row["people"]["picks_first_shown"]["value"] == 1.0
+    assert row["people"]["agreement"]["value"] == 0.0  # all ties against a strict majority
+    assert row["people"]["kappa"]["value"] == 0.0
+    assert not row["trusted"]
+    assert {"position", "agreement"} <= {f["code"] for f in row["flags"]}
+
+
+def test_judges_figures_are_on_the_quality_page_and_api(judged, alice, bob, client):
+    project, judge = judged
+    rank_round(project, [alice, bob], judge.user)
+    reports.quality_refresh(project=project)
+    client.force_login(alice)
+    page = client.get(reverse("preferences:quality-figure", args=[project.pk, "judges"]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="judge-ai-people"' in html and "1.00" in html
+    body = client_for(alice).get(f"/api/v1/projects/{project.pk}/quality/judges/").json()
+    assert body["figure"][0]["name"] == "ai"
+    assert body["figure"][0]["people"]["agreement"]["value"] == 1.0
+
+
+def _pairs(project, **policy) -> int:
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.rows import RowQuery, pair_rows_by_task
+
+    q = RowQuery(policy=PairPolicy(**policy))
+    return sum(len(rows) for _, rows in pair_rows_by_task(project, q))
+
+
+def test_a_snapshot_policy_takes_people_judges_or_both(judged, alice, bob):
+    project, judge = judged
+    project.judge_min_agreement = 0.5
+    project.save()
+    rank_round(project, [alice, bob], judge.user)
+    assert _pairs(project) == 36  # people's votes only, as before judges
+    assert _pairs(project, min_votes=3) == 0  # two people: never three votes
+    assert _pairs(project, votes="judges") == 0  # no calibration stored yet: not trusted
+    reports.quality_refresh(project=project)
+    assert _pairs(project, votes="judges") == 36
+    assert _pairs(project, votes="both", min_votes=3) == 36  # two people and the judge
+    assert _pairs(project, votes="both", judge_weight=0.5, min_votes=3) == 0  # 2.5 votes
+
+
+def test_an_untrusted_judge_never_counts(judged, alice, bob):
+    project, judge = judged
+    rank_round(project, [alice, bob], judge.user, flip=True)
+    reports.quality_refresh(project=project)
+    assert _pairs(project, votes="judges") == 0
+    assert _pairs(project, votes="both", min_votes=3) == 0
+
+
+def test_a_policy_records_whose_votes_it_took():
+    from feedback_app.preferences.pairs import PairPolicy
+
+    assert "votes" not in PairPolicy().to_dict()  # old snapshots keep their hash
+    assert PairPolicy(votes="both", judge_weight=0.5).to_dict()["votes"] == "both"
+    with pytest.raises(ValueError, match="votes"):
+        PairPolicy(votes="robots")
