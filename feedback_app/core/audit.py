@@ -50,6 +50,8 @@ ACTIONS: dict[str, str] = {
     "invitation.send": "invitation sent",
     "invitation.accept": "invitation accepted",
     "invitation.revoke": "invitation revoked",
+    "judge.add": "AI judge added",
+    "judge.remove": "AI judge removed",
     "account.deactivate": "account deactivated",
     "account.activate": "account reactivated",
     "prompts.import": "prompts imported",
