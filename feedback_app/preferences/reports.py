@@ -226,11 +226,12 @@ def reliability_figure(rows: ProjectRows, *, gold: Mapping[int, Mapping[int, int
 
 
 def _model_names(keys: list[Hashable], project: Project) -> dict[Hashable, dict]:
-    versions = dict(
-        ModelVersion.objects.filter(
+    versions = {  # the one version naming of pages and API (`ModelVersion.label`)
+        v.pk: v.label
+        for v in ModelVersion.objects.filter(
             project=project, pk__in=[k[1] for k in keys if k[0] == "v"]
-        ).values_list("pk", "name")
-    )
+        ).only("pk", "name", "stage")
+    }
     return {
         k: {"model_version": k[1], "name": versions.get(k[1], f"version {k[1]}")}
         if k[0] == "v"

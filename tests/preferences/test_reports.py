@@ -98,13 +98,15 @@ def test_project_agreement_is_the_sum_of_its_rounds_and_matches_the_pure_figure(
 @pytest.mark.django_db
 def test_leaderboard_puts_the_model_whose_candidates_win_first(simulated):
     # Candidates at import position 0 are the best (the bots' true order): give them model "a".
-    a = ModelVersion.objects.create(project=simulated, kind="policy", name="a", weights="x")
+    a = ModelVersion.objects.create(
+        project=simulated, kind="policy", name="a", weights="x", stage="dpo"
+    )
     b = ModelVersion.objects.create(project=simulated, kind="policy", name="b", weights="y")
     Candidate.objects.filter(task__project=simulated, position=0).update(model_version=a)
     Candidate.objects.filter(task__project=simulated, position__gt=0).update(model_version=b)
     board = reports.quality_refresh(project=simulated).figures["leaderboard"]
     names = [s["name"] for s in board["standings"]]
-    assert names == ["a", "b"]
+    assert names == ["a · DPO", "b"]  # the one naming of versions (ModelVersion.label)
     best = board["standings"][0]
     assert best["low"] <= best["strength"] <= best["high"]
     assert board["win_matrix"]["games"][0][1] == board["win_matrix"]["games"][1][0] > 0
