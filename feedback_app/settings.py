@@ -467,6 +467,7 @@ SPECTACULAR_SETTINGS = {
         "FeedbackKindEnum": "feedback_app.preferences.models.DeploymentFeedback.Kind",
         "ModelVersionStageEnum": "feedback_app.core.models.ModelVersion.Stage",
         "AutopilotStageEnum": "feedback_app.finetuning.models.Autopilot.Stage",
+        "JudgeKindEnum": "feedback_app.core.models.Judge.Kind",
     },
 }
 

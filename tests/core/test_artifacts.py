@@ -126,16 +126,16 @@ def test_a_file_that_differs_from_the_manifest_is_refused(s3_settings, s3_server
 def test_a_snapshot_built_with_object_storage_is_stored_there_and_read_back(
     s3_settings, make_project, alice
 ):
-    from feedback_app.annotation import services
+    from feedback_app.annotation import handout, submit
     from feedback_app.core.models import DatasetSnapshot
     from feedback_app.finetuning.runners.common import read_rows
     from feedback_app.preferences.pairs import PairPolicy
     from feedback_app.preferences.services import snapshot_build
 
     project = make_project(name="S", k=3, overlap=1, n_tasks=2, annotators=[alice])
-    task = services.task_assign_next(project=project, annotator=alice).task
+    task = handout.task_assign_next(project=project, annotator=alice).task
     ids = sorted(c.pk for c in task.candidates.all())
-    services.ranking_submit(task_id=task.pk, annotator=alice, groups=[[i] for i in ids])
+    submit.ranking_submit(task_id=task.pk, annotator=alice, groups=[[i] for i in ids])
     snap = snapshot_build(project=project, policy=PairPolicy(), test_fraction=0.0, seed=0)
     assert snap.path.startswith("s3://")
     stored = DatasetSnapshot.objects.get(pk=snap.pk)

@@ -285,6 +285,7 @@ def test_project_settings_changed_in_the_django_admin_are_recorded(client, make_
     form = {"name": project.name, "guidelines": "Be brief.", "candidates_per_task": 3,
             "annotations_per_task": 4, "rationale": "optional", "gold_rate": "0",
             "lease_seconds": project.lease_seconds, "generation": "{}", "annotations_max": 0,
+            "judge_min_agreement": project.judge_min_agreement,
             "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"}  # fmt: skip
     url = reverse("admin:core_project_change", args=[project.pk])
     mark = _mark()
@@ -312,7 +313,8 @@ def test_members_added_changed_and_removed_in_the_django_admin_inline_are_record
                 "candidates_per_task": 3, "annotations_per_task": project.annotations_per_task,
                 "rationale": project.rationale, "gold_rate": "0",
                 "lease_seconds": project.lease_seconds, "generation": "{}",
-                "annotations_max": 0}  # fmt: skip
+                "annotations_max": 0,
+                "judge_min_agreement": project.judge_min_agreement}  # fmt: skip
     rows = list(Membership.objects.filter(project=project).order_by("pk"))
 
     def post(extra: list[dict], changed: dict[int, dict]) -> None:
