@@ -17,6 +17,7 @@ groups is swapped with that probability, like a careless annotator.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,8 +51,13 @@ def rank_by_score(
     score: Score = rule_score,
     rng: random.Random | None = None,
     noise: float = 0.0,
+    tie_break: bool = False,
 ) -> list[list[int]]:
     """Groups of candidate ids, best first; equal scores share a group (a tie).
+
+    With `tie_break`, equal scores are ordered by a stable hash of the text instead: a bot that
+    must choose where the rule sees no difference prefers nothing in particular (not length),
+    so a round of texts the rule cannot tell apart still gives the loop pairs (the benches).
 
     >>> rank_by_score([(1, "an error"), (2, "useful and valid"), (3, "plain"), (4, "plain plain")])
     [[2], [3], [4], [1]]
@@ -60,6 +66,13 @@ def rank_by_score(
     for cid, text in candidates:
         by_score.setdefault(score(text), []).append(cid)
     groups = [sorted(by_score[s]) for s in sorted(by_score, reverse=True)]
+    if tie_break:
+        texts = dict(candidates)
+        groups = [
+            [cid]
+            for group in groups
+            for cid in sorted(group, key=lambda c: hashlib.sha256(str(texts[c]).encode()).digest())
+        ]
     if noise and rng is not None:
         for i in range(len(groups) - 1):
             if rng.random() < noise:
@@ -95,6 +108,7 @@ def simulate(
     seed: int = 0,
     max_tasks: int | None = None,
     prefer: Callable[[Candidate], float] | None = None,
+    tie_break: bool = False,
 ) -> SimulationResult:
     """Each bot in turn takes its next task and ranks it, until nothing is left (or max_tasks).
 
@@ -113,7 +127,7 @@ def simulate(
             rows = Candidate.objects.in_bulk(assignment.display_order)
             if prefer is None:
                 shown = [(cid, rows[cid].text) for cid in assignment.display_order]
-                groups = rank_by_score(shown, rng=rng, noise=noise)
+                groups = rank_by_score(shown, rng=rng, noise=noise, tie_break=tie_break)
             else:
                 shown = [(cid, rows[cid]) for cid in assignment.display_order]
                 groups = rank_by_score(shown, score=prefer, rng=rng, noise=noise)

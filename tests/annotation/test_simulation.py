@@ -20,6 +20,13 @@ def test_equal_scores_are_tied():
     assert rank_by_score([(1, "same"), (2, "same"), (3, "an error")]) == [[1, 2], [3]]
 
 
+def test_a_tie_break_orders_equal_scores_by_the_text_not_its_length():
+    cands = [(1, "plain words here"), (2, "plain"), (3, "an error")]
+    groups = rank_by_score(cands, tie_break=True)
+    assert groups[-1] == [3] and sorted(groups[:2]) == [[1], [2]]
+    assert groups == rank_by_score(list(reversed(cands)), tie_break=True)  # stable, not by order
+
+
 def test_noise_swaps_neighbouring_groups():
     cands = [(1, "useful valid"), (2, "plain"), (3, "an error")]
     assert rank_by_score(cands, rng=random.Random(0), noise=1.0) == [[2], [3], [1]]

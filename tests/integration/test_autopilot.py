@@ -30,6 +30,10 @@ SETTINGS = {
     "min_win_rate_low": 0.0,
     "max_kl": 1000.0,
     "min_reward_accuracy": 0.0,
+    # The gate's later inputs as permissive as the rest: tiny models pass on the rule, not luck.
+    "min_lc_win_rate": 0.0,
+    "max_length_ratio": 1000.0,
+    "max_kl_to_base": 1000.0,
     "head_to_head_share": 0.5,
     "step_params": {
         "snapshot": {"test_fraction": 0.3},

@@ -36,7 +36,7 @@ from tests.workers import ROOT, _database_url, wait_for_job
 IMPORT_TASKS = 2000
 ANNOTATORS = 4
 # Long enough to overlap most of the import on a busy 2-core machine (asserted below).
-TRAINING = {"epochs": 80, "batch_size": 2, "max_length": 48}
+TRAINING = {"epochs": 600, "batch_size": 2, "max_length": 48}
 OVERLAP_SECONDS = 10
 # The web server's and the worker's lock timeout, scaled down with the file (20 MB here against
 # the 53.6 MB that made annotators wait out the default 20 s).
@@ -196,6 +196,7 @@ def test_a_large_import_beside_annotators_and_a_training_job_gives_no_5xx(
     assert rankings_during > 0, f"no ranking got in during a {import_seconds:.0f} s import"
     assert overlap.total_seconds() >= min(import_seconds, OVERLAP_SECONDS), (
         f"the job ran only {overlap} of a {import_seconds:.0f} s import: make TRAINING longer"
+        f" (job {job.status}: {job.error or ''})"
     )
     job = wait_for_job(job, timeout=600)
     assert job.status == "succeeded", job.error
