@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -73,11 +74,11 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
     batch = config.global_batch // world
     gen = torch.Generator().manual_seed(int(os.environ.get("RANK", "0")))
     times = {"data": 0.0, "forward_backward": 0.0, "optimiser": 0.0}
-    loop_started = 0.0
+    loop_started = cpu_started = 0.0
     for step in range(WARMUP + config.steps):
         if step == WARMUP:
             times = dict.fromkeys(times, 0.0)
-            loop_started = time.perf_counter()
+            loop_started, cpu_started = time.perf_counter(), time.process_time()
         t0 = time.perf_counter()
         ids = torch.randint(0, config.vocab, (batch, config.seq), generator=gen)
         t1 = time.perf_counter()
@@ -93,6 +94,11 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
         if progress:
             progress(step + 1, WARMUP + config.steps, {"loss": float(loss)})
     loop = time.perf_counter() - loop_started
+    # CPU seconds of this rank's process (all its threads) in the timed steps, summed over the
+    # ranks: what the work cost, whatever else the machine was running.
+    cpu = torch.tensor([time.process_time() - cpu_started], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(cpu)
     all_reduce = 0.0
     if world > 1:
         flat = torch.zeros(params)
@@ -107,6 +113,7 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
         "tokens_per_s": config.global_batch * config.seq * config.steps / loop,
         **{f"{k}_s_per_step": v / config.steps for k, v in times.items()},
         "all_reduce_s_per_step": all_reduce,
+        "cpu_s_per_step": float(cpu) / config.steps,
         "loop_ended_at": time.time(),
     }
     return TrainResult(output_dir=out_dir, metrics=metrics)
@@ -133,6 +140,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 steps (tests)")
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="alternate the one-thread pair this many times"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     # The ranks import this module as bench.distributed: the repository must be on their path.
@@ -148,30 +158,54 @@ def main() -> None:
     else:
         config = BenchConfig(steps=args.steps)
     cores = os.cpu_count() or 1
-    # One rank with every core's threads (the fair baseline on a quiet machine), one rank with
-    # one thread (on a busy machine OpenMP threads spin-wait for each other: training/env.py,
-    # limit_threads), and the ranks sharing out the cores.
-    setups = [(1, cores), (1, 1), (2, max(1, cores // 2))]
-    rows = [(n, run(n, t, config)) for n, t in dict.fromkeys(setups)]
-    one, two = rows[0][1], rows[-1][1]
+    # One rank with every core's threads (the fair baseline on a quiet machine), then one rank of
+    # one thread against two ranks of one thread each, alternated (A B A B) so that a change of
+    # load hits both sides alike.
+    rows = [(1, run(1, cores, config))] if cores > 1 else []
+    for _ in range(args.repeat):
+        rows += [(1, run(1, 1, config)), (2, run(2, max(1, cores // 2), config))]
     load = os.getloadavg()
-    print(f"model: {one['params'] / 1e6:.1f}M parameters, seq {config.seq}, "
+    print(f"model: {rows[0][1]['params'] / 1e6:.1f}M parameters, seq {config.seq}, "
           f"global batch {config.global_batch}, {config.steps} timed steps after {WARMUP}; "
           f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
     print()
     print("| ranks | threads each | tokens/s | data s/step | fwd+bwd s/step | optimiser s/step "
-          "| all-reduce alone s/step | start-up s | wall s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| all-reduce alone s/step | CPU s/step (all ranks) | start-up s | wall s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n, m in rows:
         print(f"| {n} | {m['threads']} | {m['tokens_per_s']:.0f} | {m['data_s_per_step']:.4f} "
               f"| {m['forward_backward_s_per_step']:.3f} | {m['optimiser_s_per_step']:.3f} "
-              f"| {m['all_reduce_s_per_step']:.3f} | {m['startup_s']:.1f} "
-              f"| {m['wall_s']:.1f} |")  # fmt: skip
+              f"| {m['all_reduce_s_per_step']:.3f} | {m['cpu_s_per_step']:.3f} "
+              f"| {m['startup_s']:.1f} | {m['wall_s']:.1f} |")  # fmt: skip
     print()
-    print(f"throughput ratio, two ranks / one: {two['tokens_per_s'] / one['tokens_per_s']:.2f}x")
-    if len(rows) == 3:
-        single = rows[1][1]["tokens_per_s"]
-        print(f"two ranks / one rank of one thread: {two['tokens_per_s'] / single:.2f}x")
+    for line in summary(rows, cores):
+        print(line)
+
+
+def summary(rows: list[tuple[int, dict[str, Any]]], cores: int) -> list[str]:
+    """The ratios: wall throughput (what the machine gave), and DDP's own cost in CPU seconds
+    (what the code costs, which load does not change): two ranks doing the global batch's work
+    for X CPU seconds against one rank's Y gives at most cores x Y / X on free cores."""
+    single = [m for n, m in rows if n == 1 and m["threads"] == 1]
+    two = [m for n, m in rows if n == 2]
+    lines = []
+    if rows[0][1]["threads"] > 1:
+        ratio = statistics.median(m["tokens_per_s"] for m in two) / rows[0][1]["tokens_per_s"]
+        lines.append(f"throughput ratio, two ranks / one rank of {rows[0][1]['threads']} "
+                     f"threads: {ratio:.2f}x")  # fmt: skip
+    pairs = [b["tokens_per_s"] / a["tokens_per_s"] for a, b in zip(single, two, strict=True)]
+    lines.append(
+        "throughput ratio, two ranks / one: "
+        + ", ".join(f"{r:.2f}x" for r in pairs)
+        + f" (median {statistics.median(pairs):.2f}x; ranks of one thread, alternated)"
+    )
+    cost = [b["cpu_s_per_step"] / a["cpu_s_per_step"] for a, b in zip(single, two, strict=True)]
+    efficiency = 1 / statistics.median(cost)
+    lines.append("CPU cost of the same steps, two ranks / one: "
+                 + ", ".join(f"{c:.2f}x" for c in cost)
+                 + f"; parallel efficiency {efficiency:.2f}, so at most "
+                 f"{min(2, cores) * efficiency:.2f}x on {min(2, cores)} free cores")  # fmt: skip
+    return lines
 
 
 if __name__ == "__main__":
