@@ -24,7 +24,7 @@ from typing import Any
 from training.checkpoint import write_run_files
 from training.config import BestOfNSFTConfig, GenerateConfig, SFTTrainConfig
 from training.data import validate_prompt_rows
-from training.generate import generate
+from training.engines import generate_with, generation_engine
 from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef
 from training.progress import Progress, report
@@ -82,6 +82,7 @@ def train_best_of_n_sft(
     """
     config = config or BestOfNSFTConfig()
     validate_prompt_rows(rows)
+    engine = generation_engine()  # before any work: a required vLLM that cannot run refuses
     reward = reward_for(reward_model, config.reward_aggregate, config.reward_std_k)
     started = time.perf_counter()
     prompts = [r["prompt"] for r in rows]
@@ -92,7 +93,8 @@ def train_best_of_n_sft(
         cancelled = cancelled or report(progress, 0, 0, {**metrics, "sampling_batch": step})
         return cancelled
 
-    sampled = generate(
+    sampled = generate_with(
+        engine,
         policy_model,
         prompts,
         GenerateConfig(
@@ -132,6 +134,7 @@ def train_best_of_n_sft(
     metrics = dict(result.metrics)
     metrics.update(
         method="best_of_n_sft",
+        generation_engine=engine.to_dict(),
         best_of_n={
             "n": config.n,
             "prompts": len(prompts),

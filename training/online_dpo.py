@@ -25,7 +25,7 @@ from training.checkpoint import write_run_files
 from training.config import DPOTrainConfig, GenerateConfig, OnlineDPOConfig
 from training.data import validate_pairs, validate_prompt_rows
 from training.dpo import train_dpo
-from training.generate import generate
+from training.engines import generate_with, generation_engine
 from training.guards import EnsembleReward
 from training.models import ModelRef
 from training.progress import Progress, report
@@ -84,6 +84,7 @@ def train_online_dpo(
     """
     config = config or OnlineDPOConfig()
     validate_prompt_rows(rows)
+    engine = generation_engine()  # before any work: a required vLLM that cannot run refuses
     if human_pairs:
         validate_pairs(human_pairs)
     reward = reward_for(reward_model, config.reward_aggregate, config.reward_std_k)
@@ -103,7 +104,8 @@ def train_online_dpo(
             last = it == config.iterations - 1
             target = Path(out_dir) if last else Path(scratch, f"iteration-{it}")
             clock = time.perf_counter()
-            sampled = generate(
+            sampled = generate_with(
+                engine,
                 current,
                 prompts,
                 GenerateConfig(
@@ -153,6 +155,7 @@ def train_online_dpo(
             current = result.output_dir
     metrics = {
         "method": "online_dpo",
+        "generation_engine": engine.to_dict(),
         "policy_model": str(policy_model),
         "iterations": iterations,
         "reward": reward.describe(),

@@ -180,7 +180,10 @@ RAN_ON_LABELS = (
     ("accelerate_config", "Accelerate config"), ("deepspeed_config", "DeepSpeed config"),
     ("threads_per_process", "Threads per process"),
 )  # fmt: skip
-ENGINE_LABELS = (("name", "Generation engine"), ("reason", "Why"), ("vllm_version", "vLLM"))
+ENGINE_LABELS = (
+    ("name", "Generation engine"), ("reason", "Why"), ("vllm_version", "vLLM"),
+    ("use_vllm", "TRL use_vllm"),
+)  # fmt: skip
 
 
 def _ran_on(job: Job) -> list[tuple[str, Any]]:

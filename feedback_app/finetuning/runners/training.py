@@ -20,6 +20,7 @@ from typing import Any
 from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
+from training.engines import generation_engine
 from training.launch import stage_runner as launch_runner
 from training.profile import WorkerProfile
 from training.stages import Stage, stage_by_kind
@@ -67,6 +68,12 @@ def _trainer(job: Job, stage: Stage, reporter: JobReporter) -> tuple[Any, Worker
         f"process(es), backend {ran_on['backend']}, {ran_on['device']}, "
         f"precision {ran_on['mixed_precision']}"
     )
+    if stage.generates:
+        # Which engine samples while it trains, on the row before any work; a vLLM that was
+        # required (TRAIN_GENERATION_ENGINE=vllm) and cannot run fails the job here.
+        engine = generation_engine()
+        reporter.record(engine=engine.to_dict())
+        reporter.log(f"Generating with {engine.name}: {engine.reason}")
     return launch_runner(stage.train, profile), profile
 
 
@@ -230,6 +237,8 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
         "evaluation": evaluation,
         "ran_on": ran_on,
     }
+    if metrics.get("generation_engine"):
+        done["engine"] = metrics["generation_engine"]  # what the ranks generated with
     if stop is not None:
         done.update(stopped_by="divergence detector", stopped=stop_note(stop))
     return done
