@@ -117,6 +117,9 @@ def launch_train(
     """
     if not hasattr(config, "to_dict"):
         raise ValueError(f"config: the stage's config object is needed, got {config!r}")
+    import torch
+
+    profile.check_run(config, cuda=torch.cuda.is_available())
     if run_dir is None:
         with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:
             return launch_train(

@@ -42,7 +42,6 @@ from training.checkpoint import write_run_files
 from training.config import GRPOTrainConfig, RLOOTrainConfig, _OnlineRLConfig
 from training.data import PairError, render_prompt, rows_to_dataset, validate_prompt_rows
 from training.detector import DivergenceDetector, build_detector
-from training.dpo import save_policy
 from training.engines import EngineChoice, generation_engine, trainer_generation_args
 from training.env import common_trainer_args
 from training.guards import EnsembleReward, reward_members
@@ -50,6 +49,7 @@ from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
 from training.reward import RewardScorer
+from training.saving import save_policy
 from training.trainer_utils import new_tracker, run_trainer
 from training.trl_cpu import TRL_PATCHES, trl_patched
 

@@ -15,8 +15,10 @@ the launcher's own output format):
   metrics} per optimiser step and {"type": "heartbeat"} every few seconds;
 - result.json (rank 0 only, written by rename): the TrainResult.
 
-Ranks other than 0 save into RUN_DIR/rank-K-out (thrown away): the train functions save as
-they always do, and only rank 0's copy lands in the output directory.
+Every rank calls the train function's save (`training.saving`): with a sharded profile (FSDP,
+ZeRO-3) the weights are gathered collectively, so a rank that skipped it would hang the others;
+only the main process (rank 0) writes the model, into the output directory. Other ranks' run
+files (config, metrics) land in RUN_DIR/rank-K-out, thrown away with the run.
 """
 
 from __future__ import annotations

@@ -178,6 +178,7 @@ RAN_ON_LABELS = (
     ("host", "Host"), ("launcher", "Launcher"), ("processes", "Processes"),
     ("backend", "Backend"), ("device", "Device"), ("mixed_precision", "Precision"),
     ("accelerate_config", "Accelerate config"), ("deepspeed_config", "DeepSpeed config"),
+    ("sharded", "Sharded (FSDP, ZeRO-3)"),
     ("threads_per_process", "Threads per process"),
 )  # fmt: skip
 ENGINE_LABELS = (

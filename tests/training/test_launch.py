@@ -195,3 +195,56 @@ def test_one_process_runs_the_train_function_itself_in_process():
 
     assert stage_runner("training.dpo:train_dpo", WorkerProfile()) is train_dpo
     assert stage_runner(train_dpo, TWO) is not train_dpo
+
+
+def test_a_sharded_fsdp2_model_is_gathered_on_every_rank_and_saved_once(tiny_base_model, tmp_path):
+    """FSDP2 (torch's `fully_shard`) runs on CPU over gloo: two ranks each hold half of every
+    weight; `training.saving` gathers them (a collective: a save on rank 0 alone would wait
+    for rank 1 forever, and the stall limit would fail the run) and rank 0 alone writes."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.training.rank_functions import fsdp2_batch, fsdp2_step
+
+    profile = WorkerProfile(processes=2, threads=1, stall_seconds=60)
+    result = launch_train(
+        "tests.training.rank_functions:train_fsdp2_and_save",
+        [tiny_base_model],
+        [],
+        tmp_path / "out",
+        DPOTrainConfig(),
+        profile=profile,
+        run_dir=tmp_path / "run",
+    )
+    whole = AutoModelForCausalLM.from_pretrained(tiny_base_model, dtype=torch.float32)
+    assert result.metrics["sharded"] is True
+    assert result.metrics["local_params"] < sum(p.numel() for p in whole.parameters())
+    # The same step in one process: the saved model is the whole stepped model.
+    fsdp2_step(whole, fsdp2_batch())
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out", dtype=torch.float32)
+    theirs = saved.state_dict()
+    for name, mine in whole.state_dict().items():
+        assert torch.allclose(mine, theirs[name], atol=1e-5), name
+    assert (tmp_path / "out" / "tokenizer.json").exists()
+    assert not (tmp_path / "run" / "rank-1-out" / "model.safetensors").exists()  # rank 0 wrote
+
+
+def test_a_sharded_profile_is_refused_on_cpu_and_with_lora_before_any_work(tmp_path):
+    from training.profile import ProfileError
+
+    config_file = tmp_path / "fsdp.yaml"
+    config_file.write_text("distributed_type: FSDP\nfsdp_config:\n  fsdp_version: 2\n")
+    fsdp = WorkerProfile(processes=2, accelerate_config=str(config_file))
+    zero3 = tmp_path / "zero3.json"
+    zero3.write_text('{"zero_optimization": {"stage": 3}}')
+    assert fsdp.sharded and WorkerProfile(processes=2, deepspeed_config=str(zero3)).sharded
+    assert WorkerProfile(processes=2, accelerate_config="fsdp2").sharded
+    assert not WorkerProfile(processes=2, accelerate_config="zero2").sharded
+    assert not TWO.sharded and fsdp.describe()["sharded"] is True
+    with pytest.raises(ProfileError, match="accelerate_config: a sharded profile .* needs GPUs"):
+        launch_train("training.sft:train_sft", ["m"], [], tmp_path / "o", SFTTrainConfig(),
+                     profile=fsdp, run_dir=tmp_path / "run")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ProfileError, match="^lora: adapters cannot be merged"):
+        fsdp.check_run(DPOTrainConfig(lora=True), cuda=True)
+    fsdp.check_run(DPOTrainConfig(), cuda=True)  # a GPU worker shards it
