@@ -24,7 +24,8 @@ from typing import Any
 from training.checkpoint import write_run_files
 from training.config import BestOfNSFTConfig, GenerateConfig, SFTTrainConfig
 from training.data import validate_prompt_rows
-from training.generate import generate
+from training.distributed import gather_in_order, rank_seed, shard
+from training.engines import generate_with, generation_engine
 from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef
 from training.progress import Progress, report
@@ -82,6 +83,7 @@ def train_best_of_n_sft(
     """
     config = config or BestOfNSFTConfig()
     validate_prompt_rows(rows)
+    engine = generation_engine()  # before any work: a required vLLM that cannot run refuses
     reward = reward_for(reward_model, config.reward_aggregate, config.reward_std_k)
     started = time.perf_counter()
     prompts = [r["prompt"] for r in rows]
@@ -92,26 +94,35 @@ def train_best_of_n_sft(
         cancelled = cancelled or report(progress, 0, 0, {**metrics, "sampling_batch": step})
         return cancelled
 
-    sampled = generate(
-        policy_model,
-        prompts,
-        GenerateConfig(
-            num_samples=config.n,
-            max_new_tokens=config.max_new_tokens,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            seed=config.seed,
-            batch_size=config.generate_batch_size,
-        ),
-        sampling,
-    )
-    texts = [[s.text for s in row] for row in sampled.samples]
-    flat_prompts = [p for p, row in zip(prompts, texts, strict=True) for _ in row]
-    flat = reward.score(flat_prompts, [t for row in texts for t in row])
-    scores, at = [], 0
-    for row in texts:
-        scores.append(flat[at : at + len(row)])
+    # Each rank samples and scores its share of the prompts; every rank then has them all.
+    mine = shard(prompts)
+    texts_mine: list[list[str]] = []
+    if mine:
+        sampled = generate_with(
+            engine,
+            policy_model,
+            [p for _, p in mine],
+            GenerateConfig(
+                num_samples=config.n,
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                seed=rank_seed(config.seed),
+                batch_size=config.generate_batch_size,
+            ),
+            sampling,
+        )
+        texts_mine = [[s.text for s in row] for row in sampled.samples]
+    flat_prompts = [p for (_, p), row in zip(mine, texts_mine, strict=True) for _ in row]
+    flat_mine = reward.score(flat_prompts, [t for row in texts_mine for t in row])
+    scored_mine, at = [], 0
+    for (i, _), row in zip(mine, texts_mine, strict=True):
+        scored_mine.append((i, (row, flat_mine[at : at + len(row)])))
         at += len(row)
+    everyone = gather_in_order(scored_mine)
+    texts = [row for row, _ in everyone]
+    scores = [row_scores for _, row_scores in everyone]
+    flat = [x for row_scores in scores for x in row_scores]
     selected = select_best(prompts, texts, scores)
     sampling_seconds = time.perf_counter() - started
     if len(selected) < 2:
@@ -132,6 +143,7 @@ def train_best_of_n_sft(
     metrics = dict(result.metrics)
     metrics.update(
         method="best_of_n_sft",
+        generation_engine=engine.to_dict(),
         best_of_n={
             "n": config.n,
             "prompts": len(prompts),
@@ -143,6 +155,7 @@ def train_best_of_n_sft(
             "sampling_seconds": round(sampling_seconds, 3),
         },
     )
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # other ranks saved no model there
     with open(Path(out_dir, ROWS_FILE), "w") as fh:
         for r in selected:
             fh.write(json.dumps(r) + "\n")

@@ -117,20 +117,36 @@ class DivergenceDetector:
         }
 
     def as_callback(self) -> Any:
+        """The TrainerCallback. On several ranks (`training.launch`) only rank 0 samples and
+        judges; its curve point and stop decision are broadcast, so every rank keeps the same
+        curves and stops at the same step (a rank that went on alone would wait in its next
+        gradient all-reduce for peers that had left)."""
         from transformers import TrainerCallback
 
+        from training.distributed import broadcast, is_main
+
         outer = self
+
+        def evaluate_on_rank_0(model: Any, step: int) -> bool:
+            point, stop = None, False
+            if is_main():
+                point = outer.evaluate(model, step)
+                stop = outer.check().stop and outer.stop
+            shared = broadcast((point, outer.decision, outer.stopped_at, stop))
+            if not is_main():
+                point, outer.decision, outer.stopped_at, stop = shared
+                outer.curve.append(point)
+            return stop
 
         class _Callback(TrainerCallback):
             def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
                 if model is not None and not outer.curve:
-                    outer.evaluate(model, state.global_step)
+                    evaluate_on_rank_0(model, state.global_step)
 
             def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
                 if model is None or state.global_step % outer.every:
                     return
-                outer.evaluate(model, state.global_step)
-                if outer.check().stop and outer.stop:
+                if evaluate_on_rank_0(model, state.global_step):
                     control.should_training_stop = True
 
         return _Callback()

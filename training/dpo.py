@@ -26,6 +26,7 @@ from training.env import common_trainer_args
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
+from training.saving import save_policy
 from training.trainer_utils import new_tracker, run_trainer, token_count
 from training.trl_cpu import TRL_PATCHES, trl_patched
 
@@ -87,16 +88,6 @@ def build_dpo_trainer(
         peft_config=lora_config(config, model) if config.lora else None,
         callbacks=callbacks or [],
     )
-
-
-def save_policy(trainer: Any, out_dir: str | Path) -> None:
-    """Save a plain causal LM: merge LoRA adapters into the weights if there are any."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.config.use_cache = True  # TRL turns the KV cache off for training; generation wants it
-    model.save_pretrained(str(out_dir))
-    trainer.processing_class.save_pretrained(str(out_dir))
 
 
 def train_dpo(

@@ -74,12 +74,20 @@ def stage_runner(train: str | Callable[..., Any], profile: WorkerProfile) -> Cal
         return function
     path = train if isinstance(train, str) else f"{function.__module__}:{function.__qualname__}"
 
-    def run(*args: Any, progress: Progress | None = None) -> TrainResult:
-        """`(start, [reward_model,] rows, out_dir, config[, progress])`, progress by keyword too."""
+    def run(*args: Any, progress: Progress | None = None, **kwargs: Any) -> TrainResult:
+        """`(start, [reward_model,] rows, [*also,] out_dir, config[, progress], **kwargs)`:
+        paths are models, lists are rows; keyword arguments go to every rank as JSON."""
         if len(args) >= 5 and progress is None and (args[-1] is None or callable(args[-1])):
             *args, progress = args  # type: ignore[assignment]
-        *models, rows, out_dir, config = args
-        return launch_train(path, models, rows, out_dir, config, progress=progress, profile=profile)
+        *inputs, out_dir, config = args
+        models = [a for a in inputs if isinstance(a, str | os.PathLike)]
+        rows = [a for a in inputs if not isinstance(a, str | os.PathLike)]
+        if inputs[: len(models)] != models or not rows:
+            raise ValueError("inputs: the model paths first, then one or more lists of rows")
+        return launch_train(
+            path, models, rows[0], out_dir, config,
+            also=rows[1:], kwargs=kwargs, progress=progress, profile=profile,
+        )  # fmt: skip
 
     return run
 
@@ -106,32 +114,49 @@ def launch_train(
     out_dir: str | Path,
     config: Any,
     *,
+    also: Sequence[Sequence[dict[str, Any]]] = (),
+    kwargs: dict[str, Any] | None = None,
     progress: Progress | None = None,
     profile: WorkerProfile,
     run_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Run `train(*models, rows, out_dir, config, progress)` on every rank; see the module doc.
+    """Run `train(*models, rows, *also, out_dir, config, progress, **kwargs)` on every rank;
+    see the module doc. `also`: further lists of rows (online DPO's human pairs); `kwargs`:
+    keyword arguments with JSON values (the divergence detector's judge and its prompts).
 
     `run_dir` keeps the run's files (logs, events) for inspection; by default a temporary
     directory that is removed afterwards.
     """
     if not hasattr(config, "to_dict"):
         raise ValueError(f"config: the stage's config object is needed, got {config!r}")
+    import torch
+
+    profile.check_run(config, cuda=torch.cuda.is_available())
+    kwargs = dict(kwargs or {})
+    for name, value in kwargs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: ranks take JSON values only, got {value!r}") from None
     if run_dir is None:
         with tempfile.TemporaryDirectory(prefix="ranks-") as tmp:
             return launch_train(
-                train, models, rows, out_dir, config,
+                train, models, rows, out_dir, config, also=also, kwargs=kwargs,
                 progress=progress, profile=profile, run_dir=tmp,
             )  # fmt: skip
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(run_dir / "rows.jsonl", list(rows))
+    for i, more in enumerate(also):
+        write_jsonl(run_dir / f"rows-{i + 1}.jsonl", list(more))
     spec = {
         "train": train,
         "config_class": f"{type(config).__module__}:{type(config).__qualname__}",
         "config": config.to_dict(),
         "models": [str(m) for m in models],
         "rows": "rows.jsonl",
+        "also": [f"rows-{i + 1}.jsonl" for i in range(len(also))],
+        "kwargs": kwargs,
         "out_dir": str(out_dir),
         "threads": profile.threads_per_process(),
         "heartbeat_s": HEARTBEAT_S,

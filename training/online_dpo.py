@@ -14,6 +14,7 @@ The pairs each iteration used are saved beside the checkpoint (`online_dpo_pairs
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Collection, Sequence
@@ -24,8 +25,16 @@ from training.best_of_n import reward_for
 from training.checkpoint import write_run_files
 from training.config import DPOTrainConfig, GenerateConfig, OnlineDPOConfig
 from training.data import validate_pairs, validate_prompt_rows
+from training.distributed import (
+    barrier,
+    broadcast,
+    gather_in_order,
+    is_main,
+    rank_seed,
+    shard,
+)
 from training.dpo import train_dpo
-from training.generate import generate
+from training.engines import EngineChoice, generate_with, generation_engine
 from training.guards import EnsembleReward
 from training.models import ModelRef
 from training.progress import Progress, report
@@ -42,10 +51,20 @@ def reward_pairs(
     min_margin: float,
 ) -> list[dict[str, Any]]:
     """Best against worst non-empty sample of each prompt by `reward`, margin > min_margin."""
+    return [pair for _, pair in _indexed_reward_pairs(prompts, samples, reward, min_margin)]
+
+
+def _indexed_reward_pairs(
+    prompts: Sequence[Any],
+    samples: Sequence[Sequence[str]],
+    reward: EnsembleReward,
+    min_margin: float,
+) -> list[tuple[int, dict[str, Any]]]:
+    """`reward_pairs` with the position of each pair's prompt in `prompts`."""
     flat_prompts = [p for p, row in zip(prompts, samples, strict=True) for _ in row]
     flat = reward.score(flat_prompts, [t for row in samples for t in row])
     pairs, at = [], 0
-    for prompt, row in zip(prompts, samples, strict=True):
+    for i, (prompt, row) in enumerate(zip(prompts, samples, strict=True)):
         scored = [(s, t) for s, t in zip(flat[at : at + len(row)], row, strict=True) if t.strip()]
         at += len(row)
         if len(scored) < 2:
@@ -53,16 +72,48 @@ def reward_pairs(
         scored.sort(key=lambda st: st[0])
         (low, worst), (high, best) = scored[0], scored[-1]
         if high - low > min_margin:
-            pairs.append(
-                {
-                    "prompt": prompt,
-                    "chosen": best,
-                    "rejected": worst,
-                    "reward_chosen": high,
-                    "reward_rejected": low,
-                }
-            )
+            pair = {
+                "prompt": prompt,
+                "chosen": best,
+                "rejected": worst,
+                "reward_chosen": high,
+                "reward_rejected": low,
+            }
+            pairs.append((i, pair))
     return pairs
+
+
+def label_own_samples(
+    engine: EngineChoice,
+    model: ModelRef,
+    prompts: Sequence[Any],
+    reward: EnsembleReward,
+    config: OnlineDPOConfig,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Sample `model` on this rank's share of `prompts` and label them by `reward`; every
+    rank's pairs on every rank, in prompt order (one process: all prompts, seeded `seed`)."""
+    mine = shard(prompts)
+    labelled: list[tuple[int, dict[str, Any]]] = []
+    if mine:
+        sampled = generate_with(
+            engine,
+            model,
+            [p for _, p in mine],
+            GenerateConfig(
+                num_samples=config.samples,
+                max_new_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                seed=rank_seed(seed),
+                batch_size=config.generate_batch_size,
+            ),
+        )
+        texts = [[s.text for s in row] for row in sampled.samples]
+        shard_prompts = [p for _, p in mine]
+        for at, pair in _indexed_reward_pairs(shard_prompts, texts, reward, config.min_margin):
+            labelled.append((mine[at][0], pair))
+    return gather_in_order(labelled)
 
 
 def train_online_dpo(
@@ -84,6 +135,7 @@ def train_online_dpo(
     """
     config = config or OnlineDPOConfig()
     validate_prompt_rows(rows)
+    engine = generation_engine()  # before any work: a required vLLM that cannot run refuses
     if human_pairs:
         validate_pairs(human_pairs)
     reward = reward_for(reward_model, config.reward_aggregate, config.reward_std_k)
@@ -98,25 +150,17 @@ def train_online_dpo(
     used: list[dict[str, Any]] = []
     stopped = False
     current: str = str(policy_model)
-    with tempfile.TemporaryDirectory(prefix="online-dpo-") as scratch:
+    # Intermediate policies: rank 0 writes them, every rank reads them, so all ranks use rank
+    # 0's scratch directory (one machine: torchrun --standalone).
+    scratch = broadcast(tempfile.mkdtemp(prefix="online-dpo-") if is_main() else "")
+    try:
         for it in range(config.iterations):
             last = it == config.iterations - 1
             target = Path(out_dir) if last else Path(scratch, f"iteration-{it}")
             clock = time.perf_counter()
-            sampled = generate(
-                current,
-                prompts,
-                GenerateConfig(
-                    num_samples=config.samples,
-                    max_new_tokens=config.max_new_tokens,
-                    temperature=config.temperature,
-                    top_p=config.top_p,
-                    seed=config.seed + it,
-                    batch_size=config.generate_batch_size,
-                ),
+            generated = label_own_samples(
+                engine, current, prompts, reward, config, config.seed + it
             )
-            texts = [[s.text for s in row] for row in sampled.samples]
-            generated = reward_pairs(prompts, texts, reward, config.min_margin)
             sampling_s = time.perf_counter() - clock
             pairs = human + [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in generated]
             if len(pairs) < 1:
@@ -146,13 +190,19 @@ def train_online_dpo(
             )
             if result.stopped and not last:
                 # Stopped mid-way: the policy of this iteration is the result.
-                train_dpo_result_to(result.output_dir, out_dir)
+                if is_main():
+                    train_dpo_result_to(result.output_dir, out_dir)
                 stopped = True
                 break
             stopped = result.stopped
             current = result.output_dir
+            barrier()  # rank 0 saved `current`: the others read it next
+    finally:
+        if is_main():
+            shutil.rmtree(scratch, ignore_errors=True)
     metrics = {
         "method": "online_dpo",
+        "generation_engine": engine.to_dict(),
         "policy_model": str(policy_model),
         "iterations": iterations,
         "reward": reward.describe(),
@@ -167,6 +217,7 @@ def train_online_dpo(
         ),
         "seconds": round(time.perf_counter() - started, 3),
     }
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # other ranks saved no model there
     with open(Path(out_dir, PAIRS_FILE), "w") as fh:
         for p in used:
             fh.write(json.dumps(p) + "\n")
@@ -176,8 +227,6 @@ def train_online_dpo(
 
 def train_dpo_result_to(source: str | Path, out_dir: str | Path) -> None:
     """Copy a saved policy (an intermediate iteration) to `out_dir`."""
-    import shutil
-
     shutil.copytree(source, out_dir, dirs_exist_ok=True)
 
 

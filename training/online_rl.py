@@ -42,13 +42,14 @@ from training.checkpoint import write_run_files
 from training.config import GRPOTrainConfig, RLOOTrainConfig, _OnlineRLConfig
 from training.data import PairError, render_prompt, rows_to_dataset, validate_prompt_rows
 from training.detector import DivergenceDetector, build_detector
-from training.dpo import save_policy
+from training.engines import EngineChoice, generation_engine, trainer_generation_args
 from training.env import common_trainer_args
 from training.guards import EnsembleReward, reward_members
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
 from training.reward import RewardScorer
+from training.saving import save_policy
 from training.trainer_utils import new_tracker, run_trainer
 from training.trl_cpu import TRL_PATCHES, trl_patched
 
@@ -167,8 +168,10 @@ def build_online_trainer(
     config: _OnlineRLConfig,
     callbacks: list[Any] | None = None,
     reward_as: str = "callable",
+    engine: EngineChoice | None = None,
 ) -> Any:
-    """A configured GRPOTrainer or RLOOTrainer scoring with `reward_model`."""
+    """A configured GRPOTrainer or RLOOTrainer scoring with `reward_model`, generating with
+    `engine` (`engines.generation_engine()` when None: vLLM on a GPU worker that has it)."""
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
@@ -191,13 +194,14 @@ def build_online_trainer(
     check_prompt_lengths(tokenizer, rows, config, limit)
     dataset = rows_to_dataset(rows, ("prompt",))
     reward: Any = str(ensemble.members[0]) if reward_as == "path" else ensemble
+    generation = trainer_generation_args(engine or generation_engine())
     if method == "grpo":
         assert isinstance(config, GRPOTrainConfig)
-        extra = {"loss_type": config.loss_type, "scale_rewards": config.scale_rewards}
+        extra = {"loss_type": config.loss_type, "scale_rewards": config.scale_rewards, **generation}
         args, cls = _trainer_args(GRPOConfig, out_dir, config, **extra), GRPOTrainer
     else:
         assert isinstance(config, RLOOTrainConfig)
-        extra = {"normalize_advantages": config.normalize_advantages}
+        extra = {"normalize_advantages": config.normalize_advantages, **generation}
         args, cls = _trainer_args(RLOOConfig, out_dir, config, **extra), RLOOTrainer
     return cls(
         model=model,
@@ -227,6 +231,7 @@ def _train_online(
     started = time.perf_counter()
     cpu_started = time.process_time()
     validate_prompt_rows(rows)
+    engine = generation_engine()  # before any work: a required vLLM that cannot run refuses
     reward = training_reward(reward_model, config)
     detector: DivergenceDetector | None = None
     if config.judge_every:
@@ -234,7 +239,7 @@ def _train_online(
     callbacks = [tracker.as_callback()] + ([detector.as_callback()] if detector else [])
     with trl_patched(speedups) as patched:
         trainer = build_online_trainer(
-            method, policy_model, reward, rows, out_dir, config, callbacks, reward_as
+            method, policy_model, reward, rows, out_dir, config, callbacks, reward_as, engine
         )
         timer = GenerationTimer(trainer)
         setup_seconds = time.perf_counter() - started
@@ -259,6 +264,8 @@ def _train_online(
         samples_per_s=timer.sequences / metrics["train_seconds"],
         generation_seconds=round(timer.seconds, 3),
         generation_share=timer.seconds / metrics["train_seconds"],
+        # What generated: the engine chosen and the flag TRL actually ran with.
+        generation_engine={**engine.to_dict(), "use_vllm": bool(trainer.args.use_vllm)},
         generated_tokens=timer.tokens,
         generation_tokens_per_s=timer.tokens / timer.seconds if timer.seconds else 0.0,
         first_reward=rewards[0] if rewards else None,

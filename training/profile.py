@@ -33,6 +33,10 @@ LAUNCHERS = ("torchrun", "accelerate")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 # The accelerate configs TRL ships (trl/accelerate_configs/<name>.yaml), by name.
 TRL_ACCELERATE_CONFIGS = ("multi_gpu", "single_gpu", "fsdp1", "fsdp2", "zero1", "zero2", "zero3")
+# Accelerate turns FSDP and DeepSpeed on only for GPU-like devices (accelerate 1.15,
+# `AcceleratorState`): on CPU the same config trains DDP, every rank a whole copy of the model
+# (checked here: TRL's fsdp2 config with `use_cpu` ran DDP's reducer on both ranks).
+SHARDED_NEEDS = "a sharded profile (FSDP, ZeRO-3) needs GPUs: on CPU accelerate trains it as DDP"
 
 _ENV: dict[str, str] = {
     "processes": "TRAIN_PROCESSES",
@@ -133,6 +137,34 @@ class WorkerProfile:
             raise ProfileError(f"accelerate_config: no such file {str(path)!r}")
         return str(path)
 
+    @property
+    def sharded(self) -> bool:
+        """FSDP or DeepSpeed ZeRO-3: each rank holds a slice of the weights, so saving gathers
+        them collectively on every rank (training/saving.py)."""
+        if self.deepspeed_config and _zero_stage(self.deepspeed_config) == 3:
+            return True
+        if not self.accelerate_config:
+            return False
+        import yaml
+
+        values = yaml.safe_load(Path(self.accelerate_config_path()).read_text()) or {}
+        kind = str(values.get("distributed_type", "")).upper()
+        zero = (values.get("deepspeed_config") or {}).get("zero_stage")
+        return kind == "FSDP" or (kind == "DEEPSPEED" and zero == 3)
+
+    def check_run(self, config: Any, *, cuda: bool) -> None:
+        """Refuse, before any work, a run this profile cannot shard as asked (ProfileError)."""
+        if not self.sharded:
+            return
+        field = "deepspeed_config" if self.deepspeed_config else "accelerate_config"
+        if not cuda:
+            raise ProfileError(f"{field}: {SHARDED_NEEDS}")
+        if getattr(config, "lora", False):
+            raise ProfileError(
+                "lora: adapters cannot be merged into a sharded (FSDP, ZeRO-3) model; "
+                "train LoRA with DDP or ZeRO-1/2"
+            )
+
     def threads_per_process(self) -> int:
         """Torch threads per rank: the cores shared out, at least one."""
         return self.threads or max(1, (os.cpu_count() or 1) // self.processes)
@@ -168,8 +200,20 @@ class WorkerProfile:
             "mixed_precision": self.mixed_precision,
             "accelerate_config": self.accelerate_config or None,
             "deepspeed_config": self.deepspeed_config or None,
+            "sharded": self.sharded,
             "threads_per_process": self.threads_per_process(),
         }
+
+
+def _zero_stage(path: str) -> int | None:
+    """The ZeRO stage of a DeepSpeed JSON config (None when it names none)."""
+    import json
+
+    try:
+        stage = json.loads(Path(path).read_text()).get("zero_optimization", {}).get("stage")
+    except (OSError, ValueError, AttributeError):
+        raise ProfileError(f"deepspeed_config: not a DeepSpeed JSON config: {path!r}") from None
+    return stage if isinstance(stage, int) else None
 
 
 def _check(ok: bool, name: str, rule: str, value: Any) -> None:

@@ -1,12 +1,12 @@
 """What each rank of a multi-process training run executes: `python -m training.rank RUN_DIR`.
 
 `training.launch` writes RUN_DIR/spec.json (the train function as "module:function", its config
-class and values, the model paths, the rows file, the output directory) and starts N of these
-under torchrun or `accelerate launch`, which set RANK / WORLD_SIZE / LOCAL_RANK. Every rank
-calls the same train function (the stage's own, unchanged); TRL's trainers see the launcher's
-environment and run DDP (gloo on CPU, NCCL on GPU) or FSDP / DeepSpeed from the accelerate
-config. Files each rank leaves in RUN_DIR (the launcher's only channel, so nothing depends on
-the launcher's own output format):
+class and values, the model paths, the rows files, keyword arguments, the output directory) and
+starts N of these under torchrun or `accelerate launch`, which set RANK / WORLD_SIZE /
+LOCAL_RANK. Every rank calls the same train function (the stage's own, unchanged); TRL's
+trainers see the launcher's environment and run DDP (gloo on CPU, NCCL on GPU) or FSDP /
+DeepSpeed from the accelerate config. Files each rank leaves in RUN_DIR (the launcher's only
+channel, so nothing depends on the launcher's own output format):
 
 - rank-K.log: the rank's stdout and stderr (the tail becomes the error of a failed run);
 - rank-K.pid: its pid, so a cancel can find it even if the launcher died first;
@@ -15,8 +15,10 @@ the launcher's own output format):
   metrics} per optimiser step and {"type": "heartbeat"} every few seconds;
 - result.json (rank 0 only, written by rename): the TrainResult.
 
-Ranks other than 0 save into RUN_DIR/rank-K-out (thrown away): the train functions save as
-they always do, and only rank 0's copy lands in the output directory.
+Every rank calls the train function's save (`training.saving`): with a sharded profile (FSDP,
+ZeRO-3) the weights are gathered collectively, so a rank that skipped it would hang the others;
+only the main process (rank 0) writes the model, into the output directory. Other ranks' run
+files (config, metrics) land in RUN_DIR/rank-K-out, thrown away with the run.
 """
 
 from __future__ import annotations
@@ -152,10 +154,10 @@ def run(run_dir: Path) -> int:
         config = import_object(spec["config_class"]).from_dict(spec["config"])
         from training.data import read_jsonl
 
-        rows = read_jsonl(run_dir / spec["rows"])
+        rows = [read_jsonl(run_dir / name) for name in [spec["rows"], *spec.get("also", [])]]
         out = spec["out_dir"] if rank == 0 else str(run_dir / f"rank-{rank}-out")
         progress = events.progress if events else None
-        result = train(*spec["models"], rows, out, config, progress)
+        result = train(*spec["models"], *rows, out, config, progress, **spec.get("kwargs", {}))
         _leave_group()
         if rank == 0:
             payload = {

@@ -24,11 +24,11 @@ import torch
 from training.checkpoint import write_run_files
 from training.config import SFTTrainConfig
 from training.data import rows_to_dataset, validate_sft_rows
-from training.dpo import save_policy
 from training.env import common_trainer_args
 from training.models import ModelRef, load_tokenizer
 from training.progress import Progress
 from training.results import TrainResult
+from training.saving import save_policy
 from training.trainer_utils import new_tracker, run_trainer, token_count
 from training.trl_cpu import TRL_PATCHES, trl_patched
 

@@ -103,6 +103,9 @@ class Stage:
     # the prompts to sample, then the snapshot's human pairs): train(start, [reward,] rows,
     # *also, out, config, progress).
     also: tuple[str, ...] = ()
+    # It samples from its policy while it trains (online RL, best-of-n, online DPO): its job
+    # records the generation engine (training/engines.py) beside where it ran.
+    generates: bool = False
 
     @property
     def kind(self) -> str:
@@ -194,13 +197,13 @@ STAGES: dict[str, Stage] = {
             "training.online_rl:train_grpo", PROMPTS,
             (*_ONLINE, "loss_type", *_GUARDS, *_DETECTOR),
             "online RL against a reward model: GRPO (what runs instead of PPO)",
-            reward_model=True,
+            reward_model=True, generates=True,
             choices=(("loss_type", GRPO_LOSS_TYPES), ("reward_aggregate", REWARD_AGGREGATES)),
         ),
         Stage(
             "rloo", "RLOO", "Train with RLOO (online RL)", RLOOTrainConfig,
             "training.online_rl:train_rloo", PROMPTS, (*_ONLINE, *_GUARDS, *_DETECTOR),
-            "online RL against a reward model: RLOO", reward_model=True,
+            "online RL against a reward model: RLOO", reward_model=True, generates=True,
             choices=(("reward_aggregate", REWARD_AGGREGATES),),
         ),
         # K reward models in one job, one model version whose weights hold them (member-<k>):
@@ -217,7 +220,8 @@ STAGES: dict[str, Stage] = {
             "training.best_of_n:train_best_of_n_sft", PROMPTS,
             ("n", *_SAMPLE, *_TRAIN, *_GUARDS),
             "rejection-sampling SFT: sample n, keep the reward-best, fine-tune",
-            reward_model=True, choices=(("reward_aggregate", REWARD_AGGREGATES),),
+            reward_model=True, generates=True,
+            choices=(("reward_aggregate", REWARD_AGGREGATES),),
         ),
         Stage(
             "online_dpo", "Online DPO", "Train with online DPO", OnlineDPOConfig,
@@ -225,7 +229,7 @@ STAGES: dict[str, Stage] = {
             ("iterations", "samples", "beta", *_SAMPLE, *_TRAIN, "min_margin", *_GUARDS),
             "iterative DPO: the policy samples, the reward labels best against worst,"
             " trained with the human pairs",
-            reward_model=True, also=(PAIRS,),
+            reward_model=True, generates=True, also=(PAIRS,),
             choices=(("reward_aggregate", REWARD_AGGREGATES),),
         ),
     )

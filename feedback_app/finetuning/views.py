@@ -178,9 +178,13 @@ RAN_ON_LABELS = (
     ("host", "Host"), ("launcher", "Launcher"), ("processes", "Processes"),
     ("backend", "Backend"), ("device", "Device"), ("mixed_precision", "Precision"),
     ("accelerate_config", "Accelerate config"), ("deepspeed_config", "DeepSpeed config"),
+    ("sharded", "Sharded (FSDP, ZeRO-3)"),
     ("threads_per_process", "Threads per process"),
 )  # fmt: skip
-ENGINE_LABELS = (("name", "Generation engine"), ("reason", "Why"), ("vllm_version", "vLLM"))
+ENGINE_LABELS = (
+    ("name", "Generation engine"), ("reason", "Why"), ("vllm_version", "vLLM"),
+    ("use_vllm", "TRL use_vllm"),
+)  # fmt: skip
 
 
 def _ran_on(job: Job) -> list[tuple[str, Any]]:

@@ -98,14 +98,16 @@ def test_the_job_page_shows_where_and_how_it_ran_and_which_engine(admin_client, 
     project, _ = loop_project
     ran_on = {"host": "gpu-7", "launcher": "torchrun", "processes": 2, "backend": "gloo",
               "device": "cpu", "mixed_precision": "no"}  # fmt: skip
-    engine = {"name": "transformers", "reason": "vllm is not installed", "vllm_version": None}
+    engine = {"name": "transformers", "reason": "vllm is not installed", "vllm_version": None,
+              "use_vllm": False}  # fmt: skip
     job = Job.objects.create(
         project=project, kind="train_dpo", status="failed",
         outputs={"ran_on": ran_on, "engine": engine},
     )  # fmt: skip
     page = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
     section = page.split('data-testid="ran-on"', 1)[1].split("</section>", 1)[0]
-    for text in ("gpu-7", "torchrun", "<td>2</td>", "gloo", "transformers", "not installed"):
+    for text in ("gpu-7", "torchrun", "<td>2</td>", "gloo", "transformers", "not installed",
+                 "TRL use_vllm</th><td>False"):  # fmt: skip
         assert text in section, text
     quiet = Job.objects.create(project=project, kind="build_dataset")
     page = admin_client.get(reverse("finetuning:job", args=[quiet.pk])).content.decode()

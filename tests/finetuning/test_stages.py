@@ -4,6 +4,8 @@ lineage with the stage that made each version."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from django.urls import reverse
 
@@ -248,3 +250,52 @@ def test_the_loop_page_and_the_api_schema_show_the_device_defaults(
     params = schema["components"]["schemas"]["JobCreateRequest"]["properties"]["params"]
     text = params["description"]
     assert "cpu: epochs=1" in text and "cuda: epochs=3" in text and "TRAINING_DEVICE" in text
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is not None, reason="vLLM is installed: it may run here"
+)
+@pytest.mark.parametrize("kind", [s.kind for s in STAGE_TABLE.values() if s.generates])
+def test_a_sampling_stage_asked_for_vllm_where_it_is_not_installed_fails_saying_so(
+    kind, loop_project, make_snapshot, reward, monkeypatch
+):
+    from feedback_app.finetuning import jobs, kinds
+
+    project, _ = loop_project
+    make_snapshot(project, PAIRS)
+    job = services.job_launch(project=project, kind=kind, params={"reward_model": reward.pk})
+    monkeypatch.setenv("TRAIN_GENERATION_ENGINE", "vllm")
+    jobs.job_execute(job_id=job.pk, worker="test", runners=kinds.RUNNERS)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "TRAIN_GENERATION_ENGINE=vllm but vllm is not installed" in job.error
+    # Refused before any work: where it would have run is on the row, no engine, no version.
+    assert "ran_on" in job.outputs and "engine" not in job.outputs
+    assert not ModelVersion.objects.filter(job=job).exists()
+
+
+def test_a_sampling_stage_records_the_engine_it_generated_with_on_its_page(
+    loop_project, make_snapshot, tiny_base_model, tmp_path, admin_client
+):
+    from feedback_app.finetuning import jobs, kinds
+    from training.config import RewardTrainConfig
+    from training.reward import train_reward
+
+    project, _ = loop_project
+    base = versions.model_register(
+        project=project, kind="policy", name="tiny", weights=tiny_base_model
+    )
+    train_reward(tiny_base_model, PAIRS, tmp_path / "rm", RewardTrainConfig(batch_size=2))
+    rm = versions.model_register(project=project, kind="reward", name="rm", weights=tmp_path / "rm")
+    snapshot = make_snapshot(project, PAIRS * 2)
+    params = {"snapshot": snapshot.pk, "policy": base.pk, "reward_model": rm.pk, "n": 2}
+    params.update(max_new_tokens=4, batch_size=2, max_length=32, eval_prompts=0)
+    job = services.job_launch(project=project, kind="train_best_of_n", params=params)
+    jobs.job_execute(job_id=job.pk, worker="test", runners=kinds.RUNNERS)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert job.outputs["engine"]["name"] == "transformers"  # no vLLM here
+    assert job.outputs["metrics"]["generation_engine"] == job.outputs["engine"]
+    page = admin_client.get(reverse("finetuning:job", args=[job.pk])).content.decode()
+    section = page.split('data-testid="ran-on"', 1)[1].split("</section>", 1)[0]
+    assert "Generation engine</th><td>transformers" in section

@@ -35,3 +35,29 @@ def test_the_fallback_engine_generates_k_samples_per_prompt(tiny_base_model):
     result = generate_with(choice, tiny_base_model, ["The list type is"], config)
     assert len(result.samples[0]) == 2
     assert result.metrics["completion_tokens"] > 0
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is not None, reason="vLLM is installed: it may run here"
+)
+@pytest.mark.parametrize(
+    "train",
+    [
+        "training.online_rl:train_grpo",
+        "training.online_rl:train_rloo",
+        "training.best_of_n:train_best_of_n_sft",
+        "training.online_dpo:train_online_dpo",
+    ],
+)
+def test_every_stage_that_samples_refuses_a_required_vllm_before_any_work(
+    train, tiny_base_model, tmp_path, monkeypatch
+):
+    from training.rank import import_object
+
+    monkeypatch.setenv("TRAIN_GENERATION_ENGINE", "vllm")
+    function = import_object(train)
+    rows = [{"prompt": "The list type is"}, {"prompt": "A function call"}]
+    more = [[]] if train.endswith("online_dpo") else []  # online DPO's human pairs
+    with pytest.raises(EngineError, match="TRAIN_GENERATION_ENGINE=vllm but vllm is not"):
+        function(tiny_base_model, tmp_path / "no-rm", rows, *more, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -66,6 +66,7 @@ def test_best_of_n_sft_fine_tunes_on_the_best_of_n_samples(tiny_base_model, prom
     m = result.metrics["best_of_n"]
     assert m["n"] == 4 and m["rows"] == 4 and result.metrics["method"] == "best_of_n_sft"
     assert m["mean_reward_best"] > m["mean_reward_all"]
+    assert result.metrics["generation_engine"]["name"] == "transformers"  # no vLLM here
     kept = [json.loads(line) for line in (tmp_path / "best_of_n_rows.jsonl").open()]
     # The kept rows are the best of the policy's own samples (the same seed samples them again).
     again = generate(
@@ -92,6 +93,7 @@ def test_online_dpo_labels_its_own_samples_and_trains_with_the_human_pairs(
     its = result.metrics["iterations"]
     assert [i["iteration"] for i in its] == [0, 1] and all(i["human_pairs"] == 2 for i in its)
     assert all(i["generated_pairs"] >= 1 for i in its)
+    assert result.metrics["generation_engine"]["name"] == "transformers"  # no vLLM here
     assert result.metrics["global_step"] == sum(i["global_step"] for i in its) >= 2
     pairs = [json.loads(line) for line in (tmp_path / "online_dpo_pairs.jsonl").open()]
     assert {p["iteration"] for p in pairs} == {0, 1}

@@ -17,11 +17,13 @@ import pytest
 
 from training.config import (
     DPOTrainConfig,
+    GenerateConfig,
     GRPOTrainConfig,
     KTOTrainConfig,
     RewardTrainConfig,
     SFTTrainConfig,
 )
+from training.generate import generate
 from training.launch import RankFailed, launch_status, launch_train, run_pids, stage_runner
 from training.profile import WorkerProfile
 from training.rank import import_object
@@ -195,3 +197,144 @@ def test_one_process_runs_the_train_function_itself_in_process():
 
     assert stage_runner("training.dpo:train_dpo", WorkerProfile()) is train_dpo
     assert stage_runner(train_dpo, TWO) is not train_dpo
+
+
+def test_a_sharded_fsdp2_model_is_gathered_on_every_rank_and_saved_once(tiny_base_model, tmp_path):
+    """FSDP2 (torch's `fully_shard`) runs on CPU over gloo: two ranks each hold half of every
+    weight; `training.saving` gathers them (a collective: a save on rank 0 alone would wait
+    for rank 1 forever, and the stall limit would fail the run) and rank 0 alone writes."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tests.training.rank_functions import fsdp2_batch, fsdp2_step
+
+    profile = WorkerProfile(processes=2, threads=1, stall_seconds=60)
+    result = launch_train(
+        "tests.training.rank_functions:train_fsdp2_and_save",
+        [tiny_base_model],
+        [],
+        tmp_path / "out",
+        DPOTrainConfig(),
+        profile=profile,
+        run_dir=tmp_path / "run",
+    )
+    whole = AutoModelForCausalLM.from_pretrained(tiny_base_model, dtype=torch.float32)
+    assert result.metrics["sharded"] is True
+    assert result.metrics["local_params"] < sum(p.numel() for p in whole.parameters())
+    # The same step in one process: the saved model is the whole stepped model.
+    fsdp2_step(whole, fsdp2_batch())
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out", dtype=torch.float32)
+    theirs = saved.state_dict()
+    for name, mine in whole.state_dict().items():
+        assert torch.allclose(mine, theirs[name], atol=1e-5), name
+    assert (tmp_path / "out" / "tokenizer.json").exists()
+    assert not (tmp_path / "run" / "rank-1-out" / "model.safetensors").exists()  # rank 0 wrote
+
+
+def test_a_sharded_profile_is_refused_on_cpu_and_with_lora_before_any_work(tmp_path):
+    from training.profile import ProfileError
+
+    config_file = tmp_path / "fsdp.yaml"
+    config_file.write_text("distributed_type: FSDP\nfsdp_config:\n  fsdp_version: 2\n")
+    fsdp = WorkerProfile(processes=2, accelerate_config=str(config_file))
+    zero3 = tmp_path / "zero3.json"
+    zero3.write_text('{"zero_optimization": {"stage": 3}}')
+    assert fsdp.sharded and WorkerProfile(processes=2, deepspeed_config=str(zero3)).sharded
+    assert WorkerProfile(processes=2, accelerate_config="fsdp2").sharded
+    assert not WorkerProfile(processes=2, accelerate_config="zero2").sharded
+    assert not TWO.sharded and fsdp.describe()["sharded"] is True
+    with pytest.raises(ProfileError, match="accelerate_config: a sharded profile .* needs GPUs"):
+        launch_train("training.sft:train_sft", ["m"], [], tmp_path / "o", SFTTrainConfig(),
+                     profile=fsdp, run_dir=tmp_path / "run")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ProfileError, match="^lora: adapters cannot be merged"):
+        fsdp.check_run(DPOTrainConfig(lora=True), cuda=True)
+    fsdp.check_run(DPOTrainConfig(), cuda=True)  # a GPU worker shards it
+
+
+@pytest.fixture(scope="module")
+def reward_dir(tiny_base_model, toy_pairs, tmp_path_factory):
+    from training.reward import train_reward
+
+    out = tmp_path_factory.mktemp("rm")
+    train_reward(tiny_base_model, toy_pairs, out, RewardTrainConfig(learning_rate=2e-3, epochs=6))
+    return str(out)
+
+
+def _jsonl(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_online_dpo_runs_on_two_ranks_each_sampling_its_share(
+    tiny_base_model, reward_dir, toy_pairs, tmp_path
+):
+    """Through the runner's call (`stage_runner`): the policy, the reward model, the prompts and
+    the human pairs (a second rows file) reach both ranks; each samples half the prompts, both
+    train DPO on all the pairs, and the second iteration reads the first's policy from rank 0."""
+    from training.config import OnlineDPOConfig
+
+    prompts = [{"prompt": p["prompt"]} for p in toy_pairs[:4]]
+    config = OnlineDPOConfig(
+        iterations=2, samples=2, max_new_tokens=6, epochs=1, batch_size=2, learning_rate=1e-3
+    )
+    train = stage_runner("training.online_dpo:train_online_dpo", TWO)
+    result = train(
+        tiny_base_model, reward_dir, prompts, toy_pairs[:2], tmp_path / "out", config, None
+    )
+    its = result.metrics["iterations"]
+    assert [i["iteration"] for i in its] == [0, 1] and all(i["human_pairs"] == 2 for i in its)
+    assert result.metrics["launch"]["processes"] == 2
+    pairs = _jsonl(tmp_path / "out" / "online_dpo_pairs.jsonl")
+    assert {p["iteration"] for p in pairs} == {0, 1}
+    # Rank 1 sampled prompts 1 and 3 (rank 0 the others): its pairs are among everyone's.
+    assert {p["prompt"] for p in pairs} & {prompts[1]["prompt"], prompts[3]["prompt"]}
+    assert (tmp_path / "out" / "model.safetensors").exists()
+    assert generate(tmp_path / "out", ["A"], GenerateConfig(num_samples=1, max_new_tokens=3))
+
+
+def test_a_two_rank_grpo_run_is_stopped_by_its_detector_on_every_rank(
+    tiny_base_model, reward_dir, toy_pairs, tmp_path
+):
+    """The judge is the reward model with its score negated: as the proxy rises it falls.
+    Rank 0 alone samples and judges; its decision reaches rank 1, which stops at the same step
+    (a rank left training alone would fail in its next all-reduce, failing the run)."""
+    import json
+    import shutil
+
+    import torch
+
+    from training.reward import load_reward_model
+
+    judge = tmp_path / "judge"
+    shutil.copytree(reward_dir, judge)
+    model, _ = load_reward_model(reward_dir, train=False)
+    with torch.no_grad():
+        model.score.weight.neg_()
+    model.save_pretrained(judge)
+    prompts = [{"prompt": p["prompt"]} for p in toy_pairs[:4]]
+    config = GRPOTrainConfig(
+        learning_rate=3e-3, epochs=8, batch_size=2, num_generations=2, max_completion_length=6,
+        judge_every=1, judge_prompts=4, divergence_window=3,
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    result = launch_train(
+        "training.online_rl:train_grpo", [tiny_base_model, reward_dir], prompts,
+        tmp_path / "out", config, kwargs={"judge": str(judge), "judge_rows": prompts},
+        profile=TWO, run_dir=run_dir,
+    )  # fmt: skip
+    m = result.metrics
+    assert m["stopped_by"] == "divergence detector" and m["divergence"]["stopped"]
+    assert m["global_step"] < m["max_steps"]
+    assert (tmp_path / "out" / "model.safetensors").exists()  # the policy is kept
+    rank_1 = json.loads((run_dir / "rank-1-out" / "metrics.json").read_text())["metrics"]
+    assert rank_1["global_step"] == m["global_step"]  # stopped at the same step
+    assert rank_1["divergence"]["curve"] == m["divergence"]["curve"]  # rank 0's, broadcast
+
+
+def test_keyword_arguments_for_the_ranks_must_be_json(tmp_path):
+    with pytest.raises(ValueError, match="^judge: ranks take JSON values only"):
+        launch_train("training.sft:train_sft", ["m"], [], tmp_path / "o", SFTTrainConfig(),
+                     kwargs={"judge": object()}, profile=TWO, run_dir=tmp_path / "run")  # fmt: skip
+    assert not (tmp_path / "run").exists()

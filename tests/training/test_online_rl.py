@@ -65,6 +65,9 @@ def test_grpo_measures_generation_and_saves_a_plain_causal_lm(grpo_run):
     assert m["method"] == "grpo" and m["reference"] == "separate copy"
     assert m["samples"] == 32 and m["generated_tokens"] > 0 and m["generation_tokens_per_s"] > 0
     assert 0 < m["generation_share"] < 1 and m["cpu_seconds"] > 0
+    # No vLLM here: TRL generated with transformers, and the run says so.
+    assert m["generation_engine"]["name"] == "transformers"
+    assert m["generation_engine"]["use_vllm"] is False
     out = Path(result.output_dir)
     assert json.loads((out / "training_config.json").read_text())["kind"] == "GRPOTrainConfig"
     assert json.loads((out / "config.json").read_text())["use_cache"] is True
@@ -74,6 +77,7 @@ def test_grpo_measures_generation_and_saves_a_plain_causal_lm(grpo_run):
 def test_rloo_runs_end_to_end_with_reward_and_kl(tiny_base_model, reward_model, prompts, tmp_path):
     result = train_rloo(tiny_base_model, reward_model, prompts, tmp_path, _config(RLOOTrainConfig))
     assert result.metrics["method"] == "rloo" and result.metrics["global_step"] == 4
+    assert result.metrics["generation_engine"]["use_vllm"] is False
     assert all("reward" in h and "kl" in h for h in result.history if "loss" in h)
     assert json.loads((tmp_path / "training_config.json").read_text())["kind"] == "RLOOTrainConfig"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.stages import PAIRS, PROMPTS, Stage
 
@@ -64,7 +65,7 @@ def train_kwargs(stage: Stage, job: Job, snapshot: DatasetSnapshot, config: Any)
     if judge is None:  # params.check_stage refuses this; a stored job edited by hand is not
         raise ValueError("judge: the divergence detector needs an independent judge")
     held_out = prompt_rows(read_rows(snapshot, "test"))
-    return {"judge": judge.weights, "judge_rows": held_out or None}
+    return {"judge": local_model(judge.weights), "judge_rows": held_out or None}
 
 
 def detector_stop(result: Any) -> str | None:

@@ -10,7 +10,8 @@ Every stage trains through `_trainer`: the worker profile (environment, then the
 more run under torchrun/accelerate as a process group (`training.launch`). Rank 0's progress
 reaches the job row through the reporter; a cancel kills every rank; a rank that fails raises
 `RankFailed`, which fails the job with that rank's message. Where and how it ran is recorded
-on the job (`outputs["ran_on"]`) before training starts.
+on the job (`outputs["ran_on"]`) before training starts; so is the generation engine of a
+stage that samples while it trains (`outputs["engine"]`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from feedback_app.core.artifacts import local_model
 from feedback_app.core.models import DatasetSnapshot, Job, ModelVersion
 from training.config import EvalConfig
+from training.engines import generation_engine
 from training.launch import stage_runner as launch_runner
 from training.profile import WorkerProfile
 from training.stages import Stage, stage_by_kind
@@ -67,6 +69,12 @@ def _trainer(job: Job, stage: Stage, reporter: JobReporter) -> tuple[Any, Worker
         f"process(es), backend {ran_on['backend']}, {ran_on['device']}, "
         f"precision {ran_on['mixed_precision']}"
     )
+    if stage.generates:
+        # Which engine samples while it trains, on the row before any work; a vLLM that was
+        # required (TRAIN_GENERATION_ENGINE=vllm) and cannot run fails the job here.
+        engine = generation_engine()
+        reporter.record(engine=engine.to_dict())
+        reporter.log(f"Generating with {engine.name}: {engine.reason}")
     return launch_runner(stage.train, profile), profile
 
 
@@ -181,12 +189,9 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
     reporter.stage(f"{stage.name.upper()} from {policy.name} on {what}", 0.0)
     trainer, profile = _trainer(job, stage, reporter)
     config = _config(stage, p, profile)
+    # Every input goes to the ranks too: online DPO's human pairs as a second rows file, the
+    # divergence detector's judge and prompts as keyword arguments (training/launch.py).
     extra = train_kwargs(stage, job, snapshot, config)
-    if profile.distributed and (len(inputs) > 1 or extra):
-        # The rank launcher passes one rows list and no judge (training/launch.py): such a run
-        # (online DPO, a run with the divergence detector) trains in this process, and says so.
-        reporter.log(f"{stage.title} runs in one process: its inputs do not go to ranks yet")
-        trainer = stage.train_function()
     result = trainer(*models, *inputs, out, config, progress, **extra)
     stop = detector_stop(result)
     if stop is None:
@@ -230,6 +235,8 @@ def run_stage(job: Job, reporter: JobReporter) -> dict:
         "evaluation": evaluation,
         "ran_on": ran_on,
     }
+    if metrics.get("generation_engine"):
+        done["engine"] = metrics["generation_engine"]  # what the ranks generated with
     if stop is not None:
         done.update(stopped_by="divergence detector", stopped=stop_note(stop))
     return done
