@@ -95,7 +95,9 @@ class Project(TimeStampedModel):
         help_text="Least agreement with people (95 % lower bound) for a judge's votes to count.",
     )
     # Triage: people are handed first the tasks a judge ranked unsure (position-inconsistent,
-    # low margin) or against another judge (annotation/handout.py).
+    # low margin) or against another judge (annotation/handout.py, Task.judge_unsure). Every
+    # judge's doubt orders the queue, trusted or not: it only changes what people see first,
+    # never whose votes count.
     judge_triage = models.BooleanField(
         default=False,
         help_text="Hand people first the tasks an AI judge is unsure of or judges disagree on.",
@@ -184,6 +186,12 @@ class Judge(TimeStampedModel):
     template = models.TextField(blank=True, help_text="Empty: the default judge template.")
     mode = models.CharField(max_length=16, default="logprobs", blank=True)
     tie_threshold = models.FloatField(default=0.0)
+    # Triage (annotation/judge_votes.py): a pair whose |margin| falls under this, in the
+    # judge's own units, makes its task one people see first; ties and pairs that flipped with
+    # the order always do. 0: only those.
+    unsure_margin = models.FloatField(
+        default=0.0, help_text="Triage: a pair with a smaller |margin| is unsure (judge units)."
+    )
 
     class Meta:
         ordering = ["id"]

@@ -56,6 +56,14 @@ class JudgeSpec:
     template: object = ""
     mode: object = "logprobs"
     tie_threshold: object = 0.0
+    unsure_margin: object = 0.0
+
+
+def _margin(value: object, field: str) -> float:
+    """A judge's threshold in its own units: a number from 0 up, or InvalidInput naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1_000:
+        raise InvalidInput(Problem(field, "a number, 0 or more"))
+    return float(value)
 
 
 def check_judge(project: Project, spec: JudgeSpec) -> dict:
@@ -71,10 +79,12 @@ def check_judge(project: Project, spec: JudgeSpec) -> dict:
             check_template(template)
         except ValueError as exc:
             raise InvalidInput(Problem("template", str(exc))) from exc
-    tie = spec.tie_threshold
-    if isinstance(tie, bool) or not isinstance(tie, int | float) or not 0 <= tie < 1_000:
-        raise InvalidInput(Problem("tie_threshold", "a number, 0 or more"))
-    fields: dict = {"kind": spec.kind, "template": template, "tie_threshold": float(tie)}
+    fields: dict = {
+        "kind": spec.kind,
+        "template": template,
+        "tie_threshold": _margin(spec.tie_threshold, "tie_threshold"),
+        "unsure_margin": _margin(spec.unsure_margin, "unsure_margin"),
+    }
     if spec.kind == Judge.Kind.CAUSAL_LM:
         fields["weights"] = storable.check_text(spec.weights, "weights", limit=500).strip()
         if spec.mode not in MODES:

@@ -206,6 +206,7 @@ class JudgeSerializer(serializers.Serializer):
     template = serializers.CharField(read_only=True)
     mode = serializers.CharField(read_only=True)
     tie_threshold = serializers.FloatField(read_only=True)
+    unsure_margin = serializers.FloatField(read_only=True)
 
 
 class JudgeAddSerializer(serializers.Serializer):
@@ -222,6 +223,9 @@ class JudgeAddSerializer(serializers.Serializer):
     template = StrictCharField(max_length=20_000, required=False, default="", allow_blank=True)
     mode = serializers.ChoiceField(choices=judges.MODES, default="logprobs")
     tie_threshold = serializers.FloatField(default=0.0)
+    unsure_margin = serializers.FloatField(
+        default=0.0, help_text="Triage: a pair with a smaller |margin| is unsure (judge units)."
+    )
 
 
 class ProjectJudgesApi(APIView):

@@ -75,7 +75,7 @@ def run_judge_round(job: Job, reporter: JobReporter) -> dict:
         ranking = ai.rank(prompt_text(task.prompt), [texts[c] for c in order])
         judge_ranking_submit(
             task_id=task.pk, project_id=job.project_id, annotator=judge.user, order=order,
-            ranking=ranking,
+            ranking=ranking, unsure_margin=judge.unsure_margin,
         )  # fmt: skip
         ranked += 1
         comparisons += len(ranking.comparisons)
