@@ -158,8 +158,9 @@ class Judge(TimeStampedModel):
     """An AI member of a project: a service user (never able to sign in) ranking through the
     same hand-out and submit as people, and how to build it.
 
-    The API key of an endpoint is never stored: `api_key_env` names the environment variable
-    the worker reads it from, so no page, log, export or archive can hold it.
+    An endpoint's API key is either read by the worker from the environment variable
+    `api_key_env` names, or stored sealed (`api_key_sealed`, common/sealed.py) and opened only
+    in the worker that runs the judge. Either way no page, log, export or archive holds it.
     """
 
     class Kind(models.TextChoices):
@@ -183,6 +184,8 @@ class Judge(TimeStampedModel):
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the environment variable holding the key."
     )
+    # Fernet token of the key (common/sealed.py); never read but by the judge's worker.
+    api_key_sealed = models.TextField(blank=True, default="", editable=False)
     template = models.TextField(blank=True, help_text="Empty: the default judge template.")
     mode = models.CharField(max_length=16, default="logprobs", blank=True)
     tie_threshold = models.FloatField(default=0.0)
