@@ -1,6 +1,6 @@
 """Benchmark AI-judge triage: human rankings saved, the judge's agreement, and judge throughput.
 
-    .venv/bin/python bench/judge.py            # 4,000 tasks, one seed, a real tiny judge timed
+    .venv/bin/python bench/judge.py            # 2,000 tasks, 5 seeds, a real tiny judge timed
     .venv/bin/python bench/judge.py --smoke    # seconds (tests/test_bench_smoke.py)
 
 Simulated project (pure numpy, no Django). Each candidate has d = 128 features x ~ N(0, 1); its
@@ -18,15 +18,25 @@ model being a Bradley-Terry linear model on the features fitted by Newton's meth
 dataset's pairs. Why reward-model accuracy rather than pair-label accuracy: label accuracy
 rewards a dataset for what it leaves out (a judge that ties everything unsure has perfect
 labels); what the project needs is the model trained on them, and a judge's *systematic* error
-(length) costs accuracy there while its random errors mostly wash out. Two arms, the same human
-budget n (one ranking per task):
-- people alone: people rank n tasks in random order; the dataset is their pairs;
-- judge triage: the judge ranks every task first; people rank the n tasks of lowest judge
-  confidence; the dataset is people's pairs there and the judge's consistent pairs elsewhere
-  (each weighted `--judge-weight` against a person's 1: the snapshot policy "both, weighted").
-Target: 98 % of the accuracy people alone reach with every task ranked. Reported: the smallest n
-on a grid reaching it in each arm (mean over seeds) and their ratio (the issue's target: at most
-60 %). The judge's agreement with people comes from `quality.calibration` on tasks three
+(length) costs accuracy there while its random errors mostly wash out.
+
+Triage as the product does it, with the product's own rules (imported, no database): the judge
+ranks every task first (its Copeland ranking of its two-order verdicts, `copeland_groups`); its
+submit marks each task (`annotation.judge_votes.triage_level`, the judge's `unsure_margin`:
+`--unsure-margin`); the hand-out gives people the tasks by that mark, highest first, then by id
+(`Task.judge_unsure`, annotation/handout.py); the dataset is what the snapshot policy keeps
+(`preferences.pairs`: rankings counted, votes aggregated with their weights, `keep_pairs`), one
+training row per kept pair. Three arms, the same human budget n (one person's ranking a task):
+- people alone: people rank the first n tasks by id; policy votes=people;
+- judge triage: people rank the first n tasks in triage order; policy votes=both with
+  `--judge-weight` (the judge trusted): a task people ranked holds both votes (a disagreement
+  at weight 1 is a draw, dropped), the others the judge's alone (kept only while its weight
+  reaches min_votes = 1: at a weight under 1 the judge alone keeps nothing);
+- triage order only: the triage order, people's votes only (what the order alone is worth).
+Target: 98 % of the accuracy people alone reach with every task ranked. Reported per seed: the
+smallest n on a grid reaching it in each arm, their ratio (the issue's target: at most 60 %),
+and over seeds the mean ratio with a 95 % bootstrap interval (resampling seeds).
+The judge's agreement with people comes from `quality.calibration` on tasks three
 simulated people ranked. Throughput: a real `CausalLMJudge` on the tiny bootstrapped model
 (K = 4, 6 comparisons of 2 askings per task), comparisons per second, at two batch sizes.
 Figures are printed, never asserted. Results: docs/benchmarks.md, "AI judges".
@@ -122,31 +132,109 @@ def dataset(x, labels, tasks_mask):
     return diffs[keep], y[keep]
 
 
-def run_arms(args, seed: int):
+JUDGE, PERSON = 10**9, 1  # annotator ids: the AI judge and whoever ranks a task
+
+
+def product_rules():
+    """The product's own rules, imported (no database is touched): the triage mark a judge's
+    submit writes, the pairs a snapshot policy keeps, the judge's Copeland ranking."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feedback_app.settings")
+    import django
+
+    django.setup()
+    from feedback_app.annotation.judge_votes import triage_level
+    from feedback_app.preferences.pairs import (
+        PairPolicy,
+        RankingRow,
+        aggregate,
+        keep_pairs,
+        select_rankings,
+    )
+    from training.judges.base import copeland_groups
+
+    return (
+        triage_level,
+        PairPolicy,
+        RankingRow,
+        aggregate,
+        keep_pairs,
+        select_rankings,
+        (copeland_groups),
+    )
+
+
+def kept_pairs(rankings, policy, weights, rules) -> list[tuple[int, int]]:
+    """(chosen id, rejected id) of every pair the snapshot policy keeps, as `rows.kept_by_task`
+    does it: rankings the policy counts, votes aggregated with their weights, thresholds."""
+    _, _, _, aggregate, keep_pairs, select_rankings, _ = rules
+    votes = aggregate(select_rankings(rankings, policy, weights), weights)
+    return [(v.chosen, v.rejected) for v in keep_pairs(votes, policy)]
+
+
+def run_arms(args, seed: int, rules):
+    """Reward-model accuracy against the human budget n in three arms (module doc)."""
+    triage_level, PairPolicy, RankingRow, _, _, _, copeland_groups = rules
     rng = np.random.default_rng(seed)
-    x, q = project(args.tasks + args.heldout, args.k, rng)
+    k = args.k
+    x, q = project(args.tasks + args.heldout, k, rng)
     xt, qt, xh, qh = x[: args.tasks], q[: args.tasks], x[args.tasks :], q[args.tasks :]
-    human = people_labels(qt, rng)
-    judged, margin, consistent, _, _ = judge_answers(
+    flat = xt.reshape(-1, D)  # candidate id t * k + c
+    seen = qt + rng.normal(0, PEOPLE_NOISE, size=qt.shape)
+    judged, margin, _, a_first, b_first = judge_answers(
         xt, qt, error=args.judge_error, position_bias=args.position_bias,
         length_bias=args.length_bias, rng=rng,
     )  # fmt: skip
-    confidence = np.where(consistent, np.abs(margin), 0.0).min(axis=1)
-    triage_order = np.argsort(confidence, kind="stable")
-    random_order = rng.permutation(args.tasks)
+    pairs = pairs_of(k)
+    people, judge, levels = [], [], []
+    for t in range(args.tasks):
+        ids = [t * k + c for c in range(k)]
+        people.append(RankingRow(t, PERSON, [[ids[c]] for c in np.argsort(-seen[t])]))
+        groups, _ = copeland_groups(
+            k, [(i, j, int(judged[t, p])) for p, (i, j) in enumerate(pairs)]
+        )
+        judge.append(RankingRow(t, JUDGE, [[ids[c] for c in g] for g in groups]))
+        comparisons = [
+            {"a": ids[i], "b": ids[j], "a_first": int(a_first[t, p]),
+             "b_first": int(b_first[t, p]), "margin": float(margin[t, p])}
+            for p, (i, j) in enumerate(pairs)
+        ]  # fmt: skip
+        levels.append(triage_level(comparisons, [], unsure_margin=args.unsure_margin))
+    # The hand-out's two orders: by id; with triage, by the judge's mark (highest first) then id.
+    by_id = list(range(args.tasks))
+    by_triage = sorted(by_id, key=lambda t: (-levels[t], t))
+    people_policy = PairPolicy()  # votes: people
+    both = PairPolicy(votes="both", judge_weight=args.judge_weight)
+    judge_weights = {JUDGE: args.judge_weight}  # a trusted judge (judge_figures.vote_weights)
+
+    def acc(chosen: list[tuple[int, int]]) -> float:
+        if not chosen:
+            return 0.5
+        c, r = np.array(chosen).T
+        return accuracy(fit(flat[c] - flat[r], np.ones(len(c))), xh, qh)
+
     grid = np.unique(np.linspace(0, args.tasks, args.grid + 1).astype(int))
-    curves = {"people alone": [], "judge triage": []}
+    curves = {"people alone": [], "judge triage": [], "triage order only": []}
     for n in grid:
-        ranked = np.zeros(args.tasks, bool)
-        ranked[random_order[:n]] = True
-        d, y = dataset(xt, human, ranked)
-        curves["people alone"].append(accuracy(fit(d, y), xh, qh) if len(y) else 0.5)
-        ranked = np.zeros(args.tasks, bool)
-        ranked[triage_order[:n]] = True
-        mixed = np.where(ranked[:, None], human, args.judge_weight * judged)
-        d, y = dataset(xt, mixed, np.ones(args.tasks, bool))
-        curves["judge triage"].append(accuracy(fit(d, y), xh, qh))
-    return grid, {k: np.array(v) for k, v in curves.items()}
+        alone = [people[t] for t in sorted(by_id[:n])]
+        curves["people alone"].append(acc(kept_pairs(alone, people_policy, None, rules)))
+        ranked = set(by_triage[:n])
+        rows = [r for t in by_id for r in ((judge[t], people[t]) if t in ranked else (judge[t],))]
+        curves["judge triage"].append(acc(kept_pairs(rows, both, judge_weights, rules)))
+        first = [people[t] for t in sorted(ranked)]
+        curves["triage order only"].append(acc(kept_pairs(first, people_policy, None, rules)))
+    unsure = float(np.mean(np.array(levels) > 0))
+    return grid, {name: np.array(v) for name, v in curves.items()}, unsure
+
+
+def interval(values: list[float]) -> str:
+    """Mean over seeds with a 95 % percentile bootstrap interval (resampling seeds)."""
+    if not values:
+        return "n/a"
+    v = np.array(values)
+    rng = np.random.default_rng(0)
+    means = rng.choice(v, size=(2000, len(v))).mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return f"{v.mean():.0%} [{lo:.0%}, {hi:.0%}] (seeds={len(v)})"
 
 
 def needed(grid, curve, target) -> int | None:
@@ -231,47 +319,58 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="a tiny run: seconds")
-    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--heldout", type=int, default=1000)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--judge-error", type=float, default=0.25)
     parser.add_argument("--position-bias", type=float, default=0.3)
     parser.add_argument("--length-bias", type=float, default=0.5, help="x length std, q units")
-    parser.add_argument("--judge-weight", type=float, default=1.0, help="a judge pair's weight")
+    parser.add_argument(
+        "--judge-weight", type=float, default=1.0,
+        help="the policy's judge_weight (votes=both): a trusted judge's vote beside a person's",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unsure-margin", type=float, default=0.0,
+        help="the judge's unsure_margin (quality units): a smaller |margin| marks a task unsure",
+    )  # fmt: skip
     parser.add_argument("--grid", type=int, default=20, help="human budgets tried per arm")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--calibration-tasks", type=int, default=500)
     parser.add_argument("--replicates", type=int, default=500)
     parser.add_argument("--judge-prompts", type=int, default=20)
     args = parser.parse_args()
     if args.smoke:
-        args.tasks, args.heldout, args.grid, args.seeds = 400, 200, 8, 1
+        args.tasks, args.heldout, args.grid, args.seeds = 400, 200, 8, 2
         args.calibration_tasks, args.replicates, args.judge_prompts = 60, 50, 2
 
     load = os.getloadavg()
     print(f"## AI judges ({args.tasks} tasks, K={args.k}, judge error {args.judge_error:.0%}, "
-          f"position bias {args.position_bias:.0%}, length bias {args.length_bias})\n")  # fmt: skip
+          f"position bias {args.position_bias:.0%}, length bias {args.length_bias}, "
+          f"judge_weight {args.judge_weight}, unsure_margin {args.unsure_margin}, "
+          f"{args.seeds} seeds)\n")  # fmt: skip
     print(f"load average {load[0]:.2f} {load[1]:.2f}\n")
-    ratios, needs = [], {"people alone": [], "judge triage": []}
-    print("| seed | target acc | people alone: rankings | judge triage: rankings | ratio | "
-          "judge alone acc | all people acc |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    rules = product_rules()
+    ratios, order_ratios = [], []
+    print("| seed | unsure tasks | target acc | people alone: rankings | judge triage: rankings "
+          "| ratio | triage order only: rankings | judge alone acc | all people acc |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for seed in range(args.seeds):
-        grid, curves = run_arms(args, seed)
+        grid, curves, unsure = run_arms(args, seed, rules)
         target = 0.98 * curves["people alone"][-1]
         n_people = needed(grid, curves["people alone"], target)
         n_triage = needed(grid, curves["judge triage"], target)
-        for arm, n in (("people alone", n_people), ("judge triage", n_triage)):
-            needs[arm].append(n)
+        n_order = needed(grid, curves["triage order only"], target)
         ratio = n_triage / n_people if n_people and n_triage is not None else None
         if ratio is not None:
             ratios.append(ratio)
-        print(f"| {seed} | {target:.3f} | {n_people} | {n_triage} | "
-              f"{'n/a' if ratio is None else f'{ratio:.0%}'} | "
+        if n_people and n_order is not None:
+            order_ratios.append(n_order / n_people)
+        print(f"| {seed} | {unsure:.0%} | {target:.3f} | {n_people} | {n_triage} | "
+              f"{'n/a' if ratio is None else f'{ratio:.0%}'} | {n_order} | "
               f"{curves['judge triage'][0]:.3f} | {curves['people alone'][-1]:.3f} |")  # fmt: skip
-    mean = f"{np.mean(ratios):.0%}" if ratios else "n/a"
-    print(f"\nhuman rankings with judge triage / people alone (mean over seeds): {mean} "
-          f"(target: at most 60 %)\n")  # fmt: skip
+    print(f"\nhuman rankings with judge triage / people alone: {interval(ratios)} "
+          f"(target: at most 60 %); triage order without the judge's votes: "
+          f"{interval(order_ratios)}\n")  # fmt: skip
 
     cal = agreement_figures(args, 0)
     print(

@@ -7,6 +7,7 @@ model and a real `transformers serve` answering the OpenAI protocol for it on 12
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -33,6 +34,32 @@ def tiny_base_model() -> str:
     from training.config import BootstrapConfig
 
     return bootstrap_base_model(cache_root(), BootstrapConfig.tiny()).output_dir
+
+
+# A judge template for `tiny_judge_model` that ends the question with the completion shown
+# first: the 2-layer model's "A" vs "B" then turns on that completion's last word, so the
+# verdict can follow the content in both orders, not only the position.
+TAIL_TEMPLATE = "{prompt} {second} {first}"
+# Candidates whose last word the tiny model reads, with TAIL_TEMPLATE, as: "headers" -> A
+# (the one shown first is better), "res" -> B, "builds" -> A. So "headers" beats "res" and
+# "builds" beats "res" in both orders, while "headers" vs "builds" picks whichever is shown
+# first: position-inconsistent, a tie.
+JUDGED_CANDIDATES = ["It headers", "It res", "It builds"]
+
+
+@pytest.fixture(scope="session")
+def tiny_judge_model(tiny_base_model, tmp_path_factory) -> str:
+    """The tiny model without its chat template, so a judge's question is the template's text
+    as written (a chat template would end every question with the same assistant prefix)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("tiny-judge") / "model"
+    shutil.copytree(tiny_base_model, out, ignore=shutil.ignore_patterns("chat_template.jinja"))
+    config = out / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    return str(out)
 
 
 def free_port() -> int:

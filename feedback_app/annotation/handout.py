@@ -78,12 +78,14 @@ _CANDIDATE_FIELDS = ("id", "text", "source", "position", "html", "render_version
 
 
 @cache
-def _open_task_sql(vendor: str) -> str:
-    """The oldest task with a free slot that this annotator has not ranked, skipped or leased.
+def _open_task_sql(vendor: str, triage: bool) -> str:
+    """The oldest task with a free slot that this annotator has not ranked, skipped or leased;
+    with `triage`, the one AI judges were least sure of first (Task.judge_unsure), then so.
 
     The partial index task_unfilled_by_project walks the unfilled tasks in id order (the filled
-    ones are not in it); the LIMIT stops at the first one whose free slots are not all leased.
-    Only members are handed tasks: the membership test is a one-time filter of the statement.
+    ones are not in it); task_triage_by_project walks the same tasks in triage order. The LIMIT
+    stops at the first one whose free slots are not all leased. Only members are handed
+    tasks: the membership test is a one-time filter of the statement.
     """
     # PostgreSQL turns NOT EXISTS into an anti-join, and merged it with every assignment of the
     # project below the first open task: 0.37 ms at 6 700 assignments, growing with the
@@ -104,7 +106,7 @@ WHERE t.project_id = %(project)s
         AND (mine.status IN (%(submitted)s, %(skipped)s) OR {live_lease_sql("mine")})
       {probe})
   AND t.submitted_count + {live_leases_of_task_sql("t.id")} < t.target_annotations
-ORDER BY t.id
+ORDER BY {"t.judge_unsure DESC, t.id" if triage else "t.id"}
 LIMIT 1"""
 
 
@@ -183,9 +185,9 @@ ON CONFLICT (task_id, annotator_id) DO UPDATE SET
 RETURNING id"""
 
 
-def open_task_sql() -> str:
+def open_task_sql(*, triage: bool = False) -> str:
     """The hand-out's pick, without its lock (tests read its plan)."""
-    return _open_task_sql(connection.vendor)
+    return _open_task_sql(connection.vendor, triage)
 
 
 def _task_with_prompt(values: Sequence) -> Task:
@@ -237,11 +239,11 @@ def held_lease(*, project_id: int, annotator_id: int, now: datetime) -> Assignme
 
 
 def open_task_locked(
-    *, project_id: int, annotator_id: int, now: datetime, skip_locked: bool
+    *, project_id: int, annotator_id: int, now: datetime, skip_locked: bool, triage: bool = False
 ) -> Task | None:
     """Lock and return the next task for a member, passing rows others hold locked or waiting
-    for them (`skip_locked`). None for a non-member."""
-    sql = for_update(open_task_sql(), of="t", skip_locked=skip_locked)
+    for them (`skip_locked`), in triage order when asked. None for a non-member."""
+    sql = for_update(open_task_sql(triage=triage), of="t", skip_locked=skip_locked)
     row = fetchone(sql, lease_params(project=project_id, annotator=annotator_id, now=now))
     return None if row is None else _task_with_prompt(row)
 
@@ -357,15 +359,17 @@ def _lease_next(
                 return _lease(gold, candidates, annotator=annotator, now=now, expires=expires)
         for attempt in range(_HANDOUT_ATTEMPTS):
             task = open_task_locked(
-                project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True
-            )
+                project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=True,
+                triage=project.judge_triage,
+            )  # fmt: skip
             if task is None and attempt == 0:
                 # Every open task may be locked for a moment by others' hand-outs and submits:
                 # wait for them rather than tell this annotator that nothing is left. Only
                 # while this transaction holds no lock itself, so no two can wait on each other.
                 task = open_task_locked(
-                    project_id=project.pk, annotator_id=annotator.pk, now=now, skip_locked=False
-                )
+                    project_id=project.pk, annotator_id=annotator.pk, now=now,
+                    skip_locked=False, triage=project.judge_triage,
+                )  # fmt: skip
             if task is None:
                 return None
             # The locked row's submitted_count is current (PostgreSQL returns the newest

@@ -4,6 +4,12 @@ The judge's `JudgeRanking` (training/judges) ranks the candidates in the order i
 them; this maps it back to candidate ids, submits it through `ranking_submit` (the one
 validator, the lease and overlap rules) and stores the pairwise verdicts beside the ranking in
 one transaction: the verdict of each order, the margin, how many pairs flipped with the order.
+
+Triage is decided there too, once per judge's ranking, so the hand-out reads one column
+(`Task.judge_unsure`) and computes nothing: the task is UNSURE when this judge flipped, tied or
+hardly preferred on a pair, DISAGREED when another judge's vote on the task took the other
+side of a pair this one decided. The submit holds the task's row lock until commit, so two
+judges submitting the same task at once are serialised and the second sees the first's vote.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from django.db import transaction
 
 from training.judges.base import JudgeRanking
 
-from .models import JudgeVote
+from .models import JudgeVote, Task
 from .rankings import MAX_RATIONALE
 from .submit import SubmitResult, ranking_submit
 
@@ -40,6 +46,57 @@ def vote_comparisons(ranking: JudgeRanking, order: Sequence[int]) -> list[dict]:
     return out
 
 
+SURE, UNSURE, DISAGREED = 0, 1, 2  # Task.judge_unsure: higher is handed to people first
+
+
+def pair_verdict(comparison: dict) -> int:
+    """The verdict on (a, b) from a stored comparison: the orders' verdict when they agree,
+    else a tie.
+
+    >>> pair_verdict({"a_first": 1, "b_first": 1}), pair_verdict({"a_first": 1, "b_first": -1})
+    (1, 0)
+    """
+    a_first, b_first = comparison["a_first"], comparison["b_first"]
+    return a_first if a_first == b_first else 0
+
+
+def triage_level(
+    comparisons: Sequence[dict], others: Sequence[Sequence[dict]], *, unsure_margin: float
+) -> int:
+    """How much a judge's vote (`comparisons`) wants people first, given other judges' votes
+    on the same task: DISAGREED, UNSURE or SURE.
+
+    >>> sure = [{"a": 1, "b": 2, "a_first": 1, "b_first": 1, "margin": 0.6}]
+    >>> flip = [{"a": 1, "b": 2, "a_first": 1, "b_first": -1, "margin": 0.1}]
+    >>> other = [{"a": 1, "b": 2, "a_first": -1, "b_first": -1, "margin": -0.5}]
+    >>> triage_level(sure, [], unsure_margin=0.0), triage_level(flip, [], unsure_margin=0.0)
+    (0, 1)
+    >>> triage_level(sure, [], unsure_margin=0.7), triage_level(sure, [other], unsure_margin=0)
+    (1, 2)
+    """
+    mine = {(c["a"], c["b"]): pair_verdict(c) for c in comparisons}
+    for vote in others:
+        for c in vote:
+            v = mine.get((c["a"], c["b"]), 0)
+            if v != 0 and pair_verdict(c) == -v:
+                return DISAGREED
+    unsure = any(pair_verdict(c) == 0 or abs(c["margin"]) < unsure_margin for c in comparisons)
+    return UNSURE if unsure else SURE
+
+
+def _triage_mark(*, task_id: int, vote: JudgeVote, unsure_margin: float) -> None:
+    """Raise the task's `judge_unsure` to this vote's level (never lower it: another judge's
+    doubt stands). The caller holds the task's row lock."""
+    others = (
+        JudgeVote.objects.filter(ranking__task_id=task_id)
+        .exclude(pk=vote.pk)
+        .values_list("comparisons", flat=True)
+    )
+    level = triage_level(vote.comparisons, list(others), unsure_margin=unsure_margin)
+    if level:
+        Task.objects.filter(pk=task_id, judge_unsure__lt=level).update(judge_unsure=level)
+
+
 def judge_ranking_submit(
     *,
     task_id: int,
@@ -47,9 +104,11 @@ def judge_ranking_submit(
     annotator: AbstractBaseUser,
     order: Sequence[int],
     ranking: JudgeRanking,
+    unsure_margin: float = 0.0,
 ) -> SubmitResult:
-    """Submit the judge's ranking of a task leased to it (`order`: the lease's display order)
-    and store its vote; a ranking already stored is returned as it is."""
+    """Submit the judge's ranking of a task leased to it (`order`: the lease's display order),
+    store its vote and mark the task for triage; a ranking already stored is returned as it
+    is. `unsure_margin`: the judge's (core.Judge.unsure_margin)."""
     groups = [[order[i] for i in group] for group in ranking.groups]
     # A model's text may hold what no database stores (NUL, a lone surrogate): dropped.
     rationale = ranking.rationale.replace("\x00", "").encode("utf-8", "ignore").decode().strip()
@@ -65,7 +124,7 @@ def judge_ranking_submit(
             project_id=project_id,
         )
         if result.created:
-            JudgeVote.objects.create(
+            vote = JudgeVote.objects.create(
                 ranking=result.ranking,
                 comparisons=vote_comparisons(ranking, order),
                 inconsistent=ranking.inconsistent,
@@ -73,4 +132,5 @@ def judge_ranking_submit(
                 tokens=cost.tokens,
                 seconds=cost.seconds,
             )
+            _triage_mark(task_id=task_id, vote=vote, unsure_margin=unsure_margin)
     return result

@@ -127,6 +127,13 @@ class Task(TimeStampedModel):
     # UPDATE, so the hand-out reads only target_annotations, as before.
     first_top = models.CharField(max_length=200, blank=True, default="", editable=False)
     top_split = models.BooleanField(default=False, editable=False)
+    # Triage (issue 23): how much an AI judge's ranking of this task wants people first. 0: no
+    # judge ranked it, or every judge was sure; 1 (UNSURE): a judge's pair flipped with the
+    # order, tied, or had a margin under that judge's `unsure_margin`; 2 (DISAGREED): two
+    # judges chose opposite sides of a pair. Written by the judge's submit
+    # (annotation/judge_votes.py) under the task's row lock; with the project's `judge_triage`
+    # the hand-out walks unfilled tasks by it, highest first, then by id.
+    judge_unsure = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -145,6 +152,13 @@ class Task(TimeStampedModel):
                 fields=["project", "id"],
                 condition=Q(submitted_count__lt=F("target_annotations")),
                 name="task_unfilled_by_project",
+            ),
+            # The same tasks in triage order (judge_unsure first, then id), for projects with
+            # `judge_triage`: the hand-out walks it as it walks the one above, with no sort.
+            models.Index(
+                fields=["project", "-judge_unsure", "id"],
+                condition=Q(submitted_count__lt=F("target_annotations")),
+                name="task_triage_by_project",
             ),
             # The few gold tasks, for the hand-out's gold pick.
             models.Index(

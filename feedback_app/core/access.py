@@ -152,14 +152,14 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
     sql = f"""
         SELECT pr.id, pr.created_at, pr.name, pr.guidelines, pr.candidates_per_task,
                pr.annotations_per_task, pr.rationale, pr.demonstrations, pr.gold_rate,
-               pr.lease_seconds, pr.archived
+               pr.lease_seconds, pr.archived, pr.judge_triage
         FROM {table(Project)} pr
         WHERE pr.id = %(project)s AND {member_sql(project="pr.id", user="%(user)s")}"""
     row = fetchone(sql, sql_params(project=project_id, user=user.pk))
     if row is None:
         return None
     (pk, created_at, name, guidelines, k, overlap, rationale, demonstrations, gold_rate,
-     lease_seconds, archived) = row  # fmt: skip
+     lease_seconds, archived, triage) = row  # fmt: skip
     return instance(
         Project,
         id=pk,
@@ -173,6 +173,7 @@ def project_to_annotate(user: AbstractBaseUser, project_id: int) -> Project | No
         gold_rate=gold_rate,  # the hand-out's gold draw reads it
         lease_seconds=lease_seconds,  # and the lease length
         archived=bool(archived),  # nothing is handed out of an archived project
+        judge_triage=bool(triage),  # the hand-out's order
     )
 
 

@@ -95,7 +95,9 @@ class Project(TimeStampedModel):
         help_text="Least agreement with people (95 % lower bound) for a judge's votes to count.",
     )
     # Triage: people are handed first the tasks a judge ranked unsure (position-inconsistent,
-    # low margin) or against another judge (annotation/handout.py).
+    # low margin) or against another judge (annotation/handout.py, Task.judge_unsure). Every
+    # judge's doubt orders the queue, trusted or not: it only changes what people see first,
+    # never whose votes count.
     judge_triage = models.BooleanField(
         default=False,
         help_text="Hand people first the tasks an AI judge is unsure of or judges disagree on.",
@@ -156,8 +158,9 @@ class Judge(TimeStampedModel):
     """An AI member of a project: a service user (never able to sign in) ranking through the
     same hand-out and submit as people, and how to build it.
 
-    The API key of an endpoint is never stored: `api_key_env` names the environment variable
-    the worker reads it from, so no page, log, export or archive can hold it.
+    An endpoint's API key is either read by the worker from the environment variable
+    `api_key_env` names, or stored sealed (`api_key_sealed`, common/sealed.py) and opened only
+    in the worker that runs the judge. Either way no page, log, export or archive holds it.
     """
 
     class Kind(models.TextChoices):
@@ -181,9 +184,17 @@ class Judge(TimeStampedModel):
     api_key_env = models.CharField(
         max_length=100, blank=True, help_text="Name of the environment variable holding the key."
     )
+    # Fernet token of the key (common/sealed.py); never read but by the judge's worker.
+    api_key_sealed = models.TextField(blank=True, default="", editable=False)
     template = models.TextField(blank=True, help_text="Empty: the default judge template.")
     mode = models.CharField(max_length=16, default="logprobs", blank=True)
     tie_threshold = models.FloatField(default=0.0)
+    # Triage (annotation/judge_votes.py): a pair whose |margin| falls under this, in the
+    # judge's own units, makes its task one people see first; ties and pairs that flipped with
+    # the order always do. 0: only those.
+    unsure_margin = models.FloatField(
+        default=0.0, help_text="Triage: a pair with a smaller |margin| is unsure (judge units)."
+    )
 
     class Meta:
         ordering = ["id"]

@@ -109,12 +109,17 @@ def trusted_judges(*, project: Project, figure: list[dict] | None) -> set[int]:
 
 
 def vote_weights(
-    *, project: Project, policy: PairPolicy, weights: Mapping[int, float] | None
+    *,
+    project: Project,
+    policy: PairPolicy,
+    weights: Mapping[int, float] | None,
+    judges: set[int] | None = None,
 ) -> dict[int, float] | None:
     """annotator -> vote weight with the policy's `votes` applied: a judge counts 0 unless the
     policy takes judges and the stored calibration trusts it (then `judge_weight`, or 1 for
-    "judges"); under "judges" the people count 0. None: everyone counts 1."""
-    judges = judge_users(project.pk)
+    "judges"); under "judges" the people count 0. None: everyone counts 1.
+    `judges`: the project's `judge_users`, when the caller read them already."""
+    judges = judge_users(project.pk) if judges is None else judges
     if not judges:
         return None if weights is None else dict(weights)
     out = dict(weights or {})

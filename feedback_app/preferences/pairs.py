@@ -8,7 +8,7 @@ preferred each side and how many tied them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from training.config import ConfigError, Range, bounded, check_ranges
@@ -132,6 +132,22 @@ def aggregate(
 
 
 VOTE_SOURCES = ("people", "judges", "both")
+# Whose counted votes an exported row rests on (its "source" column, in projects with AI
+# judges): people only, AI judges only, or both.
+PEOPLE, JUDGE, BOTH = "people", "judge", "both"
+
+
+def pair_source(annotators: Iterable[int], judges: Collection[int]) -> str:
+    """ "people", "judge" or "both": who cast the votes a pair (or a row) rests on.
+
+    >>> pair_source([1, 2], {9}), pair_source([9], {9}), pair_source([1, 9], {9})
+    ('people', 'judge', 'both')
+    """
+    voters = set(annotators)
+    ai = bool(voters & set(judges))
+    if not ai:
+        return PEOPLE
+    return JUDGE if voters <= set(judges) else BOTH
 
 
 @dataclass(frozen=True)

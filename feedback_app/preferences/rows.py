@@ -17,12 +17,17 @@ chat prompts only and stops at the first row kept.
 
 Rows come out ordered by task, then candidate pair, then feedback pairs (sorted): the same data
 always gives the same rows in the same order.
+
+Source (issue 23): in a project with AI judges every row carries a "source" column, "people",
+"judge" or "both", saying whose counted votes it rests on (`pairs.pair_source`); feedback,
+edit, thumbs and demonstration rows are people's. A project that never had a judge exports
+exactly what it did before (same columns, same bytes, same snapshot hashes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import groupby, islice
 from typing import NamedTuple
@@ -34,6 +39,7 @@ from django.db.models.functions import Cast
 from feedback_app.annotation.models import Candidate, Demonstration, Ranking, Task
 from feedback_app.common.storable import is_id
 from feedback_app.core.models import Project
+from feedback_app.workspace.judges import judge_users
 
 from .dataset import PromptView, trl_row
 from .feedback import FeedbackRow, pairs_from_feedback
@@ -41,12 +47,14 @@ from .judge_figures import vote_weights
 from .models import DeploymentFeedback
 from .pairs import (
     FLAGS_THAT_DISCOUNT,
+    PEOPLE,
     PairPolicy,
     PairVotes,
     RankingRow,
     aggregate,
     flagged_weights,
     keep_pairs,
+    pair_source,
     select_rankings,
 )
 from .reports import flagged_annotators
@@ -241,7 +249,8 @@ def pair_rows_by_task(
         weights = flagged_weights(q.policy, flagged)
         if counts is not None:
             counts.flagged = tuple(sorted(flagged))
-    weights = vote_weights(project=project, policy=q.policy, weights=weights)
+    judges = judge_users(project.pk)
+    weights = vote_weights(project=project, policy=q.policy, weights=weights, judges=judges)
     per_task = kept_by_task(
         _parsed(
             _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)
@@ -251,11 +260,11 @@ def pair_rows_by_task(
         weights,
     )
     while chunk := list(islice(per_task, TASKS_PER_CHUNK)):
-        yield from _rows_for_chunk(project.pk, chunk, q)
+        yield from _rows_for_chunk(project.pk, chunk, q, judges)
 
 
 def _rows_for_chunk(
-    project_id: int, chunk: list[tuple[int, list[PairVotes]]], q: RowQuery
+    project_id: int, chunk: list[tuple[int, list[PairVotes]]], q: RowQuery, judges: set[int]
 ) -> Iterator[tuple[int, list[PairRow]]]:
     with_pairs = [t for t, kept in chunk if kept]
     if not with_pairs:
@@ -294,6 +303,8 @@ def _rows_for_chunk(
                 extra = _metadata(v, rnd, chosen, rejected) if metadata else None
                 if q.policy.with_margin:  # vote strength as TRL's reward-model `margin`
                     extra = {**(extra or {}), "margin": round(v.margin, 6)}
+                if judges:  # whose counted votes: people, a judge, or both
+                    extra = {**(extra or {}), "source": pair_source(v.annotators, judges)}
                 rows.append(PairRow(task_id, prompt, chosen[0], rejected[0], extra))
         yield task_id, rows
 
@@ -318,6 +329,11 @@ def _metadata(v: PairVotes, rnd: int, chosen: tuple, rejected: tuple) -> dict:
         "chosen_id": v.chosen,
         "rejected_id": v.rejected,
     }
+
+
+def _people_source(project: Project, extra: dict | None) -> dict | None:
+    """`extra` with "source": "people" in a project with AI judges (rows no judge votes on)."""
+    return {**(extra or {}), "source": PEOPLE} if judge_users(project.pk) else extra
 
 
 def feedback_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
@@ -353,7 +369,9 @@ def feedback_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
     ):
         prompts.setdefault(h, PromptView(content_hash=h, text=text, messages=messages))
         plain.append(FeedbackRow(h, kind, response, rating, chosen, rejected))
-    extra = {"origin": "feedback"} if q.metadata else None
+    if not plain:
+        return []
+    extra = _people_source(project, {"origin": "feedback"} if q.metadata else None)
     return [PairRow(None, prompts[h], c, r, extra) for h, c, r in pairs_from_feedback(plain)]
 
 
@@ -375,13 +393,18 @@ def edit_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
     extra = {"origin": "edit"} if q.metadata else None
     if q.policy.with_margin:  # one annotator's deliberate edit: a full-strength vote
         extra = {**(extra or {}), "margin": 1.0}
+    found = list(
+        _demonstrations(project, q, edits=True).values_list(
+            "task_id", "task__prompt__content_hash", "task__prompt__text",
+            "task__prompt__messages", "text", "edited_from__text",
+        )
+    )  # fmt: skip
+    if found:
+        extra = _people_source(project, extra)
     return [
         PairRow(task, PromptView(content_hash=h, text=text, messages=messages), edit, original,
                 extra)
-        for task, h, text, messages, edit, original in _demonstrations(
-            project, q, edits=True
-        ).values_list("task_id", "task__prompt__content_hash", "task__prompt__text",
-                      "task__prompt__messages", "text", "edited_from__text")
+        for task, h, text, messages, edit, original in found
     ]  # fmt: skip
 
 
@@ -471,32 +494,45 @@ def _ranked_tasks(project: Project) -> Iterator[tuple[int, list[RankingRow]]]:
 
 
 def _ranking_rows(
-    project: Project, policy: PairPolicy, *, all_bad: bool
-) -> list[tuple[int, int, bool]]:
-    """(task, candidate, desirable): unanimous top candidates, and (`all_bad`) every candidate
-    of a task flagged all-bad by most of its rankings."""
+    project: Project, policy: PairPolicy, judges: set[int], *, all_bad: bool
+) -> list[tuple[int, int, bool, str]]:
+    """(task, candidate, desirable, voters): unanimous top candidates, and (`all_bad`) every
+    candidate of a task flagged all-bad by most of its rankings. Only the rankings the policy's
+    `votes` count (an AI judge's only when the policy takes it and it is trusted); `voters` is
+    whose they were ("" in a project without judges)."""
+    weights = vote_weights(project=project, policy=policy, weights=None, judges=judges)
     out = []
-    for task_id, rankings in _ranked_tasks(project):
-        out.extend((task_id, c, True) for c in unanimous_top(rankings, policy))
+    for task_id, every in _ranked_tasks(project):
+        rankings = [r for r in every if not weights or weights.get(r.annotator_id, 1) > 0]
+        if not rankings:
+            continue
+        top = unanimous_top(rankings, policy)
+        if top:
+            kept = select_rankings(rankings, policy)
+            voters = pair_source((r.annotator_id for r in kept), judges) if judges else ""
+            out.extend((task_id, c, True, voters) for c in top)
         if all_bad and all_bad_task(rankings):
-            out.extend((task_id, c, False) for g in rankings[0].groups for c in sorted(g))
+            voters = pair_source((r.annotator_id for r in rankings), judges) if judges else ""
+            out.extend((task_id, c, False, voters) for g in rankings[0].groups for c in sorted(g))
     return out
 
 
-def _candidate_rows(chosen: list[tuple[int, int, bool]], source: str) -> list[StageRow]:
+def _candidate_rows(chosen: list[tuple[int, int, bool, str]], source: str) -> list[StageRow]:
     out = []
     for lo in range(0, len(chosen), TASKS_PER_CHUNK):
         chunk = chosen[lo : lo + TASKS_PER_CHUNK]
         texts = dict(
-            Candidate.objects.filter(pk__in=[c for _, c, _ in chunk]).values_list("pk", "text")
+            Candidate.objects.filter(pk__in=[c for _, c, _, _ in chunk]).values_list("pk", "text")
         )
         prompts = {
             pk: PromptView(content_hash=h, text=text, messages=messages)
             for pk, text, messages, h in Task.objects.filter(
-                pk__in={t for t, _, _ in chunk}
+                pk__in={t for t, _, _, _ in chunk}
             ).values_list("pk", "prompt__text", "prompt__messages", "prompt__content_hash")
         }
-        out.extend(StageRow(prompts[t], texts[c], label, source) for t, c, label in chunk)
+        out.extend(
+            StageRow(prompts[t], texts[c], label, source, voters) for t, c, label, voters in chunk
+        )
     return out
 
 
@@ -526,6 +562,7 @@ def stage_dataset_rows(
     demonstrations), added first under their source name."""
     rows: list[StageRow] = []
     sources: dict[str, int] = {}
+    judges = judge_users(project.pk)
     for name, extra in (extra_sources or {}).items():
         rows += extra
         sources[name] = len(extra)
@@ -534,7 +571,7 @@ def stage_dataset_rows(
         rows += demos
         sources["demonstrations"] = len(demos)
     if kind == SFT and stage.sft_from_rankings:
-        ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=False), "rankings")
+        ranked = _candidate_rows(_ranking_rows(project, policy, judges, all_bad=False), "rankings")
         rows += ranked
         sources["rankings"] = len(ranked)
     if kind == KTO:
@@ -543,7 +580,11 @@ def stage_dataset_rows(
             rows += thumbs
             sources["feedback"] = len(thumbs)
         if stage.kto_from_rankings:
-            ranked = _candidate_rows(_ranking_rows(project, policy, all_bad=True), "rankings")
+            ranked = _candidate_rows(
+                _ranking_rows(project, policy, judges, all_bad=True), "rankings"
+            )
             rows += ranked
             sources["rankings"] = len(ranked)
+    if judges:  # every row says whose it is; only rankings' rows can be a judge's
+        rows = [r if r.voters else replace(r, voters=PEOPLE) for r in rows]
     return rows, is_chat(rows), sources

@@ -50,7 +50,8 @@ class StageRow:
     prompt: PromptView
     completion: str
     label: bool | None = None
-    source: str = ""
+    source: str = ""  # where it came from: demonstrations, rankings, feedback
+    voters: str = ""  # whose votes (pairs.pair_source), in a project with AI judges; else ""
 
 
 def unanimous_top(rankings: Sequence[RankingRow], policy: PairPolicy) -> list[int]:
@@ -104,12 +105,18 @@ def trl_stage_row(kind: str, row: StageRow, *, chat: bool) -> dict:
 
     SFT: {"prompt", "completion"} strings, or {"messages"} (the chat plus the answer) in a
     conversational dataset. KTO: {"prompt", "completion", "label"}, message lists when chat.
+    Plus "source" (people, judge, both) when the row says whose votes it rests on.
     """
     answer = [{"role": "assistant", "content": row.completion}]
     if kind == SFT:
         if chat:
-            return {"messages": [*_messages(row.prompt), *answer]}
-        return {"prompt": row.prompt.text, "completion": row.completion}
-    if chat:
-        return {"prompt": _messages(row.prompt), "completion": answer, "label": bool(row.label)}
-    return {"prompt": row.prompt.text, "completion": row.completion, "label": bool(row.label)}
+            out: dict = {"messages": [*_messages(row.prompt), *answer]}
+        else:
+            out = {"prompt": row.prompt.text, "completion": row.completion}
+    elif chat:
+        out = {"prompt": _messages(row.prompt), "completion": answer, "label": bool(row.label)}
+    else:
+        out = {"prompt": row.prompt.text, "completion": row.completion, "label": bool(row.label)}
+    if row.voters:  # whose votes (a project with AI judges): a column TRL's trainers ignore
+        out["source"] = row.voters
+    return out

@@ -6,8 +6,11 @@ template, one of the project's reward-model versions, or an OpenAI-compatible en
 ordinary member is what lets its rankings be ordinary `Ranking` rows handed out and submitted
 by the same services as people's (finetuning/runners/judging.py runs it, as a job).
 
-An endpoint's API key is never taken: the admin names the environment variable the workers read
-it from (`api_key_env`), so no page, log line, audit event, export or archive can hold it.
+An endpoint's API key is given one of two ways: the NAME of the environment variable the
+workers read it from (`api_key_env`), or the key itself (`api_key`), which is sealed at once
+(common/sealed.py) and stored only so (`Judge.api_key_sealed`). It is write-only: no page, API
+answer, log line, audit event, export or archive holds it; listings say only whether one is
+stored (`has_api_key`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from feedback_app.common import storable
+from feedback_app.common import sealed, storable
 from feedback_app.common.errors import Conflict, InvalidInput, Problem
 from feedback_app.core import access
 from feedback_app.core.access import check_writable
@@ -53,9 +56,18 @@ class JudgeSpec:
     base_url: object = ""
     model_name: object = ""
     api_key_env: object = ""
+    api_key: object = ""  # the key itself: sealed before it is stored, never shown again
     template: object = ""
     mode: object = "logprobs"
     tie_threshold: object = 0.0
+    unsure_margin: object = 0.0
+
+
+def _margin(value: object, field: str) -> float:
+    """A judge's threshold in its own units: a number from 0 up, or InvalidInput naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1_000:
+        raise InvalidInput(Problem(field, "a number, 0 or more"))
+    return float(value)
 
 
 def check_judge(project: Project, spec: JudgeSpec) -> dict:
@@ -71,10 +83,12 @@ def check_judge(project: Project, spec: JudgeSpec) -> dict:
             check_template(template)
         except ValueError as exc:
             raise InvalidInput(Problem("template", str(exc))) from exc
-    tie = spec.tie_threshold
-    if isinstance(tie, bool) or not isinstance(tie, int | float) or not 0 <= tie < 1_000:
-        raise InvalidInput(Problem("tie_threshold", "a number, 0 or more"))
-    fields: dict = {"kind": spec.kind, "template": template, "tie_threshold": float(tie)}
+    fields: dict = {
+        "kind": spec.kind,
+        "template": template,
+        "tie_threshold": _margin(spec.tie_threshold, "tie_threshold"),
+        "unsure_margin": _margin(spec.unsure_margin, "unsure_margin"),
+    }
     if spec.kind == Judge.Kind.CAUSAL_LM:
         fields["weights"] = storable.check_text(spec.weights, "weights", limit=500).strip()
         if spec.mode not in MODES:
@@ -104,6 +118,14 @@ def check_judge(project: Project, spec: JudgeSpec) -> dict:
                 Problem("api_key_env", "the NAME of an environment variable (A-Z, 0-9, _)")
             )
         fields["api_key_env"] = env
+        key = storable.check_text(spec.api_key or "", "api_key", limit=1_000, blank=True)
+        if key and env:
+            raise InvalidInput(
+                Problem("api_key", "give the key or the NAME of its variable, not both")
+            )
+        if key != key.strip() or any(c.isspace() for c in key):
+            raise InvalidInput(Problem("api_key", "a key has no spaces or line breaks"))
+        fields["api_key_sealed"] = sealed.seal(key) if key else ""
     return {"name": name, **fields}
 
 
@@ -126,7 +148,11 @@ def judge_add(*, project: Project, spec: JudgeSpec, origin: Origin | None = None
                 origin=origin,
                 project=project,
                 target=name,
-                data={"user_id": user.pk, "kind": judge.kind},
+                data={
+                    "user_id": user.pk,
+                    "kind": judge.kind,
+                    "api_key": "sealed" if judge.api_key_sealed else None,
+                },
             )
     except IntegrityError as exc:
         raise Conflict(Problem("name", f"{name} is taken: choose another name")) from exc

@@ -53,18 +53,20 @@ def _closed_or_held(annotator: AbstractBaseUser, now: datetime) -> Exists:
 
 
 def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
-    """Ordinary tasks the annotator may be handed, oldest first.
+    """Ordinary tasks the annotator may be handed, oldest first; with the project's triage,
+    those AI judges disagreed on first, then those a judge was unsure of, then the rest.
 
     Not gold; submitted rankings plus live leases below the rankings wanted; not ranked,
     skipped, or leased by the annotator.
     """
+    order = ("-judge_unsure", "id") if project.judge_triage else ("id",)
     return (
         Task.objects.filter(project=project, gold__isnull=True)
         .annotate(leased=Count("assignments", filter=live(now, "assignments__")))
         .filter(submitted_count__lt=F("target_annotations"))
         .filter(submitted_count__lt=F("target_annotations") - F("leased"))
         .exclude(_closed_or_held(annotator, now))
-        .order_by("id")
+        .order_by(*order)
     )
 
 
@@ -83,7 +85,7 @@ def task_to_hand_out(
 ) -> Task | None | Literal["not_allowed"]:
     """What the hand-out gives: the held lease's task; else, when a gold task is due (a share
     `gold_rate` of hand-outs, decided by `gold_due`), the oldest open gold task; else the
-    oldest open task; else None."""
+    first open task (`open_tasks`); else None."""
     if not is_member(annotator, project.pk):
         return "not_allowed"
     held = held_lease(project, annotator, now)

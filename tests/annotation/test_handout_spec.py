@@ -2,7 +2,8 @@
 
 Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, fixed or
 adaptive overlap up to 2-4, members and a non-member, some tasks gold and a gold rate,
-hand-outs, submits of the order shown or another, skips, a clock that jumps past leases)
+hand-outs, submits of the order shown or another, skips, a clock that jumps past leases,
+judges' triage levels on the tasks with the project's triage on or off)
 through the services; before each step the specification, evaluated on the same rows, says
 what must happen, and after each submit what the task then wants. Runs on both backends (the
 suite's SQLite and PostgreSQL passes).
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from feedback_app.annotation import handout, services, submit
 from feedback_app.annotation.gold import task_gold_set
-from feedback_app.annotation.models import Assignment
+from feedback_app.annotation.models import Assignment, Task
 from feedback_app.common.errors import Conflict, NotAllowed
 
 from . import handout_spec as spec
@@ -85,9 +86,11 @@ def _groups(task, user, reverse: bool) -> list[list[int]]:
     gold=st.lists(st.booleans(), min_size=4, max_size=4),
     gold_rate=st.sampled_from([0.0, 0.0, 0.5, 1.0]),
     max_votes=st.sampled_from([0, 0, 2, 3, 4]),
+    triage=st.booleans(),
+    unsure=st.lists(st.sampled_from([0, 0, 1, 2]), min_size=4, max_size=4),
 )
 def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
-    make_project, users, n_tasks, overlap, history, gold, gold_rate, max_votes
+    make_project, users, n_tasks, overlap, history, gold, gold_rate, max_votes, triage, unsure
 ):
     try:
         with transaction.atomic():  # each example starts with no project, rolled back after
@@ -97,7 +100,10 @@ def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
             tasks = list(project.tasks.order_by("id"))
             project.gold_rate = gold_rate
             project.annotations_max = max_votes  # adaptive overlap when above `overlap`
-            project.save(update_fields=["gold_rate", "annotations_max"])
+            project.judge_triage = triage  # AI judges' doubts (`unsure`) first
+            project.save(update_fields=["gold_rate", "annotations_max", "judge_triage"])
+            for task, level in zip(tasks, unsure, strict=False):
+                Task.objects.filter(pk=task.pk).update(judge_unsure=level)
             for task, is_gold in zip(tasks, gold, strict=False):
                 if is_gold:
                     ids = sorted(task.candidates.values_list("pk", flat=True))

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from feedback_app.annotation import handout, services
-from feedback_app.annotation.models import Ranking
+from feedback_app.annotation.models import Ranking, Task
 from feedback_app.core.models import Project
 
 pytestmark = pytest.mark.django_db
@@ -150,9 +150,9 @@ def _count(client, method, url, data=None):
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("k", [2, 8])
+@pytest.mark.parametrize("k,triage", [(2, False), (8, False), (2, True)])
 def test_next_task_and_submit_query_counts_are_pinned_whatever_k(
-    client, make_project, alice, k, settings
+    client, make_project, alice, k, triage, settings
 ):
     """Pinned: a change here is a change in the hot path; it must not grow with K (no N+1).
 
@@ -161,15 +161,22 @@ def test_next_task_and_submit_query_counts_are_pinned_whatever_k(
     locked task with its prompt, candidates + live leases, lease upsert, RELEASE, progress, and
     the project's unfilled-task count (cached, so the reload does not repeat it). submit:
     session, user, SAVEPOINT, the locked task with project, membership, assignment and ranking,
-    INSERT ranking, UPDATE assignment, UPDATE task, RELEASE.
+    INSERT ranking, UPDATE assignment, UPDATE task, RELEASE. Judges' triage (the last task
+    marked unsure, handed first) changes the order of the walk, not the count.
     """
     # Database sessions and users whatever the environment (REDIS_URL moves both to Redis).
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
     settings.CACHE_SIGNED_IN_USERS = False
     project = make_project(k=k, n_tasks=3, annotators=[alice])
+    unsure = project.tasks.order_by("id").last()
+    if triage:
+        project.judge_triage = True
+        project.save(update_fields=["judge_triage"])
+        Task.objects.filter(pk=unsure.pk).update(judge_unsure=1)
     client.force_login(alice)
     next_queries = _count(client, "get", annotate_url(project))
     a = handout.task_assign_next(project=project, annotator=alice)
+    assert (a.task_id == unsure.pk) == triage
     data = {f"rank-{i}": str(n) for n, i in enumerate(a.display_order, 1)}
     submit_queries = _count(
         client, "post", reverse("annotation:submit", args=[project.pk, a.task_id]), data

@@ -13,7 +13,7 @@ from feedback_app.annotation.handout import task_assign_next
 from feedback_app.annotation.models import Assignment, JudgeVote, Ranking
 from feedback_app.common.errors import InvalidInput
 from feedback_app.core.audit import Origin
-from feedback_app.core.models import AuditEvent, Job, Membership, ModelVersion
+from feedback_app.core.models import AuditEvent, Job, Judge, Membership, ModelVersion
 from feedback_app.finetuning import jobs, kinds, services
 from feedback_app.workspace.archive.export import archive_write
 from feedback_app.workspace.judges import JudgeSpec, judge_add, judges_of
@@ -24,6 +24,46 @@ from training.judges import copeland_groups
 pytestmark = pytest.mark.django_db
 
 KEY = "sk-judge-4b1d9e-do-not-leak"
+SEALED_KEY = "sk-sealed-77c0aa-do-not-leak"
+
+
+@pytest.fixture
+def chat_endpoint():
+    """A stand-in OpenAI chat endpoint on 127.0.0.1 that always answers "A" and records the
+    Authorization header of each request: (base url, headers seen)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("Authorization", ""))
+            body = json.dumps({
+                "id": "c", "object": "chat.completion", "created": 0, "model": "judge",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "A, it is clearer."}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+            }).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +173,24 @@ def test_a_judge_spec_names_the_bad_field(make_project):
             "api_key_env",
         ),  # fmt: skip
         (JudgeSpec(name="j", kind="causal_lm", weights="w", template="{nope}"), "template"),
+        (
+            JudgeSpec(
+                name="j",
+                kind="openai",
+                base_url="http://x",
+                model_name="m",
+                api_key_env="K",
+                api_key="sk-1",
+            ),
+            "api_key",
+        ),  # fmt: skip
+        (
+            JudgeSpec(
+                name="j", kind="openai", base_url="http://x", model_name="m", api_key="sk 1\n"
+            ),
+            "api_key",
+        ),  # fmt: skip
+        (JudgeSpec(name="j", kind="causal_lm", weights="w", unsure_margin=-1), "unsure_margin"),
     ]
     for spec, field in cases:
         with pytest.raises(InvalidInput) as exc:
@@ -141,10 +199,13 @@ def test_a_judge_spec_names_the_bad_field(make_project):
 
 
 def test_an_endpoint_key_never_appears_in_a_page_log_export_or_archive(
-    make_project, alice, client, monkeypatch, caplog, tmp_path
+    make_project, alice, client, monkeypatch, caplog, tmp_path, chat_endpoint
 ):
+    """Both ways of giving a key: an environment variable's name, and the key itself (sealed
+    at once, opened only by the worker, which sends it: the endpoint saw it)."""
     monkeypatch.setenv("JUDGE_TEST_KEY", KEY)
-    project = make_project(name="K", k=2, overlap=1, n_tasks=1)
+    url, authorizations = chat_endpoint
+    project = make_project(name="K", k=2, overlap=2, n_tasks=1)  # a slot each judge
     Membership.objects.create(project=project, user=alice, role="admin")
     judge = judge_add(
         project=project,
@@ -156,13 +217,30 @@ def test_an_endpoint_key_never_appears_in_a_page_log_export_or_archive(
     )  # fmt: skip
     job = _run(services.job_launch(project=project, kind="judge_round", params={"judge": judge.pk}))
     assert job.status == "failed"  # nothing listens on port 9: the client's error is redacted
+    api = client_for(alice)
+    added = api.post(
+        f"/api/v1/projects/{project.pk}/judges/",
+        {"name": "sealed-judge", "kind": "openai", "base_url": url, "model_name": "judge",
+         "api_key": SEALED_KEY},
+        format="json",
+    )  # fmt: skip
+    assert added.status_code == 201 and added.json()["has_api_key"] is True
+    sealed_judge = Judge.objects.get(pk=added.json()["id"])
+    assert sealed_judge.api_key_sealed and SEALED_KEY not in sealed_judge.api_key_sealed
+    ran = _run(
+        services.job_launch(project=project, kind="judge_round", params={"judge": sealed_judge.pk})
+    )
+    assert ran.status == "succeeded" and ran.outputs["ranked"] == 1, ran.error
+    assert authorizations and set(authorizations) == {f"Bearer {SEALED_KEY}"}
     seen = [job.error, job.traceback, job.log_tail, str(job.outputs), str(job.params), caplog.text]
+    seen += [ran.log_tail, str(ran.outputs), str(ran.params), added.content.decode()]
+    seen += [r.rationale for r in Ranking.objects.filter(annotator=sealed_judge.user)]
     seen += [str(e.data) for e in AuditEvent.objects.all()]
     client.force_login(alice)
     seen.append(client.get(reverse("workspace:members", args=[project.pk])).content.decode())
-    api = client_for(alice)
     listed = api.get(f"/api/v1/projects/{project.pk}/judges/")
     assert listed.status_code == 200 and listed.json()[0]["api_key_env"] == "JUDGE_TEST_KEY"
+    assert "api_key" not in listed.json()[1] and listed.json()[1]["has_api_key"] is True
     seen += [
         listed.content.decode(),
         api.get(f"/api/v1/projects/{project.pk}/members/").content.decode(),
@@ -178,4 +256,5 @@ def test_an_endpoint_key_never_appears_in_a_page_log_export_or_archive(
         with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
             seen += [archive.read(name).decode() for name in archive.namelist()]
     assert any("gpt-judge" in text and "<html" in text for text in seen)  # the page lists it
-    assert not [text for text in seen if KEY in text]
+    assert any("stored sealed" in text and "<html" in text for text in seen)
+    assert not [text for text in seen if KEY in text or SEALED_KEY in text]

@@ -138,3 +138,127 @@ def test_a_policy_records_whose_votes_it_took():
     assert PairPolicy(votes="both", judge_weight=0.5).to_dict()["votes"] == "both"
     with pytest.raises(ValueError, match="votes"):
         PairPolicy(votes="robots")
+
+
+def _sources(project, **policy) -> list[str | None]:
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.rows import RowQuery, pair_rows_by_task, trl_rows
+
+    q = RowQuery(policy=PairPolicy(**policy))
+    rows = [r for _, task_rows in pair_rows_by_task(project, q) for r in task_rows]
+    return [row.get("source") for row in trl_rows(rows, chat=False)]
+
+
+@pytest.fixture
+def mixed(judged, alice, bob):
+    """People and a trusted judge ranked every task; then people's rankings of one task are
+    gone, so that task's pairs rest on the judge alone."""
+    from feedback_app.annotation.models import Ranking
+
+    project, judge = judged
+    project.judge_min_agreement = 0.5
+    project.save()
+    rank_round(project, [alice, bob], judge.user)
+    reports.quality_refresh(project=project)
+    alone = project.tasks.order_by("id").first()
+    Ranking.objects.filter(task=alone, annotator__in=[alice, bob]).delete()
+    return project
+
+
+def test_exported_pairs_say_whether_people_a_judge_or_both_voted(mixed):
+    assert _sources(mixed) == ["people"] * 33  # people only: the judge's task gives nothing
+    assert _sources(mixed, votes="judges") == ["judge"] * 36
+    both = _sources(mixed, votes="both")
+    assert both[:3] == ["judge"] * 3 and both[3:] == ["both"] * 33  # task order
+
+
+def test_the_export_api_takes_the_votes_policy_and_marks_each_row(mixed, client):
+    from feedback_app.core.models import Membership
+
+    admin = Membership.objects.get(project=mixed, role="admin").user
+    api = client_for(admin)
+    body = api.get(f"/api/v1/projects/{mixed.pk}/pairs/?format=json&votes=both&page_size=5000")
+    assert body.status_code == 200
+    assert {r["source"] for r in body.json()["results"]} == {"judge", "both"}
+    bad = api.get(f"/api/v1/projects/{mixed.pk}/pairs/?votes=robots")
+    assert bad.status_code == 400 and "votes" in bad.json()["errors"][0]["field"]
+
+
+def test_kto_and_sft_rows_from_rankings_count_votes_by_the_policy_and_say_whose(
+    mixed, settings, tmp_path
+):
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.services import snapshot_build
+    from feedback_app.preferences.stage_rows import StagePolicy
+    from training.data import read_jsonl
+
+    settings.SNAPSHOT_DIR = tmp_path
+
+    def rows(kind: str, **policy) -> list[dict]:
+        snap = snapshot_build(
+            project=mixed, policy=PairPolicy(**policy), test_fraction=0.0, kind=kind,
+            stage=StagePolicy(kto_from_rankings=True, sft_from_rankings=True),
+        )  # fmt: skip
+        return read_jsonl(f"{snap.path}/train.jsonl")
+
+    people = rows("kto")  # the judge's lone task is nobody's under "people"
+    assert len(people) == 11 and {r["source"] for r in people} == {"people"}
+    assert {r["source"] for r in rows("kto", votes="both")} == {"judge", "both"}
+    assert {r["source"] for r in rows("sft", votes="judges")} == {"judge"}
+
+
+def test_a_project_without_judges_exports_no_source_column(make_project, alice, bob):
+    project = make_project(name="plain", k=3, overlap=2, n_tasks=2, annotators=[alice, bob])
+    for user in (alice, bob):
+        while (a := task_assign_next(project=project, annotator=user)) is not None:
+            ids = sorted(a.display_order)
+            ranking_submit(task_id=a.task_id, annotator=user, groups=[[c] for c in ids])
+    assert _sources(project) == [None] * 6  # the bytes of before: snapshots keep their hash
+
+
+@pytest.mark.slow
+def test_rows_marked_with_their_source_load_into_trl_trainers_unchanged(
+    mixed, settings, tmp_path, tiny_policy
+):
+    """The "source" column rides along: DPO, reward, KTO and SFT trainers read the files as
+    written (one step each on the tiny model)."""
+    import math
+    from pathlib import Path
+
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.services import snapshot_build
+    from feedback_app.preferences.stage_rows import StagePolicy
+    from tests.api.test_trl_roundtrip import _args
+    from tests.preferences.test_stage_snapshots import _train_one_step_each
+    from training.data import read_jsonl
+
+    settings.SNAPSHOT_DIR = tmp_path
+    policy = PairPolicy(votes="both")
+    stage = StagePolicy(kto_from_rankings=True, sft_from_rankings=True)
+    snaps = {
+        "pairs": snapshot_build(project=mixed, policy=policy, test_fraction=0.0),
+        "kto": snapshot_build(
+            project=mixed, policy=policy, test_fraction=0.0, kind="kto", stage=stage
+        ),
+        "sft": snapshot_build(
+            project=mixed, policy=policy, test_fraction=0.0, kind="sft", stage=stage
+        ),
+    }
+    for snap in snaps.values():
+        written = read_jsonl(Path(snap.path) / "train.jsonl")
+        assert {r["source"] for r in written} == {"judge", "both"}, snap.kind
+    _train_one_step_each(snaps, tiny_policy)
+    dataset = load_dataset(
+        "json", data_files=str(Path(snaps["pairs"].path) / "train.jsonl"), split="train"
+    )
+    dpo = DPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_policy),
+        args=_args(DPOConfig, tmp_path),
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(tiny_policy),
+    )
+    assert math.isfinite(dpo.train().training_loss)

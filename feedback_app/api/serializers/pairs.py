@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from feedback_app.preferences.pairs import PairPolicy
+from feedback_app.preferences.pairs import BOTH, JUDGE, PEOPLE, VOTE_SOURCES, PairPolicy
 from training.config import ranges
 
 from .common import InstantField, _id_field
@@ -55,6 +55,19 @@ class PairFilterSerializer(serializers.Serializer):
         max_value=1,
         help_text="What a vote of an annotator the quality report flags counts (0: dropped).",
     )
+    votes = serializers.ChoiceField(
+        choices=list(VOTE_SOURCES),
+        required=False,
+        default="people",
+        help_text="Whose rankings count: people, trusted AI judges, or both (docs/quality.md).",
+    )
+    judge_weight = serializers.FloatField(
+        required=False,
+        default=1.0,
+        min_value=0,
+        max_value=1,
+        help_text="votes=both: what a trusted judge's vote counts beside a person's.",
+    )
     round = _id_field(required=False)
     model = serializers.CharField(
         required=False,
@@ -74,6 +87,11 @@ class PairRowSerializer(serializers.Serializer):
     prompt = serializers.JSONField()
     chosen = serializers.JSONField()
     rejected = serializers.JSONField()
+    source = serializers.ChoiceField(
+        choices=[PEOPLE, JUDGE, BOTH],
+        required=False,
+        help_text="In a project with AI judges: whose counted votes the pair rests on.",
+    )
 
 
 class PairPageSerializer(serializers.Serializer):

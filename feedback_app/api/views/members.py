@@ -192,7 +192,8 @@ class AccountReactivateApi(APIView):
 
 
 class JudgeSerializer(serializers.Serializer):
-    """An AI member; the key is never here, only the environment variable it is read from."""
+    """An AI member; the key is never here: the environment variable it is read from, or
+    whether a sealed key is stored."""
 
     id = serializers.IntegerField(read_only=True)
     user = serializers.IntegerField(source="user_id", read_only=True)
@@ -203,9 +204,15 @@ class JudgeSerializer(serializers.Serializer):
     base_url = serializers.CharField(read_only=True)
     model_name = serializers.CharField(read_only=True)
     api_key_env = serializers.CharField(read_only=True)
+    has_api_key = serializers.SerializerMethodField()
     template = serializers.CharField(read_only=True)
     mode = serializers.CharField(read_only=True)
     tie_threshold = serializers.FloatField(read_only=True)
+    unsure_margin = serializers.FloatField(read_only=True)
+
+    def get_has_api_key(self, judge: Judge) -> bool:
+        """A sealed key is stored (the key itself is never answered)."""
+        return bool(judge.api_key_sealed)
 
 
 class JudgeAddSerializer(serializers.Serializer):
@@ -219,9 +226,17 @@ class JudgeAddSerializer(serializers.Serializer):
         max_length=100, required=False, default="", allow_blank=True,
         help_text="Name of the environment variable the workers read the key from.",
     )  # fmt: skip
+    api_key = StrictCharField(
+        max_length=1_000, required=False, default="", allow_blank=True, write_only=True,
+        trim_whitespace=False, style={"input_type": "password"},
+        help_text="The key itself, instead of api_key_env: stored sealed, never shown again.",
+    )  # fmt: skip
     template = StrictCharField(max_length=20_000, required=False, default="", allow_blank=True)
     mode = serializers.ChoiceField(choices=judges.MODES, default="logprobs")
     tie_threshold = serializers.FloatField(default=0.0)
+    unsure_margin = serializers.FloatField(
+        default=0.0, help_text="Triage: a pair with a smaller |margin| is unsure (judge units)."
+    )
 
 
 class ProjectJudgesApi(APIView):

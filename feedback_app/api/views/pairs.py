@@ -67,6 +67,8 @@ class PairsApi(APIView):
                 include_edits=f["include_edits"],
                 with_margin=f["with_margin"],
                 flagged_weight=f["flagged_weight"],
+                votes=f["votes"],
+                judge_weight=f["judge_weight"],
             ),
             round=f.get("round"),
             model=f.get("model"),

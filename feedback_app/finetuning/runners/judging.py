@@ -5,8 +5,9 @@ The judge is a member like a person: each task comes from the same hand-out
 validator), with its pairwise verdicts stored beside the ranking (`annotation/judge_votes.py`).
 K > 2 candidates are ranked from every pair asked in both orders (`training.judges`).
 
-An endpoint's key is read from the environment variable the judge names, here in the worker
-and nowhere else, and handed to the client only: not to the job's params, outputs or log.
+An endpoint's key is read from the environment variable the judge names, or opened from its
+sealed form (common/sealed.py), here in the worker and nowhere else, and handed to the client
+only: not to the job's params, outputs or log.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from feedback_app.annotation.handout import task_assign_next
 from feedback_app.annotation.judge_votes import judge_ranking_submit
 from feedback_app.annotation.models import Prompt, Task
+from feedback_app.common import sealed
 from feedback_app.core.models import Job, Judge
 from training.judges.base import Cost, PairwiseJudge
 from training.judges.prompts import DEFAULT_TEMPLATE
@@ -40,7 +42,10 @@ def judge_build(judge: Judge) -> PairwiseJudge:
         )  # fmt: skip
     from training.judges.openai_chat import OpenAIChatJudge
 
-    key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
+    if judge.api_key_sealed:
+        key: str | None = sealed.unseal(judge.api_key_sealed)  # SealBroken names no secret
+    else:
+        key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
     return OpenAIChatJudge(
         base_url=judge.base_url, model=judge.model_name, api_key=key, template=template
     )
@@ -75,7 +80,7 @@ def run_judge_round(job: Job, reporter: JobReporter) -> dict:
         ranking = ai.rank(prompt_text(task.prompt), [texts[c] for c in order])
         judge_ranking_submit(
             task_id=task.pk, project_id=job.project_id, annotator=judge.user, order=order,
-            ranking=ranking,
+            ranking=ranking, unsure_margin=judge.unsure_margin,
         )  # fmt: skip
         ranked += 1
         comparisons += len(ranking.comparisons)
