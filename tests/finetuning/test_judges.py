@@ -1,7 +1,8 @@
 """A policy is never judged by the reward model it was optimised against (finetuning/judges.py):
 refused at launch (a stage's `judge`, an Evaluate job's `reward`), at promotion, and in the
-runner; by default another reward model of the project is picked, or none, which a divergence
-detector refuses."""
+runner; nor one that learnt from the same pairs (another seed). By default a reward model on
+the other split of the proxy's snapshot is picked, else one whose data is unknown, or none,
+which a divergence detector refuses."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_a_stage_against_a_reward_model_refuses_that_model_as_its_judge(rl_world
     job = services.job_launch(
         project=project, kind="train_best_of_n", params={"reward_model": rm.pk}
     )
-    assert job.params["judge"] == other.pk  # the default: another reward model of the project
+    assert job.params["judge"] == other.pk  # the default: here one whose data is unknown
 
 
 def test_a_divergence_detector_without_an_independent_judge_is_a_400_naming_judge(rl_world):
