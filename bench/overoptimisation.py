@@ -17,8 +17,9 @@ one call (`training.ensemble`, bootstrap resamples, one seed each). Then, on hel
   every `--judge-every` steps fresh samples give the gold, the optimised reward and KL to the
   parent (nats per sample).
 Gold and proxy are plotted against sqrt(KL) (`--plot`, PNG and SVG). The cost of the ensemble
-(K members in one call against K separate `train_reward` runs) is measured too. Figures are
-printed, never asserted; docs/benchmarks.md has a run.
+(K members in one call against K separate `train_reward` runs and against the floor, K times
+one member's training) is measured too; `--cost-only` measures it alone. Figures are printed,
+never asserted; docs/benchmarks.md has a run.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def ensemble_cost(parent: str, pairs: list[dict], work: Path, args: argparse.Nam
     from training.reward import train_reward
 
     rm = {"learning_rate": 1e-3, "epochs": args.rm_epochs, "batch_size": 16, "max_length": 128}
+    # Warm-up (imports, first allocations), so neither arm pays it alone.
+    train_reward(parent, pairs[:16], work / "warm-up", RewardTrainConfig(**{**rm, "epochs": 1}))
     wall, cpu = time.perf_counter(), time.process_time()
     result = train_reward_ensemble(
         parent, pairs, work / "ensemble", RewardEnsembleConfig(members=args.members, **rm)
@@ -111,8 +114,11 @@ def ensemble_cost(parent: str, pairs: list[dict], work: Path, args: argparse.Nam
         config = RewardTrainConfig(seed=k, **rm)
         train_reward(parent, [pairs[i] for i in rows], work / f"separate-{k}", config)
     separate = (time.perf_counter() - wall, time.process_time() - cpu)
+    # The floor: K members' own training (each `trainer.train()`), which no sharing removes.
+    floor = sum(m["train_cpu_seconds"] for m in result.metrics["member_runs"])
     return {
         "members": result.metrics["members"],
+        "floor_cpu_s": round(floor, 1),
         "one_call_wall_s": round(one_call[0], 1),
         "one_call_cpu_s": round(one_call[1], 1),
         "separate_wall_s": round(separate[0], 1),
@@ -223,6 +229,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "overoptimisation.png")
     parser.add_argument("--smoke", action="store_true", help="tiny model, tiny sizes: runs only")
     parser.add_argument(
+        "--cost-only", action="store_true", help="the ensemble's cost alone (data, then stop)"
+    )
+    parser.add_argument(
         "--grpo-only",
         action="store_true",
         help="reuse the models and best-of-n figures of the last run in --work; run GRPO only",
@@ -279,6 +288,10 @@ def main() -> None:
     )
 
     rm = RewardTrainConfig(learning_rate=1e-3, epochs=args.rm_epochs, batch_size=16, max_length=128)
+    if args.cost_only:
+        cost = ensemble_cost(parent, pairs, work, args)
+        print(f"ensemble cost ({len(pairs)} pairs, load {os.getloadavg()}): {json.dumps(cost)}")
+        return None
     proxy = train_reward(parent, pairs, work / "proxy", rm).output_dir
     cost = ensemble_cost(parent, pairs, work, args)
     members = cost["members"]

@@ -26,9 +26,13 @@ nats per sample. Figures are printed, never asserted; docs/benchmarks.md has a r
 With the guards of issue 22 (`training.guards`): a reward ensemble of 3 members trained in one
 call on the same pairs (bootstrap resamples) is the reward of
 - grpo_guarded / rloo_guarded: the ensemble's worst case as the reward, each method's default
-  beta (> 0), and the divergence detector judged by the single reward model above (another
-  seed on all pairs: not a member, so independent of the reward optimised), on 16 held-out
-  prompts every steps/8 steps; a stopped run says why;
+  beta (> 0), and the divergence detector with the product's default thresholds, on 16
+  held-out prompts every steps/8 steps; a stopped run says why. Its judge, as the product's
+  default (feedback_app/finetuning/judges.py): a reward model that shares no pairs with the
+  reward optimised, trained the same way on the pairs of `--judge-prompts` other prompts
+  (96: 27 % of all prompts, as a snapshot's held-out split of 10 % plus the 20 % evaluation
+  set); `--judge seed` instead takes the single reward model above (another seed on the same
+  pairs, the judge of the run recorded before that default, for comparison);
 - bon_sft: best of `--samples` per training prompt by the ensemble minimum, then SFT;
 - online_dpo: 2 iterations of the policy's own `--generations` samples labelled best against
   worst by the ensemble minimum, trained with the human (judge) pairs by DPO; steps split
@@ -139,6 +143,7 @@ def train_method(
     args: argparse.Namespace,
     ensemble: list[str] | None = None,
     judge_rows: list[dict[str, Any]] | None = None,
+    judge: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Train one method from `parent` for `args.steps` steps; its output dir and metrics."""
     from training import config as cfg
@@ -216,7 +221,7 @@ def train_method(
                 judge_every=max(1, args.steps // 8),
                 judge_prompts=len(judge_rows or []) or 8,
             )
-            reward, kwargs = ensemble, {"judge": reward_model, "judge_rows": judge_rows}
+            reward, kwargs = ensemble, {"judge": judge or reward_model, "judge_rows": judge_rows}
         if method.startswith("grpo"):
             grpo = cfg.GRPOTrainConfig(**rl, **common)
             result = train_grpo(parent, reward, rows, out, grpo, **kwargs)
@@ -238,7 +243,12 @@ def train_method(
     if "first_reward" in m:
         info.update(first_reward=m["first_reward"], last_reward=m["last_reward"])
     if m.get("divergence"):
-        info["detector"] = m["divergence"]["reason"] or "did not fire"
+        d = m["divergence"]
+        info["detector"] = d["reason"] or "did not fire"
+        info["detector_stopped_at"] = d["stopped_at_step"]
+        info["detector_curve"] = [
+            {k: round(v, 3) for k, v in point.items()} for point in d["curve"]
+        ]
     return result.output_dir, info
 
 
@@ -329,10 +339,17 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=4, help="per held-out prompt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--judge", choices=("held-out", "seed"), default="held-out",
+        help="the guarded runs' detector judge: a reward model on other prompts' pairs "
+        "(the product's default) or the single reward model (same pairs, another seed)",
+    )  # fmt: skip
+    parser.add_argument("--judge-prompts", type=int, default=96, help="the held-out judge's")
     parser.add_argument("--smoke", action="store_true", help="tiny model, tiny sizes: runs only")
     args = parser.parse_args()
     if args.smoke:
         args.train_prompts, args.test_prompts, args.samples, args.new_tokens = 8, 2, 4, 8
+        args.judge_prompts = 4
         args.steps, args.batch, args.generations, args.eval_samples = 1, 4, 2, 1
 
     from training.bootstrap import bootstrap_base_model
@@ -395,13 +412,41 @@ def main() -> None:
         ensemble = ens.metrics["members"]
         print(f"reward ensemble of 3: {time.perf_counter() - clock:.1f} s", flush=True)
     judge_rows = [{"prompt": p} for p in test_prompts[:16]]
+    judge, judge_info = None, None
+    if args.judge == "held-out" and any(m.endswith("_guarded") for m in methods):
+        # Pairs of prompts the reward optimised never saw (sampled last, so the data above is
+        # the same with or without it): the product's default judge (finetuning/judges.py).
+        clock = time.perf_counter()
+        seen = set(train_prompts) | set(test_prompts)
+        judge_prompts = [
+            p for p in corpus_prompts(args.judge_prompts, args.seed + 2, heldout=False)
+            if p not in seen
+        ]  # fmt: skip
+        judge_pairs = on_policy_pairs(
+            judge_prompts, generate(parent, judge_prompts, sample).samples
+        )
+        if len(judge_pairs) < 2:  # a tiny model in --smoke: said so
+            judge_pairs += [
+                {"prompt": p, "chosen": WRITTEN["good"], "rejected": WRITTEN["bad"]}
+                for p in judge_prompts[:2]
+            ]
+        judge = train_reward(parent, judge_pairs, work / "judge", rm_config).output_dir
+        acc = preference_accuracy_reward(judge, test_pairs) if test_pairs else None
+        judge_info = {
+            "prompts": len(judge_prompts),
+            "pairs": len(judge_pairs),
+            "heldout_accuracy": acc["accuracy"] if acc else None,
+            "seconds": round(time.perf_counter() - clock, 1),
+        }
+        print(f"held-out judge: {json.dumps(judge_info)}", flush=True)
 
     rows = []
     for method in methods:
         started = time.perf_counter()
         try:
+            out = work / method
             child, info = train_method(
-                method, parent, reward_model, data, work / method, args, ensemble, judge_rows
+                method, parent, reward_model, data, out, args, ensemble, judge_rows, judge
             )
             info.update(evaluate_child(child, parent, scorer, test_prompts, args))
         except Exception as exc:  # a failing method is a row of the table, not the end of it
@@ -413,7 +458,9 @@ def main() -> None:
 
     print(f"\n## Stages on one simulated preference\n\n{_table(rows)}")
     print(f"\nload after: {os.getloadavg()}")
-    summary = {"args": vars(args), "rows": counts, "reward_model_accuracy": rm_acc}
+    summary = {
+        "args": vars(args), "rows": counts, "reward_model_accuracy": rm_acc, "judge": judge_info,
+    }  # fmt: skip
     (work / "results.json").write_text(json.dumps({**summary, "methods": rows}, indent=2))
     failed = [r for r in rows if "error" in r]
     if failed:

@@ -78,6 +78,7 @@ def test_overoptimisation_bench_smoke_draws_best_of_n_and_grpo_against_sqrt_kl(e
         assert f"| {run_name}: detector |" in out
     assert (tmp_path / "work" / "smoke" / "overoptimisation.png").is_file()
     assert "one_call_cpu_s" in out  # the ensemble's cost against separate runs
+    assert "floor_cpu_s" in out  # and against its floor, K x one member's training
 
 
 def test_worker_faults_bench_smoke_runs_the_next_job_after_the_kill(embedded):

@@ -6,7 +6,11 @@ share is done once: validation and TRL's tokenisation (RewardTrainer takes an al
 dataset as it is). What makes them differ: the seed (head initialisation and data order) and,
 with `bootstrap`, a resample with replacement of the pairs per member. One backbone with K
 heads would share the forward pass as well, but TRL's RewardTrainer trains one head; the bench
-(`bench/overoptimisation.py`) measures K members in one call against K separate runs.
+(`bench/overoptimisation.py`) measures K members in one call against K separate runs and
+against the floor, the members' own training (`member_runs[k]["train_cpu_seconds"]`, the CPU
+seconds of each member's `trainer.train()`): what is left above it is loading, building the
+trainer and saving, once per member. Collation (padding each batch) cannot be shared: each
+member draws its own batches.
 """
 
 from __future__ import annotations
@@ -94,7 +98,9 @@ def train_reward_ensemble(
                 seeded,
                 [tracker.as_callback()],
             )
+        cpu = time.process_time()
         metrics = run_trainer(trainer, tracker)
+        train_cpu = time.process_time() - cpu  # the member's own training: the floor's part
         save_reward_model(trainer, directory)
         write_run_files(directory, seeded, metrics, tracker.history, tracker.stopped)
         history.extend({**h, "member": float(k)} for h in tracker.history)
@@ -105,6 +111,7 @@ def train_reward_ensemble(
                 "pairs": len(indices[k]),
                 "distinct_pairs": len(set(indices[k])),
                 "seconds": round(time.perf_counter() - member_started, 3),
+                "train_cpu_seconds": round(train_cpu, 3),
                 "train_loss": metrics["train_loss"],
             }
         )

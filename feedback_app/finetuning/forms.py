@@ -238,9 +238,16 @@ def stage_form(stage: Stage) -> type[LaunchForm]:
         )  # fmt: skip
     if stage.reward_model:
         fields["reward_model"] = _version_field("Reward model (the reward function)")
-        # Never the reward model above (finetuning/judges.py); empty: another of the project's.
+        # Never the reward model above nor one on its pairs (finetuning/judges.py).
         fields["judge"] = _version_field("Independent judge (evaluation, divergence detector)")
-        fields["judge"].empty_label = "another reward model of the project"
+        fields["judge"].empty_label = "one that shares none of its pairs (held-out split)"
+    if stage.makes == ModelVersion.Kind.REWARD:
+        # The held-out split: a judge sharing no pairs with the reward models trained on the
+        # training split (finetuning/judges.py), for the runs optimised against them.
+        fields["data_split"] = forms.ChoiceField(
+            choices=[("train", "training split"), ("test", "held-out split (a judge)")],
+            initial="train", required=False, label="Learn from",
+        )  # fmt: skip
     fields.update({name: _config_field(stage, name) for name in stage.fields})
     name = f"Train{stage.name.upper()}Form"
     return type(name, (_TrainForm,), {"__module__": __name__, "__qualname__": name, **fields})

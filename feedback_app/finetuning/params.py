@@ -30,7 +30,7 @@ from training.profile import ProfileError, WorkerProfile
 from training.stages import DEVICE_DEFAULTS as DEVICE_DEFAULTS  # the API schema's text reads it
 from training.stages import DEVICES, Stage, stage_by_kind
 
-from .judges import JUDGE_HELP, judge_pick, judge_refusal, trained_against
+from .judges import DATA_SPLITS, JUDGE_HELP, judge_pick, judge_refusal, trained_against
 
 GENERATE_FIELDS = ("temperature", "top_p", "max_new_tokens", "seed", "stop", "batch_size")
 # The job parameters that are not a config's or the pair policy's fields.
@@ -295,10 +295,14 @@ def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[
     names |= ({"reward_model", "judge"} if stage.reward_model else set()) | (
         {"eval_prompts"} if stage.evaluates else set()
     )
+    makes_reward = stage.makes == ModelVersion.Kind.REWARD
+    names |= {"data_split"} if makes_reward else set()
     own, config = _split(params, names)
     snap = _snapshot(project, own.get("snapshot"), stage.kind)
     start = _version(project, own.get(stage.start), stage.start, ModelVersion.Kind.POLICY)
     out: dict[str, Any] = {"snapshot": snap.pk, stage.start: start.pk}
+    if makes_reward:
+        out["data_split"] = _check_data_split(own.get("data_split"), snap)
     checked = _config(stage.config, {**stage.defaults(training_device()), **config})
     if stage.reward_model:
         reward = _version(project, own.get("reward_model"), "reward_model", "reward")
@@ -310,6 +314,21 @@ def check_stage(stage: Stage, project: Project, params: dict[str, Any]) -> dict[
     if own.get("profile") not in (None, {}):
         out["profile"] = check_profile(own["profile"])
     return {**out, **checked}
+
+
+def _check_data_split(value: Any, snap: DatasetSnapshot) -> str:
+    """Which split of the snapshot a reward model learns from: "train" (default), or "test",
+    the held-out prompts, for a judge that shares no pairs with reward models trained on
+    "train" (judges.py)."""
+    if value in (None, ""):
+        return "train"
+    if value not in DATA_SPLITS:
+        raise InvalidInput(Problem("data_split", f"must be one of {', '.join(DATA_SPLITS)}"))
+    if not snap.counts.get(value):
+        raise InvalidInput(
+            Problem("data_split", f"snapshot {snap.pk} has no {value} pairs to learn from")
+        )
+    return value
 
 
 def _check_judge(
@@ -416,6 +435,13 @@ def check_promote(project: Project, params: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             Problem("model_version", f"{version.name} was evaluated by the reward model it was "
                     "optimised against; evaluate it with an independent judge first")
+        )  # fmt: skip
+    judge = ModelVersion.objects.filter(pk=judged_by).first() if trained and judged_by else None
+    refusal = judge_refusal(trained_reward=trained, judge=judge) if judge else None
+    if refusal:
+        raise InvalidInput(
+            Problem("model_version", f"{version.name} was evaluated by a judge that may not "
+                    f"judge it: {refusal}")
         )  # fmt: skip
     return {"model_version": version.pk}
 

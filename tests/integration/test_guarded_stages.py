@@ -121,22 +121,27 @@ def test_the_detector_stops_a_grpo_job_whose_proxy_rises_while_the_judge_falls(
 ):
     """The judge is the proxy with its sign flipped: whatever the policy learns to please the
     proxy with, the judge dislikes by exactly as much (tests/training/test_guards.py's
-    construction, through the job path)."""
+    construction, through the job path). It is registered as learnt from the snapshot's
+    held-out split, the proxy from its training split, and the job names no judge: the
+    default (finetuning/judges.py) takes it, not the newer reward model on the proxy's pairs."""
     start_worker()
     project, base, rm, snapshot = guarded_project
+    rm.snapshot = snapshot
+    rm.save()
     judge = versions.model_register(
-        project=project,
-        kind="reward",
-        name="minus-rm",
-        weights=_negated(rm.weights, tmp_path / "j"),
+        project=project, kind="reward", name="minus-rm", snapshot=snapshot,
+        weights=_negated(rm.weights, tmp_path / "j"), metrics={"data_split": "test"},
+    )  # fmt: skip
+    versions.model_register(  # another seed on the proxy's pairs: newer, never the default
+        project=project, kind="reward", name="rm-again", weights=rm.weights, snapshot=snapshot
     )
     params = {
         **TINY, "epochs": 8, "learning_rate": 3e-3, "num_generations": 2,
         "max_completion_length": 6, "eval_prompts": 0, "snapshot": snapshot.pk,
-        "reward_model": rm.pk, "judge": judge.pk, "judge_every": 1, "judge_prompts": 4,
-        "divergence_window": 3,
+        "reward_model": rm.pk, "judge_every": 1, "judge_prompts": 4, "divergence_window": 3,
     }  # fmt: skip
     job = _ok(services.job_launch(project=project, kind="train_grpo", params=params))
+    assert job.params["judge"] == judge.pk
     metrics = job.outputs["metrics"]
     divergence = metrics["divergence"]
     assert metrics["stopped_by"] == "divergence detector" and divergence["stopped"]

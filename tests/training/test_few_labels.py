@@ -37,13 +37,23 @@ def test_bootstrap_members_train_on_resamples_of_the_same_rows():
 
 
 def test_an_ensemble_is_trained_in_one_call_into_loadable_members(
-    tiny_base_model, toy_pairs, tmp_path
+    tiny_base_model, toy_pairs, tmp_path, monkeypatch
 ):
+    import trl.trainer.reward_trainer as reward_trainer
+
+    tokenised = []  # TRL's tokenising of a pair's side: once for all members, not per member
+    real = reward_trainer._tokenize
+    monkeypatch.setattr(
+        reward_trainer, "_tokenize", lambda *a, **k: tokenised.append(1) or real(*a, **k)
+    )
     seen = []
     config = RewardEnsembleConfig(members=2, epochs=1, batch_size=4, learning_rate=1e-3)
     result = train_reward_ensemble(
         tiny_base_model, toy_pairs, tmp_path, config, lambda s, t, m: seen.append((s, t))
     )
+    assert len(tokenised) == 2 * len(toy_pairs)  # chosen and rejected, once
+    runs = result.metrics["member_runs"]
+    assert all(r["train_cpu_seconds"] > 0 for r in runs)  # the bench's floor, per member
     members = result.metrics["members"]
     assert members == [str(tmp_path / "member-0"), str(tmp_path / "member-1")]
     assert [s for s, _ in seen] == [1, 2, 3, 4] and {t for _, t in seen} == {4}

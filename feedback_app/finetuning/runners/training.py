@@ -107,7 +107,13 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     n_yard = snapshot.counts.get("yardstick", 0)  # the evaluation set's rows come first
     yardstick = trainable_pairs(test[:n_yard], reporter)
     test = trainable_pairs(test, reporter)
-    reporter.stage(f"{stage.title} from {base.name} on {len(train)} pairs", 0.0)
+    split = p.get("data_split") or "train"
+    if split == "test":
+        # A judge for runs against reward models trained on "train" (judges.py): it learns
+        # from the held-out pairs and is scored on the training ones, which it never saw; the
+        # yardstick is among what it learnt, so it has none.
+        train, test, yardstick = test, train, []
+    reporter.stage(f"{stage.title} from {base.name} on {len(train)} {split} pairs", 0.0)
     out = out_dir(job, "reward")
     trainer, profile = _trainer(job, stage, reporter)
     result = trainer(
@@ -130,7 +136,7 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         # active selection's hard prompts do not count against it (finetuning/evalset.py).
         acc = preference_accuracy_reward(out, yardstick)
         metrics.update(yardstick_accuracy=acc["accuracy"], yardstick_pairs=len(yardstick))
-    metrics.update(data_used(snapshot, len(train)))
+    metrics.update(data_used(snapshot, len(train)), data_split=split)
     version = _register(
         job, stage, publish(job, out), parent=None, snapshot=snapshot, metrics=metrics
     )
