@@ -18,7 +18,7 @@ from feedback_app.core.models import DatasetSnapshot, Project
 
 from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_eval_set, in_test_split, jsonl_bytes
 from .pairs import PairPolicy
-from .rows import dataset_rows, stage_dataset_rows, trl_rows
+from .rows import dataset_rows, gold_pair_rows, stage_dataset_rows, trl_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
 
 Note = Callable[[str], None]
@@ -42,7 +42,8 @@ def snapshot_build(
     `hold_out_eval_set` (what every build_dataset job, and so every training step, asks for):
     the rows of the project's fixed evaluation-set prompts (`dataset.in_eval_set`) go to the
     test split whatever the split says, first in it (`counts["yardstick"]` rows): never
-    trained on, they are the reward model's random yardstick.
+    trained on, they are the reward model's random yardstick. The pairs of gold tasks' expected
+    orders follow them (`counts["gold"]` rows, when there are any): the second yardstick.
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
     it again returns the snapshot already stored. `kind` "sft" or "kto" builds those rows
@@ -71,7 +72,17 @@ def snapshot_build(
         else:
             train.append(row)
             prompts_train.add(h)
-    test = yardstick + test  # the yardstick first: `counts["yardstick"]` rows of test.jsonl
+    gold = []
+    if hold_out_eval_set:
+        # Gold tasks' expected orders, right after the yardstick (`counts["gold"]` rows): an
+        # admin's labels, never votes; a prompt some training row has is left out of them.
+        golds = [
+            p
+            for p in gold_pair_rows(project)
+            if p.prompt.content_hash not in prompts_train and (chat or p.prompt.messages is None)
+        ]
+        gold = trl_rows(golds, chat=chat)
+    test = yardstick + gold + test  # `counts["yardstick"]`, then `counts["gold"]` rows
 
     counts = {
         "rankings": read.rankings,
@@ -84,6 +95,8 @@ def snapshot_build(
     }
     if hold_out_eval_set:
         counts["yardstick"] = len(yardstick)
+    if gold:  # absent without gold tasks: such a snapshot's bytes are as before
+        counts["gold"] = len(gold)
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
     if policy.include_edits:

@@ -61,3 +61,31 @@ def test_rankings_since_the_last_snapshot_are_counted(ranked_project):
     assert rankings_since_last_snapshot(project=ranked_project) == 60
     snapshot_build(project=ranked_project, policy=PairPolicy())
     assert rankings_since_last_snapshot(project=ranked_project) == 0
+
+
+def test_gold_tasks_pairs_follow_the_yardstick_in_the_test_file_and_are_never_trained_on(
+    ranked_project,
+):
+    from feedback_app.annotation.gold import task_gold_set
+
+    tasks = list(ranked_project.tasks.order_by("id"))
+    plain = snapshot_build(
+        project=ranked_project, policy=PairPolicy(), test_fraction=0.3, hold_out_eval_set=True
+    )
+    assert "gold" not in plain.counts  # no gold task: the snapshot is as before
+    gold_task = tasks[0]
+    ids = sorted(gold_task.candidates.values_list("pk", flat=True))
+    task_gold_set(project=ranked_project, task_id=gold_task.pk, groups=[[ids[2]], [ids[0], ids[1]]])
+    snap = snapshot_build(
+        project=ranked_project, policy=PairPolicy(), test_fraction=0.3, hold_out_eval_set=True
+    )
+    train, test = read(snap, "train.jsonl"), read(snap, "test.jsonl")
+    n_yard = snap.counts["yardstick"]
+    assert snap.counts["gold"] == 2  # the expected order's two pairs (the tie gives none)
+    gold = test[n_yard : n_yard + 2]
+    texts = dict(gold_task.candidates.values_list("pk", "text"))
+    assert [(r["chosen"], r["rejected"]) for r in gold] == [
+        (texts[ids[2]], texts[ids[0]]),
+        (texts[ids[2]], texts[ids[1]]),
+    ]
+    assert gold_task.prompt.text not in {r["prompt"] for r in train}
