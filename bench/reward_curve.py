@@ -25,8 +25,9 @@ product's own `yardstick_accuracy` (its evaluation-set pairs, ranked with noise)
 `--rule code`: a second preference, private to this bench, with nothing of the lexicon:
 candidates mentioning more distinct code identifiers (`os.path`, `__init__`, `str()`,
 `snake_case`, `CamelCase`) are preferred. It shows the defaults are not tuned to one rule.
-`--set key=value` overrides a `RewardTrainConfig` field (to find out why the defaults fail; the
-recorded runs use none).
+`--variant key=value,key=value` trains one more reward model at each mark on the same snapshot
+with those `RewardTrainConfig` fields changed (repeatable; "defaults" is the product's own):
+how the defaults were chosen (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.1)
     parser.add_argument("--tie-break", action="store_true", help="bots order ties by a hash")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], help="RewardTrainConfig key=value")
+    parser.add_argument(
+        "--variant", action="append", default=[], help="RewardTrainConfig k=v,k=v (repeatable)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: runs, no result")
     args = parser.parse_args()
@@ -94,24 +97,23 @@ def main() -> None:
     from feedback_app.annotation.models import Ranking
     from feedback_app.annotation.services import prompts_import
     from feedback_app.annotation.simulation import bots_ensure, rule_score, simulate
-    from feedback_app.core.artifacts import local_model
-    from feedback_app.core.models import Job, ModelVersion, Project
+    from feedback_app.core.models import Job, Project
     from feedback_app.finetuning import jobs, kinds, services, versions
     from feedback_app.finetuning.demo import FIRST_ROUND
     from training.bootstrap import bootstrap_base_model
     from training.config import BootstrapConfig, GenerateConfig, RewardTrainConfig
-    from training.evaluate import preference_accuracy_reward
     from training.experiment import corpus_prompts
     from training.generate import generate
-    from training.stats import wilson_interval
 
     call_command("migrate", verbosity=0)
     config = BootstrapConfig.tiny() if args.smoke else BootstrapConfig()
     base = bootstrap_base_model(settings.BASE_MODEL_CACHE, config)
     score = rule_score if args.rule == "documented" else code_score
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {k: json.loads(v) for k, v in overrides.items()}
-    RewardTrainConfig.from_dict(overrides)  # a typo fails now, not after the generation
+    variants = {"defaults": {}}
+    for spec in args.variant:
+        pairs = dict(kv.split("=", 1) for kv in spec.split(","))
+        variants[spec] = {k: json.loads(v) for k, v in pairs.items()}
+        RewardTrainConfig.from_dict(variants[spec])  # a typo fails now, not after generating
 
     project = Project.objects.create(name=f"bench-reward-curve-{args.rule}")
     k, overlap = project.candidates_per_task, project.annotations_per_task
@@ -168,13 +170,13 @@ def main() -> None:
         f"rule {args.rule}, noise {args.noise}, K={k}, {overlap} rankings a task, "
         f"{n_prompts} prompts; yardstick {len(yardstick)} pairs of {len(held)} held-out prompts "
         f"({tied} tied pairs skipped); generation {time.perf_counter() - t0:.0f} s; "
-        f"RewardTrainConfig overrides {overrides or 'none'}",
+        f"variants {list(variants)}",
         flush=True,
     )
 
     bots = bots_ensure(project=project, count=overlap, prefix="rc-bot")
     prefer = None if args.rule == "documented" else (lambda c: score(c.text))
-    rows = []
+    rows, launched = [], {}
     for i, mark in enumerate(marks):
         done = Ranking.objects.filter(task__project=project).count()
         simulate(
@@ -187,60 +189,70 @@ def main() -> None:
             tie_break=args.tie_break,
         )
         rankings = Ranking.objects.filter(task__project=project).count()
-        t = time.perf_counter()
         snap = execute(services.job_launch(project=project, kind="build_dataset", params={}))
         snapshot = snap.outputs["snapshot"]
-        job = execute(
-            services.job_launch(
-                project=project,
-                kind="train_reward",
-                params={"snapshot": snapshot, "base": base_version.pk, **overrides},
+        for label, overrides in variants.items():
+            t = time.perf_counter()
+            job = execute(
+                services.job_launch(
+                    project=project,
+                    kind="train_reward",
+                    params={"snapshot": snapshot, "base": base_version.pk, **overrides},
+                )
             )
-        )
-        version = ModelVersion.objects.get(pk=job.outputs["model_version"])
-        m = version.metrics
-        acc = preference_accuracy_reward(local_model(version.weights), yardstick)
-        wins = round(acc["accuracy"] * len(yardstick))
-        low, high = wilson_interval(wins, len(yardstick))
-        row = {
-            "rankings": rankings,
-            "train_pairs": m.get("pairs_used"),
-            "accuracy": acc["accuracy"],
-            "low": low,
-            "high": high,
-            "mean_margin": acc["mean_margin"],
-            "product_yardstick": m.get("yardstick_accuracy"),
-            "product_yardstick_pairs": m.get("yardstick_pairs"),
-            "heldout": m.get("heldout_accuracy"),
-            "train_loss": m.get("train_loss"),
-            "seconds": round(time.perf_counter() - t, 1),
-        }
-        rows.append(row)
-        print(
-            f"{rankings} rankings: {row['train_pairs']} train pairs, yardstick accuracy "
-            f"{row['accuracy']:.3f} (95 % {low:.3f}-{high:.3f}, {len(yardstick)} pairs), "
-            f"product yardstick {_f(row['product_yardstick'])} "
-            f"({row['product_yardstick_pairs']} pairs), held-out {_f(row['heldout'])}, "
-            f"{row['seconds']:.0f} s",
-            flush=True,
-        )
-    used = RewardTrainConfig.from_dict(
-        {k: v for k, v in job.params.items() if k in RewardTrainConfig.__dataclass_fields__}
-    )
-    print(f"\nRewardTrainConfig as launched: {used.to_dict()}")
+            row = measure(job, yardstick, t)
+            if label == "defaults":
+                fields = RewardTrainConfig.__dataclass_fields__
+                launched = {k: v for k, v in job.params.items() if k in fields}
+            rows.append({"variant": label, "rankings": rankings, **row})
+            print(
+                f"{label}, {rankings} rankings: {row['train_pairs']} train pairs, yardstick "
+                f"accuracy {row['accuracy']:.3f} (95 % {row['low']:.3f}-{row['high']:.3f}, "
+                f"{len(yardstick)} pairs), product yardstick {_f(row['product_yardstick'])} "
+                f"({row['product_yardstick_pairs']} pairs), held-out {_f(row['heldout'])}, "
+                f"{row['seconds']:.0f} s",
+                flush=True,
+            )
+    print(f"\nRewardTrainConfig of the defaults as launched: {launched}")
     print(
-        f"\n| rule | rankings | train pairs | yardstick accuracy (95 %) | product's yardstick "
-        f"| s |\n|---|---|---|---|---|---|"
+        "\n| rule | variant | rankings | train pairs | yardstick accuracy (95 %) "
+        "| product's yardstick | s |\n|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(
-            f"| {args.rule} | {r['rankings']} | {r['train_pairs']} | {r['accuracy']:.3f} "
+            f"| {args.rule} | {r['variant']} | {r['rankings']} | {r['train_pairs']} "
+            f"| {r['accuracy']:.3f} "
             f"({r['low']:.3f}-{r['high']:.3f}) | {_f(r['product_yardstick'])} "
             f"({r['product_yardstick_pairs']}) | {r['seconds']:.0f} |"
         )
     if args.json:
         args.json.write_text(json.dumps({"rule": args.rule, "rows": rows}, indent=1))
     shutil.rmtree(var, ignore_errors=True)
+
+
+def measure(job, yardstick: list[dict], started: float) -> dict:
+    """The reward model a train_reward job made, scored on the bench's yardstick."""
+    from feedback_app.core.artifacts import local_model
+    from feedback_app.core.models import ModelVersion
+    from training.evaluate import preference_accuracy_reward
+    from training.stats import wilson_interval
+
+    version = ModelVersion.objects.get(pk=job.outputs["model_version"])
+    m = version.metrics
+    acc = preference_accuracy_reward(local_model(version.weights), yardstick)
+    low, high = wilson_interval(round(acc["accuracy"] * len(yardstick)), len(yardstick))
+    return {
+        "train_pairs": m.get("pairs_used"),
+        "accuracy": acc["accuracy"],
+        "low": low,
+        "high": high,
+        "mean_margin": acc["mean_margin"],
+        "product_yardstick": m.get("yardstick_accuracy"),
+        "product_yardstick_pairs": m.get("yardstick_pairs"),
+        "heldout": m.get("heldout_accuracy"),
+        "train_loss": m.get("train_loss"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _f(value: float | None) -> str:

@@ -146,7 +146,7 @@ def gate_inputs(policy_metrics: dict[str, Any], reward_metrics: dict[str, Any]) 
 
 
 def _reward_parts(inputs: GateInputs) -> str:
-    """" (random 0.700 on 200 pairs, gold 0.500 on 12)" when gold pairs took part, else ""."""
+    """The parts of the pooled accuracy when gold pairs took part, else an empty string."""
     if inputs.reward_accuracy_source != "yardstick+gold":
         return ""
     return (
