@@ -118,9 +118,9 @@ def main() -> None:
     project = Project.objects.create(name=f"bench-reward-curve-{args.rule}")
     k, overlap = project.candidates_per_task, project.annotations_per_task
     n_prompts = -(-marks[-1] // overlap)
-    records = "\n".join(
-        json.dumps({"prompt": p}) for p in corpus_prompts(n_prompts, args.seed, heldout=False)
-    )
+    drawn = corpus_prompts(2 * n_prompts, args.seed, heldout=False)
+    unique = list(dict.fromkeys(drawn))[:n_prompts]  # a project holds a prompt once
+    records = "\n".join(json.dumps({"prompt": p}) for p in unique)
     prompts_import(project=project, records=parse_jsonl(records, k=k))
     base_version = versions.model_register(
         project=project, kind="policy", name="base", weights=base.output_dir, stage="base"
