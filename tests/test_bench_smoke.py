@@ -143,3 +143,9 @@ def test_distributed_bench_smoke_runs_one_rank_and_two_through_the_launcher(embe
     out = run("distributed.py", env=embedded, timeout=300)
     assert "throughput ratio, two ranks / one" in out
     assert "| 2 | 1 |" in out
+
+
+def test_reward_curve_bench_smoke_trains_at_each_mark_through_the_products_jobs(embedded):
+    out = run("reward_curve.py", "--variant", "min_steps=0", env=embedded, timeout=600)
+    assert "| documented | defaults | 12 |" in out and "| documented | min_steps=0 | 24 |" in out
+    assert "RewardTrainConfig of the defaults as launched" in out

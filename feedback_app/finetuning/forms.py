@@ -31,6 +31,7 @@ from .params import (
     EVAL_PROMPT_LIMIT,
     EVAL_PROMPTS,
     PROMPT_LIMIT,
+    RECENCY_HALF_LIFE,
     REVIEW_MARGIN,
     SPLIT_SEED,
     STAGE_FLAGS,
@@ -143,6 +144,13 @@ class BuildDatasetForm(LaunchForm):
     )
     with_margin = forms.BooleanField(
         required=False, label="Pairs: vote strength as the reward model's margin"
+    )
+    recency_half_life = _number(
+        RECENCY_HALF_LIFE,
+        required=False,
+        label="Pairs: recency half-life (rounds)",
+        help_text="Empty: every round's pairs weigh the same. A round this many rounds older "
+        "than the newest weighs half as much (its train rows repeated less).",
     )
     include_edits = forms.BooleanField(
         required=False, label="Pairs: edited candidates (the edit over the original)"

@@ -58,6 +58,9 @@ def test_launching_from_the_page_queues_a_job_and_shows_it(admin_client, loop_pr
     )
     assert job.params["min_agreement"] == 0.6 and job.params["seed"] == 3
     assert job.params["drop_all_bad"] is False  # an unticked box means False on an HTML form
+    assert "recency_half_life" not in job.params  # left empty: every round weighs the same
+    admin_client.post(url, {**data, "build_dataset-recency_half_life": "2"})
+    assert Job.objects.order_by("-id").first().params["recency_half_life"] == 2.0
 
 
 def test_bad_hyperparameters_come_back_on_the_form_with_the_field_named(

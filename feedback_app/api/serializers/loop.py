@@ -69,6 +69,12 @@ class SnapshotCreateSerializer(serializers.Serializer):
     kto_from_feedback = serializers.JSONField(required=False)
     kto_from_rankings = serializers.JSONField(required=False)
     include_edits = serializers.JSONField(required=False)
+    recency_half_life = serializers.JSONField(
+        required=False,
+        help_text="Pairs only; rounds (> 0) or null (the default: every round weighs the same). "
+        "A round that many rounds older than the newest weighs half as much; the weights and "
+        "the train rows each round got are recorded in the snapshot.",
+    )
 
 
 class JobSerializer(serializers.ModelSerializer):
