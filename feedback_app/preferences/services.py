@@ -88,6 +88,11 @@ def snapshot_build(
         counts["feedback_pairs"] = read.feedback_pairs
     if policy.include_edits:
         counts["edit_pairs"] = read.edit_pairs
+    if policy.votes == "both":  # people have the last word: what the judges' votes did
+        counts["judge_pairs"] = read.judge_pairs
+        counts["judge_overruled"] = read.judge_overruled
+        note(f"{read.judge_pairs} pairs rest on AI judges alone; people decided "
+             f"{read.judge_overruled} pairs a judge voted on")  # fmt: skip
     recorded = policy.to_dict()
     if policy.discounts_flagged:
         # Whom the weight applied to: the flags of the report at build time, kept with the data.
