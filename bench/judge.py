@@ -200,7 +200,8 @@ def run_arms(args, seed: int, rules, trusted: bool):
              "b_first": int(b_first[t, p]), "margin": float(margin[t, p])}
             for p, (i, j) in enumerate(pairs)
         ]  # fmt: skip
-        levels.append(triage_priority(comparisons, [], unsure_margin=args.unsure_margin))
+        level = triage_priority(comparisons, [], unsure_margin=args.unsure_margin)
+        levels.append(min(level, 1) if args.yes_no_mark else level)
     # The hand-out's two orders: by id; with triage, by the judge's priority (highest first).
     by_id = list(range(args.tasks))
     by_triage = sorted(by_id, key=lambda t: (-levels[t], t))
@@ -341,6 +342,10 @@ def main() -> None:
     parser.add_argument(
         "--with-margin", action="store_true",
         help="fit with the rows' margin column (RewardTrainer's loss), judge pairs at weight",
+    )  # fmt: skip
+    parser.add_argument(
+        "--yes-no-mark", action="store_true",
+        help="order by the former mark (any pair unsure: 1, else 0), not the graded priority",
     )  # fmt: skip
     parser.add_argument(
         "--unsure-margin", type=float, default=0.0,
