@@ -22,16 +22,21 @@ labels); what the project needs is the model trained on them, and a judge's *sys
 
 Triage as the product does it, with the product's own rules (imported, no database): the judge
 ranks every task first (its Copeland ranking of its two-order verdicts, `copeland_groups`); its
-submit marks each task (`annotation.judge_votes.triage_level`, the judge's `unsure_margin`:
-`--unsure-margin`); the hand-out gives people the tasks by that mark, highest first, then by id
-(`Task.judge_unsure`, annotation/handout.py); the dataset is what the snapshot policy keeps
-(`preferences.pairs`: rankings counted, votes aggregated with their weights, `keep_pairs`), one
-training row per kept pair. Three arms, the same human budget n (one person's ranking a task):
+submit gives each task a graded priority (`annotation.judge_votes.triage_priority`, the judge's
+`unsure_margin`: `--unsure-margin`); the hand-out gives people the tasks by it, highest first,
+then by id (`Task.judge_unsure`, annotation/handout.py); trust is the product's rule
+(`quality.calibration.trusted`: the judge's calibration against three simulated people and the
+true order, on `--calibration-tasks` tasks of each seed, must reach the project's
+`judge_min_agreement`, `--min-agreement`, default the project's); an untrusted judge's votes
+weigh 0 (`judge_figures.vote_weights`). The dataset is what the snapshot pipeline keeps
+(`rows.kept_by_task`: rankings counted, people deciding every pair they voted on, the judge's
+votes counted only on pairs no person did, `keep_pairs`), one training row per kept pair (the
+default policy has no `margin` column: TRL's DPO and reward losses weight every row alike;
+`--with-margin` fits RewardTrainer's loss with the rows' margins, a judge's pair's being
+judge_weight x its vote strength). Three arms, the same human budget n (one ranking a task):
 - people alone: people rank the first n tasks by id; policy votes=people;
 - judge triage: people rank the first n tasks in triage order; policy votes=both with
-  `--judge-weight` (the judge trusted): a task people ranked holds both votes (a disagreement
-  at weight 1 is a draw, dropped), the others the judge's alone (kept only while its weight
-  reaches min_votes = 1: at a weight under 1 the judge alone keeps nothing);
+  `--judge-weight`: people decide the tasks they ranked, the judge (if trusted) the others;
 - triage order only: the triage order, people's votes only (what the order alone is worth).
 Target: 98 % of the accuracy people alone reach with every task ranked. Reported per seed: the
 smallest n on a grid reaching it in each arm, their ratio (the issue's target: at most 60 %),
@@ -101,14 +106,18 @@ def judge_answers(x, q, *, error, position_bias, length_bias, rng):
     return np.where(consistent, a_first, 0), margin, consistent, a_first, b_first
 
 
-def fit(diffs: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
-    """Bradley-Terry linear reward model: max sum |y| log sigma(sign(y) w.(x_i - x_j)) - l2
-    |w|^2 / 2 (|y| is the pair's weight: a judge's pair may count less than a person's)."""
+def fit(
+    diffs: np.ndarray, y: np.ndarray, l2: float = 1e-3, margin: np.ndarray | None = None
+) -> np.ndarray:
+    """Bradley-Terry linear reward model: max sum |y| log sigma(sign(y) w.(x_i - x_j) - m)
+    - l2 |w|^2 / 2 (|y| a pair's weight, m its margin: TRL RewardTrainer's loss)."""
     w = np.zeros(diffs.shape[1])
     z = diffs * np.sign(y)[:, None]
     weight = np.abs(y)
+    m = np.zeros(len(y)) if margin is None else margin
     for _ in range(25):
-        p = 1 / (1 + np.exp(-(z @ w)))
+        with np.errstate(over="ignore"):  # a separable fit: sigma saturates to 0 or 1
+            p = 1 / (1 + np.exp(-(z @ w - m)))
         grad = z.T @ (weight * (1 - p)) - l2 * w
         hess = (z * (weight * p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
@@ -142,38 +151,31 @@ def product_rules():
     import django
 
     django.setup()
-    from feedback_app.annotation.judge_votes import triage_level
-    from feedback_app.preferences.pairs import (
-        PairPolicy,
-        RankingRow,
-        aggregate,
-        keep_pairs,
-        select_rankings,
-    )
+    from feedback_app.annotation.judge_votes import triage_priority
+    from feedback_app.preferences.pairs import PairPolicy, RankingRow
+    from feedback_app.preferences.rows import kept_by_task
     from training.judges.base import copeland_groups
 
-    return (
-        triage_level,
-        PairPolicy,
-        RankingRow,
-        aggregate,
-        keep_pairs,
-        select_rankings,
-        (copeland_groups),
-    )
+    return triage_priority, PairPolicy, RankingRow, kept_by_task, copeland_groups
 
 
-def kept_pairs(rankings, policy, weights, rules) -> list[tuple[int, int]]:
-    """(chosen id, rejected id) of every pair the snapshot policy keeps, as `rows.kept_by_task`
-    does it: rankings the policy counts, votes aggregated with their weights, thresholds."""
-    _, _, _, aggregate, keep_pairs, select_rankings, _ = rules
-    votes = aggregate(select_rankings(rankings, policy, weights), weights)
-    return [(v.chosen, v.rejected) for v in keep_pairs(votes, policy)]
+def kept_pairs(rankings, policy, weights, rules) -> list[tuple[int, int, float]]:
+    """(chosen id, rejected id, margin column) of every pair the snapshot keeps: the product's
+    `rows.kept_by_task` over rankings ordered by task, the judge among the AI judges."""
+    kept_by_task = rules[3]
+    rows = [(0, r.task_id, r.annotator_id, r.groups, False, False) for r in rankings]
+    rows.sort(key=lambda r: r[1])  # stable: each task's rankings in the order given
+    judges = {JUDGE} if policy.votes == "both" else ()
+    return [
+        (v.chosen, v.rejected, v.weight * v.margin)
+        for _, kept in kept_by_task(rows, policy, None, weights, judges)
+        for v in kept
+    ]
 
 
-def run_arms(args, seed: int, rules):
+def run_arms(args, seed: int, rules, trusted: bool):
     """Reward-model accuracy against the human budget n in three arms (module doc)."""
-    triage_level, PairPolicy, RankingRow, _, _, _, copeland_groups = rules
+    triage_priority, PairPolicy, RankingRow, _, copeland_groups = rules
     rng = np.random.default_rng(seed)
     k = args.k
     x, q = project(args.tasks + args.heldout, k, rng)
@@ -198,19 +200,23 @@ def run_arms(args, seed: int, rules):
              "b_first": int(b_first[t, p]), "margin": float(margin[t, p])}
             for p, (i, j) in enumerate(pairs)
         ]  # fmt: skip
-        levels.append(triage_level(comparisons, [], unsure_margin=args.unsure_margin))
-    # The hand-out's two orders: by id; with triage, by the judge's mark (highest first) then id.
+        level = triage_priority(comparisons, [], unsure_margin=args.unsure_margin)
+        levels.append(min(level, 1) if args.yes_no_mark else level)
+    # The hand-out's two orders: by id; with triage, by the judge's priority (highest first).
     by_id = list(range(args.tasks))
     by_triage = sorted(by_id, key=lambda t: (-levels[t], t))
     people_policy = PairPolicy()  # votes: people
     both = PairPolicy(votes="both", judge_weight=args.judge_weight)
-    judge_weights = {JUDGE: args.judge_weight}  # a trusted judge (judge_figures.vote_weights)
+    # judge_figures.vote_weights: judge_weight when trusted, else 0 (its rankings not counted).
+    judge_weights = {JUDGE: args.judge_weight if trusted else 0.0}
 
-    def acc(chosen: list[tuple[int, int]]) -> float:
+    def acc(chosen: list[tuple[int, int, float]]) -> float:
         if not chosen:
             return 0.5
-        c, r = np.array(chosen).T
-        return accuracy(fit(flat[c] - flat[r], np.ones(len(c))), xh, qh)
+        c, r, m = np.array(chosen).T
+        c, r = c.astype(int), r.astype(int)
+        margin = m if args.with_margin else None
+        return accuracy(fit(flat[c] - flat[r], np.ones(len(c)), margin=margin), xh, qh)
 
     grid = np.unique(np.linspace(0, args.tasks, args.grid + 1).astype(int))
     curves = {"people alone": [], "judge triage": [], "triage order only": []}
@@ -223,7 +229,7 @@ def run_arms(args, seed: int, rules):
         first = [people[t] for t in sorted(ranked)]
         curves["triage order only"].append(acc(kept_pairs(first, people_policy, None, rules)))
     unsure = float(np.mean(np.array(levels) > 0))
-    return grid, {name: np.array(v) for name, v in curves.items()}, unsure
+    return grid, {name: np.array(v) for name, v in curves.items()}, unsure, levels
 
 
 def interval(values: list[float]) -> str:
@@ -330,6 +336,18 @@ def main() -> None:
         help="the policy's judge_weight (votes=both): a trusted judge's vote beside a person's",
     )  # fmt: skip
     parser.add_argument(
+        "--min-agreement", type=float, default=None,
+        help="the project's judge_min_agreement (default: the project's default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--with-margin", action="store_true",
+        help="fit with the rows' margin column (RewardTrainer's loss), judge pairs at weight",
+    )  # fmt: skip
+    parser.add_argument(
+        "--yes-no-mark", action="store_true",
+        help="order by the former mark (any pair unsure: 1, else 0), not the graded priority",
+    )  # fmt: skip
+    parser.add_argument(
         "--unsure-margin", type=float, default=0.0,
         help="the judge's unsure_margin (quality units): a smaller |margin| marks a task unsure",
     )  # fmt: skip
@@ -343,19 +361,30 @@ def main() -> None:
         args.tasks, args.heldout, args.grid, args.seeds = 400, 200, 8, 2
         args.calibration_tasks, args.replicates, args.judge_prompts = 60, 50, 2
 
+    rules = product_rules()
+    if args.min_agreement is None:
+        from feedback_app.core.models import Project
+
+        args.min_agreement = Project._meta.get_field("judge_min_agreement").default
     load = os.getloadavg()
     print(f"## AI judges ({args.tasks} tasks, K={args.k}, judge error {args.judge_error:.0%}, "
           f"position bias {args.position_bias:.0%}, length bias {args.length_bias}, "
           f"judge_weight {args.judge_weight}, unsure_margin {args.unsure_margin}, "
+          f"min_agreement {args.min_agreement}, margin column {args.with_margin}, "
           f"{args.seeds} seeds)\n")  # fmt: skip
     print(f"load average {load[0]:.2f} {load[1]:.2f}\n")
-    rules = product_rules()
+    from feedback_app.preferences.quality.calibration import trusted
+
     ratios, order_ratios = [], []
-    print("| seed | unsure tasks | target acc | people alone: rankings | judge triage: rankings "
-          "| ratio | triage order only: rankings | judge alone acc | all people acc |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| seed | agreement low (people, truth) | trusted | unsure tasks | priority >= 50 "
+          "| target acc | people alone: rankings | judge triage: rankings | ratio "
+          "| triage order only: rankings | judge alone acc | all people acc |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in range(args.seeds):
-        grid, curves, unsure = run_arms(args, seed, rules)
+        cal = agreement_figures(args, seed)
+        trust = trusted(cal, args.min_agreement)
+        grid, curves, unsure, levels = run_arms(args, seed, rules, trust)
+        doubtful = float(np.mean(np.array(levels) >= 50))
         target = 0.98 * curves["people alone"][-1]
         n_people = needed(grid, curves["people alone"], target)
         n_triage = needed(grid, curves["judge triage"], target)
@@ -365,7 +394,9 @@ def main() -> None:
             ratios.append(ratio)
         if n_people and n_order is not None:
             order_ratios.append(n_order / n_people)
-        print(f"| {seed} | {unsure:.0%} | {target:.3f} | {n_people} | {n_triage} | "
+        lows = f"{cal.people.agreement.low:.3f}, {cal.gold.agreement.low:.3f}"
+        print(f"| {seed} | {lows} | {'yes' if trust else 'no'} | {unsure:.0%} | {doubtful:.0%} "
+              f"| {target:.3f} | {n_people} | {n_triage} | "
               f"{'n/a' if ratio is None else f'{ratio:.0%}'} | {n_order} | "
               f"{curves['judge triage'][0]:.3f} | {curves['people alone'][-1]:.3f} |")  # fmt: skip
     print(f"\nhuman rankings with judge triage / people alone: {interval(ratios)} "

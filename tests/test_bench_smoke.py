@@ -135,6 +135,7 @@ def test_archive_bench_smoke_imports_the_same_pairs():
 def test_judge_bench_smoke_compares_both_arms_and_times_a_real_judge(embedded):
     out = run("judge.py", env=embedded)
     assert "judge triage / people alone" in out
+    assert "| trusted |" in out  # the product's trust rule decides whether its votes count
     assert "| agreement |" in out and "| position_consistency |" in out
     assert "comparisons/s" in out and "| 12 | 12 |" in out  # batch 12: 2 prompts x 6 pairs
 

@@ -6,10 +6,11 @@ validator, the lease and overlap rules) and stores the pairwise verdicts beside 
 one transaction: the verdict of each order, the margin, how many pairs flipped with the order.
 
 Triage is decided there too, once per judge's ranking, so the hand-out reads one column
-(`Task.judge_unsure`) and computes nothing: the task is UNSURE when this judge flipped, tied or
-hardly preferred on a pair, DISAGREED when another judge's vote on the task took the other
-side of a pair this one decided. The submit holds the task's row lock until commit, so two
-judges submitting the same task at once are serialised and the second sees the first's vote.
+(`Task.judge_unsure`) and computes nothing: a graded priority (`triage_priority`), disputed
+tasks (another judge's vote took the other side of a pair this one decided) first, then by the
+share of pairs this judge flipped, tied or hardly preferred. The submit holds the task's row
+lock until commit, so two judges submitting the same task at once are serialised and the
+second sees the first's vote.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def vote_comparisons(ranking: JudgeRanking, order: Sequence[int]) -> list[dict]:
     return out
 
 
-SURE, UNSURE, DISAGREED = 0, 1, 2  # Task.judge_unsure: higher is handed to people first
+# Task.judge_unsure, a graded priority: higher is handed to people first. 0: sure (or no
+# judge); 1..100: the share (per cent, at least 1) of the task's pairs a judge was unsure of;
+# DISPUTED + 1..100: two judges took opposite sides, by the share of pairs disputed.
+SURE, DISPUTED = 0, 1000
 
 
 def pair_verdict(comparison: dict) -> int:
@@ -60,28 +64,48 @@ def pair_verdict(comparison: dict) -> int:
     return a_first if a_first == b_first else 0
 
 
-def triage_level(
+def _share(part: int, whole: int) -> int:
+    """part/whole in per cent, at least 1 when part > 0 (so any doubt outranks none)."""
+    return 0 if part == 0 else max(1, round(100 * part / whole))
+
+
+def triage_priority(
     comparisons: Sequence[dict], others: Sequence[Sequence[dict]], *, unsure_margin: float
 ) -> int:
     """How much a judge's vote (`comparisons`) wants people first, given other judges' votes
-    on the same task: DISAGREED, UNSURE or SURE.
+    on the same task: DISPUTED plus the share of pairs another judge decided the other way;
+    else the share of pairs this judge flipped with the order, tied, or decided by a margin
+    under `unsure_margin`; 0 when sure of every pair.
+
+    Graded, not a yes/no mark: a position-biased judge flips some pair of most tasks (88 % of
+    tasks of K = 4 at a 30 % position bias, bench/judge.py), and a mark then orders nearly
+    every task by id; the share hands people the most doubtful first.
 
     >>> sure = [{"a": 1, "b": 2, "a_first": 1, "b_first": 1, "margin": 0.6}]
     >>> flip = [{"a": 1, "b": 2, "a_first": 1, "b_first": -1, "margin": 0.1}]
     >>> other = [{"a": 1, "b": 2, "a_first": -1, "b_first": -1, "margin": -0.5}]
-    >>> triage_level(sure, [], unsure_margin=0.0), triage_level(flip, [], unsure_margin=0.0)
-    (0, 1)
-    >>> triage_level(sure, [], unsure_margin=0.7), triage_level(sure, [other], unsure_margin=0)
-    (1, 2)
+    >>> triage_priority(sure, [], unsure_margin=0.0), triage_priority(flip, [], unsure_margin=0)
+    (0, 100)
+    >>> triage_priority(sure * 2 + flip, [], unsure_margin=0.0)
+    33
+    >>> triage_priority(sure, [], unsure_margin=0.7)
+    100
+    >>> triage_priority(sure, [other], unsure_margin=0.0)
+    1100
     """
+    n = len(comparisons)
     mine = {(c["a"], c["b"]): pair_verdict(c) for c in comparisons}
+    disputed = set()
     for vote in others:
         for c in vote:
-            v = mine.get((c["a"], c["b"]), 0)
+            key = (c["a"], c["b"])
+            v = mine.get(key, 0)
             if v != 0 and pair_verdict(c) == -v:
-                return DISAGREED
-    unsure = any(pair_verdict(c) == 0 or abs(c["margin"]) < unsure_margin for c in comparisons)
-    return UNSURE if unsure else SURE
+                disputed.add(key)
+    if disputed:
+        return DISPUTED + _share(len(disputed), n)
+    unsure = sum(1 for c in comparisons if pair_verdict(c) == 0 or abs(c["margin"]) < unsure_margin)
+    return _share(unsure, n)
 
 
 def _triage_mark(*, task_id: int, vote: JudgeVote, unsure_margin: float) -> None:
@@ -92,7 +116,7 @@ def _triage_mark(*, task_id: int, vote: JudgeVote, unsure_margin: float) -> None
         .exclude(pk=vote.pk)
         .values_list("comparisons", flat=True)
     )
-    level = triage_level(vote.comparisons, list(others), unsure_margin=unsure_margin)
+    level = triage_priority(vote.comparisons, list(others), unsure_margin=unsure_margin)
     if level:
         Task.objects.filter(pk=task_id, judge_unsure__lt=level).update(judge_unsure=level)
 

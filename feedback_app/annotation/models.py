@@ -128,9 +128,9 @@ class Task(TimeStampedModel):
     first_top = models.CharField(max_length=200, blank=True, default="", editable=False)
     top_split = models.BooleanField(default=False, editable=False)
     # Triage (issue 23): how much an AI judge's ranking of this task wants people first. 0: no
-    # judge ranked it, or every judge was sure; 1 (UNSURE): a judge's pair flipped with the
-    # order, tied, or had a margin under that judge's `unsure_margin`; 2 (DISAGREED): two
-    # judges chose opposite sides of a pair. Written by the judge's submit
+    # judge ranked it, or every judge was sure; 1..100: the per cent of its pairs a judge
+    # flipped with the order, tied, or decided under its `unsure_margin`; 1000 + per cent: two
+    # judges chose opposite sides of pairs (judge_votes.triage_priority). Written by the submit
     # (annotation/judge_votes.py) under the task's row lock; with the project's `judge_triage`
     # the hand-out walks unfilled tasks by it, highest first, then by id.
     judge_unsure = models.PositiveSmallIntegerField(default=0, editable=False)

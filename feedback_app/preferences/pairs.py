@@ -59,6 +59,9 @@ class PairVotes:
     for_b: int = 0
     ties: int = 0
     annotators: list[int] = field(default_factory=list)
+    # What the pair counts in training beside a pair people decided (1): an AI judge's
+    # `judge_weight` on a pair only judges voted on (`people_first`).
+    weight: float = 1.0
 
     @property
     def total(self) -> int:
@@ -131,6 +134,41 @@ def aggregate(
     return [table[k] for k in sorted(table)]
 
 
+def people_first(
+    rankings: Iterable[RankingRow],
+    weights: Mapping[int, float] | None,
+    judges: Collection[int],
+) -> tuple[list[PairVotes], int]:
+    """`aggregate` where people have the last word on a pair: (votes, judge pairs overruled).
+
+    Issue 23: a judge's "votes count only as far as it agrees with people". Counted beside a
+    person's, a judge who disagrees makes a draw and the pair is dropped, so the rankings
+    people give where the judge is unsure repair nothing. So on a pair any person voted on,
+    people's votes decide and the judges' are set aside (counted in `overruled`); on a pair
+    only judges voted on, their votes count as votes (min_votes, min_agreement apply to them
+    as to people's) and the judges' weight (`weights`: the policy's judge_weight) becomes
+    the pair's `weight`, not a fraction of a vote that never reaches min_votes.
+    """
+    people: list[RankingRow] = []
+    ai: list[RankingRow] = []
+    for r in rankings:
+        (ai if r.annotator_id in judges else people).append(r)
+    votes = aggregate(people, weights)
+    if not ai:
+        return votes, 0
+    decided = {(v.task_id, v.a, v.b) for v in votes}
+    overruled = 0
+    for v in aggregate(ai):
+        if (v.task_id, v.a, v.b) in decided:
+            overruled += 1
+            continue
+        voters = set(v.annotators)
+        v.weight = sum(weights.get(j, 1) if weights else 1 for j in voters) / len(voters)
+        votes.append(v)
+    votes.sort(key=lambda v: (v.task_id, v.a, v.b))
+    return votes, overruled
+
+
 VOTE_SOURCES = ("people", "judges", "both")
 # Whose counted votes an exported row rests on (its "source" column, in projects with AI
 # judges): people only, AI judges only, or both.
@@ -163,8 +201,9 @@ class PairPolicy:
     annotator flagged on the quality report (`FLAGS_THAT_DISCOUNT`) counts: 1 as anyone's (the
     default), 0 dropped, in between weighted; the snapshot records whom it applied to.
     votes: whose rankings count (issue 23): "people" (the default: no AI judge's), "judges"
-    (only trusted judges': docs/quality.md, "AI judges") or "both", a trusted judge's vote
-    then counting judge_weight (0..1) of a person's. Untrusted judges never count.
+    (only trusted judges': docs/quality.md, "AI judges") or "both": people decide every pair
+    they voted on, a trusted judge the pairs no person did, each such pair weighing
+    judge_weight (0..1) in training (`people_first`). Untrusted judges never count.
     """
 
     # Bounds as the training configs declare theirs (the launch form reads them from here):

@@ -26,7 +26,7 @@ exactly what it did before (same columns, same bytes, same snapshot hashes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import groupby, islice
@@ -56,6 +56,7 @@ from .pairs import (
     keep_pairs,
     pair_source,
     pairs_from_ranking,
+    people_first,
     select_rankings,
 )
 from .reports import flagged_annotators
@@ -101,6 +102,8 @@ class Counts:
     feedback_pairs: int = 0
     edit_pairs: int = 0
     flagged: tuple[int, ...] = ()  # annotators whose votes the policy weighted (or dropped)
+    judge_pairs: int = 0  # kept pairs resting on AI judges alone (`pairs.people_first`)
+    judge_overruled: int = 0  # pairs a counted judge voted on that people decided instead
 
 
 class PairRow(NamedTuple):
@@ -121,10 +124,13 @@ def kept_by_task(
     policy: PairPolicy,
     counts: Counts | None = None,
     weights: Mapping[int, float] | None = None,
+    judges: Collection[int] = (),
 ) -> Iterator[tuple[int, list[PairVotes]]]:
     """(task id, kept pairs) per task, from (id, task, annotator, groups, all_bad, unsafe) rows
     ordered by task. Tasks whose pairs are all dropped still appear (with no pairs).
-    weights: annotator -> vote weight (`pairs.flagged_weights`)."""
+    weights: annotator -> vote weight (`pairs.flagged_weights`, `vote_weights`); judges: the
+    AI judges' user ids, whose votes count only on pairs no person voted on
+    (`pairs.people_first`)."""
     counts = counts if counts is not None else Counts()
     for task_id, rows in groupby(rankings, key=lambda r: r[1]):
         read = []
@@ -133,10 +139,17 @@ def kept_by_task(
             if rid > counts.through:
                 counts.through = rid
         counts.rankings += len(read)
-        votes = aggregate(select_rankings(read, policy, weights), weights)
+        counted = select_rankings(read, policy, weights)
+        if judges:
+            votes, overruled = people_first(counted, weights, judges)
+            counts.judge_overruled += overruled
+        else:
+            votes = aggregate(counted, weights)
         kept = keep_pairs(votes, policy)
         counts.candidate_pairs += len(votes)
         counts.pairs += len(kept)
+        if judges:
+            counts.judge_pairs += sum(1 for v in kept if v.annotators[0] in judges)
         yield task_id, kept
 
 
@@ -259,6 +272,7 @@ def pair_rows_by_task(
         q.policy,
         counts,
         weights,
+        judges if q.policy.votes == "both" else (),
     )
     while chunk := list(islice(per_task, TASKS_PER_CHUNK)):
         yield from _rows_for_chunk(project.pk, chunk, q, judges)
@@ -302,10 +316,15 @@ def _rows_for_chunk(
                 if model and not _matches_model(model, chosen, rejected):
                     continue
                 extra = _metadata(v, rnd, chosen, rejected) if metadata else None
-                if q.policy.with_margin:  # vote strength as TRL's reward-model `margin`
-                    extra = {**(extra or {}), "margin": round(v.margin, 6)}
-                if judges:  # whose counted votes: people, a judge, or both
+                if q.policy.with_margin:
+                    # Vote strength times the pair's weight (a judge's pair: judge_weight) as
+                    # TRL's reward-model `margin`, the one per-row number TRL reads: its DPO
+                    # and reward losses weight every row alike.
+                    extra = {**(extra or {}), "margin": round(v.weight * v.margin, 6)}
+                if judges:  # whose counted votes: people, or a judge alone
                     extra = {**(extra or {}), "source": pair_source(v.annotators, judges)}
+                    if metadata:
+                        extra["weight"] = v.weight
                 rows.append(PairRow(task_id, prompt, chosen[0], rejected[0], extra))
         yield task_id, rows
 

@@ -128,6 +128,11 @@ def snapshot_build(
         counts["edit_pairs"] = read.edit_pairs
     if recency is not None:
         counts["recency_rows"] = written
+    if policy.votes == "both":  # people have the last word: what the judges' votes did
+        counts["judge_pairs"] = read.judge_pairs
+        counts["judge_overruled"] = read.judge_overruled
+        note(f"{read.judge_pairs} pairs rest on AI judges alone; people decided "
+             f"{read.judge_overruled} pairs a judge voted on")  # fmt: skip
     recorded = policy.to_dict()
     if recency is not None:
         recorded["recency"] = recency

@@ -54,7 +54,8 @@ def _closed_or_held(annotator: AbstractBaseUser, now: datetime) -> Exists:
 
 def open_tasks(project: Project, annotator: AbstractBaseUser, now: datetime) -> QuerySet[Task]:
     """Ordinary tasks the annotator may be handed, oldest first; with the project's triage,
-    those AI judges disagreed on first, then those a judge was unsure of, then the rest.
+    by the AI judges' graded priority, highest first (disputed, then the share of pairs a
+    judge was unsure of), then oldest first.
 
     Not gold; submitted rankings plus live leases below the rankings wanted; not ranked,
     skipped, or leased by the annotator.

@@ -3,7 +3,7 @@
 Hypothesis drives random histories (projects of 1-4 tasks wanting 1-3 rankings, fixed or
 adaptive overlap up to 2-4, members and a non-member, some tasks gold and a gold rate,
 hand-outs, submits of the order shown or another, skips, a clock that jumps past leases,
-judges' triage levels on the tasks with the project's triage on or off)
+judges' graded triage priorities on the tasks with the project's triage on or off)
 through the services; before each step the specification, evaluated on the same rows, says
 what must happen, and after each submit what the task then wants. Runs on both backends (the
 suite's SQLite and PostgreSQL passes).
@@ -87,7 +87,7 @@ def _groups(task, user, reverse: bool) -> list[list[int]]:
     gold_rate=st.sampled_from([0.0, 0.0, 0.5, 1.0]),
     max_votes=st.sampled_from([0, 0, 2, 3, 4]),
     triage=st.booleans(),
-    unsure=st.lists(st.sampled_from([0, 0, 1, 2]), min_size=4, max_size=4),
+    unsure=st.lists(st.sampled_from([0, 0, 1, 33, 100, 1017]), min_size=4, max_size=4),
 )
 def test_sql_handout_and_submit_do_exactly_what_the_specification_allows(
     make_project, users, n_tasks, overlap, history, gold, gold_rate, max_votes, triage, unsure

@@ -1,6 +1,7 @@
 """Triage (issue 23): with the project's `judge_triage`, people are handed first the tasks AI
-judges disagreed on, then those a judge was unsure of (a pair that flipped with the order, a
-tie, a margin under its `unsure_margin`), then the rest in the usual order; off, nothing moves.
+judges disagreed on, then those a judge was unsure of, most doubtful first (the share of pairs
+that flipped with the order, tied, or fell under its `unsure_margin`), then the rest in the
+usual order; off, nothing moves.
 
 The judges here are scripted `PairwiseJudge`s (their answers known), ranking through the same
 hand-out and submit as the `judge_round` job (annotation/judge_votes.py)."""
@@ -14,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from feedback_app.annotation import handout, services
-from feedback_app.annotation.judge_votes import DISAGREED, SURE, UNSURE, judge_ranking_submit
+from feedback_app.annotation.judge_votes import DISPUTED, SURE, judge_ranking_submit
 from feedback_app.annotation.models import Task
 from feedback_app.workspace.judges import JudgeSpec, judge_add
 from training.judges.base import Asked, Cost, PairwiseJudge
@@ -84,7 +85,8 @@ def judged(make_project, alice):
 
 def test_the_judges_submits_mark_each_task_by_how_unsure_they_were(judged):
     levels = dict(judged.tasks.values_list("prompt__text", "judge_unsure"))
-    assert levels == {"T 0": SURE, "T 1": UNSURE, "T 2": UNSURE, "T 3": DISAGREED, "T 4": SURE}
+    # T 1 and T 2: every one of their 3 pairs unsure; T 3: every pair disputed.
+    assert levels == {"T 0": SURE, "T 1": 100, "T 2": 100, "T 3": DISPUTED + 100, "T 4": SURE}
 
 
 def test_with_triage_people_get_the_disputed_then_the_unsure_tasks_first(judged, alice):
@@ -104,7 +106,28 @@ def test_a_later_sure_vote_never_clears_an_earlier_judges_doubt(make_project, al
     sure = judge_add(project=project, spec=JudgeSpec(name="s", kind="causal_lm", weights="x"))
     _judge_all(project, doubtful, Scripted(lambda p, f, s: 0.9))  # position bias on both
     _judge_all(project, sure, Scripted(_sure))
-    assert set(project.tasks.values_list("judge_unsure", flat=True)) == {UNSURE}
+    assert set(project.tasks.values_list("judge_unsure", flat=True)) == {100}
+
+
+def test_the_more_pairs_a_judge_doubted_the_sooner_people_get_the_task(make_project, alice):
+    """T 0: one pair of three flipped with the order (33); T 1: all three (100); T 2 sure. With
+    triage people get T 1 before T 0, though T 0 is older."""
+    project = make_project(name="T", k=3, overlap=3, n_tasks=3, annotators=[alice])
+    texts = sorted(project.tasks.get(prompt__text="T 0").candidates.values_list("text", flat=True))
+    doubted = set(texts[:2])  # the one pair of T 0 the judge answers by position
+
+    def judge(prompt: str, first: str, second: str) -> float:
+        if prompt.endswith(" 1") or (prompt.endswith(" 0") and {first, second} == doubted):
+            return 0.9
+        return _sure(prompt, first, second)
+
+    _judge_all(project, judge_add(project=project, spec=JudgeSpec(name="g", kind="causal_lm",
+               weights="x")), Scripted(judge))  # fmt: skip
+    levels = dict(project.tasks.values_list("prompt__text", "judge_unsure"))
+    assert levels == {"T 0": 33, "T 1": 100, "T 2": SURE}
+    project.judge_triage = True
+    project.save(update_fields=["judge_triage"])
+    assert _people_order(project, alice) == ["T 1", "T 0", "T 2"]
 
 
 @pytest.mark.postgres  # a PostgreSQL plan

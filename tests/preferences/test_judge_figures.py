@@ -34,12 +34,13 @@ def judge_ranking(order: list[int], best_first: list[int], *, flip: bool = False
 
 
 def rank_round(project, people, judge_user, *, flip=False):
+    """(`judge_user` None: people only.)"""
     """Every person and the judge rank every task: people best = lowest candidate id."""
     for user in people:
         while (a := task_assign_next(project=project, annotator=user)) is not None:
             ids = sorted(a.display_order)
             ranking_submit(task_id=a.task_id, annotator=user, groups=[[c] for c in ids])
-    while (a := task_assign_next(project=project, annotator=judge_user)) is not None:
+    while judge_user and (a := task_assign_next(project=project, annotator=judge_user)):
         order = list(a.display_order)
         judge_ranking_submit(
             task_id=a.task_id, project_id=project.pk, annotator=judge_user, order=order,
@@ -119,8 +120,38 @@ def test_a_snapshot_policy_takes_people_judges_or_both(judged, alice, bob):
     assert _pairs(project, votes="judges") == 0  # no calibration stored yet: not trusted
     reports.quality_refresh(project=project)
     assert _pairs(project, votes="judges") == 36
-    assert _pairs(project, votes="both", min_votes=3) == 36  # two people and the judge
-    assert _pairs(project, votes="both", judge_weight=0.5, min_votes=3) == 0  # 2.5 votes
+    assert _pairs(project, votes="both") == 36
+    # People have the last word on a pair they voted on: two people's votes, never three.
+    assert _pairs(project, votes="both", min_votes=3) == 0
+
+
+def test_people_decide_every_pair_they_voted_on_and_the_snapshot_counts_the_judge_overruled(
+    judged, alice, settings, tmp_path
+):
+    """One person and a trusted judge who reverses every pair: counted side by side each pair
+    was a draw and dropped; people decide it instead, and the snapshot says so."""
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.services import snapshot_build
+
+    project, judge = judged
+    project.judge_min_agreement = 0.0  # trusted whatever its agreement
+    project.save()
+    rank_round(project, [alice], None)
+    while (a := task_assign_next(project=project, annotator=judge.user)) is not None:
+        order = list(a.display_order)
+        judge_ranking_submit(
+            task_id=a.task_id, project_id=project.pk, annotator=judge.user, order=order,
+            ranking=judge_ranking(order, sorted(order, reverse=True)),
+        )  # fmt: skip
+    reports.quality_refresh(project=project)
+    assert _pairs(project, votes="judges") == 36  # trusted: its votes do count alone
+    assert _sources(project, votes="both") == ["people"] * 36
+    settings.SNAPSHOT_DIR = tmp_path
+    snap = snapshot_build(project=project, policy=PairPolicy(votes="both"), test_fraction=0.0)
+    assert snap.counts["pairs"] == 36
+    assert snap.counts["judge_overruled"] == 36 and snap.counts["judge_pairs"] == 0
+    people = snapshot_build(project=project, policy=PairPolicy(), test_fraction=0.0)
+    assert "judge_overruled" not in people.counts  # as before judges: the hash stays
 
 
 def test_an_untrusted_judge_never_counts(judged, alice, bob):
@@ -169,7 +200,20 @@ def test_exported_pairs_say_whether_people_a_judge_or_both_voted(mixed):
     assert _sources(mixed) == ["people"] * 33  # people only: the judge's task gives nothing
     assert _sources(mixed, votes="judges") == ["judge"] * 36
     both = _sources(mixed, votes="both")
-    assert both[:3] == ["judge"] * 3 and both[3:] == ["both"] * 33  # task order
+    assert both[:3] == ["judge"] * 3 and both[3:] == ["people"] * 33  # task order
+
+
+def test_a_down_weighted_judge_keeps_the_pairs_it_alone_voted_on_at_its_weight(mixed):
+    """judge_weight 0.5: the judge-only task's pairs are kept (its vote is a vote, not half of
+    one under min_votes 1) and weigh 0.5 in TRL's `margin`; people's pairs weigh 1."""
+    from feedback_app.preferences.pairs import PairPolicy
+    from feedback_app.preferences.rows import RowQuery, pair_rows_by_task, trl_rows
+
+    q = RowQuery(PairPolicy(votes="both", judge_weight=0.5, with_margin=True), metadata=True)
+    rows = trl_rows([r for _, rs in pair_rows_by_task(mixed, q) for r in rs], chat=False)
+    assert [(r["source"], r["margin"], r["weight"]) for r in rows] == (
+        [("judge", 0.5, 0.5)] * 3 + [("people", 1.0, 1.0)] * 33
+    )
 
 
 def test_the_export_api_takes_the_votes_policy_and_marks_each_row(mixed, client):
@@ -179,7 +223,7 @@ def test_the_export_api_takes_the_votes_policy_and_marks_each_row(mixed, client)
     api = client_for(admin)
     body = api.get(f"/api/v1/projects/{mixed.pk}/pairs/?format=json&votes=both&page_size=5000")
     assert body.status_code == 200
-    assert {r["source"] for r in body.json()["results"]} == {"judge", "both"}
+    assert {r["source"] for r in body.json()["results"]} == {"judge", "people"}
     bad = api.get(f"/api/v1/projects/{mixed.pk}/pairs/?votes=robots")
     assert bad.status_code == 400 and "votes" in bad.json()["errors"][0]["field"]
 
@@ -248,9 +292,12 @@ def test_rows_marked_with_their_source_load_into_trl_trainers_unchanged(
             project=mixed, policy=policy, test_fraction=0.0, kind="sft", stage=stage
         ),
     }
-    for snap in snaps.values():
+    for kind, snap in snaps.items():
         written = read_jsonl(Path(snap.path) / "train.jsonl")
-        assert {r["source"] for r in written} == {"judge", "both"}, snap.kind
+        # A pair people voted on is theirs (people decide it); a top candidate or an all-bad
+        # task rests on every counted ranking.
+        both = "people" if kind == "pairs" else "both"
+        assert {r["source"] for r in written} == {"judge", both}, kind
     _train_one_step_each(snaps, tiny_policy)
     dataset = load_dataset(
         "json", data_files=str(Path(snaps["pairs"].path) / "train.jsonl"), split="train"

@@ -96,3 +96,23 @@ def test_pairwise_agreement_counts_matching_verdicts():
     split = [RankingRow(1, 1, [[1], [2]]), RankingRow(1, 2, [[2], [1]])]
     assert pairwise_agreement(split) == 0.0
     assert pairwise_agreement([RankingRow(1, 1, [[1], [2]])]) is None
+
+
+def test_people_have_the_last_word_and_a_judge_alone_counts_at_its_weight():
+    """A person and a judge (id 9, weight 0.3) on task 1: the person decides the pair they
+    disagree on, the judge's vote is set aside; the judge's lone pair of task 2 is kept (one
+    vote meets min_votes 1) and weighs 0.3."""
+    from feedback_app.preferences.pairs import PairPolicy, RankingRow, keep_pairs, people_first
+
+    rankings = [
+        RankingRow(1, 1, [[10], [11]]),
+        RankingRow(1, 9, [[11], [10]]),
+        RankingRow(2, 9, [[20], [21]]),
+    ]
+    votes, overruled = people_first(rankings, {9: 0.3}, {9})
+    kept = keep_pairs(votes, PairPolicy(votes="both", judge_weight=0.3))
+    assert overruled == 1
+    assert [(v.task_id, v.chosen, v.weight, v.annotators) for v in kept] == [
+        (1, 10, 1.0, [1]),
+        (2, 20, 0.3, [9]),
+    ]
