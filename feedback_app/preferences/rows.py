@@ -27,7 +27,7 @@ exactly what it did before (same columns, same bytes, same snapshot hashes).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby, islice
 from typing import NamedTuple
@@ -61,14 +61,7 @@ from .pairs import (
 )
 from .reports import flagged_annotators
 from .stage_rows import (
-    KTO,
-    SFT,
-    StagePolicy,
     StageRow,
-    all_bad_task,
-    is_chat,
-    kto_from_thumbs,
-    unanimous_top,
 )
 
 TASKS_PER_CHUNK = 500
@@ -216,7 +209,7 @@ def _completion(text: str, chat: bool) -> bytes:
 # --- 2. reads: kept pairs joined to their texts ----------------------------------------------
 
 
-def _rankings(project: Project, q: RowQuery, *, chats_only: bool = False) -> QuerySet:
+def ranking_query(project: Project, q: RowQuery, *, chats_only: bool = False) -> QuerySet:
     # The votes: never a gold task's rankings (they measure annotators, models.Task.gold), nor
     # a ranking an admin dropped (models.RankingDrop).
     qs = Ranking.objects.filter(
@@ -230,7 +223,7 @@ def _rankings(project: Project, q: RowQuery, *, chats_only: bool = False) -> Que
         qs = qs.filter(created_at__gte=q.since)
     if chats_only:
         qs = qs.filter(task__prompt__messages__isnull=False)
-    # The groups as JSON text, parsed by orjson (`_parsed`): Django's JSONField converter
+    # The groups as JSON text, parsed by orjson (`parsed_rankings`): Django's JSONField converter
     # (json.loads a ranking) was a tenth of the export's time.
     return (
         qs.order_by("task_id", "id")
@@ -239,7 +232,7 @@ def _rankings(project: Project, q: RowQuery, *, chats_only: bool = False) -> Que
     )
 
 
-def _parsed(rows: Iterable[tuple]) -> Iterator[tuple]:
+def parsed_rankings(rows: Iterable[tuple]) -> Iterator[tuple]:
     loads = orjson.loads
     for rid, task, annotator, groups, all_bad, unsafe in rows:
         yield rid, task, annotator, loads(groups), all_bad, unsafe
@@ -266,8 +259,8 @@ def pair_rows_by_task(
     judges = judge_users(project.pk)
     weights = vote_weights(project=project, policy=q.policy, weights=weights, judges=judges)
     per_task = kept_by_task(
-        _parsed(
-            _rankings(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)
+        parsed_rankings(
+            ranking_query(project, q, chats_only=chats_only).iterator(chunk_size=RANKINGS_PER_FETCH)
         ),
         q.policy,
         counts,
@@ -524,110 +517,3 @@ def dataset_rows(project: Project, policy: PairPolicy) -> tuple[list[PairRow], b
     counts.edit_pairs = len(edits)
     rows += edits
     return rows, is_chat_rows(rows), counts
-
-
-# --- the unpaired kinds: SFT and KTO rows (`stage_rows.py` holds their rules) ------------------
-
-
-def _ranked_tasks(project: Project) -> Iterator[tuple[int, list[RankingRow]]]:
-    """(task id, its rankings) in task order, every ranking (all-bad ones too)."""
-    rows = _parsed(_rankings(project, RowQuery()).iterator(chunk_size=RANKINGS_PER_FETCH))
-    for task_id, group in groupby(rows, key=lambda r: r[1]):
-        yield task_id, [RankingRow(*rest) for _rid, *rest in group]
-
-
-def _ranking_rows(
-    project: Project, policy: PairPolicy, judges: set[int], *, all_bad: bool
-) -> list[tuple[int, int, bool, str]]:
-    """(task, candidate, desirable, voters): unanimous top candidates, and (`all_bad`) every
-    candidate of a task flagged all-bad by most of its rankings. Only the rankings the policy's
-    `votes` count (an AI judge's only when the policy takes it and it is trusted); `voters` is
-    whose they were ("" in a project without judges)."""
-    weights = vote_weights(project=project, policy=policy, weights=None, judges=judges)
-    out = []
-    for task_id, every in _ranked_tasks(project):
-        rankings = [r for r in every if not weights or weights.get(r.annotator_id, 1) > 0]
-        if not rankings:
-            continue
-        top = unanimous_top(rankings, policy)
-        if top:
-            kept = select_rankings(rankings, policy)
-            voters = pair_source((r.annotator_id for r in kept), judges) if judges else ""
-            out.extend((task_id, c, True, voters) for c in top)
-        if all_bad and all_bad_task(rankings):
-            voters = pair_source((r.annotator_id for r in rankings), judges) if judges else ""
-            out.extend((task_id, c, False, voters) for g in rankings[0].groups for c in sorted(g))
-    return out
-
-
-def _candidate_rows(chosen: list[tuple[int, int, bool, str]], source: str) -> list[StageRow]:
-    out = []
-    for lo in range(0, len(chosen), TASKS_PER_CHUNK):
-        chunk = chosen[lo : lo + TASKS_PER_CHUNK]
-        texts = dict(
-            Candidate.objects.filter(pk__in=[c for _, c, _, _ in chunk]).values_list("pk", "text")
-        )
-        prompts = {
-            pk: PromptView(content_hash=h, text=text, messages=messages)
-            for pk, text, messages, h in Task.objects.filter(
-                pk__in={t for t, _, _, _ in chunk}
-            ).values_list("pk", "prompt__text", "prompt__messages", "prompt__content_hash")
-        }
-        out.extend(
-            StageRow(prompts[t], texts[c], label, source, voters) for t, c, label, voters in chunk
-        )
-    return out
-
-
-def _thumbs_rows(project: Project) -> list[StageRow]:
-    prompts: dict[str, PromptView] = {}
-    thumbs = []
-    for h, text, messages, response, rating in (
-        DeploymentFeedback.objects.filter(project=project, kind=DeploymentFeedback.Kind.THUMBS)
-        .order_by("id")
-        .values_list("prompt_hash", "prompt_text", "prompt_messages", "response", "rating")
-        .iterator(chunk_size=2000)
-    ):
-        prompts.setdefault(h, PromptView(content_hash=h, text=text, messages=messages))
-        thumbs.append((h, response, rating == DeploymentFeedback.Rating.UP))
-    return [StageRow(prompts[h], r, up, "feedback") for h, r, up in kto_from_thumbs(thumbs)]
-
-
-def stage_dataset_rows(
-    project: Project,
-    kind: str,
-    policy: PairPolicy,
-    stage: StagePolicy,
-    extra_sources: dict[str, list[StageRow]] | None = None,
-) -> tuple[list[StageRow], bool, dict[str, int]]:
-    """Every SFT or KTO row of the project under the policies, the chat rule, and rows per
-    source (the snapshot records them). `extra_sources` are rows made elsewhere (written
-    demonstrations), added first under their source name."""
-    rows: list[StageRow] = []
-    sources: dict[str, int] = {}
-    judges = judge_users(project.pk)
-    for name, extra in (extra_sources or {}).items():
-        rows += extra
-        sources[name] = len(extra)
-    if kind == SFT and stage.sft_from_demonstrations:
-        demos = demonstration_rows(project)
-        rows += demos
-        sources["demonstrations"] = len(demos)
-    if kind == SFT and stage.sft_from_rankings:
-        ranked = _candidate_rows(_ranking_rows(project, policy, judges, all_bad=False), "rankings")
-        rows += ranked
-        sources["rankings"] = len(ranked)
-    if kind == KTO:
-        if stage.kto_from_feedback:
-            thumbs = _thumbs_rows(project)
-            rows += thumbs
-            sources["feedback"] = len(thumbs)
-        if stage.kto_from_rankings:
-            ranked = _candidate_rows(
-                _ranking_rows(project, policy, judges, all_bad=True), "rankings"
-            )
-            rows += ranked
-            sources["rankings"] = len(ranked)
-    if judges:  # every row says whose it is; only rankings' rows can be a judge's
-        rows = [r if r.voters else replace(r, voters=PEOPLE) for r in rows]
-    return rows, is_chat(rows), sources

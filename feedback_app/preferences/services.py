@@ -27,7 +27,8 @@ from .dataset import (
     recency_weights,
 )
 from .pairs import PairPolicy
-from .rows import dataset_rows, gold_pair_rows, stage_dataset_rows, trl_rows
+from .rows import dataset_rows, gold_pair_rows, trl_rows
+from .stage_reads import stage_dataset_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
 
 Note = Callable[[str], None]
@@ -63,7 +64,7 @@ def snapshot_build(
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
     it again returns the snapshot already stored. `kind` "sft" or "kto" builds those rows
-    instead (`rows.stage_dataset_rows`, sources chosen by `stage`, recorded in the snapshot).
+    instead (`stage_reads.stage_dataset_rows`, sources chosen by `stage`, recorded in the snapshot).
     """
     note = note or (lambda _: None)
     if kind != DatasetSnapshot.Kind.PAIRS:
