@@ -9,9 +9,13 @@ ranking are not independent), and the 95 % Wilson interval is over rankings.
 The rule (`human_verdict`), with the interval [low, high] of the new policy's win rate w:
 
 - no ranking compared them: "pending" (nothing to act on);
-- w < 0.5, people preferred the parent: "rolled back";
+- high < 0.5, people clearly preferred the parent (or w < 0.5 - margin, worse by more than
+  the margin people tolerate): "rolled back";
 - low >= 0.5 - margin, clearly not worse: "confirmed";
 - otherwise too few rankings to say: "unclear" (kept; the next round asks again).
+
+A point estimate under 0.5 alone is not a verdict: an even policy's would fall there half the
+time, and a rollback throws away a round's training on a coin's word.
 
 >>> human_win_rate([[[1], [2]], [[2], [1]], [[1, 2]]], {1: "new", 2: "parent"}).win_rate
 0.5
@@ -70,9 +74,9 @@ def human_verdict(rate: HumanWinRate, *, margin: float) -> str:
     """What the autopilot does with a promotion, given the people's head-to-head."""
     if rate.win_rate is None:
         return PENDING
-    if rate.win_rate < 0.5:
+    if rate.high < 0.5 or rate.win_rate < 0.5 - margin:
         return ROLLED_BACK
-    if rate.high >= 0.5 and rate.low >= 0.5 - margin:
+    if rate.low >= 0.5 - margin:
         return CONFIRMED
     return UNCLEAR
 

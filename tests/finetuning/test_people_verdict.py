@@ -36,6 +36,14 @@ def test_a_clearly_not_worse_policy_is_confirmed_and_no_rankings_leave_it_pendin
     assert human_verdict(HumanWinRate(0.5, 0.1, 0.9, 2), margin=0.1) == "unclear"
 
 
+def test_an_even_head_to_head_just_under_half_is_not_a_rollback():
+    # 148 rankings at 0.49 [0.41, 0.57] (the rounds bench's first run rolled this back): not
+    # clearly worse, and within the margin people tolerate.
+    assert human_verdict(HumanWinRate(0.49, 0.41, 0.57, 148), margin=0.1) == "confirmed"
+    assert human_verdict(HumanWinRate(0.45, 0.2, 0.7, 12), margin=0.1) == "unclear"
+    assert human_verdict(HumanWinRate(0.45, 0.41, 0.49, 600), margin=0.1) == "rolled back"
+
+
 def test_the_evaluation_set_is_a_fixed_fifth_of_prompts_whatever_the_seed():
     hashes = [f"{i:064x}" for i in range(2000)]
     share = sum(in_eval_set(h) for h in hashes) / len(hashes)
