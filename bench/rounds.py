@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> dict:
     # Every round's prompts, the pool active selection scores, one round more (the last run
     # generates it), and the evaluation set's fifth beside them.
     total_prompts = int((args.round_size * (args.rounds + 1) + args.pool) * 1.3)
-    train_prompts = corpus_prompts(total_prompts, args.seed, heldout=False)
+    train_prompts = list(dict.fromkeys(corpus_prompts(total_prompts, args.seed, heldout=False)))
     heldout = corpus_prompts(args.heldout_prompts, args.seed + 1, heldout=True)
     yard_prompts = corpus_prompts(args.yardstick_prompts, args.seed + 2, heldout=True)
     # The generate step's own sampling (the product's defaults): the measures sample alike.
@@ -145,21 +145,29 @@ def _run(args: argparse.Namespace) -> dict:
     tokens = 8 if args.smoke else sampling.max_new_tokens
 
     # The fixed yardstick: base samples of held-out prompts; per prompt a random pair of two
-    # samples the noise-free rule orders (prompts whose samples all tie give none).
-    sampled = generate(
-        base.output_dir,
-        yard_prompts,
-        GenerateConfig(num_samples=4, max_new_tokens=tokens, seed=args.seed + 3),
-    )
-    rng = random.Random(args.seed + 4)
-    yardstick = []
-    for prompt, row in zip(yard_prompts, sampled.samples, strict=True):
-        pairs = [(a.text, b.text) for i, a in enumerate(row) for b in row[i + 1 :]]
-        pairs = [(a, b) for a, b in pairs if rule_score(a) != rule_score(b)]
-        if pairs:
-            a, b = rng.choice(pairs)
-            good, bad = (a, b) if rule_score(a) > rule_score(b) else (b, a)
-            yardstick.append({"prompt": prompt, "chosen": good, "rejected": bad})
+    # samples the noise-free rule orders (prompts whose samples all tie give none). Cached by
+    # its inputs: arms run apart build the same one.
+    key = f"{Path(base.output_dir).name}-{args.seed}-{tokens}-{len(yard_prompts)}"
+    cache = ROOT / ".cache" / f"rounds-yardstick-{key}.json"
+    if cache.exists():
+        yardstick = json.loads(cache.read_text())
+    else:
+        sampled = generate(
+            base.output_dir,
+            yard_prompts,
+            GenerateConfig(num_samples=4, max_new_tokens=tokens, seed=args.seed + 3),
+        )
+        rng = random.Random(args.seed + 4)
+        yardstick = []
+        for prompt, row in zip(yard_prompts, sampled.samples, strict=True):
+            pairs = [(a.text, b.text) for i, a in enumerate(row) for b in row[i + 1 :]]
+            pairs = [(a, b) for a, b in pairs if rule_score(a) != rule_score(b)]
+            if pairs:
+                a, b = rng.choice(pairs)
+                good, bad = (a, b) if rule_score(a) > rule_score(b) else (b, a)
+                yardstick.append({"prompt": prompt, "chosen": good, "rejected": bad})
+        cache.parent.mkdir(exist_ok=True)
+        cache.write_text(json.dumps(yardstick))
     eval_config = EvalConfig(
         samples_per_prompt=args.samples, max_new_tokens=tokens, seed=args.seed + 7
     )
@@ -266,6 +274,10 @@ def _run(args: argparse.Namespace) -> dict:
             policy = ModelVersion.objects.get(project=project, kind="policy", is_active=True)
             if policy.pk not in measured:
                 measured[policy.pk] = measure(policy)
+            # The policy this run trained, promoted or not: does training learn at all?
+            trained = ModelVersion.objects.get(pk=run.policy_id)
+            if trained.pk not in measured:
+                measured[trained.pk] = measure(trained)
             reward = ModelVersion.objects.get(pk=run.reward_id)
             acc = preference_accuracy_reward(reward.weights, yardstick)["accuracy"]
             gate = run.gate
@@ -274,6 +286,9 @@ def _run(args: argparse.Namespace) -> dict:
                 "run": run.number,
                 "rankings": rankings,
                 **measured[policy.pk],
+                "trained_property_rate": measured[trained.pk]["property_rate"],
+                "trained_property_interval": measured[trained.pk]["property_interval"],
+                "trained_kl_to_base": measured[trained.pk]["kl_to_base"],
                 "rm_accuracy": acc,
                 "rm_interval": list(wilson_interval(acc * len(yardstick), len(yardstick))),
                 "gate": gate["reason"],
@@ -372,8 +387,9 @@ def _tables(result: dict) -> None:
     )
     print(
         "\n| arm | round | rankings (cumulative) | property rate (95 % interval) | mean words "
-        "| KL to base | RM yardstick accuracy (95 %) | gate | promoted | human verdict | s |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|"
+        "| KL to base | RM yardstick accuracy (95 %) | gate | promoted | human verdict "
+        "| trained policy's property rate, KL to base | s |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for arm, data in arms.items():
         for r in data["rows"]:
@@ -382,7 +398,9 @@ def _tables(result: dict) -> None:
                 f"| {_ci(r['property_rate'], r['property_interval'])} | {r['mean_words']:.1f} "
                 f"| {_f(r['kl_to_base'])} | {_ci(r['rm_accuracy'], r['rm_interval'])} "
                 f"| {r['gate']}{' (resumed)' if r['resumed'] else ''} "
-                f"| {'yes' if r['promoted'] else 'no'} | {_human(r)} | {r['seconds']:.0f} |"
+                f"| {'yes' if r['promoted'] else 'no'} | {_human(r)} "
+                f"| {_ci(r['trained_property_rate'], r['trained_property_interval'])}, "
+                f"{_f(r['trained_kl_to_base'])} | {r['seconds']:.0f} |"
             )
     print(
         "\n| arm | round | selection rule (rounds report) | rankings | agreement |\n"
