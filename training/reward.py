@@ -51,12 +51,14 @@ def train_reward(
     used = len(trainer.train_dataset)
     metrics = run_trainer(trainer, tracker)
     tokens = token_count(trainer.train_dataset, ("chosen_ids", "rejected_ids"))
-    done = metrics["fraction_done"] * config.epochs
+    epochs = trainer.args.num_train_epochs  # `config.epochs_for`: raised for few pairs
+    done = metrics["fraction_done"] * epochs
     metrics.update(
         base_model=str(base_model),
         pairs=len(pairs),
         pairs_used=used,
         pairs_dropped_too_long=len(pairs) - used,
+        epochs_run=epochs,
         pairs_per_s=used * done / metrics["train_seconds"],
         tokens_per_s=tokens * done / metrics["train_seconds"],
     )
@@ -91,7 +93,7 @@ def build_reward_trainer(
     args = RewardConfig(
         output_dir=str(out_dir),
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs_for(len(dataset)),
         per_device_train_batch_size=config.batch_size,
         max_length=config.max_length,
         seed=config.seed,

@@ -14,7 +14,9 @@ A new policy is promoted only if all three checks pass:
   only length is no win;
 - the judge is not the reward the policy was optimised against (online RL): it must judge with
   something the policy never saw. The reward model's accuracy is read on the project's random
-  evaluation set (`yardstick_accuracy`), not on active selection's hard prompts.
+  evaluation set (`yardstick_accuracy`), not on active selection's hard prompts, together with
+  the pairs of gold tasks' expected orders where there are any (`gold_accuracy`): the check
+  reads the accuracy over both sets of pairs, each kept apart in the inputs and shown.
 
 A missing input fails its check with a reason (a KL that could not be computed is not small).
 The decision keeps its inputs, thresholds and reasons, so the record says why, not just what.
@@ -52,7 +54,12 @@ class GateInputs:
     kl_to_base: float | None = None
     lc_win_rate: float | None = None
     length_ratio: float | None = None
-    reward_accuracy_source: str = "heldout"  # "yardstick": random evaluation-set pairs
+    reward_accuracy_source: str = "heldout"  # "yardstick": random evaluation-set pairs,
+    # "yardstick+gold": those and gold tasks' pairs, pooled (each kept below)
+    reward_accuracy_random: float | None = None  # on the random evaluation-set pairs
+    reward_pairs_random: int | None = None
+    reward_accuracy_gold: float | None = None  # on the gold tasks' pairs
+    reward_pairs_gold: int | None = None
     judge_independent: bool = True  # False: the policy was optimised against its judge
 
 
@@ -85,25 +92,66 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _reward_accuracy(
+    random: float | None, n_random: int | None, gold: float | None, n_gold: int | None
+) -> tuple[float | None, str]:
+    """The judge's accuracy over the random pairs and the gold pairs together (each set
+    weighted by its pairs), and its source; (None, "") when neither was measured.
+
+    >>> _reward_accuracy(0.8, 200, 0.5, 50)
+    (0.74, 'yardstick+gold')
+    >>> _reward_accuracy(None, None, 0.5, 50), _reward_accuracy(0.7, 10, None, None)
+    ((0.5, 'gold'), (0.7, 'yardstick'))
+    """
+    if gold is None or n_gold is None:
+        return random, "yardstick" if random is not None else ""
+    if random is None or n_random is None:
+        return gold, "gold"
+    pooled = (random * n_random + gold * n_gold) / (n_random + n_gold)
+    return round(pooled, 12), "yardstick+gold"
+
+
 def gate_inputs(policy_metrics: dict[str, Any], reward_metrics: dict[str, Any]) -> GateInputs:
     """The gate's inputs from the metrics `evaluate` stored on the policy and the reward model's
     held-out accuracy (`train_reward`); anything missing or not a finite number is None."""
     yardstick = _number(reward_metrics.get("yardstick_accuracy"))
+    n_yard = _count(reward_metrics.get("yardstick_pairs"))
+    gold = _number(reward_metrics.get("gold_accuracy"))
+    n_gold = _count(reward_metrics.get("gold_pairs"))
     judged_by = policy_metrics.get("judge_id")
+    accuracy, source = _reward_accuracy(yardstick, n_yard, gold, n_gold)
+    if accuracy is None:
+        accuracy, source = _number(reward_metrics.get("heldout_accuracy")), "heldout"
     return GateInputs(
         win_rate=_number(policy_metrics.get("win_rate")),
         win_rate_low=_number(policy_metrics.get("win_rate_low")),
         kl=_number(policy_metrics.get("kl_to_parent")),
-        reward_accuracy=(
-            yardstick if yardstick is not None else _number(reward_metrics.get("heldout_accuracy"))
-        ),
+        reward_accuracy=accuracy,
         kl_to_base=_number(policy_metrics.get("kl_to_base")),
         lc_win_rate=_number(policy_metrics.get("lc_win_rate")),
         length_ratio=_number(policy_metrics.get("length_ratio")),
-        reward_accuracy_source="yardstick" if yardstick is not None else "heldout",
+        reward_accuracy_source=source,
+        reward_accuracy_random=yardstick,
+        reward_pairs_random=n_yard,
+        reward_accuracy_gold=gold,
+        reward_pairs_gold=n_gold,
         judge_independent=(
             judged_by is None or judged_by != policy_metrics.get("optimised_against")
         ),
+    )
+
+
+def _reward_parts(inputs: GateInputs) -> str:
+    """The parts of the pooled accuracy when gold pairs took part, else an empty string."""
+    if inputs.reward_accuracy_source != "yardstick+gold":
+        return ""
+    return (
+        f" (random {inputs.reward_accuracy_random:.3f} on {inputs.reward_pairs_random} pairs, "
+        f"gold {inputs.reward_accuracy_gold:.3f} on {inputs.reward_pairs_gold})"
     )
 
 
@@ -124,6 +172,7 @@ def gate_decide(inputs: GateInputs, thresholds: GateThresholds) -> GateDecision:
     elif inputs.reward_accuracy < t.min_reward_accuracy:
         reasons.append(
             f"reward model accuracy {inputs.reward_accuracy:.3f} < {t.min_reward_accuracy:.3f}"
+            + _reward_parts(inputs)
         )
     if inputs.kl_to_base is not None and inputs.kl_to_base > t.max_kl_to_base:
         reasons.append(f"KL to the base {inputs.kl_to_base:.3f} > {t.max_kl_to_base:.3f}")

@@ -39,6 +39,8 @@ TEST_FRACTION = Range(0, 1, high_open=True)
 # Reward-score gap above which the review queue counts a disagreement (quality/review.py).
 REVIEW_MARGIN = Range(0, 100)
 SPLIT_SEED = SEED
+# A pairs snapshot's weighting of recent rounds (preferences/services.py): a half-life in rounds.
+RECENCY_HALF_LIFE = Range(0, 1000, low_open=True)
 # Prompts the evaluation after training samples (0: none); EVAL_PROMPT_LIMIT is the default of
 # every evaluation (the training stages', the Evaluate job's, the autopilot's evaluate step).
 EVAL_PROMPTS = Range(0, 1_000_000, integer=True)
@@ -262,13 +264,23 @@ STAGE_FLAGS = tuple(f.name for f in dataclasses.fields(StagePolicy))
 
 
 def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, Any]:
-    own, policy_fields = _split(params, {"test_fraction", "seed", "kind", *STAGE_FLAGS})
+    own, policy_fields = _split(
+        params, {"test_fraction", "seed", "kind", "recency_half_life", *STAGE_FLAGS}
+    )
     kind = own.get("kind", DatasetSnapshot.Kind.PAIRS)
     if kind not in DatasetSnapshot.Kind.values:
         raise InvalidInput(Problem("kind", f"must be one of {list(DatasetSnapshot.Kind.values)}"))
     flags = {k: v for k, v in own.items() if k in STAGE_FLAGS}
     if kind == DatasetSnapshot.Kind.PAIRS and flags:
         raise InvalidInput(Problem(sorted(flags)[0], "only for kind sft or kto"))
+    half_life = own.get("recency_half_life")
+    if half_life is not None:
+        if kind != DatasetSnapshot.Kind.PAIRS:
+            raise InvalidInput(Problem("recency_half_life", "only for kind pairs"))
+        if isinstance(half_life, bool) or not RECENCY_HALF_LIFE.allows(half_life):
+            raise InvalidInput(
+                Problem("recency_half_life", f"must be {RECENCY_HALF_LIFE} rounds, or null")
+            )
     try:
         policy = PairPolicy(**policy_fields)
         stage = StagePolicy(**flags)
@@ -284,6 +296,8 @@ def check_build_dataset(project: Project, params: dict[str, Any]) -> dict[str, A
     out = {**policy.to_dict(), "test_fraction": float(fraction), "seed": seed}
     if kind != DatasetSnapshot.Kind.PAIRS:
         out.update({"kind": kind, **stage.to_dict()})
+    if half_life is not None:  # absent when off: jobs stored before it read the same
+        out["recency_half_life"] = float(half_life)
     return out
 
 

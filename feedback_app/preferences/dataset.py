@@ -80,3 +80,54 @@ def content_hash(parts: Sequence[tuple[str, bytes]]) -> str:
     for name, data in parts:
         h.update(name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
     return h.hexdigest()
+
+
+# --- weighting recent rounds more (a snapshot's `recency_half_life`) --------------------------
+
+RECENCY_HALF_LIFE = (0, 1000)  # rounds; exclusive low: a half-life of 0 would weight nothing
+
+
+def recency_weights(rounds: Iterable[int], half_life: float) -> dict[int, float]:
+    """Each round's weight: 0.5 ** ((newest - round) / half_life), the newest round 1.
+
+    >>> recency_weights([1, 2, 3], 1.0)
+    {1: 0.25, 2: 0.5, 3: 1.0}
+    """
+    seen = sorted(set(rounds))
+    if not seen:
+        return {}
+    return {r: 0.5 ** ((seen[-1] - r) / half_life) for r in seen}
+
+
+def recency_copies(weights: Sequence[float], seed: int | str) -> list[int]:
+    """How many times each train row goes into the file so that the rows' share of an epoch
+    follows their weights, the epoch keeping its size (the copies sum to len(weights)).
+
+    Why copies and not a loss weight: TRL's RewardTrainer and DPOTrainer (1.16) take no per-row
+    weight, and every policy stage reads the same train file; a row repeated k times in an
+    epoch weighs k times in expectation, whatever trainer reads it. Row i's expected count is
+    c_i = n w_i / sum(w); systematic sampling (one offset u drawn with `seed`, so the same
+    snapshot gives the same bytes) gives it floor(c_i) or ceil(c_i) copies, the total exactly
+    n. Equal weights: one copy each, the file unchanged. A row of an old round may get none:
+    down-weighted, not always seen.
+
+    >>> recency_copies([1.0, 1.0, 1.0], 0)
+    [1, 1, 1]
+    >>> recency_copies([4.0, 4.0, 1.0, 1.0], 0)  # expected 1.6, 1.6, 0.4, 0.4
+    [2, 2, 0, 0]
+    """
+    import math
+    import random
+
+    total = sum(weights)
+    if not weights or total <= 0:
+        return [0] * len(weights)
+    n = len(weights)
+    u = random.Random(f"recency:{seed}").random()
+    out, before, cumulative = [], math.floor(u), 0.0
+    for w in weights:
+        cumulative += n * w / total
+        after = math.floor(cumulative + u + 1e-9)
+        out.append(after - before)
+        before = after
+    return out

@@ -47,6 +47,7 @@ from .pairs import (
     aggregate,
     flagged_weights,
     keep_pairs,
+    pairs_from_ranking,
     select_rankings,
 )
 from .reports import flagged_annotators
@@ -355,6 +356,29 @@ def feedback_pair_rows(project: Project, q: RowQuery) -> list[PairRow]:
         plain.append(FeedbackRow(h, kind, response, rating, chosen, rejected))
     extra = {"origin": "feedback"} if q.metadata else None
     return [PairRow(None, prompts[h], c, r, extra) for h, c, r in pairs_from_feedback(plain)]
+
+
+def gold_pair_rows(project: Project) -> list[PairRow]:
+    """Every pair of every gold task's expected order (`Task.gold`), in task order.
+
+    Never training data (a gold task's rankings are no votes either): an admin's order is the
+    reward model's second yardstick beside the random evaluation set (`snapshot_build`).
+    """
+    rows = []
+    tasks = (
+        Task.objects.filter(project=project, gold__isnull=False)
+        .order_by("id")
+        .values_list("pk", "gold", "prompt__content_hash", "prompt__text", "prompt__messages")
+    )
+    for task, gold, h, text, messages in tasks:
+        texts = dict(Candidate.objects.filter(task_id=task).values_list("pk", "text"))
+        prompt = PromptView(content_hash=h, text=text, messages=messages)
+        rows.extend(
+            PairRow(task, prompt, texts[a], texts[b])
+            for a, b in pairs_from_ranking(gold)
+            if a in texts and b in texts
+        )
+    return rows
 
 
 def _demonstrations(project: Project, q: RowQuery, *, edits: bool) -> QuerySet:

@@ -6,19 +6,28 @@ import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
-from feedback_app.annotation.models import Ranking
+from feedback_app.annotation.models import Ranking, Task
 from feedback_app.core.artifacts import artifact_publish
 from feedback_app.core.models import DatasetSnapshot, Project
 
-from .dataset import DEFAULT_TEST_FRACTION, content_hash, in_eval_set, in_test_split, jsonl_bytes
+from .dataset import (
+    DEFAULT_TEST_FRACTION,
+    content_hash,
+    in_eval_set,
+    in_test_split,
+    jsonl_bytes,
+    recency_copies,
+    recency_weights,
+)
 from .pairs import PairPolicy
-from .rows import dataset_rows, stage_dataset_rows, trl_rows
+from .rows import dataset_rows, gold_pair_rows, stage_dataset_rows, trl_rows
 from .stage_rows import StagePolicy, StageRow, trl_stage_row
 
 Note = Callable[[str], None]
@@ -36,13 +45,21 @@ def snapshot_build(
     stage: StagePolicy | None = None,
     extra_sources: dict[str, list[StageRow]] | None = None,
     hold_out_eval_set: bool = False,
+    recency_half_life: float | None = None,
 ) -> DatasetSnapshot:
     """Every row of `project` under `policy` (`rows.dataset_rows`), split by prompt, written.
+
+    Every round's rankings, not only the newest round's; `counts["rounds"]` says how many train
+    pairs each round gave. `recency_half_life` (rounds; None: every round weighs the same)
+    weights recent rounds more: train rows are repeated by `dataset.recency_copies` so that a
+    round k rounds older weighs 0.5 ** (k / half_life) as much; the weights and the rows each
+    round got are recorded (`policy["recency"]`, `counts["recency_rows"]`).
 
     `hold_out_eval_set` (what every build_dataset job, and so every training step, asks for):
     the rows of the project's fixed evaluation-set prompts (`dataset.in_eval_set`) go to the
     test split whatever the split says, first in it (`counts["yardstick"]` rows): never
-    trained on, they are the reward model's random yardstick.
+    trained on, they are the reward model's random yardstick. The pairs of gold tasks' expected
+    orders follow them (`counts["gold"]` rows, when there are any): the second yardstick.
 
     Same rankings + same policy + same split give the same bytes and so the same hash; building
     it again returns the snapshot already stored. `kind` "sft" or "kto" builds those rows
@@ -59,7 +76,9 @@ def snapshot_build(
     note(f"{read.rankings} rankings -> {read.candidate_pairs} candidate pairs -> {read.pairs} kept")
     if policy.include_feedback:
         note(f"deployment feedback -> {read.feedback_pairs} pairs")
+    round_of = dict(Task.objects.filter(project=project).values_list("pk", "round"))
     train, test, yardstick, prompts_train, prompts_test = [], [], [], set(), set()
+    train_rounds: list[str] = []  # each train row's round ("feedback": deployment feedback)
     for pair, row in zip(pairs, trl_rows(pairs, chat=chat), strict=True):
         h = pair.prompt.content_hash
         if hold_out_eval_set and in_eval_set(h):
@@ -71,24 +90,47 @@ def snapshot_build(
         else:
             train.append(row)
             prompts_train.add(h)
-    test = yardstick + test  # the yardstick first: `counts["yardstick"]` rows of test.jsonl
+            train_rounds.append(str(round_of[pair.task]) if pair.task else "feedback")
+    gold = []
+    if hold_out_eval_set:
+        # Gold tasks' expected orders, right after the yardstick (`counts["gold"]` rows): an
+        # admin's labels, never votes; a prompt some training row has is left out of them.
+        golds = [
+            p
+            for p in gold_pair_rows(project)
+            if p.prompt.content_hash not in prompts_train and (chat or p.prompt.messages is None)
+        ]
+        gold = trl_rows(golds, chat=chat)
+    test = yardstick + gold + test  # `counts["yardstick"]`, then `counts["gold"]` rows
 
+    recency = None
+    by_round = dict(sorted(Counter(train_rounds).items(), key=lambda kv: _round_key(kv[0])))
+    if recency_half_life is not None:
+        train, recency, written = _recency_weighted(train, train_rounds, recency_half_life, seed)
+        note(f"recency half-life {recency_half_life:g} rounds: rows a round {written}")
     counts = {
         "rankings": read.rankings,
         "candidate_pairs": read.candidate_pairs,
         "pairs": read.pairs,
         "train": len(train),
+        "rounds": by_round,
         "test": len(test),
         "train_prompts": len(prompts_train),
         "test_prompts": len(prompts_test),
     }
     if hold_out_eval_set:
         counts["yardstick"] = len(yardstick)
+    if gold:  # absent without gold tasks: such a snapshot's bytes are as before
+        counts["gold"] = len(gold)
     if policy.include_feedback:
         counts["feedback_pairs"] = read.feedback_pairs
     if policy.include_edits:
         counts["edit_pairs"] = read.edit_pairs
+    if recency is not None:
+        counts["recency_rows"] = written
     recorded = policy.to_dict()
+    if recency is not None:
+        recorded["recency"] = recency
     if policy.discounts_flagged:
         # Whom the weight applied to: the flags of the report at build time, kept with the data.
         recorded["flagged_annotators"] = list(read.flagged)
@@ -101,6 +143,34 @@ def snapshot_build(
         "counts": counts,
     }
     return _store(project, meta, train, test, read.through, job, note, "pairs")
+
+
+def _round_key(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)
+
+
+def _recency_weighted(
+    train: list[dict], rounds: list[str], half_life: float, seed: int
+) -> tuple[list[dict], dict, dict[str, int]]:
+    """The train rows repeated by their round's weight (`dataset.recency_copies`); the record
+    (half-life, newest round, each round's weight) and the rows each round got. Feedback has no
+    round: it weighs as the newest one."""
+    numbered = [int(r) for r in rounds if r.isdigit()]
+    weights = {str(r): w for r, w in recency_weights(numbered, half_life).items()}
+    weights.update({r: 1.0 for r in rounds if not r.isdigit()})
+    copies = recency_copies([weights[r] for r in rounds], seed)
+    out = [row for row, n in zip(train, copies, strict=True) for _ in range(n)]
+    written: Counter[str] = Counter()
+    for r, n in zip(rounds, copies, strict=True):
+        written[r] += n
+    record = {
+        "half_life": half_life,
+        "newest_round": max(numbered, default=None),
+        "weights": {
+            r: round(w, 6) for r, w in sorted(weights.items(), key=lambda kv: _round_key(kv[0]))
+        },
+    }
+    return out, record, {r: written[r] for r in sorted(written, key=_round_key)}
 
 
 def _store(

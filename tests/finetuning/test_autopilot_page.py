@@ -122,6 +122,17 @@ def test_a_stopped_run_shows_its_reason_steps_jobs_and_gate(admin_client, loop_p
     assert reverse("finetuning:job", args=[job.pk]) in body
     assert 'data-testid="gate"' in body and "0.610" in body
     assert "Resume (retry the failed step)" in body
+    assert 'data-testid="gate-reward-parts"' not in body  # a gate recorded before the parts
+    gate["inputs"].update(
+        reward_accuracy=0.74,
+        reward_accuracy_random=0.8,
+        reward_pairs_random=200,
+        reward_accuracy_gold=0.5,
+        reward_pairs_gold=50,
+    )
+    AutopilotRun.objects.filter(pk=run.pk).update(gate=gate)
+    body = loop(admin_client, project)
+    assert "(random pairs 0.800 on 200; gold pairs 0.500 on 50)" in body
 
 
 def test_the_autopilot_is_for_admins_only(client, loop_project, alice):

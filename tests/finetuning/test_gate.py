@@ -77,7 +77,9 @@ def test_the_record_holds_inputs_thresholds_and_the_decision():
         "inputs": {
             "win_rate": 0.8, "win_rate_low": 0.62, "kl": 0.4, "reward_accuracy": 0.9,
             "kl_to_base": None, "lc_win_rate": None, "length_ratio": None,
-            "reward_accuracy_source": "heldout", "judge_independent": True,
+            "reward_accuracy_source": "heldout", "reward_accuracy_random": None,
+            "reward_pairs_random": None, "reward_accuracy_gold": None, "reward_pairs_gold": None,
+            "judge_independent": True,
         },
         "thresholds": {
             "min_win_rate_low": 0.5, "max_kl": 1.0, "min_reward_accuracy": 0.6,
@@ -109,3 +111,23 @@ def test_the_reward_accuracy_is_read_on_the_random_yardstick_not_the_hard_held_o
 
 def test_doctests():
     assert doctest.testmod(gate).failed == 0
+
+
+def test_gold_pairs_join_the_random_ones_in_the_reward_check_and_are_kept_apart():
+    metrics = {"heldout_accuracy": 0.9, "yardstick_accuracy": 0.7, "yardstick_pairs": 30,
+               "gold_accuracy": 0.4, "gold_pairs": 10}  # fmt: skip
+    policy = {"win_rate": 0.8, "win_rate_low": 0.62, "kl_to_parent": 0.4}
+    inputs = gate_inputs(policy, metrics)
+    assert inputs.reward_accuracy == pytest.approx(0.625)  # (0.7 * 30 + 0.4 * 10) / 40
+    assert inputs.reward_accuracy_source == "yardstick+gold"
+    assert (inputs.reward_accuracy_random, inputs.reward_pairs_random) == (0.7, 30)
+    assert (inputs.reward_accuracy_gold, inputs.reward_pairs_gold) == (0.4, 10)
+    decision = gate_decide(inputs, GateThresholds(0.0, 100.0, 0.65))
+    assert decision.reasons == [
+        "reward model accuracy 0.625 < 0.650 (random 0.700 on 30 pairs, gold 0.400 on 10)"
+    ]
+    assert decision.to_dict()["inputs"]["reward_accuracy_gold"] == 0.4
+    # Without gold, the random pairs alone decide (0.7 passes the same threshold).
+    alone = gate_inputs(policy, {**metrics, "gold_accuracy": None, "gold_pairs": None})
+    assert alone.reward_accuracy == 0.7 and alone.reward_accuracy_gold is None
+    assert not gate_decide(alone, GateThresholds(0.0, 100.0, 0.65)).reasons

@@ -52,3 +52,26 @@ def test_the_worker_and_the_loop_page_read_the_registry():
     launched_elsewhere = {"promote", "build_base", "import_archive", "judge_round"}
     assert set(kinds.FORMS) == set(kinds.KINDS) - launched_elsewhere
     assert views.FORMS is kinds.FORMS
+
+
+def test_a_snapshots_recency_half_life_is_checked_naming_the_field_and_kept_when_given(
+    loop_project,
+):
+    project, _ = loop_project
+    for bad in (0, -1, "2", True, 5000):
+        with pytest.raises(InvalidInput) as caught:
+            services.job_launch(
+                project=project, kind="build_dataset", params={"recency_half_life": bad}
+            )
+        assert [p.field for p in caught.value.problems] == ["recency_half_life"]
+    with pytest.raises(InvalidInput) as caught:
+        services.job_launch(
+            project=project, kind="build_dataset", params={"kind": "kto", "recency_half_life": 2}
+        )
+    assert [p.field for p in caught.value.problems] == ["recency_half_life"]
+    job = services.job_launch(
+        project=project, kind="build_dataset", params={"recency_half_life": 2}
+    )
+    assert job.params["recency_half_life"] == 2.0
+    off = services.job_launch(project=project, kind="build_dataset", params={})
+    assert "recency_half_life" not in off.params  # off: equal weights, as before

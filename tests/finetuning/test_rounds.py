@@ -311,3 +311,55 @@ def test_a_head_to_head_round_shows_the_peoples_win_rate_beside_the_model_judged
     assert body[0]["human_win_rate"] is None
     assert (body[1]["human_win_rate"], body[1]["human_rankings"]) == (0.5, 2)
     assert body[1]["human_verdict"] == "unclear" and body[1]["win_rate_vs_parent"] == 0.7
+
+
+def test_the_reward_model_is_scored_on_the_gold_pairs_apart_from_the_random_yardstick(
+    make_project, make_snapshot, tiny_policy
+):
+    """test.jsonl: the yardstick's rows, then the gold tasks' pairs, then the random split."""
+    from pathlib import Path
+
+    from training.data import write_jsonl
+
+    project = make_project(name="gold-yard", k=2, overlap=1, n_tasks=1)
+    base = versions.model_register(project=project, kind="policy", name="b", weights=tiny_policy)
+    row = lambda i: {"prompt": f"Say {i}", "chosen": " valid", "rejected": " error"}  # noqa: E731
+    snapshot = make_snapshot(project, pairs=[row(i) for i in range(8)])
+    write_jsonl(Path(snapshot.path) / "test.jsonl", [row(i) for i in range(10, 16)])
+    snapshot.counts = {**snapshot.counts, "test": 6, "yardstick": 2, "gold": 3}
+    snapshot.save()
+    job = services.job_launch(
+        project=project,
+        kind="train_reward",
+        params={"snapshot": snapshot.pk, "base": base.pk, "epochs": 1},
+    )
+    jobs.job_execute(
+        job_id=job.pk, worker="w", runners=kinds.RUNNERS, torch_kinds=kinds.TORCH_KINDS
+    )
+    job.refresh_from_db()
+    m = job.outputs["metrics"]
+    assert (m["yardstick_pairs"], m["gold_pairs"], m["heldout_pairs"]) == (2, 3, 3)
+    assert 0 <= m["gold_accuracy"] <= 1
+
+
+def test_a_training_step_records_its_snapshots_pairs_by_round_and_recency_weights(
+    make_project, make_snapshot
+):
+    from feedback_app.finetuning.runners.common import data_used
+
+    project = make_project(name="data-used", k=2, overlap=1, n_tasks=1)
+    snapshot = make_snapshot(project)
+    assert "data_pairs_by_round" not in data_used(snapshot, 1)  # built before the counts
+    snapshot.counts = {
+        **snapshot.counts,
+        "rounds": {"1": 30, "2": 10},
+        "recency_rows": {"1": 16, "2": 24},
+    }
+    snapshot.policy = {
+        "recency": {"half_life": 1.0, "newest_round": 2, "weights": {"1": 0.5, "2": 1.0}}
+    }
+    snapshot.save()
+    used = data_used(snapshot, 40)
+    assert used["data_pairs_by_round"] == {"1": 30, "2": 10}
+    assert used["data_recency"]["weights"] == {"1": 0.5, "2": 1.0}
+    assert used["data_recency"]["rows"] == {"1": 16, "2": 24}

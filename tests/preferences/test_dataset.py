@@ -52,3 +52,17 @@ def test_jsonl_bytes_are_the_canonical_json_dumps_bytes_snapshot_hashes_were_mad
         for r in rows
     )
     assert jsonl_bytes(rows) == canonical
+
+
+def test_recency_copies_keep_the_epoch_and_follow_the_weights():
+    from feedback_app.preferences.dataset import recency_copies, recency_weights
+
+    assert recency_copies([0.7] * 9, seed=3) == [1] * 9  # equal weights: the file unchanged
+    weights = recency_weights([1] * 40 + [2] * 40 + [3] * 40, half_life=1.0)
+    row_weights = [weights[r] for r in [1] * 40 + [2] * 40 + [3] * 40]
+    copies = recency_copies(row_weights, seed=0)
+    assert sum(copies) == 120
+    per_round = [sum(copies[i : i + 40]) for i in (0, 40, 80)]
+    expected = [120 * w / sum(weights[r] * 40 for r in (1, 2, 3)) * 40 for w in weights.values()]
+    assert all(abs(a - b) <= 1 for a, b in zip(per_round, expected, strict=True))
+    assert per_round[0] < per_round[1] < per_round[2]

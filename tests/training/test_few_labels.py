@@ -40,7 +40,9 @@ def test_an_ensemble_is_trained_in_one_call_into_loadable_members(
     tiny_base_model, toy_pairs, tmp_path
 ):
     seen = []
-    config = RewardEnsembleConfig(members=2, epochs=1, batch_size=4, learning_rate=1e-3)
+    config = RewardEnsembleConfig(
+        members=2, epochs=1, batch_size=4, learning_rate=1e-3, min_steps=0
+    )
     result = train_reward_ensemble(
         tiny_base_model, toy_pairs, tmp_path, config, lambda s, t, m: seen.append((s, t))
     )

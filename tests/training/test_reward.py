@@ -13,7 +13,7 @@ from training.reward import RewardScorer, train_reward
 @pytest.fixture(scope="module")
 def reward_run(tiny_base_model, toy_pairs, tmp_path_factory):
     out = tmp_path_factory.mktemp("rm")
-    config = RewardTrainConfig(learning_rate=2e-3, epochs=6, batch_size=4)
+    config = RewardTrainConfig(learning_rate=2e-3, epochs=6, batch_size=4, min_steps=0)
     return train_reward(tiny_base_model, toy_pairs, out, config)
 
 
@@ -76,3 +76,14 @@ def test_a_reward_model_depends_on_its_seed_not_on_what_ran_before(
         train_reward(tiny_base_model, toy_pairs[:4], out, RewardTrainConfig(epochs=1, batch_size=4))
         scores.append(RewardScorer(out).score([" a useful value.", " an error."]))
     assert scores[0] == scores[1]
+
+
+def test_few_pairs_train_for_at_least_min_steps_steps_and_say_how_many_epochs_ran(
+    tiny_base_model, toy_pairs, tmp_path
+):
+    """One epoch of 8 pairs at batch 4 is 2 steps: min_steps raises the epochs to reach 6."""
+    config = RewardTrainConfig(epochs=1, batch_size=4, min_steps=6)
+    result = train_reward(tiny_base_model, toy_pairs, tmp_path / "a", config)
+    assert result.metrics["global_step"] == 6 and result.metrics["epochs_run"] == 3.0
+    plain = train_reward(tiny_base_model, toy_pairs, tmp_path / "b", config.replace(min_steps=0))
+    assert plain.metrics["global_step"] == 2 and plain.metrics["epochs_run"] == 1.0

@@ -32,7 +32,8 @@ class AutopilotRunSerializer(serializers.ModelSerializer):
     steps = serializers.SerializerMethodField()
     gate = serializers.JSONField(
         help_text="passed, reason, reasons, inputs (win_rate, win_rate_low, kl, "
-        "reward_accuracy), thresholds; empty until the gate decided."
+        "reward_accuracy and its parts on random and gold pairs), thresholds; empty until the "
+        "gate decided."
     )
     config = serializers.JSONField(help_text="The autopilot's settings when the run started.")
 

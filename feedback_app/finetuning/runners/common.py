@@ -83,9 +83,15 @@ def data_used(snapshot: DatasetSnapshot, trained_rows: int) -> dict[str, Any]:
             ).values_list("task__round", flat=True)
         )
     )
-    return {
+    used = {
         "data_snapshot": snapshot.pk,
         "data_rankings": snapshot.counts.get("rankings"),
         "data_rows": trained_rows,
         "data_rounds": rounds,
     }
+    if "rounds" in snapshot.counts:  # snapshots built before it have no per-round counts
+        used["data_pairs_by_round"] = snapshot.counts["rounds"]
+    recency = (snapshot.policy or {}).get("recency")
+    if recency:  # the weights and the rows each round got (preferences/services.py)
+        used["data_recency"] = {**recency, "rows": snapshot.counts.get("recency_rows")}
+    return used

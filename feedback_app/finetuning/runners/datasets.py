@@ -15,6 +15,7 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
     p = dict(job.params)
     test_fraction, seed = p.pop("test_fraction"), p.pop("seed")
     kind = p.pop("kind", DatasetSnapshot.Kind.PAIRS)
+    half_life = p.pop("recency_half_life", None)
     stage = StagePolicy(**{k: p.pop(k) for k in STAGE_FLAGS if k in p})
     reporter.stage(f"Building {DatasetSnapshot.Kind(kind).label}", 0.1)
     snap = snapshot_build(
@@ -27,5 +28,6 @@ def run_build_dataset(job: Job, reporter: JobReporter) -> dict:
         kind=kind,
         stage=stage,
         hold_out_eval_set=True,  # training never sees the fixed evaluation set
+        recency_half_life=half_life,
     )
     return {"snapshot": snap.pk, "content_hash": snap.content_hash, **snap.counts}

@@ -96,9 +96,11 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
     base = ModelVersion.objects.get(pk=p["base"])
     train = trainable_pairs(read_rows(snapshot, "train"), reporter)
     test = read_rows(snapshot, "test")
-    n_yard = snapshot.counts.get("yardstick", 0)  # the evaluation set's rows come first
+    # The evaluation set's rows come first, then the gold tasks' pairs (preferences/services.py).
+    n_yard, n_gold = snapshot.counts.get("yardstick", 0), snapshot.counts.get("gold", 0)
     yardstick = trainable_pairs(test[:n_yard], reporter)
-    test = trainable_pairs(test, reporter)
+    gold = trainable_pairs(test[n_yard : n_yard + n_gold], reporter)
+    test = trainable_pairs(test[:n_yard] + test[n_yard + n_gold :], reporter)
     reporter.stage(f"{stage.title} from {base.name} on {len(train)} pairs", 0.0)
     out = out_dir(job, "reward")
     trainer, profile = _trainer(job, stage, reporter)
@@ -122,6 +124,10 @@ def run_train_reward(job: Job, reporter: JobReporter) -> dict:
         # active selection's hard prompts do not count against it (finetuning/evalset.py).
         acc = preference_accuracy_reward(out, yardstick)
         metrics.update(yardstick_accuracy=acc["accuracy"], yardstick_pairs=len(yardstick))
+    if gold:
+        # The admins' expected orders: the gate reads them beside the random pairs.
+        acc = preference_accuracy_reward(out, gold)
+        metrics.update(gold_accuracy=acc["accuracy"], gold_pairs=len(gold))
     metrics.update(data_used(snapshot, len(train)))
     version = _register(
         job, stage, publish(job, out), parent=None, snapshot=snapshot, metrics=metrics
