@@ -300,6 +300,9 @@ def _run(args: argparse.Namespace) -> dict:
                 "seconds": round(time.perf_counter() - t, 1),
             }
             rows.append(row)
+            if args.json:  # what finished so far, if the run is cut short
+                partial = args.json.with_suffix(".partial.json")
+                partial.write_text(json.dumps({arm: rows}, indent=1))
             print(
                 f"{arm:6s} round {number}: property rate {row['property_rate']:.3f} "
                 f"(base {row['base_property_rate']:.3f}), KL to base {_f(row['kl_to_base'])}, "
