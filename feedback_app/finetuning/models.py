@@ -73,10 +73,12 @@ class Autopilot(TimeStampedModel):
     # judged exactly even). 0.5 for the judge: the first rounds' yardstick holds 60-120 pairs
     # (standard error 0.05-0.06), and read 0.50 and 0.55 for judges at 0.60 and 0.61 on 455.
     min_win_rate_low = models.FloatField(default=0.35)
-    # KL in nats a sequence grows with the length sampled: at the default 64 new tokens one
-    # round of DPO at its defaults moves the policy about 10-15 nats (0.2 a token). 20 a run and
-    # 60 for the lineage (about 1 nat a token) leave room for five rounds; whether a move was
-    # good is the people's verdict to give, the KL checks only stop a run-away step.
+    # KL in nats a sequence grows with the length sampled. On the default model one run of
+    # DPO at its defaults moved the policy 3-8 nats from its parent at the evaluate step's 48
+    # tokens, and three promotions 25 from the base (docs/benchmarks.md, "Rounds"), where a
+    # budget of 5 a run and 20 a lineage stops the loop by its fourth round. 20 a run and 60 a
+    # lineage (about 1 nat a token) leave room for five rounds and still stop a run-away step;
+    # whether a move was good is the people's verdict to give.
     max_kl = models.FloatField(default=20.0)
     min_reward_accuracy = models.FloatField(default=0.5)
     # The lineage's KL budget, and a win must not be only length (finetuning/gate.py).
