@@ -69,7 +69,7 @@ def build_dpo_trainer(
         loss_type=[config.loss_type],
         label_smoothing=config.label_smoothing,
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs_for(len(dataset)),
         per_device_train_batch_size=config.batch_size,
         max_length=config.max_length,
         precompute_ref_log_probs=config.precompute_ref_log_probs,
@@ -119,7 +119,8 @@ def train_dpo(
     tokens = token_count(trainer.train_dataset, ("prompt_ids", "chosen_ids", "rejected_ids"))
     # The prompt is read twice per pair (once with each completion).
     tokens += token_count(trainer.train_dataset, ("prompt_ids",))
-    done = metrics["fraction_done"] * config.epochs
+    epochs = trainer.args.num_train_epochs  # `config.epochs_for`: raised for few pairs
+    done = metrics["fraction_done"] * epochs
     if config.lora:
         reference = "base weights, adapters disabled"
     elif config.precompute_ref_log_probs:
@@ -133,6 +134,7 @@ def train_dpo(
         pairs=len(pairs),
         pairs_used=used,
         pairs_dropped_prompt_too_long=len(pairs) - used,
+        epochs_run=epochs,
         pairs_per_s=used * done / metrics["train_seconds"],
         tokens_per_s=tokens * done / metrics["train_seconds"],
         lora_merged=config.lora,

@@ -32,7 +32,7 @@ def test_put_changes_only_what_it_sends_and_is_audited(world):
             "step_params": {"policy": {"beta": 0.2}}}  # fmt: skip
     body = client.put(url(world), sent, format="json").json()
     assert {k: body[k] for k in sent} == sent
-    assert body["max_kl"] == 5.0 and body["enabled"] is False  # untouched defaults
+    assert body["max_kl"] == 20.0 and body["enabled"] is False  # untouched defaults
     again = client.put(url(world), {"max_kl": 2}, format="json").json()
     assert again["max_kl"] == 2.0 and again["trigger_rankings"] == 50
     event = AuditEvent.objects.filter(action="autopilot.update").order_by("id").last()

@@ -75,11 +75,22 @@ def test_stopped_dpo_saves_a_loadable_policy_and_says_so(tiny_base_model, toy_pa
         seen.append((step, total))
         return True
 
-    config = DPOTrainConfig(epochs=3, batch_size=2)
+    config = DPOTrainConfig(epochs=3, batch_size=2, min_steps=0)
     result = train_dpo(tiny_base_model, toy_pairs, tmp_path, config, progress=stop_after_first)
     assert result.stopped and seen == [(1, 12)]
     assert result.metrics["fraction_done"] == pytest.approx(1 / 12)
     assert generate(tmp_path, ["A"], GenerateConfig(num_samples=1, max_new_tokens=3)).samples[0]
+
+
+def test_few_pairs_train_dpo_for_at_least_min_steps_steps_and_say_how_many_epochs_ran(
+    tiny_base_model, toy_pairs, tmp_path
+):
+    """One epoch of 8 pairs at batch 4 is 2 steps: min_steps raises the epochs to reach 6."""
+    config = DPOTrainConfig(epochs=1, batch_size=4, min_steps=6)
+    result = train_dpo(tiny_base_model, toy_pairs, tmp_path / "a", config)
+    assert result.metrics["global_step"] == 6 and result.metrics["epochs_run"] == 3.0
+    plain = train_dpo(tiny_base_model, toy_pairs, tmp_path / "b", config.replace(min_steps=0))
+    assert plain.metrics["global_step"] == 2 and plain.metrics["epochs_run"] == 1.0
 
 
 def test_conversational_pairs_train_through_the_chat_template(tiny_base_model, tmp_path):
@@ -118,7 +129,9 @@ def test_conversational_pairs_train_through_the_chat_template(tiny_base_model, t
 
 
 def test_speedups_do_not_change_the_logged_training_values(tiny_base_model, toy_pairs, tmp_path):
-    config = DPOTrainConfig(learning_rate=2e-3, epochs=2, batch_size=4, logging_steps=1)
+    config = DPOTrainConfig(
+        learning_rate=2e-3, epochs=2, batch_size=4, logging_steps=1, min_steps=0
+    )
     fast = train_dpo(tiny_base_model, toy_pairs, tmp_path / "fast", config)
     plain = train_dpo(tiny_base_model, toy_pairs, tmp_path / "plain", config, speedups=())
     assert fast.metrics["speedups"] == list(TRL_PATCHES)
