@@ -2,9 +2,13 @@
 
 A round after a promotion holds candidates of the new policy and of its parent in the same
 tasks (autopilot/steps.py, `_generate_params`). Each ranking of such a task compares every
-candidate of the one with every candidate of the other: 1 for a win, 1/2 for a tie, 0 for a
-loss. A ranking counts once (its score is the mean of its comparisons: the comparisons of one
-ranking are not independent), and the 95 % Wilson interval is over rankings.
+candidate of the one with every candidate of the other: 1 for a win, 0 for a loss; a tie (the
+person put them in one group) says they saw no difference and is left out, as a ranking whose
+every comparison is a tie is. Counted as half a win, ties would pull every verdict towards
+0.5: when most samples of both policies are alike (the rounds bench measured 70 % ties), a
+clearly worse policy would still read "not clearly worse". A ranking counts once (its score is
+the mean of its decided comparisons: the comparisons of one ranking are not independent), and
+the 95 % Wilson interval is over rankings.
 
 The rule (`human_verdict`), with the interval [low, high] of the new policy's win rate w:
 
@@ -17,8 +21,9 @@ The rule (`human_verdict`), with the interval [low, high] of the new policy's wi
 A point estimate under 0.5 alone is not a verdict: an even policy's would fall there half the
 time, and a rollback throws away a round's training on a coin's word.
 
->>> human_win_rate([[[1], [2]], [[2], [1]], [[1, 2]]], {1: "new", 2: "parent"}).win_rate
-0.5
+>>> rate = human_win_rate([[[1], [2]], [[2], [1]], [[1, 2]]], {1: "new", 2: "parent"})
+>>> rate.win_rate, rate.rankings
+(0.5, 2)
 >>> human_verdict(HumanWinRate(0.3, 0.2, 0.45, 40), margin=0.1)
 'rolled back'
 >>> human_verdict(HumanWinRate(0.55, 0.45, 0.65, 90), margin=0.1)
@@ -48,15 +53,15 @@ class HumanWinRate:
 
 
 def ranking_score(groups: Sequence[Sequence[int]], side: Mapping[int, str]) -> float | None:
-    """The new policy's share of wins over the parent in one ranking (groups best first);
-    None when the ranking has no candidate of one of them."""
+    """The new policy's share of wins over the parent in one ranking's decided comparisons
+    (groups best first); None when it has no candidate of one of them, or tied them all."""
     place = {cid: i for i, group in enumerate(groups) for cid in group}
     new = [place[c] for c in place if side.get(c) == NEW]
     old = [place[c] for c in place if side.get(c) == PARENT]
     if not new or not old:
         return None
-    points = [1.0 if a < b else 0.5 if a == b else 0.0 for a in new for b in old]
-    return sum(points) / len(points)
+    points = [1.0 if a < b else 0.0 for a in new for b in old if a != b]
+    return sum(points) / len(points) if points else None
 
 
 def human_win_rate(

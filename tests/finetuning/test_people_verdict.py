@@ -19,6 +19,14 @@ def test_a_ranking_counts_once_whatever_its_number_of_comparisons():
     assert rate.rankings == 2 and rate.win_rate == 0.5
 
 
+def test_ties_are_left_out_so_they_do_not_pull_the_verdict_towards_even():
+    # The parent wins every comparison people decided; 30 rankings saw no difference at all.
+    rankings = [[[2], [1]]] * 10 + [[[1, 2]]] * 30 + [[[2], [1, 3]]] * 5
+    rate = human_win_rate(rankings, {1: "new", 2: "parent", 3: "new"})
+    assert (rate.win_rate, rate.rankings) == (0.0, 15)
+    assert human_verdict(rate, margin=0.1) == "rolled back"
+
+
 def test_rankings_without_both_policies_are_left_out():
     assert human_win_rate([[[1], [3]]], SIDE).rankings == 0
 
