@@ -17,6 +17,7 @@ table (docs/benchmarks.md, "More than one process").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import statistics
@@ -40,6 +41,8 @@ class BenchConfig:
     seq: int = 128
     global_batch: int = 16
     steps: int = 8
+    bucket_mb: int = 25  # DDP's gradient bucket size (torch's default 25)
+    sync: bool = True  # False: DDP skips the gradient all-reduce (no_sync), an ablation
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,7 +72,7 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
     )  # fmt: skip
     params = sum(p.numel() for p in model.parameters())
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+        model = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=config.bucket_mb)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     batch = config.global_batch // world
     gen = torch.Generator().manual_seed(int(os.environ.get("RANK", "0")))
@@ -82,8 +85,9 @@ def rank_bench(start: str, rows: list, out_dir: str, config: BenchConfig, progre
         t0 = time.perf_counter()
         ids = torch.randint(0, config.vocab, (batch, config.seq), generator=gen)
         t1 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
+        with contextlib.nullcontext() if config.sync or world == 1 else model.no_sync():
+            loss = model(input_ids=ids, labels=ids).loss
+            loss.backward()
         t2 = time.perf_counter()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
@@ -136,10 +140,43 @@ def run(processes: int, threads: int, config: BenchConfig) -> dict[str, Any]:
     return m
 
 
+# What two cores give two independent processes here, with no DDP at all: each runs the same
+# one-thread matmul loop; one alone against two at once. The ceiling for two ranks' wall ratio.
+_MATMULS = """
+import time, torch
+torch.set_num_threads(1)
+a = torch.randn(768, 768)
+t0 = time.perf_counter()
+for _ in range({n}):
+    a = torch.tanh(a @ a)
+print(time.perf_counter() - t0)
+"""
+
+
+def machine_ceiling(n: int = 400) -> float:
+    """Aggregate throughput of two independent one-thread torch processes over one alone."""
+    import subprocess
+
+    def together(count: int) -> float:
+        procs = [
+            subprocess.Popen([sys.executable, "-c", _MATMULS.format(n=n)], stdout=subprocess.PIPE)
+            for _ in range(count)
+        ]
+        times = [float(proc.communicate()[0]) for proc in procs]
+        return count * n / max(times)
+
+    one = together(1)
+    return together(2) / one
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 steps (tests)")
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--bucket-mb", type=int, default=25, help="DDP's gradient bucket size")
+    parser.add_argument(
+        "--no-sync", action="store_true", help="ablation: two ranks without the all-reduce"
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="alternate the one-thread pair this many times"
     )
@@ -156,7 +193,7 @@ def main() -> None:
         config = BenchConfig(n_layer=1, n_embd=32, n_head=2, vocab=256, seq=16, global_batch=4,
                              steps=2)  # fmt: skip
     else:
-        config = BenchConfig(steps=args.steps)
+        config = BenchConfig(steps=args.steps, sync=not args.no_sync, bucket_mb=args.bucket_mb)
     cores = os.cpu_count() or 1
     # One rank with every core's threads (the fair baseline on a quiet machine), then one rank of
     # one thread against two ranks of one thread each, alternated (A B A B) so that a change of
@@ -180,6 +217,15 @@ def main() -> None:
     print()
     for line in summary(rows, cores):
         print(line)
+    if not args.smoke and cores > 1:
+        ceiling = machine_ceiling()
+        two = [m["tokens_per_s"] for n, m in rows if n == 2]
+        one = [m["tokens_per_s"] for n, m in rows if n == 1 and m["threads"] == 1]
+        ratio = statistics.median(b / a for a, b in zip(one, two, strict=True))
+        print(
+            f"the machine's own ceiling: two independent one-thread torch processes run "
+            f"{ceiling:.2f}x one alone (no DDP); two ranks reach {ratio / ceiling:.2f} of it"
+        )
 
 
 def summary(rows: list[tuple[int, dict[str, Any]]], cores: int) -> list[str]:
