@@ -57,6 +57,8 @@ def test_cli_trains_dpo_from_a_pairs_file_with_a_progress_bar(tiny_base_model, t
         "--set",
         "epochs=1",
         "--set",
+        "min_steps=0",  # one epoch exactly: the count below is the pairs' batches
+        "--set",
         "batch_size=4",
         cwd=tmp_path,
     )
